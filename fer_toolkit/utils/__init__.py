@@ -1,0 +1,1 @@
+"""Shared utilities: input validation, atomic file writes, estimator discovery and checks."""

@@ -1,0 +1,233 @@
+"""Validation of image batches shared by every estimator in fer_toolkit.
+
+A *batch* ``X`` is one of
+
+* an ndarray ``(n, H, W)`` (grayscale) or ``(n, H, W, C)`` with ``C`` in {1, 3};
+* a sequence (list, tuple or object ndarray) of ``(H, W)`` / ``(H, W, C)`` arrays
+  whose sizes may differ.
+
+Pixels are ``uint8`` in 0-255 or floating point in [0, 1] (scikit-image's
+convention). Colour images are RGB. Anything else is rejected with a message
+that names the offending image by its position in the batch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["check_image", "check_images", "check_paths", "stack_images"]
+
+_FLOAT_KINDS = "f"
+
+
+def _describe(index: int | None, name: str) -> str:
+    return name if index is None else f"{name}[{index}]"
+
+
+def check_image(image, *, index: int | None = None, name: str = "X") -> np.ndarray:
+    """Validate one image and return it as an ndarray (no copy when possible).
+
+    Parameters
+    ----------
+    image : array-like of shape (H, W) or (H, W, C)
+        The image. ``C`` must be 1 or 3 (RGB).
+    index : int or None, default=None
+        Position of the image in its batch, used in error messages.
+    name : str, default="X"
+        Name of the batch, used in error messages.
+
+    Returns
+    -------
+    image : ndarray
+        ``uint8`` or floating point, 2-D or 3-D.
+
+    Raises
+    ------
+    TypeError
+        If the image is a path, or of an unsupported dtype.
+    ValueError
+        If its shape, channel count or value range is not supported.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fer_toolkit.utils.validation import check_image
+    >>> check_image(np.zeros((4, 5), dtype=np.uint8)).shape
+    (4, 5)
+    """
+    where = _describe(index, name)
+    if isinstance(image, (str, bytes, os.PathLike)):
+        raise TypeError(
+            f"{where} is a file path ({image!r}), not an image array; "
+            "put an ImageReader step first to read paths."
+        )
+    image = np.asarray(image)
+    if image.dtype == object:
+        raise TypeError(f"{where} has dtype object; expected uint8 or float pixels.")
+    if image.ndim not in (2, 3):
+        raise ValueError(
+            f"{where} has shape {image.shape}; an image must be (H, W) or (H, W, C)."
+        )
+    if image.ndim == 3 and image.shape[2] not in (1, 3):
+        hint = " (RGBA: read it with ImageReader, which composites or drops alpha)" if (
+            image.shape[2] == 4
+        ) else ""
+        raise ValueError(
+            f"{where} has shape {image.shape} with {image.shape[2]} channels; "
+            f"expected 1 (grayscale) or 3 (RGB){hint}."
+        )
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"{where} has shape {image.shape}: an image cannot be empty.")
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype.kind == _FLOAT_KINDS:
+        lo, hi = float(np.min(image)), float(np.max(image))
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise ValueError(f"{where} contains NaN or infinite values.")
+        if lo < 0.0 or hi > 1.0:
+            raise ValueError(
+                f"{where} is a float image with values in [{lo:g}, {hi:g}]; float images "
+                "must lie in [0, 1] (divide uint8 pixels by 255, or use Rescale)."
+            )
+        return image
+    if image.dtype == np.uint16:
+        raise TypeError(
+            f"{where} is a 16-bit image; convert it to uint8 (ImageReader scales 16-bit files "
+            "by 255/65535) or to float in [0, 1]."
+        )
+    raise TypeError(
+        f"{where} has dtype {image.dtype}; expected uint8 (0-255) or float (0-1) pixels."
+    )
+
+
+def check_images(X, *, name: str = "X") -> list[np.ndarray]:
+    """Validate a batch of images and return it as a list of per-image arrays.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, H, W) or (n, H, W, C), or sequence of arrays
+        The batch. Sequences may hold images of different sizes.
+    name : str, default="X"
+        Name used in error messages.
+
+    Returns
+    -------
+    images : list of ndarray
+        Views into ``X`` where possible; never copies of the pixel data.
+
+    Raises
+    ------
+    ValueError
+        If the batch is empty, a bare single image, or any image is invalid
+        (the message names the image's index).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fer_toolkit.utils.validation import check_images
+    >>> len(check_images(np.zeros((3, 48, 48), dtype=np.uint8)))
+    3
+    >>> [im.shape for im in check_images([np.zeros((2, 3)), np.zeros((4, 5, 3))])]
+    [(2, 3), (4, 5, 3)]
+    """
+    if isinstance(X, (str, bytes, os.PathLike)):
+        raise TypeError(
+            f"{name} is a single file path ({X!r}); pass a list of images, or a list of "
+            "paths to an ImageReader step."
+        )
+    if isinstance(X, np.ndarray) and X.dtype != object:
+        if X.ndim not in (3, 4):
+            hint = " (a single image? use X[np.newaxis])" if X.ndim == 2 else ""
+            raise ValueError(
+                f"{name} has shape {X.shape}; expected a batch of shape (n, H, W) or "
+                f"(n, H, W, C){hint}."
+            )
+        if X.shape[0] == 0:
+            raise ValueError(f"{name} is empty: got a batch of shape {X.shape}.")
+        # One image checks dtype and channels for all; the range check is vectorised.
+        check_image(X[0], index=0, name=name)
+        _check_batch_range(X, name)
+        return list(X)
+    if not isinstance(X, (Sequence, np.ndarray)):
+        raise TypeError(
+            f"{name} must be an ndarray or a list of images; got {type(X).__name__}."
+        )
+    if len(X) == 0:
+        raise ValueError(f"{name} is empty: got 0 images.")
+    return [check_image(image, index=i, name=name) for i, image in enumerate(X)]
+
+
+def _check_batch_range(X: np.ndarray, name: str) -> None:
+    """Range-check a float batch and name the first image out of range."""
+    if X.dtype.kind != _FLOAT_KINDS:
+        return
+    axes = tuple(range(1, X.ndim))
+    lo = X.min(axis=axes)
+    hi = X.max(axis=axes)
+    bad = np.flatnonzero(~np.isfinite(lo) | ~np.isfinite(hi) | (lo < 0) | (hi > 1))
+    if bad.size:
+        check_image(X[bad[0]], index=int(bad[0]), name=name)
+
+
+def check_paths(X, *, name: str = "X") -> list[str]:
+    """Validate a batch of image file paths.
+
+    Parameters
+    ----------
+    X : sequence of str or os.PathLike
+        Paths to image files.
+    name : str, default="X"
+        Name used in error messages.
+
+    Returns
+    -------
+    paths : list of str
+
+    Examples
+    --------
+    >>> from fer_toolkit.utils.validation import check_paths
+    >>> check_paths(["a.png", "b.jpg"])
+    ['a.png', 'b.jpg']
+    """
+    if isinstance(X, (str, bytes, os.PathLike)):
+        raise TypeError(f"{name} is a single path ({X!r}); pass a list of paths.")
+    if isinstance(X, np.ndarray) and X.ndim != 1:
+        raise ValueError(f"{name} has shape {X.shape}; expected a 1-D list of paths.")
+    try:
+        n = len(X)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be a list of file paths; got {type(X).__name__}."
+        ) from None
+    if n == 0:
+        raise ValueError(f"{name} is empty: got 0 paths.")
+    paths = []
+    for i, path in enumerate(X):
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(
+                f"{name}[{i}] is a {type(path).__name__}, not a file path; ImageReader reads "
+                "paths (pass arrays straight to the next step)."
+            )
+        paths.append(os.fspath(path))
+    return paths
+
+
+def stack_images(images: Sequence[np.ndarray]) -> np.ndarray | list[np.ndarray]:
+    """Stack images into one ndarray when they share shape and dtype, else keep a list.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fer_toolkit.utils.validation import stack_images
+    >>> stack_images([np.zeros((2, 2)), np.ones((2, 2))]).shape
+    (2, 2, 2)
+    >>> type(stack_images([np.zeros((2, 2)), np.ones((3, 2))])).__name__
+    'list'
+    """
+    first = images[0]
+    if all(im.shape == first.shape and im.dtype == first.dtype for im in images):
+        return np.stack(images)
+    return list(images)
