@@ -68,13 +68,13 @@ def check_image(image, *, index: int | None = None, name: str = "X") -> np.ndarr
     if image.dtype == object:
         raise TypeError(f"{where} has dtype object; expected uint8 or float pixels.")
     if image.ndim not in (2, 3):
-        raise ValueError(
-            f"{where} has shape {image.shape}; an image must be (H, W) or (H, W, C)."
-        )
+        raise ValueError(f"{where} has shape {image.shape}; an image must be (H, W) or (H, W, C).")
     if image.ndim == 3 and image.shape[2] not in (1, 3):
-        hint = " (RGBA: read it with ImageReader, which composites or drops alpha)" if (
-            image.shape[2] == 4
-        ) else ""
+        hint = (
+            " (RGBA: read it with ImageReader, which composites or drops alpha)"
+            if (image.shape[2] == 4)
+            else ""
+        )
         raise ValueError(
             f"{where} has shape {image.shape} with {image.shape[2]} channels; "
             f"expected 1 (grayscale) or 3 (RGB){hint}."
@@ -152,9 +152,7 @@ def check_images(X, *, name: str = "X") -> list[np.ndarray]:
         _check_batch_range(X, name)
         return list(X)
     if not isinstance(X, (Sequence, np.ndarray)):
-        raise TypeError(
-            f"{name} must be an ndarray or a list of images; got {type(X).__name__}."
-        )
+        raise TypeError(f"{name} must be an ndarray or a list of images; got {type(X).__name__}.")
     if len(X) == 0:
         raise ValueError(f"{name} is empty: got 0 images.")
     return [check_image(image, index=i, name=name) for i, image in enumerate(X)]
@@ -199,9 +197,7 @@ def check_paths(X, *, name: str = "X") -> list[str]:
     try:
         n = len(X)
     except TypeError:
-        raise TypeError(
-            f"{name} must be a list of file paths; got {type(X).__name__}."
-        ) from None
+        raise TypeError(f"{name} must be a list of file paths; got {type(X).__name__}.") from None
     if n == 0:
         raise ValueError(f"{name} is empty: got 0 paths.")
     paths = []

@@ -1,0 +1,10 @@
+"""Face detectors as plain objects.
+
+Every detector returns, per image, a :class:`Detections` with boxes
+``(x, y, w, h)``, confidences, and landmarks when it locates them.
+"""
+
+from ._types import Detections
+from .haar import HaarCascadeDetector, available_cascades, resolve_cascade
+
+__all__ = ["Detections", "HaarCascadeDetector", "available_cascades", "resolve_cascade"]

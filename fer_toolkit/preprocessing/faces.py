@@ -1,0 +1,260 @@
+"""Cropping faces out of images with a Haar cascade."""
+
+from __future__ import annotations
+
+import os
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ..detection import Detections, HaarCascadeDetector
+from ..utils.validation import stack_images
+from ._base import ImageTransformer, map_images
+from .geometry import check_size, resize_image
+
+__all__ = ["HaarFaceCropper", "NoFaceError", "crop_box"]
+
+_SELECTORS = {
+    "largest": lambda detections, shape: detections.largest(),
+    "central": lambda detections, shape: detections.most_central(shape),
+    "best": lambda detections, shape: detections.best(),
+}
+
+
+class NoFaceError(ValueError):
+    """Raised by a face cropper with ``on_missing="raise"`` when an image has no face."""
+
+
+def crop_box(image: np.ndarray, box, margin: float = 0.0) -> np.ndarray:
+    """Crop ``box = (x, y, w, h)`` grown by ``margin`` on every side, zero-padding outside.
+
+    The crop keeps the box centred even when the enlarged box leaves the
+    image: the missing part is filled with zeros rather than shifted in.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W) or (H, W, C)
+        Source image.
+    box : sequence of 4 int
+        ``(x, y, w, h)`` in pixels.
+    margin : float, default=0.0
+        Fraction of the box's width (height) added on the left and right (top
+        and bottom).
+
+    Returns
+    -------
+    crop : ndarray of shape (h', w'[, C])
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fer_toolkit.preprocessing import crop_box
+    >>> image = np.ones((10, 10), dtype=np.uint8)
+    >>> crop_box(image, (0, 0, 4, 4), margin=0.5)
+    array([[0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 1, 1, 1, 1, 1, 1],
+           [0, 0, 1, 1, 1, 1, 1, 1],
+           [0, 0, 1, 1, 1, 1, 1, 1],
+           [0, 0, 1, 1, 1, 1, 1, 1],
+           [0, 0, 1, 1, 1, 1, 1, 1],
+           [0, 0, 1, 1, 1, 1, 1, 1]], dtype=uint8)
+    """
+    x, y, w, h = (int(v) for v in box)
+    dx, dy = round(w * margin), round(h * margin)
+    x0, y0, x1, y1 = x - dx, y - dy, x + w + dx, y + h + dy
+    height, width = image.shape[:2]
+    inside = image[max(y0, 0) : max(min(y1, height), 0), max(x0, 0) : max(min(x1, width), 0)]
+    pads = (max(-y0, 0), max(y1 - height, 0), max(-x0, 0), max(x1 - width, 0))
+    if not any(pads) and inside.size:
+        return inside
+    out = np.zeros((y1 - y0, x1 - x0, *image.shape[2:]), dtype=image.dtype)
+    top, _, left, _ = pads
+    out[top : top + inside.shape[0], left : left + inside.shape[1]] = inside
+    return out
+
+
+def centre_square(shape) -> tuple[int, int, int, int]:
+    """The largest centred square ``(x, y, w, h)`` inside an image of ``shape``."""
+    height, width = shape[:2]
+    side = min(height, width)
+    return ((width - side) // 2, (height - side) // 2, side, side)
+
+
+class HaarFaceCropper(ImageTransformer):
+    """Crop one face per image with an OpenCV Haar (or LBP) cascade.
+
+    Parameters
+    ----------
+    cascade : str or os.PathLike, default="frontalface_default"
+        A stock cascade name found in ``cv2.data.haarcascades``
+        (``"frontalface_default"``, ``"frontalface_alt2"``, ``"profileface"``...),
+        a cascade shipped in ``fer_toolkit.cascades``, or a path to any cascade
+        XML file, including those written by ``fer-toolkit cascade train``.
+    scale_factor : float, default=1.1
+        Pyramid step between scanned scales (OpenCV's ``scaleFactor``).
+    min_neighbors : int, default=5
+        Overlapping raw detections required to keep a face (``minNeighbors``).
+    min_size : tuple of (width, height) or None, default=None
+        Smallest face to look for, in pixels (``minSize``); larger values are
+        much faster on big photos.
+    margin : float, default=0.0
+        Fraction of the face box added on each side before cropping; parts of
+        the enlarged box outside the image are zero-padded, keeping the face
+        centred.
+    output_size : int, tuple of (height, width) or None, default=None
+        Resize crops to this size (INTER_AREA), giving one ndarray; ``None``
+        keeps each crop's own size and returns a list.
+    keep : {"largest", "central", "best"}, default="largest"
+        Which face to keep when several are found: the largest box, the one
+        closest to the image centre, or the one with most merged neighbours.
+    on_missing : {"center", "full", "raise"}, default="center"
+        Policy for an image without a face: crop the largest centred square,
+        keep the full frame, or raise :class:`NoFaceError` naming the image.
+        The number of images never changes, so ``y`` stays aligned.
+    n_jobs : int or None, default=None
+        Threads detecting in parallel (``None`` means 1, ``-1`` all cores).
+        While several threads run, OpenCV's own thread pool is paused to avoid
+        oversubscription.
+
+    See Also
+    --------
+    fer_toolkit.detection.HaarCascadeDetector : The detector used underneath.
+
+    Notes
+    -----
+    Output dtype and channels equal the input's: faces are cut from the
+    original image (colour kept); detection runs on a grayscale copy.
+
+    Examples
+    --------
+    >>> from skimage import data
+    >>> from fer_toolkit.preprocessing import HaarFaceCropper
+    >>> cropper = HaarFaceCropper(output_size=48, margin=0.1)
+    >>> cropper.fit_transform([data.astronaut()]).shape
+    (1, 48, 48, 3)
+    >>> cropper.detect([data.astronaut()])[0].boxes
+    array([[177,  66,  95,  95]])
+    """
+
+    _parameter_constraints: dict = {
+        "cascade": [str, os.PathLike],
+        "scale_factor": [Interval(Real, 1.0, None, closed="neither")],
+        "min_neighbors": [Interval(Integral, 0, None, closed="left")],
+        "min_size": [tuple, list, None],
+        "margin": [Interval(Real, 0.0, None, closed="left")],
+        "output_size": [Interval(Integral, 1, None, closed="left"), tuple, list, None],
+        "keep": [StrOptions(set(_SELECTORS))],
+        "on_missing": [StrOptions({"center", "full", "raise"})],
+        "n_jobs": [Integral, None],
+    }
+
+    def __init__(
+        self,
+        cascade="frontalface_default",
+        scale_factor=1.1,
+        min_neighbors=5,
+        min_size=None,
+        margin=0.0,
+        output_size=None,
+        keep="largest",
+        on_missing="center",
+        n_jobs=None,
+    ):
+        self.cascade = cascade
+        self.scale_factor = scale_factor
+        self.min_neighbors = min_neighbors
+        self.min_size = min_size
+        self.margin = margin
+        self.output_size = output_size
+        self.keep = keep
+        self.on_missing = on_missing
+        self.n_jobs = n_jobs
+
+    def _detector(self) -> HaarCascadeDetector:
+        """The detector for the current parameters, built once and reused."""
+        key = (
+            os.fspath(self.cascade),
+            self.scale_factor,
+            self.min_neighbors,
+            None if self.min_size is None else tuple(self.min_size),
+        )
+        cached = self.__dict__.get("_cached_detector")
+        if cached is None or cached[0] != key:
+            if self.min_size is not None:
+                check_size(tuple(self.min_size), name="min_size")
+            detector = HaarCascadeDetector(
+                self.cascade, self.scale_factor, self.min_neighbors, min_size=self.min_size
+            )
+            cached = (key, detector)
+            self._cached_detector = cached
+        return cached[1]
+
+    def _crop(self, index, image, detector, size):
+        detections = detector.detect(image)
+        if len(detections):
+            box = detections.boxes[_SELECTORS[self.keep](detections, image.shape)]
+            crop = crop_box(image, box, self.margin)
+        elif self.on_missing == "raise":
+            raise NoFaceError(
+                f"no face found in X[{index}] (shape {image.shape}) with cascade "
+                f"{os.fspath(self.cascade)!r}; use on_missing='center' or 'full' to keep such "
+                "images."
+            )
+        elif self.on_missing == "center":
+            crop = crop_box(image, centre_square(image.shape))
+        else:
+            crop = image
+        return crop if size is None else resize_image(crop, size, "area")
+
+    def transform(self, X):
+        """Crop one face out of every image.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, H, W) or (n, H, W, C), or list of arrays
+            RGB or grayscale images, uint8 or float in [0, 1].
+
+        Returns
+        -------
+        faces : ndarray of shape (n, h, w[, C]) or list of ndarray
+            An ndarray when ``output_size`` is set, else a list of crops.
+
+        Raises
+        ------
+        NoFaceError
+            With ``on_missing="raise"``, naming the first image without a face.
+        """
+        self._validate_params()
+        images = self._check_input(X)
+        size = None if self.output_size is None else check_size(self.output_size, "output_size")
+        detector = self._detector()
+        crops = map_images(
+            lambda item: self._crop(*item, detector, size), list(enumerate(images)), self.n_jobs
+        )
+        return stack_images(crops) if size is not None else crops
+
+    def detect(self, X) -> list[Detections]:
+        """Detect every face in every image.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, H, W) or (n, H, W, C), or list of arrays
+            Images.
+
+        Returns
+        -------
+        detections : list of Detections
+            One per image: ``boxes`` ``(k, 4)`` as ``(x, y, w, h)``, ``scores``
+            (merged neighbours), no landmarks.
+        """
+        self._validate_params()
+        images = self._check_input(X)
+        detector = self._detector()
+        return map_images(detector.detect, images, self.n_jobs)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_cached_detector", None)
+        return state
