@@ -1,0 +1,215 @@
+"""Labelled image folders: ``root/<class>/*`` and ``root/<split>/<class>/*``.
+
+:func:`load_image_folder` lists the image files and their labels without reading
+them; put an ``ImageReader`` step first in a pipeline to read the paths.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from sklearn.utils import Bunch
+
+__all__ = ["IMAGE_EXTENSIONS", "load_image_folder"]
+
+#: File name endings recognised as images by default (compared case-insensitively).
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def load_image_folder(root, split=None, extensions=IMAGE_EXTENSIONS):
+    """List the images of a folder dataset with their class (and split) names.
+
+    Two layouts are recognised, from the structure alone (folder names do not
+    matter):
+
+    * **flat**, ``root/<class>/<image>``: some sub-folder of ``root`` holds
+      images directly;
+    * **split**, ``root/<split>/<class>/<image>``: no sub-folder of ``root`` holds
+      images directly, and some hold class folders that do (e.g. seed 001's
+      ``train/``, ``validation/``, ``test/``).
+
+    A tree mixing both (one sub-folder with images, another with class folders of
+    images, or one folder with both) is ambiguous and rejected. Only images
+    directly inside class folders are listed; hidden files and folders (name
+    starting with ``.``) and files with other extensions are skipped.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The dataset folder.
+    split : str, sequence of str or None, default=None
+        Keep only these splits (split layout only); ``None`` keeps all.
+    extensions : str or sequence of str, default=IMAGE_EXTENSIONS
+        File name endings of images, compared case-insensitively (the leading dot
+        is optional).
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        ``filenames``
+            ndarray of str: ``root`` joined with the relative path of each image,
+            sorted by split, class, then file name.
+        ``target``
+            ndarray of str: the class (folder) name of each image.
+        ``target_names``
+            Sorted tuple of the class names that hold at least one image in any
+            split (the same whichever ``split`` is selected).
+        ``split``
+            ndarray of str: the split of each image; ``None`` for the flat layout.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``root`` does not exist.
+    NotADirectoryError
+        If ``root`` is not a folder.
+    ValueError
+        If no image is found, the layout is ambiguous, images lie directly in
+        ``root``, or ``split`` names a split that does not exist (the message lists
+        the available ones) or is used with the flat layout.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from fer_toolkit.datasets.image_folder import load_image_folder
+    >>> root = tempfile.mkdtemp()
+    >>> for part in ["train/happy/a.png", "train/sad/b.jpg", "test/happy/c.PNG"]:
+    ...     os.makedirs(os.path.dirname(os.path.join(root, part)), exist_ok=True)
+    ...     open(os.path.join(root, part), "wb").close()  # listing does not read them
+    >>> data = load_image_folder(root, split="train")
+    >>> data.target.tolist(), data.target_names, data.split.tolist()
+    (['happy', 'sad'], ('happy', 'sad'), ['train', 'train'])
+    >>> [os.path.relpath(f, root) for f in load_image_folder(root).filenames]
+    ['test/happy/c.PNG', 'train/happy/a.png', 'train/sad/b.jpg']
+    """
+    root = _check_root(root)
+    suffixes = _check_extensions(extensions)
+    groups = _scan(root, suffixes)
+    splits = sorted({group_split for group_split, _ in groups})
+    selected = _check_split_param(split, splits, root)
+    target_names = tuple(sorted({class_name for _, class_name in groups}))
+    filenames, target, split_of = [], [], []
+    for (group_split, class_name), names in sorted(groups.items(), key=_group_order):
+        if selected is not None and group_split not in selected:
+            continue
+        folder = os.path.join(root, group_split or "", class_name)
+        filenames.extend(os.path.join(folder, name) for name in names)
+        target.extend([class_name] * len(names))
+        split_of.extend([group_split] * len(names))
+    return Bunch(
+        filenames=np.array(filenames, dtype=str),
+        target=np.array(target, dtype=str),
+        target_names=target_names,
+        split=None if splits == [None] else np.array(split_of, dtype=str),
+    )
+
+
+def _group_order(item):
+    (group_split, class_name), _ = item
+    return ("" if group_split is None else group_split, class_name)
+
+
+def _check_root(root):
+    root = os.fspath(root)
+    if not os.path.exists(root):
+        raise FileNotFoundError(f"Image folder not found: {root!r}.")
+    if not os.path.isdir(root):
+        raise NotADirectoryError(f"{root!r} is not a folder; expected an image folder dataset.")
+    return root
+
+
+def _check_extensions(extensions):
+    values = (extensions,) if isinstance(extensions, str) else tuple(extensions)
+    if not values or not all(isinstance(value, str) and value.strip(".") for value in values):
+        raise ValueError(
+            f"extensions must be a non-empty sequence of file endings such as '.png', "
+            f"got {extensions!r}."
+        )
+    return tuple(
+        value.lower() if value.startswith(".") else f".{value.lower()}" for value in values
+    )
+
+
+def _list_folder(folder, suffixes):
+    """Sorted names of the visible sub-folders and image files directly inside ``folder``."""
+    folders, images = [], []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                folders.append(entry.name)
+            elif entry.is_file() and entry.name.lower().endswith(suffixes):
+                images.append(entry.name)
+    return sorted(folders), sorted(images)
+
+
+def _scan(root, suffixes):
+    """Map ``(split or None, class)`` to the sorted image names of that class folder."""
+    subfolders, images = _list_folder(root, suffixes)
+    if images:
+        raise ValueError(
+            f"{root} holds images directly ({images[0]!r}...), outside any class folder; "
+            "expected root/<class>/<image> or root/<split>/<class>/<image>."
+        )
+    flat, nested = {}, {}
+    for name in subfolders:
+        children, own_images = _list_folder(os.path.join(root, name), suffixes)
+        if own_images:
+            flat[name] = own_images
+        classes = _class_folders(os.path.join(root, name), children, suffixes)
+        if classes:
+            nested[name] = classes
+    _check_layout(root, flat, nested, suffixes)
+    if nested:
+        return {
+            (split, class_name): names
+            for split, classes in nested.items()
+            for class_name, names in classes.items()
+        }
+    return {(None, class_name): names for class_name, names in flat.items()}
+
+
+def _class_folders(folder, children, suffixes):
+    """Image names of each sub-folder of ``folder`` that holds images directly."""
+    classes = {}
+    for child in children:
+        _, images = _list_folder(os.path.join(folder, child), suffixes)
+        if images:
+            classes[child] = images
+    return classes
+
+
+def _check_layout(root, flat, nested, suffixes):
+    if flat and nested:
+        with_images, with_classes = next(iter(flat)), next(iter(nested))
+        raise ValueError(
+            f"{root} mixes layouts: {os.path.join(root, with_images)} holds images directly "
+            f"(root/<class>/<image>) but {os.path.join(root, with_classes)} holds class "
+            "folders of images (root/<split>/<class>/<image>); use one layout."
+        )
+    if not flat and not nested:
+        raise ValueError(
+            f"No images ({', '.join(suffixes)}) found in {root}; expected "
+            "root/<class>/<image> or root/<split>/<class>/<image>."
+        )
+
+
+def _check_split_param(split, splits, root):
+    """``None`` or the set of requested splits, each of which must exist."""
+    if split is None:
+        return None
+    if splits == [None]:
+        raise ValueError(
+            f"{root} has no split folders (layout root/<class>/<image>); pass split=None."
+        )
+    requested = (split,) if isinstance(split, str) else tuple(split)
+    if not requested:
+        raise ValueError("split selects no images: got an empty sequence.")
+    for value in requested:
+        if value not in splits:
+            raise ValueError(
+                f"Unknown split {value!r} in {root}; available splits: {', '.join(splits)}."
+            )
+    return set(requested)
