@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import os
 import queue
+from numbers import Integral, Real
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from ..utils.validation import check_image, check_size
 from ._types import Detections
 
 __all__ = ["HaarCascadeDetector", "available_cascades", "resolve_cascade"]
 
 _STOCK_PREFIX = "haarcascade_"
+WINDOW = "(width, height)"  # OpenCV's order for minSize / maxSize
 
 
 def _cascade_folders() -> list[Path]:
@@ -92,7 +95,10 @@ def load_cascade(path: str) -> cv2.CascadeClassifier:
     try:
         loaded = classifier.load(path)
     except cv2.error as exc:
-        raise ValueError(f"cannot load cascade {path!r}: {exc.err}") from None
+        raise ValueError(
+            f"cannot load cascade {path!r}: not an OpenCV cascade classifier XML "
+            f"(OpenCV: {exc.err})."
+        ) from None
     if not loaded or classifier.empty():
         raise ValueError(f"cannot load cascade {path!r}: not an OpenCV cascade classifier XML.")
     return classifier
@@ -116,6 +122,12 @@ class HaarCascadeDetector:
     min_size, max_size : tuple of (width, height) or None
         Size limits of detected boxes in pixels, as ``minSize``/``maxSize``.
 
+    Raises
+    ------
+    ValueError
+        If a parameter is invalid, or the cascade is unknown or not a cascade
+        XML file (the message names it).
+
     Examples
     --------
     >>> from skimage import data
@@ -133,11 +145,19 @@ class HaarCascadeDetector:
         min_size=None,
         max_size=None,
     ):
+        if not isinstance(scale_factor, Real) or not scale_factor > 1.0:
+            raise ValueError(f"scale_factor must be a number > 1; got {scale_factor!r}.")
+        if (
+            not isinstance(min_neighbors, Integral)
+            or isinstance(min_neighbors, bool)
+            or min_neighbors < 0
+        ):
+            raise ValueError(f"min_neighbors must be an int >= 0; got {min_neighbors!r}.")
         self.cascade = cascade
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
-        self.min_size = min_size
-        self.max_size = max_size
+        self.min_size = None if min_size is None else check_size(min_size, "min_size", WINDOW)
+        self.max_size = None if max_size is None else check_size(max_size, "max_size", WINDOW)
         self.path = resolve_cascade(cascade)
         self._pool: queue.SimpleQueue = queue.SimpleQueue()
         self._pool.put(load_cascade(self.path))
@@ -151,12 +171,28 @@ class HaarCascadeDetector:
     def detect(self, image: np.ndarray) -> Detections:
         """Detect in one RGB or grayscale image (uint8, or float in [0, 1]).
 
+        Parameters
+        ----------
+        image : ndarray of shape (H, W), (H, W, 1) or (H, W, 3)
+            RGB or grayscale, ``uint8`` or any float dtype in [0, 1].
+
         Returns
         -------
         detections : Detections
             Boxes ``(x, y, w, h)`` and, as scores, the number of neighbouring
-            raw detections merged into each box.
+            raw detections merged into each box. Boxes are sorted by decreasing
+            score, then decreasing area, then top-to-bottom and left-to-right, so
+            the result does not depend on OpenCV's thread count.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``image`` is not a valid image (see
+            :func:`~fer_toolkit.utils.validation.check_image`).
         """
+        image = check_image(image, name="image")
+        if image.dtype != np.uint8:
+            image = np.rint(image * 255.0).astype(np.uint8)
         gray = (
             image
             if image.ndim == 2
@@ -164,8 +200,6 @@ class HaarCascadeDetector:
             if image.shape[2] == 1
             else (cv2.cvtColor(image, cv2.COLOR_RGB2GRAY))
         )
-        if gray.dtype != np.uint8:
-            gray = np.rint(gray * 255.0).astype(np.uint8)
         classifier = self._borrow()
         try:
             boxes, neighbours = classifier.detectMultiScale2(
@@ -179,7 +213,9 @@ class HaarCascadeDetector:
             self._pool.put(classifier)
         boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
         scores = np.asarray(neighbours, dtype=np.float64).reshape(-1)
-        return Detections(boxes=boxes, scores=scores)
+        # OpenCV's candidate order changes with its thread count; fix one order.
+        order = np.lexsort((boxes[:, 0], boxes[:, 1], -boxes[:, 2] * boxes[:, 3], -scores))
+        return Detections(boxes=boxes[order], scores=scores[order])
 
     def __getstate__(self):
         state = self.__dict__.copy()

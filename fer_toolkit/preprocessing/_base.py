@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
-from joblib import Parallel, delayed, effective_n_jobs
+from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn_compat.base import _fit_context
 
@@ -39,19 +41,45 @@ def map_images(func, items, n_jobs=None):
 
     Threads, not processes: OpenCV and scikit-image release the GIL in their
     kernels, and images then never need to be pickled to a worker.
+
+    If ``func`` raises, the error of the *first* failing item (in batch order)
+    is raised, whatever the number of threads, and only once every thread has
+    stopped: no worker is left running in the background.
+
+    Examples
+    --------
+    >>> from fer_toolkit.preprocessing._base import map_images
+    >>> map_images(lambda v: v * 10, [1, 2, 3, 4, 5], n_jobs=2)
+    [10, 20, 30, 40, 50]
     """
+    items = list(items)
     n_workers = min(effective_n_jobs(n_jobs), len(items))
     if n_workers <= 1:
         return [func(item) for item in items]
-    # Interleaved chunks balance the load when image sizes vary along the batch.
-    chunks = [items[start::n_workers] for start in range(n_workers)]
-    with opencv_single_threaded(True):
-        results = Parallel(n_jobs=n_workers, prefer="threads")(
-            delayed(lambda chunk: [func(item) for item in chunk])(chunk) for chunk in chunks
-        )
     out = [None] * len(items)
-    for start, chunk_result in enumerate(results):
-        out[start::n_workers] = chunk_result
+    failure = {"index": len(items), "error": None}
+    lock = threading.Lock()
+
+    def run(start):
+        # Interleaved chunks balance the load when image sizes vary along the batch.
+        for i in range(start, len(items), n_workers):
+            if i > failure["index"]:  # a failure at a smaller index will be reported
+                return
+            try:
+                out[i] = func(items[i])
+            except BaseException as exc:
+                with lock:
+                    if i < failure["index"]:
+                        failure["index"], failure["error"] = i, exc
+                return
+
+    # Not joblib: on an error it abandons the other (daemon) workers, which then run
+    # on in OpenCV and abort the interpreter at exit; this pool joins them all.
+    with opencv_single_threaded(True), ThreadPoolExecutor(n_workers) as pool:
+        for future in [pool.submit(run, start) for start in range(n_workers)]:
+            future.result()
+    if failure["error"] is not None:
+        raise failure["error"]
     return out
 
 
@@ -59,11 +87,13 @@ class ImageTransformer(TransformerMixin, BaseEstimator):
     """Base class of stateless transformers that map each image independently.
 
     Subclasses implement :meth:`_transform_image` and may override
-    :meth:`_prepare` (called once per ``transform`` with the validated
-    parameters) and :meth:`_assemble` (how per-image results form the output).
-    ``fit`` validates the parameters and returns ``self``; it learns nothing, so
-    ``transform`` also works on an unfitted instance, as with scikit-learn's
-    stateless transformers.
+    :meth:`_prepare` (called once per ``fit`` and per ``transform``: it checks
+    the parameters that ``_parameter_constraints`` cannot express, such as the
+    values inside a size pair, and returns what every image needs) and
+    :meth:`_assemble` (how per-image results form the output).
+    ``fit`` validates the parameters and the images and returns ``self``; it
+    learns nothing, so ``transform`` also works on an unfitted instance, as with
+    scikit-learn's stateless transformers.
     """
 
     _parameter_constraints: dict = {}
@@ -85,6 +115,7 @@ class ImageTransformer(TransformerMixin, BaseEstimator):
             The transformer.
         """
         self._check_input(X)
+        self._prepare()
         return self
 
     def transform(self, X):

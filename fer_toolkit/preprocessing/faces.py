@@ -9,9 +9,9 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..detection import Detections, HaarCascadeDetector
-from ..utils.validation import stack_images
+from ..utils.validation import check_size, stack_images
 from ._base import ImageTransformer, map_images
-from .geometry import check_size, resize_image
+from .geometry import resize_image
 
 __all__ = ["HaarFaceCropper", "NoFaceError", "crop_box"]
 
@@ -46,6 +46,12 @@ def crop_box(image: np.ndarray, box, margin: float = 0.0) -> np.ndarray:
     -------
     crop : ndarray of shape (h', w'[, C])
 
+    Raises
+    ------
+    ValueError
+        If ``box`` is not 4 numbers with a positive width and height, or
+        ``margin`` is negative.
+
     Examples
     --------
     >>> import numpy as np
@@ -61,7 +67,14 @@ def crop_box(image: np.ndarray, box, margin: float = 0.0) -> np.ndarray:
            [0, 0, 1, 1, 1, 1, 1, 1],
            [0, 0, 1, 1, 1, 1, 1, 1]], dtype=uint8)
     """
-    x, y, w, h = (int(v) for v in box)
+    values = np.asarray(box).ravel()
+    if values.size != 4:
+        raise ValueError(f"box must be (x, y, w, h); got {box!r}.")
+    x, y, w, h = (int(v) for v in values)
+    if w <= 0 or h <= 0:
+        raise ValueError(f"box {(x, y, w, h)} must have a positive width and height.")
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0; got {margin!r}.")
     dx, dy = round(w * margin), round(h * margin)
     x0, y0, x1, y1 = x - dx, y - dy, x + w + dx, y + h + dy
     height, width = image.shape[:2]
@@ -104,8 +117,9 @@ class HaarFaceCropper(ImageTransformer):
         the enlarged box outside the image are zero-padded, keeping the face
         centred.
     output_size : int, tuple of (height, width) or None, default=None
-        Resize crops to this size (INTER_AREA), giving one ndarray; ``None``
-        keeps each crop's own size and returns a list.
+        Resize crops to this size (INTER_AREA), giving one ndarray (when the
+        images share one channel layout); ``None`` keeps each crop's own size
+        and returns a list.
     keep : {"largest", "central", "best"}, default="largest"
         Which face to keep when several are found: the largest box, the one
         closest to the image centre, or the one with most merged neighbours.
@@ -182,14 +196,17 @@ class HaarFaceCropper(ImageTransformer):
         )
         cached = self.__dict__.get("_cached_detector")
         if cached is None or cached[0] != key:
-            if self.min_size is not None:
-                check_size(tuple(self.min_size), name="min_size")
             detector = HaarCascadeDetector(
                 self.cascade, self.scale_factor, self.min_neighbors, min_size=self.min_size
             )
             cached = (key, detector)
             self._cached_detector = cached
         return cached[1]
+
+    def _prepare(self):
+        """Check the parameters and load the cascade (at ``fit`` already)."""
+        size = None if self.output_size is None else check_size(self.output_size, "output_size")
+        return self._detector(), size
 
     def _crop(self, index, image, detector, size):
         detections = detector.detect(image)
@@ -219,7 +236,8 @@ class HaarFaceCropper(ImageTransformer):
         Returns
         -------
         faces : ndarray of shape (n, h, w[, C]) or list of ndarray
-            An ndarray when ``output_size`` is set, else a list of crops.
+            An ndarray when ``output_size`` is set (a list if the images mix
+            grayscale and colour layouts), else a list of crops.
 
         Raises
         ------
@@ -228,8 +246,7 @@ class HaarFaceCropper(ImageTransformer):
         """
         self._validate_params()
         images = self._check_input(X)
-        size = None if self.output_size is None else check_size(self.output_size, "output_size")
-        detector = self._detector()
+        detector, size = self._prepare()
         crops = map_images(
             lambda item: self._crop(*item, detector, size), list(enumerate(images)), self.n_jobs
         )
@@ -247,11 +264,12 @@ class HaarFaceCropper(ImageTransformer):
         -------
         detections : list of Detections
             One per image: ``boxes`` ``(k, 4)`` as ``(x, y, w, h)``, ``scores``
-            (merged neighbours), no landmarks.
+            (merged neighbours), no landmarks; strongest box first (see
+            :meth:`HaarCascadeDetector.detect`).
         """
         self._validate_params()
         images = self._check_input(X)
-        detector = self._detector()
+        detector, _ = self._prepare()
         return map_images(detector.detect, images, self.n_jobs)
 
     def __getstate__(self):

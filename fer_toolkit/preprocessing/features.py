@@ -12,10 +12,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from sklearn_compat.base import _fit_context
 
-from ..utils.validation import check_images
+from ..utils.validation import check_images, check_size
 from ._base import ImageTransformer, as_uint8
 from .color import Grayscale
-from .geometry import check_size
 
 __all__ = ["Flatten", "HOGFeatures", "LBPHistogram"]
 
@@ -96,15 +95,32 @@ class HOGFeatures(ImageTransformer):
         self.block_norm = block_norm
         self.n_jobs = n_jobs
 
+    def _prepare(self):
+        cell = check_size(tuple(self.pixels_per_cell), name="pixels_per_cell")
+        block = check_size(tuple(self.cells_per_block), name="cells_per_block")
+        return cell, block
+
+    def _check_input(self, X):
+        images = super()._check_input(X)
+        cell, block = self._prepare()
+        min_height, min_width = cell[0] * block[0], cell[1] * block[1]
+        first = images[0].shape[:2]
+        for i, image in enumerate(images):
+            if image.shape[0] < min_height or image.shape[1] < min_width:
+                raise ValueError(
+                    f"X[{i}] has shape {image.shape}, smaller than one HOG block "
+                    f"({min_height}x{min_width} pixels); put a Resize step before HOGFeatures."
+                )
+            if image.shape[:2] != first:
+                raise ValueError(
+                    f"HOGFeatures needs images of one size: X[0] is {first[0]}x{first[1]} but "
+                    f"X[{i}] is {image.shape[0]}x{image.shape[1]}; put a Resize step before it."
+                )
+        return images
+
     def _transform_image(self, image, context):
         gray = _gray(image)
-        cell = tuple(self.pixels_per_cell)
-        block = tuple(self.cells_per_block)
-        if gray.shape[0] < cell[0] * block[0] or gray.shape[1] < cell[1] * block[1]:
-            raise ValueError(
-                f"an image of shape {gray.shape} is smaller than one HOG block "
-                f"({cell[0] * block[0]}x{cell[1] * block[1]} pixels)."
-            )
+        cell, block = context
         return hog(
             gray,
             orientations=self.orientations,
@@ -174,11 +190,20 @@ class LBPHistogram(ImageTransformer):
         check_size(tuple(self.grid), name="grid")
         return _LBP_BINS[self.method](self.n_points)
 
+    def _check_input(self, X):
+        images = super()._check_input(X)
+        rows, cols = check_size(tuple(self.grid), name="grid")
+        for i, image in enumerate(images):
+            if image.shape[0] < rows or image.shape[1] < cols:
+                raise ValueError(
+                    f"X[{i}] has shape {image.shape}, smaller than the grid {tuple(self.grid)} "
+                    "of LBP cells (one pixel per cell at least)."
+                )
+        return images
+
     def _transform_image(self, image, n_bins):
         gray = as_uint8(_gray(image))
         rows, cols = self.grid
-        if gray.shape[0] < rows or gray.shape[1] < cols:
-            raise ValueError(f"an image of shape {gray.shape} is smaller than grid {self.grid}.")
         codes = local_binary_pattern(gray, self.n_points, self.radius, self.method)
         codes = codes.astype(np.int64)
         row_edges = np.linspace(0, gray.shape[0], rows + 1).astype(int)

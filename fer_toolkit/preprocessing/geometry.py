@@ -8,9 +8,10 @@ import cv2
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ..utils.validation import check_size
 from ._base import ImageTransformer
 
-__all__ = ["INTERPOLATIONS", "Resize", "check_size"]
+__all__ = ["INTERPOLATIONS", "Resize", "resize_image"]
 
 #: OpenCV interpolation flags by name.
 INTERPOLATIONS = {
@@ -28,28 +29,12 @@ _BORDERS = {
 }
 
 
-def check_size(size, name="size") -> tuple[int, int]:
-    """Return ``size`` as ``(height, width)``; an int means a square.
-
-    Examples
-    --------
-    >>> from fer_toolkit.preprocessing.geometry import check_size
-    >>> check_size(48), check_size((64, 32))
-    ((48, 48), (64, 32))
-    """
-    if isinstance(size, Integral) and not isinstance(size, bool):
-        size = (size, size)
-    if (
-        not isinstance(size, (tuple, list))
-        or len(size) != 2
-        or not all(isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in size)
-    ):
-        raise ValueError(f"{name} must be a positive int or a (height, width) pair; got {size!r}.")
-    return int(size[0]), int(size[1])
-
-
 def resize_image(image, size, interpolation="area"):
     """Resize one image to ``size = (height, width)`` keeping its dtype.
+
+    Float results are clipped to [0, 1]: cubic and Lanczos kernels overshoot
+    at sharp edges, and weights summing to 1 can round just past it (uint8
+    results saturate the same way inside OpenCV).
 
     Examples
     --------
@@ -65,6 +50,8 @@ def resize_image(image, size, interpolation="area"):
     resized = cv2.resize(source, (width, height), interpolation=INTERPOLATIONS[interpolation])
     if image.ndim == 3 and resized.ndim == 2:  # OpenCV drops a single channel axis
         resized = resized[..., np.newaxis]
+    if resized.dtype.kind == "f":
+        np.clip(resized, 0.0, 1.0, out=resized)
     return resized.astype(image.dtype, copy=False)
 
 
@@ -90,7 +77,9 @@ class Resize(ImageTransformer):
     -----
     The output dtype equals the input dtype (``uint8`` stays ``uint8``, float
     stays float), and the output is one ndarray ``(n, height, width[, C])``
-    whenever the inputs share their channel layout.
+    whenever the inputs share their channel layout. Float output stays in
+    [0, 1]: the overshoot of ``"cubic"`` and ``"lanczos"`` at sharp edges is
+    clipped, as OpenCV saturates it for ``uint8``.
 
     Examples
     --------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from numbers import Integral
 
@@ -16,8 +17,41 @@ from ._base import ImageTransformer
 __all__ = ["ImageReader", "read_image"]
 
 _JPEG_START = b"\xff\xd8"
-_JPEG_END = b"\xff\xd9"
-_TAIL_BYTES = 1024
+# A marker inside entropy-coded data: 0xFF followed by anything but a stuffed zero,
+# a restart marker (RST0-7) or another fill byte.
+_JPEG_SCAN_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
+
+
+def _jpeg_is_complete(raw: bytes) -> bool:
+    """Whether a JPEG stream reaches its end-of-image marker.
+
+    Walks the marker segments (skipping APPn payloads, so an EXIF thumbnail's
+    own end marker does not count) and the entropy-coded scans. Data after the
+    end marker (e.g. the video of a "motion photo") is allowed.
+    """
+    i, n = 2, len(raw)
+    while i + 1 < n:
+        if raw[i] != 0xFF:
+            return False
+        marker = raw[i + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            i += 1
+            continue
+        if marker == 0xD9:  # EOI
+            return True
+        if marker in _JPEG_STANDALONE:
+            i += 2
+            continue
+        if i + 4 > n:
+            return False
+        i += 2 + int.from_bytes(raw[i + 2 : i + 4], "big")
+        if marker == 0xDA:  # SOS: entropy-coded data runs up to the next marker
+            found = _JPEG_SCAN_MARKER.search(raw, i)
+            if found is None:
+                return False
+            i = found.start()
+    return False
 
 
 def _decode(path: str) -> np.ndarray:
@@ -33,10 +67,18 @@ def _decode(path: str) -> np.ndarray:
     if data.size == 0:
         raise ValueError(f"image file {path!r} is empty (0 bytes).")
     raw = data.tobytes()
-    # libjpeg decodes truncated files with a grey bottom and only a warning on stderr.
-    if raw.startswith(_JPEG_START) and _JPEG_END not in raw[-_TAIL_BYTES:]:
-        raise ValueError(f"image file {path!r} is a truncated or corrupt JPEG (no end marker).")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    flags = cv2.IMREAD_UNCHANGED
+    if raw.startswith(_JPEG_START):
+        # libjpeg can decode a truncated file with a grey bottom and only a warning on
+        # stderr (OpenCV 4.14 still does when just the end marker is missing).
+        if not _jpeg_is_complete(raw):
+            raise ValueError(
+                f"image file {path!r} is a truncated or corrupt JPEG (no end-of-image marker)."
+            )
+        # JPEG has no alpha channel; these flags keep depth and channel count like
+        # IMREAD_UNCHANGED but apply the EXIF orientation, as image viewers do.
+        flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
+    image = cv2.imdecode(data, flags)
     if image is None or image.size == 0:
         raise ValueError(
             f"cannot decode image file {path!r}: not a supported image format, or corrupt."
@@ -91,13 +133,16 @@ def read_image(path, *, color: str = "rgb", alpha: str = "composite", background
     -------
     image : ndarray of dtype uint8
         16-bit files are scaled by 255/65535 (rounded); float files in [0, 1]
-        by 255.
+        by 255. JPEG files are turned upright by their EXIF orientation tag,
+        as image viewers (and ``cv2.imread``) do.
 
     Raises
     ------
     FileNotFoundError, IsADirectoryError, ValueError
         With the path in the message, for a missing file, a directory, or a
         file that cannot be decoded (corrupt, truncated JPEG, not an image).
+        ``ValueError`` also for an invalid ``color``, ``alpha`` or
+        ``background``.
 
     Examples
     --------
@@ -108,6 +153,16 @@ def read_image(path, *, color: str = "rgb", alpha: str = "composite", background
     >>> read_image(path)[0, 0]
     array([255,   0,   0], dtype=uint8)
     """
+    if color not in ("rgb", "gray"):
+        raise ValueError(f"color must be 'rgb' or 'gray'; got {color!r}.")
+    if alpha not in ("composite", "drop"):
+        raise ValueError(f"alpha must be 'composite' or 'drop'; got {alpha!r}.")
+    if (
+        not isinstance(background, Integral)
+        or isinstance(background, bool)
+        or not 0 <= background <= 255
+    ):
+        raise ValueError(f"background must be an int in [0, 255]; got {background!r}.")
     path = os.fspath(path)
     image = _to_uint8(_decode(path), path)
     if image.ndim == 3 and image.shape[2] == 4:
@@ -148,8 +203,9 @@ class ImageReader(ImageTransformer):
 
     Notes
     -----
-    16-bit files are scaled to 8 bits by 255/65535. Output is a single ndarray
-    when every image has the same shape, else a list of arrays.
+    16-bit files are scaled to 8 bits by 255/65535, and JPEG files are turned
+    upright by their EXIF orientation tag. Output is a single ndarray when every
+    image has the same shape, else a list of arrays.
 
     Examples
     --------

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
+import stat
 from pathlib import Path
 
 __all__ = ["atomic_path", "atomic_write"]
@@ -16,7 +17,12 @@ def atomic_path(path: str | os.PathLike):
 
     Use it with writers that want a file name (``np.save``, ``fig.savefig``,
     ``joblib.dump``). The temporary file keeps the final suffix so writers that
-    pick a format from the extension still work.
+    pick a format from the extension still work. If the body raises (or is
+    interrupted), the temporary file is removed and ``path`` is left untouched.
+
+    On success the data is flushed to disk before the rename, and the file gets
+    the permissions of the file it replaces, or the usual ones for a new file
+    (``0o666`` less the umask), like a file written with :func:`open`.
 
     Examples
     --------
@@ -30,15 +36,35 @@ def atomic_path(path: str | os.PathLike):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+    while True:
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp{path.suffix}")
+        try:
+            # Not tempfile.mkstemp: its 0o600 mode would end up on the final file.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        break
     try:
+        os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
         yield tmp
+        _fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _fsync(path: str) -> None:
+    """Flush a file's data to disk, so a crash after the rename cannot leave it empty."""
+    # Windows flushes only handles opened for writing.
+    fd = os.open(path, os.O_RDWR if os.name == "nt" else os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from numbers import Integral
 
 import numpy as np
 
-__all__ = ["check_image", "check_images", "check_paths", "stack_images"]
+__all__ = ["check_image", "check_images", "check_paths", "check_size", "stack_images"]
 
 _FLOAT_KINDS = "f"
 
@@ -70,11 +71,12 @@ def check_image(image, *, index: int | None = None, name: str = "X") -> np.ndarr
     if image.ndim not in (2, 3):
         raise ValueError(f"{where} has shape {image.shape}; an image must be (H, W) or (H, W, C).")
     if image.ndim == 3 and image.shape[2] not in (1, 3):
-        hint = (
-            " (RGBA: read it with ImageReader, which composites or drops alpha)"
-            if (image.shape[2] == 4)
-            else ""
-        )
+        if image.shape[2] == 4:
+            hint = " (RGBA: read it with ImageReader, which composites or drops alpha)"
+        elif image.shape[0] in (1, 3, 4):
+            hint = " (channels first? use np.moveaxis(image, 0, -1))"
+        else:
+            hint = ""
         raise ValueError(
             f"{where} has shape {image.shape} with {image.shape[2]} channels; "
             f"expected 1 (grayscale) or 3 (RGB){hint}."
@@ -214,6 +216,11 @@ def check_paths(X, *, name: str = "X") -> list[str]:
 def stack_images(images: Sequence[np.ndarray]) -> np.ndarray | list[np.ndarray]:
     """Stack images into one ndarray when they share shape and dtype, else keep a list.
 
+    Raises
+    ------
+    ValueError
+        If ``images`` is empty.
+
     Examples
     --------
     >>> import numpy as np
@@ -223,7 +230,39 @@ def stack_images(images: Sequence[np.ndarray]) -> np.ndarray | list[np.ndarray]:
     >>> type(stack_images([np.zeros((2, 2)), np.ones((3, 2))])).__name__
     'list'
     """
+    if len(images) == 0:
+        raise ValueError("stack_images needs at least one image; got 0.")
     first = images[0]
     if all(im.shape == first.shape and im.dtype == first.dtype for im in images):
         return np.stack(images)
     return list(images)
+
+
+def check_size(size, name: str = "size", order: str = "(height, width)") -> tuple[int, int]:
+    """Return a size as a pair of positive ints; a single int means a square.
+
+    Parameters
+    ----------
+    size : int or pair of int
+        The size to check.
+    name : str, default="size"
+        Parameter name used in the error message.
+    order : str, default="(height, width)"
+        How the pair is read, for the error message (OpenCV's window sizes are
+        ``(width, height)``).
+
+    Examples
+    --------
+    >>> from fer_toolkit.utils.validation import check_size
+    >>> check_size(48), check_size((64, 32))
+    ((48, 48), (64, 32))
+    """
+    if isinstance(size, Integral) and not isinstance(size, bool):
+        size = (size, size)
+    if (
+        not isinstance(size, (tuple, list))
+        or len(size) != 2
+        or not all(isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in size)
+    ):
+        raise ValueError(f"{name} must be a positive int or a {order} pair; got {size!r}.")
+    return int(size[0]), int(size[1])
