@@ -1,0 +1,5 @@
+"""The ``fer-toolkit`` command line (click)."""
+
+from .main import main
+
+__all__ = ["main"]

@@ -1,0 +1,41 @@
+"""FER datasets: FER2013 / FER+ CSVs, image folders, label sets, and synthetic faces.
+
+The synthetic generator, :func:`make_synthetic_faces`, is the embedded default
+dataset: everything in fer_toolkit runs on it without downloads.
+"""
+
+from .fer2013 import FER2013_USAGES, load_fer2013, write_fer2013_csv
+from .ferplus import FERPLUS_VOTE_NAMES, load_ferplus
+from .image_folder import IMAGE_EXTENSIONS, load_image_folder
+from .labels import (
+    EMOTION_ALIASES,
+    EMOTIONS,
+    FER2013_EMOTIONS,
+    FERPLUS_EMOTIONS,
+    LABEL_SETS,
+    get_label_set,
+    load_label_mapping,
+    map_labels,
+    normalize_emotion,
+)
+from .synthetic import make_synthetic_faces
+
+__all__ = [
+    "EMOTIONS",
+    "EMOTION_ALIASES",
+    "FER2013_EMOTIONS",
+    "FER2013_USAGES",
+    "FERPLUS_EMOTIONS",
+    "FERPLUS_VOTE_NAMES",
+    "IMAGE_EXTENSIONS",
+    "LABEL_SETS",
+    "get_label_set",
+    "load_fer2013",
+    "load_ferplus",
+    "load_image_folder",
+    "load_label_mapping",
+    "make_synthetic_faces",
+    "map_labels",
+    "normalize_emotion",
+    "write_fer2013_csv",
+]
