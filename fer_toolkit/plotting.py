@@ -13,7 +13,7 @@ from sklearn.metrics import confusion_matrix
 
 from .utils.fileio import atomic_path
 
-__all__ = ["plot_confusion_matrix", "save_figure"]
+__all__ = ["plot_confusion_matrix", "plot_detections", "plot_image_grid", "save_figure"]
 
 
 def plot_confusion_matrix(y_true, y_pred, labels=None, *, normalize=False, ax=None, title=None):
@@ -98,3 +98,101 @@ def save_figure(fig, path, *, dpi=120):
     """
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi)
+
+
+def plot_image_grid(images, titles=None, *, n_cols=8, cmap="gray", title=None):
+    """Show images in a grid, with an optional caption under each.
+
+    Parameters
+    ----------
+    images : sequence of ndarray
+        Grayscale ``(H, W)`` or RGB ``(H, W, 3)`` images, uint8 or float in [0, 1].
+    titles : sequence of str or None, default=None
+        One caption per image.
+    n_cols : int, default=8
+        Images per row.
+    cmap : str, default="gray"
+        Colour map for grayscale images.
+    title : str or None, default=None
+        Figure title.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fer_toolkit.plotting import plot_image_grid
+    >>> fig = plot_image_grid(np.zeros((10, 48, 48), dtype=np.uint8), n_cols=5)
+    >>> len(fig.axes)
+    10
+    """
+    n = len(images)
+    n_cols = min(n_cols, n)
+    n_rows = -(-n // n_cols)
+    fig = Figure(figsize=(1.3 * n_cols, 1.45 * n_rows + (0.4 if title else 0)),
+                 layout="constrained")
+    axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
+    for i, ax in enumerate(axes):
+        if i >= n:
+            fig.delaxes(ax)
+            continue
+        image = np.asarray(images[i])
+        vmax = 255 if image.dtype == np.uint8 else 1.0
+        ax.imshow(image, cmap=cmap if image.ndim == 2 else None, vmin=0, vmax=vmax)
+        ax.set_axis_off()
+        if titles is not None:
+            ax.set_title(str(titles[i]), fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_detections(image, detections, *, labels=None, ax=None, color="lime"):
+    """Draw detected boxes (and landmarks, when present) on an image.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W) or (H, W, 3)
+        The image the detections refer to.
+    detections : Detections
+        Boxes ``(x, y, w, h)``, scores, optional landmarks.
+    labels : sequence of str or None, default=None
+        Text per box; the scores when None.
+    ax : matplotlib Axes or None, default=None
+        Where to draw; a new figure is made if None.
+    color : str, default="lime"
+        Box colour.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+
+    Examples
+    --------
+    >>> from skimage import data
+    >>> from fer_toolkit.detection import HaarCascadeDetector
+    >>> from fer_toolkit.plotting import plot_detections
+    >>> image = data.astronaut()
+    >>> fig = plot_detections(image, HaarCascadeDetector().detect(image))
+    >>> len(fig.axes[0].patches)
+    1
+    """
+    from matplotlib.patches import Rectangle
+
+    if ax is None:
+        fig = Figure(figsize=(6, 6 * image.shape[0] / image.shape[1]), layout="constrained")
+        ax = fig.subplots()
+    else:
+        fig = ax.figure
+    ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
+    ax.set_axis_off()
+    texts = labels if labels is not None else [f"{s:g}" for s in detections.scores]
+    for (x, y, w, h), text in zip(detections.boxes, texts, strict=True):
+        ax.add_patch(Rectangle((x, y), w, h, fill=False, edgecolor=color, linewidth=2))
+        ax.text(x, y - 3, text, color=color, fontsize=9, va="bottom")
+    if detections.landmarks is not None:
+        points = detections.landmarks.reshape(-1, 2)
+        ax.plot(points[:, 0], points[:, 1], "o", color="red", markersize=3)
+    return fig
