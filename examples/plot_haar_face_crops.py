@@ -32,8 +32,9 @@ for column, cascade in enumerate(cascades):
     face = make_pipeline(cropper, Grayscale()).fit_transform([photo])[0]
     ax = fig.add_subplot(grid[1, column])
     ax.imshow(face, cmap="gray", vmin=0, vmax=255)
-    ax.set_title(f"crop {face.shape[1]}x{face.shape[0]}, box {detections.boxes[0].tolist()}",
-                 fontsize=8)
+    ax.set_title(
+        f"crop {face.shape[1]}x{face.shape[0]}, box {detections.boxes[0].tolist()}", fontsize=8
+    )
     ax.set_axis_off()
 
 output = sys.argv[1] if len(sys.argv) > 1 else "haar_face_crops.png"

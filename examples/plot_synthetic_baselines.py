@@ -29,27 +29,38 @@ names = np.asarray(faces.target_names)
 y = names[faces.target]
 
 examples = [i for name in names for i in np.flatnonzero(y == name)[:6]]
-save_figure(plot_image_grid(faces.images[examples], y[examples], n_cols=6,
-                            title="make_synthetic_faces: six faces per class"),
-            f"{prefix}_faces.png")
+save_figure(
+    plot_image_grid(
+        faces.images[examples],
+        y[examples],
+        n_cols=6,
+        title="make_synthetic_faces: six faces per class",
+    ),
+    f"{prefix}_faces.png",
+)
 
 X_train, X_test, y_train, y_test = train_test_split(
     faces.images, y, test_size=0.3, stratify=y, random_state=0
 )
 candidates = {
     "raw pixels + logistic regression": (
-        Pipeline([("rescale", Rescale()), ("flatten", Flatten()),
-                  ("clf", LogisticRegression(max_iter=500))]),
+        Pipeline(
+            [
+                ("rescale", Rescale()),
+                ("flatten", Flatten()),
+                ("clf", LogisticRegression(max_iter=500)),
+            ]
+        ),
         {"clf__C": [0.01, 0.1]},
     ),
     "HOG + linear SVM": (
-        Pipeline([("hog", HOGFeatures()), ("scale", StandardScaler()),
-                  ("clf", LinearSVC())]),
+        Pipeline([("hog", HOGFeatures()), ("scale", StandardScaler()), ("clf", LinearSVC())]),
         {"hog__pixels_per_cell": [(6, 6), (8, 8)], "clf__C": [0.001, 0.01]},
     ),
     "LBP histograms + linear SVM": (
-        Pipeline([("lbp", LBPHistogram(grid=(6, 6))), ("scale", StandardScaler()),
-                  ("clf", LinearSVC())]),
+        Pipeline(
+            [("lbp", LBPHistogram(grid=(6, 6))), ("scale", StandardScaler()), ("clf", LinearSVC())]
+        ),
         {"clf__C": [0.001, 0.01]},
     ),
 }
@@ -61,7 +72,12 @@ for name, (pipeline, grid) in candidates.items():
     if score > best_score:
         best_name, best_score, best_search = name, score, search
 
-fig = plot_confusion_matrix(y_test, best_search.predict(X_test), labels=names, normalize=True,
-                            title=f"{best_name}: test accuracy {best_score:.2f}")
+fig = plot_confusion_matrix(
+    y_test,
+    best_search.predict(X_test),
+    labels=names,
+    normalize=True,
+    title=f"{best_name}: test accuracy {best_score:.2f}",
+)
 save_figure(fig, f"{prefix}_confusion_matrix.png")
 print(f"wrote {prefix}_faces.png and {prefix}_confusion_matrix.png")

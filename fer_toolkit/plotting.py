@@ -131,8 +131,9 @@ def plot_image_grid(images, titles=None, *, n_cols=8, cmap="gray", title=None):
     n = len(images)
     n_cols = min(n_cols, n)
     n_rows = -(-n // n_cols)
-    fig = Figure(figsize=(1.3 * n_cols, 1.45 * n_rows + (0.4 if title else 0)),
-                 layout="constrained")
+    fig = Figure(
+        figsize=(1.3 * n_cols, 1.45 * n_rows + (0.4 if title else 0)), layout="constrained"
+    )
     axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
     for i, ax in enumerate(axes):
         if i >= n:
