@@ -1,0 +1,51 @@
+"""CNN architectures for facial emotion recognition, as plain :class:`torch.nn.Module` s.
+
+Every model takes the keyword arguments ``in_channels`` (default 1),
+``n_classes`` (default 7), ``image_size`` (int or ``(height, width)``, default
+48) and ``dropout``, plus model-specific extras, and maps a float batch
+``(N, in_channels, H, W)`` to **logits** ``(N, n_classes)``. Training logic
+lives in the skorch estimators, which look models up by name here.
+
+Models
+------
+BaselineCNN  (``"baseline"``)
+    Small and fast; the quickstart default.
+Seed004CNN  (``"seed004"``)
+    The Keras CNN of seed 004, layer for layer.
+VGGFER  (``"vgg_fer"``)
+    The VGG variant of Khaireddin & Chen (2021).
+
+Examples
+--------
+>>> import torch
+>>> from fer_toolkit.models import available_models, get_model
+>>> available_models()
+['baseline', 'seed004', 'vgg_fer']
+>>> model = get_model("baseline")(n_classes=4, image_size=48).eval()
+>>> model(torch.zeros(1, 1, 48, 48)).shape
+torch.Size([1, 4])
+"""
+
+from .baseline import BaselineCNN
+from .registry import (
+    ModelInfo,
+    available_models,
+    get_model,
+    model_info,
+    register_model,
+    unregister_model,
+)
+from .seed004 import Seed004CNN
+from .vgg import VGGFER
+
+__all__ = [
+    "VGGFER",
+    "BaselineCNN",
+    "ModelInfo",
+    "Seed004CNN",
+    "available_models",
+    "get_model",
+    "model_info",
+    "register_model",
+    "unregister_model",
+]

@@ -1,0 +1,223 @@
+"""Look CNN architectures up by name.
+
+Estimators and the command line take a model name such as ``"baseline"`` and
+turn it into a :class:`torch.nn.Module` class with :func:`get_model`. Every
+registered class accepts the keyword arguments ``in_channels``, ``n_classes``,
+``image_size`` and ``dropout`` and returns logits of shape ``(N, n_classes)``.
+
+Built-in models
+---------------
+``"baseline"``
+    :class:`~fer_toolkit.models.BaselineCNN`, a small fast CNN in the spirit of
+    seed 001's hand-made Keras baselines.
+``"seed004"``
+    :class:`~fer_toolkit.models.Seed004CNN`, the Keras CNN tabled in seed 004's
+    README (amirhossein-hkh/facial-expression-recognition).
+``"vgg_fer"``
+    :class:`~fer_toolkit.models.VGGFER`, the VGG variant of Khaireddin & Chen,
+    arXiv:2105.03588 (2021), code at github.com/usef-kh/fer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+__all__ = [
+    "ModelInfo",
+    "available_models",
+    "get_model",
+    "model_info",
+    "register_model",
+    "unregister_model",
+]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the registry knows about one model.
+
+    Attributes
+    ----------
+    name : str
+        Registry name.
+    cls : type
+        The :class:`torch.nn.Module` subclass.
+    source : str
+        Where the architecture comes from (paper, repository, seed).
+    description : str
+        One-line summary.
+    """
+
+    name: str
+    cls: type[nn.Module]
+    source: str
+    description: str
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+
+def register_model(name: str, cls: type[nn.Module], *, source: str, description: str) -> None:
+    """Register ``cls`` under ``name``.
+
+    Parameters
+    ----------
+    name : str
+        Registry name (non-empty). Registering the same class again under its
+        name replaces its source and description; another class under a taken
+        name is an error (use :func:`unregister_model` first).
+    cls : type
+        A :class:`torch.nn.Module` subclass whose constructor accepts
+        ``in_channels``, ``n_classes``, ``image_size`` and ``dropout`` keywords
+        and whose ``forward`` returns logits ``(N, n_classes)``.
+    source : str
+        Where the architecture comes from (citation, URL, seed).
+    description : str
+        One-line summary.
+
+    Raises
+    ------
+    TypeError
+        ``name``, ``source`` or ``description`` is not a string, or ``cls`` is
+        not an ``nn.Module`` subclass.
+    ValueError
+        ``name`` is empty or already taken by another class.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from fer_toolkit.models import register_model, get_model, unregister_model
+    >>> class Tiny(nn.Module):
+    ...     def __init__(self, in_channels=1, n_classes=7, image_size=48, dropout=0.0):
+    ...         super().__init__()
+    ...         self.fc = nn.Linear(in_channels, n_classes)
+    ...     def forward(self, x):
+    ...         return self.fc(x.mean(dim=(2, 3)))
+    >>> register_model("tiny", Tiny, source="this example", description="mean + linear")
+    >>> get_model("tiny") is Tiny
+    True
+    >>> unregister_model("tiny")
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"model name must be a str, got {name!r}")
+    if not name.strip():
+        raise ValueError("model name must not be empty")
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise TypeError(f"model {name!r}: cls must be a torch.nn.Module subclass, got {cls!r}")
+    for field, value in (("source", source), ("description", description)):
+        if not isinstance(value, str):
+            raise TypeError(f"model {name!r}: {field} must be a str, got {value!r}")
+    existing = _REGISTRY.get(name)
+    if existing is not None and existing.cls is not cls:
+        raise ValueError(
+            f"model name {name!r} is already registered for "
+            f"{existing.cls.__module__}.{existing.cls.__qualname__}; "
+            "call unregister_model first to replace it"
+        )
+    _REGISTRY[name] = ModelInfo(name=name, cls=cls, source=source, description=description)
+
+
+def unregister_model(name: str) -> None:
+    """Remove ``name`` from the registry (``ValueError`` if it is not registered)."""
+    _check_known(name)
+    del _REGISTRY[name]
+
+
+def available_models() -> list[str]:
+    """Sorted names of the registered models.
+
+    Examples
+    --------
+    >>> from fer_toolkit.models import available_models
+    >>> available_models()
+    ['baseline', 'seed004', 'vgg_fer']
+    """
+    return sorted(_REGISTRY)
+
+
+def _check_known(name) -> None:
+    if not isinstance(name, str):
+        raise TypeError(f"model name must be a str, got {name!r}")
+    if name not in _REGISTRY:
+        raise ValueError(
+            f"unknown model {name!r}; available models: {', '.join(available_models())}"
+        )
+
+
+def get_model(name: str) -> type[nn.Module]:
+    """Return the model class registered under ``name``.
+
+    Raises
+    ------
+    ValueError
+        ``name`` is not registered; the message lists the available names.
+
+    Examples
+    --------
+    >>> from fer_toolkit.models import get_model
+    >>> get_model("baseline").__name__
+    'BaselineCNN'
+    """
+    _check_known(name)
+    return _REGISTRY[name].cls
+
+
+def model_info(name: str) -> ModelInfo:
+    """Return the :class:`ModelInfo` (class, source, description) of ``name``.
+
+    Examples
+    --------
+    >>> from fer_toolkit.models import model_info
+    >>> model_info("vgg_fer").source.startswith("Khaireddin")
+    True
+    """
+    _check_known(name)
+    return _REGISTRY[name]
+
+
+def _register_builtins() -> None:
+    from .baseline import BaselineCNN
+    from .seed004 import Seed004CNN
+    from .vgg import VGGFER
+
+    register_model(
+        "baseline",
+        BaselineCNN,
+        source=(
+            "fer_toolkit; in the spirit of the hand-made Keras baselines of seed 001 "
+            "(muscak/facial-emotion-recognition)"
+        ),
+        description=(
+            "small fast CNN: stride-2 stem, conv-BN-ReLU blocks of width/2*width/4*width "
+            "channels, global average pooling, dropout, linear (~98k parameters)"
+        ),
+    )
+    register_model(
+        "seed004",
+        Seed004CNN,
+        source=(
+            "seed 004: amirhossein-hkh/facial-expression-recognition README, "
+            "Keras model summary (1,004,805 parameters at 48x48x1, 5 classes)"
+        ),
+        description=(
+            "4 valid conv3x3 (64-128-256-256) + ReLU + BN + maxpool stages, "
+            "dense 128-64 with BN and dropout"
+        ),
+    )
+    register_model(
+        "vgg_fer",
+        VGGFER,
+        source=(
+            "Khaireddin & Chen, 'Facial Emotion Recognition: State of the Art Performance "
+            "on FER2013', arXiv:2105.03588 (2021); code github.com/usef-kh/fer models/vgg.py"
+        ),
+        description=(
+            "VGG: 4 stages of 2x(conv3x3-BN-ReLU) + maxpool (64-128-256-512), "
+            "fc 4096-4096 with dropout 0.2; 73.28% single-network accuracy on FER2013"
+        ),
+    )
+
+
+_register_builtins()
