@@ -11,6 +11,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
@@ -109,12 +110,17 @@ class CNNClassifier(NeuralNetClassifier):
     random_state : int or None, default=None
         Seeds weight initialisation, shuffling, dropout, the validation split
         and augmentation. On CPU, the same seed gives the same weights and
-        predictions. The global torch random state is left as it was.
+        predictions. The global torch random state is left as it was. A
+        continued training (``partial_fit``, ``warm_start``) is seeded from
+        ``random_state`` and the number of epochs already trained, so it is
+        reproducible without replaying earlier epochs' shuffles and augmentations.
     verbose : int, default=0
         skorch's epoch table is printed when 1.
     **kwargs
         Any other skorch parameter: ``module__*``, ``optimizer__*``,
         ``iterator_train__*``, ``warm_start``, ``callbacks``, ``train_split``...
+        ``iterator_train__shuffle`` defaults to True here: the training data is
+        reshuffled every epoch.
 
     Attributes
     ----------
@@ -133,6 +139,11 @@ class CNNClassifier(NeuralNetClassifier):
 
     Notes
     -----
+    Augmentation works on pixels in [0, 1] (it clips to that range): train on
+    ``uint8`` images or floats scaled to [0, 1]. While an augmentation is on,
+    ``fit`` refuses float images outside [0, 1] (standardised or unscaled)
+    instead of distorting the training images only.
+
     Persistence: ``pickle``/``joblib`` round trips work and a model trained on
     CUDA loads on a CPU-only machine. To share a model without pickle (which can
     run arbitrary code when loaded), use ``save_params(f_params=...)`` and, on the
@@ -203,6 +214,8 @@ class CNNClassifier(NeuralNetClassifier):
         **kwargs,
     ):
         kwargs.setdefault("train_split", None)
+        # Reshuffle the training data every epoch (skorch's own default is off).
+        kwargs.setdefault("iterator_train__shuffle", True)
         super().__init__(
             module,
             criterion=criterion,
@@ -267,21 +280,32 @@ class CNNClassifier(NeuralNetClassifier):
             translation=self.translation,
         )
 
+    def _check_augmentable(self, X):
+        """Augmentation clips to [0, 1]: refuse float input outside it rather than clip it."""
+        if X.dtype == np.uint8 or self._augmentation().is_identity():
+            return
+        low, high = float(X.min()), float(X.max())
+        if low < 0.0 or high > 1.0:
+            raise ValueError(
+                f"X holds float values in [{low:.3g}, {high:.3g}], but augmentation needs "
+                "pixels in [0, 1] (it clips to that range, which would distort training "
+                "images but not validation or test images): pass uint8 images or floats "
+                "scaled to [0, 1] (e.g. Rescale() without standardize), or turn "
+                "augmentation off."
+            )
+
     def _encode_targets(self, y, n_samples):
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != n_samples:
             raise ValueError(f"y has shape {y.shape}; expected one label per image ({n_samples},).")
         if self.warm_start and self.initialized_ and hasattr(self, "label_encoder_"):
-            unknown = np.setdiff1d(y, self.label_encoder_.classes_)
-            if unknown.size:
-                raise ValueError(
-                    f"warm_start: labels {unknown.tolist()} were not seen in the first fit "
-                    f"(classes {self.label_encoder_.classes_.tolist()})."
-                )
+            self._check_known_labels(y, "warm_start")
             return self.label_encoder_.transform(y).astype(np.int64)
         self.label_encoder_ = LabelEncoder().fit(y)
         if len(self.label_encoder_.classes_) < 2:
-            raise ValueError(f"y has a single class {y[0]!r}; a classifier needs at least two.")
+            raise ValueError(
+                f"y has a single class {y[0].tolist()!r}; a classifier needs at least two."
+            )
         self.classes_inferred_ = self.label_encoder_.classes_
         return self.label_encoder_.transform(y).astype(np.int64)
 
@@ -329,39 +353,74 @@ class CNNClassifier(NeuralNetClassifier):
         """
         self._validate_own_params()
         X = as_nchw(X)
-        if self.warm_start and self.initialized_ and X.shape[1:] != self.input_shape_:
-            raise ValueError(
-                f"warm_start: X has images of shape {X.shape[1:]} (C, H, W) but the network "
-                f"was built for {self.input_shape_}."
-            )
-        self.input_shape_ = tuple(X.shape[1:])
+        self._check_augmentable(X)
+        warm = bool(self.warm_start) and self.initialized_
+        if warm:
+            self._check_continued_shape(X, "warm_start")
         y_codes = self._encode_targets(y, len(X))
         self._check_validation_size(y_codes)
         self.class_weight_ = self._class_weights(y_codes)
-        with self._seeded(), self._concrete_device():
-            if not self.warm_start or not self.initialized_:
+        # Only now, with X and y accepted: a failed first fit leaves no fitted look.
+        self.input_shape_ = tuple(X.shape[1:])
+        with self._seeded(len(self.history) if warm else 0), self._concrete_device():
+            if not warm:
                 self.initialize()
             # skorch's own partial_fit: the data is already prepared.
             NeuralNetClassifier.partial_fit(self, X, y_codes, **fit_params)
         return self
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
-        """Continue training for ``max_epochs`` without re-initialising (see ``fit``)."""
+        """Continue training for ``max_epochs`` without re-initialising (see ``fit``).
+
+        The first call on an untrained estimator is ``fit``. Later calls need
+        images of the training size and labels among ``classes_``.
+        """
         if not self.initialized_:
             return self.fit(X, y, **fit_params)
+        self._validate_own_params()
         X = as_nchw(X)
-        y_codes = self.label_encoder_.transform(np.asarray(y)).astype(np.int64)
-        with self._seeded(), self._concrete_device():
+        self._check_augmentable(X)
+        self._check_continued_shape(X, "partial_fit")
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(X):
+            raise ValueError(f"y has shape {y.shape}; expected one label per image ({len(X)},).")
+        self._check_known_labels(y, "partial_fit")
+        y_codes = self.label_encoder_.transform(y).astype(np.int64)
+        with self._seeded(len(self.history)), self._concrete_device():
             return super().partial_fit(X, y_codes, classes=classes, **fit_params)
 
+    def _check_continued_shape(self, X, what):
+        if X.shape[1:] != self.input_shape_:
+            raise ValueError(
+                f"{what}: X has images of shape {X.shape[1:]} (C, H, W) but the network "
+                f"was built for {self.input_shape_}."
+            )
+
+    def _check_known_labels(self, y, what):
+        unknown = np.setdiff1d(y, self.label_encoder_.classes_)
+        if unknown.size:
+            raise ValueError(
+                f"{what}: labels {unknown.tolist()} were not seen in the first fit "
+                f"(classes {self.label_encoder_.classes_.tolist()})."
+            )
+
     @contextlib.contextmanager
-    def _seeded(self):
-        """Seed torch for the block only, leaving the caller's global random state intact."""
+    def _seeded(self, epochs_done=0):
+        """Seed torch for the block only, leaving the caller's global random state intact.
+
+        ``epochs_done`` (the length of the history a call continues from) enters
+        the seed, so that a continued training (``partial_fit``, ``warm_start``)
+        is reproducible without replaying the shuffles and augmentations of the
+        epochs before it.
+        """
+        self.augment_rng_ = None  # every call starts a fresh augmentation stream
         if self.random_state is None:
             self.augment_seed_ = int(torch.randint(0, 2**31 - 1, ()).item())
             yield
             return
-        seed = int(np.random.RandomState(self.random_state).randint(0, 2**31 - 1))
+        seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+        if epochs_done:
+            seed = int(np.random.RandomState([seed, epochs_done]).randint(0, 2**31 - 1))
         self.augment_seed_ = seed + 1
         devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
         with torch.random.fork_rng(devices=devices):
@@ -479,6 +538,9 @@ class CNNClassifier(NeuralNetClassifier):
                     ),
                 )
             )
+        if self.restore_best is True:
+            # Before early stopping, whose on_epoch_end ends training: the last epoch counts.
+            callbacks.append(("restore_best", RestoreBestWeights(monitor=monitor)))
         if isinstance(self.early_stopping, Integral):
             callbacks.append(
                 (
@@ -490,8 +552,6 @@ class CNNClassifier(NeuralNetClassifier):
                     ),
                 )
             )
-        if self.restore_best is True:
-            callbacks.append(("restore_best", RestoreBestWeights(monitor=monitor)))
         return callbacks
 
     def _validates(self) -> bool:
@@ -583,6 +643,9 @@ class CNNClassifier(NeuralNetClassifier):
 
     # ------------------------------------------------------------- persistence
     def set_params(self, **kwargs):
+        if "device" in kwargs:
+            # Set first and outside the block below, which would restore the old value.
+            super().set_params(device=kwargs.pop("device"))
         with self._concrete_device():
             return super().set_params(**kwargs)
 
@@ -597,11 +660,14 @@ class CNNClassifier(NeuralNetClassifier):
 
     def __setstate__(self, state):
         requested = state["device"]
-        if isinstance(requested, str) and requested == "auto":
-            state["device"] = resolve_device("auto")
+        if not (isinstance(requested, str) and requested == "auto"):
+            # A concrete device: skorch maps e.g. "cuda" to "cpu" on a machine without
+            # one (with a DeviceWarning) and keeps that device for prediction.
+            super().__setstate__(state)
+            return
+        state["device"] = resolve_device("auto")
         with warnings.catch_warnings():
-            if state["device"] != requested:
-                warnings.simplefilter("ignore")  # "auto" moving to CPU is the plan, not news
+            warnings.simplefilter("ignore")  # "auto" moving to CPU is the plan, not news
             super().__setstate__(state)
         self.device = requested
 
