@@ -359,3 +359,10 @@ def test_register_rejects_bad_input(restore_registry):
     with pytest.raises(TypeError, match="str"):
         get_model(BaselineCNN)
     assert "x" not in available_models()
+
+
+def test_width_arguments_are_checked():
+    with pytest.raises(ValueError, match=r"BaselineCNN: width must be >= 1, got 0"):
+        BaselineCNN(width=0)
+    with pytest.raises(TypeError, match=r"VGGFER: fc_width must be an int"):
+        VGGFER(fc_width="wide")

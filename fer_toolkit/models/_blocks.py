@@ -15,7 +15,8 @@ __all__ = [
 ]
 
 
-def _as_int(value, what: str, model: str, *, minimum: int) -> int:
+def check_int(value, what: str, model: str, *, minimum: int) -> int:
+    """``value`` as an int >= ``minimum``; errors name the model and the argument."""
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise TypeError(f"{model}: {what} must be an int, got {value!r}")
     if value < minimum:
@@ -89,8 +90,8 @@ def check_model_args(
         An argument is out of range, or ``image_size`` is smaller than the
         architecture accepts (the message names the minimum size).
     """
-    _as_int(in_channels, "in_channels", model, minimum=1)
-    _as_int(n_classes, "n_classes", model, minimum=1)
+    check_int(in_channels, "in_channels", model, minimum=1)
+    check_int(n_classes, "n_classes", model, minimum=1)
     if isinstance(dropout, bool) or not isinstance(dropout, Real):
         raise TypeError(f"{model}: dropout must be a float in [0, 1), got {dropout!r}")
     if not 0.0 <= float(dropout) < 1.0:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from numbers import Integral
-
 import torch
 from torch import nn
 
-from ._blocks import check_model_args, conv_bn_relu
+from ._blocks import check_int, check_model_args, conv_bn_relu
 
 __all__ = ["BaselineCNN"]
 
@@ -91,8 +89,7 @@ class BaselineCNN(nn.Module):
             dropout=dropout,
             feature_size=_feature_size,
         )
-        if isinstance(width, bool) or not isinstance(width, Integral) or width < 1:
-            raise ValueError(f"{name}: width must be a positive int, got {width!r}")
+        width = check_int(width, "width", name, minimum=1)
         self.image_size = (h, w)
         stem = max(width // 2, 1)
         self.features = nn.Sequential(

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from numbers import Integral
 
 import torch
 from torch import nn
 
-from ._blocks import check_model_args
+from ._blocks import check_int, check_model_args
 
 __all__ = ["VGGFER"]
 
@@ -115,8 +114,7 @@ class VGGFER(nn.Module):
             dropout=dropout,
             feature_size=_feature_size,
         )
-        if isinstance(fc_width, bool) or not isinstance(fc_width, Integral) or fc_width < 1:
-            raise ValueError(f"{name}: fc_width must be a positive int, got {fc_width!r}")
+        fc_width = check_int(fc_width, "fc_width", name, minimum=1)
         self.image_size = (h, w)
 
         layers: list[tuple[str, nn.Module]] = []
