@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..utils.pixels import to_gray, to_uint8
 from ..utils.validation import check_image, check_size
 from ._types import Detections
 
@@ -190,16 +191,7 @@ class HaarCascadeDetector:
             If ``image`` is not a valid image (see
             :func:`~fer_toolkit.utils.validation.check_image`).
         """
-        image = check_image(image, name="image")
-        if image.dtype != np.uint8:
-            image = np.rint(image * 255.0).astype(np.uint8)
-        gray = (
-            image
-            if image.ndim == 2
-            else image[..., 0]
-            if image.shape[2] == 1
-            else (cv2.cvtColor(image, cv2.COLOR_RGB2GRAY))
-        )
+        gray = to_gray(to_uint8(check_image(image, name="image")))
         classifier = self._borrow()
         try:
             boxes, neighbours = classifier.detectMultiScale2(

@@ -7,7 +7,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
-import numpy as np
 from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn_compat.base import _fit_context
@@ -159,10 +158,3 @@ class ImageTransformer(TransformerMixin, BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.input_tags.three_d_array = True
         return tags
-
-
-def as_uint8(image: np.ndarray) -> np.ndarray:
-    """Return an 8-bit view of a uint8 or [0, 1] float image (rounding floats)."""
-    if image.dtype == np.uint8:
-        return image
-    return np.rint(image * 255.0).astype(np.uint8)

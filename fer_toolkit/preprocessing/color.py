@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import cv2
-
+from ..utils.pixels import to_gray
 from ._base import ImageTransformer
 
 __all__ = ["Grayscale"]
@@ -35,12 +34,4 @@ class Grayscale(ImageTransformer):
         pass
 
     def _transform_image(self, image, context):
-        if image.ndim == 2:
-            return image
-        if image.shape[2] == 1:
-            return image[..., 0]
-        if image.dtype.kind == "f" and image.dtype.itemsize != 4:
-            # OpenCV converts float32 only; keep the caller's precision.
-            weights = image.dtype.type([0.299, 0.587, 0.114])
-            return image @ weights
-        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        return to_gray(image)

@@ -12,9 +12,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from sklearn_compat.base import _fit_context
 
+from ..utils.pixels import to_gray, to_uint8
 from ..utils.validation import check_images, check_size
-from ._base import ImageTransformer, as_uint8
-from .color import Grayscale
+from ._base import ImageTransformer
 
 __all__ = ["Flatten", "HOGFeatures", "LBPHistogram"]
 
@@ -24,10 +24,6 @@ _LBP_BINS = {
     "ror": lambda p: 2**p,
     "nri_uniform": lambda p: p * (p - 1) + 3,
 }
-
-
-def _gray(image: np.ndarray) -> np.ndarray:
-    return Grayscale()._transform_image(image, None)
 
 
 def _check_same_shape(results, name):
@@ -119,7 +115,7 @@ class HOGFeatures(ImageTransformer):
         return images
 
     def _transform_image(self, image, context):
-        gray = _gray(image)
+        gray = to_gray(image)
         cell, block = context
         return hog(
             gray,
@@ -202,7 +198,7 @@ class LBPHistogram(ImageTransformer):
         return images
 
     def _transform_image(self, image, n_bins):
-        gray = as_uint8(_gray(image))
+        gray = to_uint8(to_gray(image))
         rows, cols = self.grid
         codes = local_binary_pattern(gray, self.n_points, self.radius, self.method)
         codes = codes.astype(np.int64)

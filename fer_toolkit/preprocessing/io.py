@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ..utils.pixels import to_uint8
 from ..utils.validation import check_paths
 from ._base import ImageTransformer
 
@@ -99,7 +100,7 @@ def _to_uint8(image: np.ndarray, path: str) -> np.ndarray:
                 f"image file {path!r} holds float pixels in [{lo:g}, {hi:g}]; "
                 "only float images in [0, 1] can be read."
             )
-        return np.rint(image * 255.0).astype(np.uint8)
+        return to_uint8(image)
     raise ValueError(f"image file {path!r} has unsupported pixel type {image.dtype}.")
 
 
