@@ -6,5 +6,6 @@ Every detector returns, per image, a :class:`Detections` with boxes
 
 from ._types import Detections
 from .haar import HaarCascadeDetector, available_cascades, resolve_cascade
+from .mtcnn import MTCNN
 
-__all__ = ["Detections", "HaarCascadeDetector", "available_cascades", "resolve_cascade"]
+__all__ = ["MTCNN", "Detections", "HaarCascadeDetector", "available_cascades", "resolve_cascade"]
