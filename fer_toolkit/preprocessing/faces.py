@@ -1,4 +1,4 @@
-"""Cropping faces out of images with a Haar cascade."""
+"""Cropping one face per image: the shared cropper logic and the Haar cascade cropper."""
 
 from __future__ import annotations
 
@@ -95,7 +95,112 @@ def centre_square(shape) -> tuple[int, int, int, int]:
     return ((width - side) // 2, (height - side) // 2, side, side)
 
 
-class HaarFaceCropper(ImageTransformer):
+class _DetectorCache:
+    """Keeps the detector built for the current parameters; pickles without it."""
+
+    def _cached_detector(self, key, build):
+        """The detector for ``key``, built by ``build()`` when ``key`` changed."""
+        cached = self.__dict__.get("_detector_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, build())
+            self._detector_cache = cached
+        return cached[1]
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_detector_cache", None)
+        return state
+
+
+class _FaceCropper(_DetectorCache, ImageTransformer):
+    """One face per image: detect, keep one face, cut it out or fall back, resize.
+
+    Subclasses build their detector (:meth:`_detector`), run it over the batch
+    (:meth:`_detect_all`), name it in errors (:meth:`_detector_name`) and may
+    change how a kept face is cut out (:meth:`_cut`). The parameters ``margin``,
+    ``output_size``, ``keep`` and ``on_missing`` behave the same in every cropper.
+    """
+
+    _parameter_constraints: dict = {
+        "margin": [Interval(Real, 0.0, None, closed="left")],
+        "output_size": [Interval(Integral, 1, None, closed="left"), tuple, list, None],
+        "keep": [StrOptions(set(_SELECTORS))],
+        "on_missing": [StrOptions({"center", "full", "raise"})],
+    }
+
+    def _prepare(self):
+        """Check the parameters and build the detector (at ``fit`` already)."""
+        size = None if self.output_size is None else check_size(self.output_size, "output_size")
+        return self._detector(), size
+
+    def _cut(self, image, detections, index, size):
+        """Crop face ``index`` of ``detections`` with the margin, resized to ``size``."""
+        crop = crop_box(image, detections.boxes[index], self.margin)
+        return crop if size is None else resize_image(crop, size, "area")
+
+    def _crop(self, index, image, detections, size):
+        if len(detections):
+            return self._cut(
+                image, detections, _SELECTORS[self.keep](detections, image.shape), size
+            )
+        if self.on_missing == "raise":
+            raise NoFaceError(
+                f"no face found in X[{index}] (shape {image.shape}) with {self._detector_name()}; "
+                "use on_missing='center' or 'full' to keep such images."
+            )
+        crop = crop_box(image, centre_square(image.shape)) if self.on_missing == "center" else image
+        return crop if size is None else resize_image(crop, size, "area")
+
+    def transform(self, X):
+        """Crop one face out of every image.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, H, W) or (n, H, W, C), or list of arrays
+            RGB or grayscale images, uint8 or float in [0, 1].
+
+        Returns
+        -------
+        faces : ndarray of shape (n, h, w[, C]) or list of ndarray
+            An ndarray when ``output_size`` is set (a list if the images mix
+            grayscale and colour layouts), else a list of crops.
+
+        Raises
+        ------
+        NoFaceError
+            With ``on_missing="raise"``, naming the first image without a face.
+        """
+        self._validate_params()
+        images = self._check_input(X)
+        detector, size = self._prepare()
+        found = self._detect_all(detector, images)
+        items = list(zip(range(len(images)), images, found, strict=True))
+        crops = map_images(
+            lambda item: self._crop(*item, size), items, getattr(self, "n_jobs", None)
+        )
+        return stack_images(crops) if size is not None else crops
+
+    def detect(self, X) -> list[Detections]:
+        """Detect every face in every image.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, H, W) or (n, H, W, C), or list of arrays
+            Images.
+
+        Returns
+        -------
+        detections : list of Detections
+            One per image, in the input image's pixels (see the detector's
+            ``detect``).
+        """
+        self._validate_params()
+        images = self._check_input(X)
+        detector, _ = self._prepare()
+        return self._detect_all(detector, images)
+
+
+class HaarFaceCropper(_FaceCropper):
     """Crop one face per image with an OpenCV Haar (or LBP) cascade.
 
     Parameters
@@ -153,14 +258,11 @@ class HaarFaceCropper(ImageTransformer):
     """
 
     _parameter_constraints: dict = {
+        **_FaceCropper._parameter_constraints,
         "cascade": [str, os.PathLike],
         "scale_factor": [Interval(Real, 1.0, None, closed="neither")],
         "min_neighbors": [Interval(Integral, 0, None, closed="left")],
         "min_size": [tuple, list, None],
-        "margin": [Interval(Real, 0.0, None, closed="left")],
-        "output_size": [Interval(Integral, 1, None, closed="left"), tuple, list, None],
-        "keep": [StrOptions(set(_SELECTORS))],
-        "on_missing": [StrOptions({"center", "full", "raise"})],
         "n_jobs": [Integral, None],
     }
 
@@ -188,69 +290,19 @@ class HaarFaceCropper(ImageTransformer):
 
     def _detector(self) -> HaarCascadeDetector:
         """The detector for the current parameters, built once and reused."""
-        key = (
-            os.fspath(self.cascade),
-            self.scale_factor,
-            self.min_neighbors,
-            None if self.min_size is None else tuple(self.min_size),
-        )
-        cached = self.__dict__.get("_cached_detector")
-        if cached is None or cached[0] != key:
-            detector = HaarCascadeDetector(
+        min_size = None if self.min_size is None else tuple(self.min_size)
+        return self._cached_detector(
+            (os.fspath(self.cascade), self.scale_factor, self.min_neighbors, min_size),
+            lambda: HaarCascadeDetector(
                 self.cascade, self.scale_factor, self.min_neighbors, min_size=self.min_size
-            )
-            cached = (key, detector)
-            self._cached_detector = cached
-        return cached[1]
-
-    def _prepare(self):
-        """Check the parameters and load the cascade (at ``fit`` already)."""
-        size = None if self.output_size is None else check_size(self.output_size, "output_size")
-        return self._detector(), size
-
-    def _crop(self, index, image, detector, size):
-        detections = detector.detect(image)
-        if len(detections):
-            box = detections.boxes[_SELECTORS[self.keep](detections, image.shape)]
-            crop = crop_box(image, box, self.margin)
-        elif self.on_missing == "raise":
-            raise NoFaceError(
-                f"no face found in X[{index}] (shape {image.shape}) with cascade "
-                f"{os.fspath(self.cascade)!r}; use on_missing='center' or 'full' to keep such "
-                "images."
-            )
-        elif self.on_missing == "center":
-            crop = crop_box(image, centre_square(image.shape))
-        else:
-            crop = image
-        return crop if size is None else resize_image(crop, size, "area")
-
-    def transform(self, X):
-        """Crop one face out of every image.
-
-        Parameters
-        ----------
-        X : ndarray of shape (n, H, W) or (n, H, W, C), or list of arrays
-            RGB or grayscale images, uint8 or float in [0, 1].
-
-        Returns
-        -------
-        faces : ndarray of shape (n, h, w[, C]) or list of ndarray
-            An ndarray when ``output_size`` is set (a list if the images mix
-            grayscale and colour layouts), else a list of crops.
-
-        Raises
-        ------
-        NoFaceError
-            With ``on_missing="raise"``, naming the first image without a face.
-        """
-        self._validate_params()
-        images = self._check_input(X)
-        detector, size = self._prepare()
-        crops = map_images(
-            lambda item: self._crop(*item, detector, size), list(enumerate(images)), self.n_jobs
+            ),
         )
-        return stack_images(crops) if size is not None else crops
+
+    def _detector_name(self) -> str:
+        return f"cascade {os.fspath(self.cascade)!r}"
+
+    def _detect_all(self, detector, images) -> list[Detections]:
+        return map_images(detector.detect, images, self.n_jobs)
 
     def detect(self, X) -> list[Detections]:
         """Detect every face in every image.
@@ -267,12 +319,4 @@ class HaarFaceCropper(ImageTransformer):
             (merged neighbours), no landmarks; strongest box first (see
             :meth:`HaarCascadeDetector.detect`).
         """
-        self._validate_params()
-        images = self._check_input(X)
-        detector, _ = self._prepare()
-        return map_images(detector.detect, images, self.n_jobs)
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("_cached_detector", None)
-        return state
+        return super().detect(X)
