@@ -28,16 +28,6 @@ from fer_toolkit.detection.mtcnn import area_resize, crop_and_resize, pyramid_sc
 FIXTURE = Path(__file__).parent / "data" / "mtcnn_reference.json"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """MTCNN runs hundreds of small ops per image; on a loaded 2-core box, OpenMP's
-    second thread makes each wait for a time slice (measured: 10x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def reference_images() -> dict[str, np.ndarray]:
     """Images with faces whose reference detections are stored in the fixture.
 
