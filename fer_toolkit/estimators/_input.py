@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["as_nchw"]
+__all__ = ["as_model_input", "as_nchw"]
 
 _CHANNELS = (1, 3)
 
@@ -82,3 +83,70 @@ def as_nchw(X, name: str = "X") -> np.ndarray:
     if not finite.all():
         raise ValueError(f"{name}[{int(np.argmin(finite))}] contains NaN or infinite values.")
     return X
+
+
+def as_model_input(X, name: str = "X"):
+    """:func:`as_nchw` for one batch; per key for a dict of batches (several images per sample).
+
+    A network with several image inputs, such as seed 003's prior-attention
+    network (face, eye block, mouth block), takes a dict (or a
+    :class:`skorch.helper.SliceDict`) of batches, one image per sample under
+    every key; skorch passes the keys as keyword arguments of ``forward``.
+
+    Parameters
+    ----------
+    X : array-like or mapping of str to array-like
+        One batch of images (see :func:`as_nchw`), or a non-empty mapping of
+        such batches, all with the same number of images. Sizes and dtypes
+        may differ between keys.
+    name : str, default="X"
+        Name used in error messages; a key's batch is named ``X['eyes']``.
+
+    Returns
+    -------
+    X : ndarray of shape (n, C, H, W), or dict of str to such ndarrays
+        A dict keeps the keys' order.
+
+    Raises
+    ------
+    TypeError
+        A key is not a string, or a batch has an unsupported type or dtype.
+    ValueError
+        The mapping is empty, a batch has the wrong shape, or the batches hold
+        different numbers of images; the message names the key.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fer_toolkit.estimators._input import as_model_input
+    >>> X = {"face": np.zeros((5, 48, 48), np.uint8), "eyes": np.zeros((5, 16, 40), np.uint8)}
+    >>> {key: batch.shape for key, batch in as_model_input(X).items()}
+    {'face': (5, 1, 48, 48), 'eyes': (5, 1, 16, 40)}
+    >>> as_model_input({"face": np.zeros((5, 48, 48)), "eyes": np.zeros((4, 16, 40))})
+    Traceback (most recent call last):
+        ...
+    ValueError: X['eyes'] holds 4 images but X['face'] holds 5: one image per sample and key.
+    """
+    if not isinstance(X, Mapping):
+        return as_nchw(X, name)
+    if not X:
+        raise ValueError(
+            f"{name} is an empty dict; expected image batches by name, such as "
+            "'face', 'eyes' and 'mouth'."
+        )
+    batches = {}
+    for key, value in X.items():
+        if not isinstance(key, str):
+            raise TypeError(
+                f"{name} has the key {key!r}; keys must be strings (they name the "
+                "network's inputs)."
+            )
+        batches[key] = as_nchw(value, f"{name}[{key!r}]")
+    first, *others = batches
+    for key in others:
+        if len(batches[key]) != len(batches[first]):
+            raise ValueError(
+                f"{name}[{key!r}] holds {len(batches[key])} images but {name}[{first!r}] "
+                f"holds {len(batches[first])}: one image per sample and key."
+            )
+    return batches

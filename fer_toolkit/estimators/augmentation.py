@@ -4,7 +4,10 @@ Seed 001 augmented its *training* images only (validation and test data left
 untouched, to avoid leakage) with a random brightness factor in [0, 2],
 horizontal flips and a shear of "up to 30%". :class:`AugmentationParams`
 describes such a policy and :func:`augment_batch` applies it to one batch: the
-CNN estimator's training step calls it, never validation or prediction.
+CNN estimator's training step calls it, never validation or prediction. For
+inputs made of several images per sample (seed 003's face, eye block and mouth
+block), :func:`augment_batches` applies the same random draw to every image of
+a sample.
 
 Everything is vectorised over the batch and runs where the batch lives (CPU or
 CUDA): per-sample random parameters are drawn as ``(N,)`` tensors from a
@@ -40,7 +43,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["PADDING_MODES", "AugmentationParams", "augment_batch", "check_augmentation_params"]
+__all__ = [
+    "PADDING_MODES",
+    "AugmentationParams",
+    "augment_batch",
+    "augment_batches",
+    "check_augmentation_params",
+]
 
 #: How pixels that a geometric transform pulls in from outside the image are filled
 #: (the ``padding_mode`` of :func:`torch.nn.functional.grid_sample`).
@@ -350,79 +359,36 @@ def _check_generator(generator, device):
         )
 
 
-def augment_batch(x, params, generator=None):
-    """Randomly augment a batch of images, each sample with its own random draw.
-
-    Parameters
-    ----------
-    x : torch.Tensor of shape (N, C, H, W)
-        Floating-point images with values in [0, 1] (scale ``uint8`` images
-        by 1/255 first), on any device. Standardised images (negative values)
-        are not supported: brightness and resampling clip to [0, 1], so
-        standardise after augmenting.
-    params : AugmentationParams
-        The augmentation policy.
-    generator : torch.Generator or None, default=None
-        Source of randomness, on ``x``'s device
-        (``torch.Generator(device=x.device)``); the same generator state gives
-        the same output. None uses torch's global generator for that device.
-
-    Returns
-    -------
-    torch.Tensor
-        A new tensor with the shape, dtype, device and memory format
-        (contiguous or channels-last) of ``x``, values in [0, 1].
-
-    Notes
-    -----
-    Each call draws one ``(N, 7)`` block of uniform numbers (flip, shear,
-    rotation, horizontal shift, vertical shift, zoom, brightness), whether or
-    not a transform is enabled, so that switching one transform on or off does
-    not change the draws of the others; an identity policy draws nothing and
-    returns a copy of ``x``.
-
-    Geometric transforms are composed into one affine matrix per sample (see
-    the module docstring) and applied by one bilinear
-    :func:`~torch.nn.functional.grid_sample` call (``align_corners=False``,
-    edges filled per ``params.padding_mode``), the flip included; the result
-    is clipped to [0, 1] against rounding. With flipping as the only
-    geometric transform, nothing is resampled: flipped samples are exact
-    mirror images and the others exact copies. Brightness is applied last:
-    ``clip(factor * image, 0, 1)``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from fer_toolkit.estimators.augmentation import AugmentationParams, augment_batch
-    >>> x = torch.rand(8, 1, 48, 48, generator=torch.Generator().manual_seed(0))
-    >>> params = AugmentationParams(brightness=(0.0, 2.0), horizontal_flip=True, shear=0.3)
-    >>> out = augment_batch(x, params, torch.Generator().manual_seed(42))
-    >>> out.shape, out.dtype, bool(out.min() >= 0), bool(out.max() <= 1)
-    (torch.Size([8, 1, 48, 48]), torch.float32, True, True)
-    >>> again = augment_batch(x, params, torch.Generator().manual_seed(42))
-    >>> torch.equal(out, again)
-    True
-    >>> torch.equal(augment_batch(x, AugmentationParams()), x)
-    True
-    """
+def _check_params(params):
     if not isinstance(params, AugmentationParams):
         raise TypeError(
             f"params must be an AugmentationParams, got {type(params).__name__}; "
             "use check_augmentation_params to convert a dict or None."
         )
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}.")
-    if x.ndim != 4:
-        raise ValueError(f"x must have shape (N, C, H, W), got shape {tuple(x.shape)}.")
-    if not x.is_floating_point():
-        raise TypeError(f"x must be a floating-point tensor scaled to [0, 1], got dtype {x.dtype}.")
-    _check_generator(generator, x.device)
-    memory_format = _memory_format(x)
-    if params.is_identity() or x.numel() == 0:
-        return x.clone(memory_format=memory_format)
 
+
+def _check_batch(x, name):
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}.")
+    if x.ndim != 4:
+        raise ValueError(f"{name} must have shape (N, C, H, W), got shape {tuple(x.shape)}.")
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{name} must be a floating-point tensor scaled to [0, 1], got dtype {x.dtype}."
+        )
+
+
+def _draw(n, generator, device):
+    """The ``(n, 7)`` uniform draws of one augmented batch (columns ``_FLIP``, ``_SHEAR``...)."""
+    return torch.rand((n, _N_DRAWS), generator=generator, device=device, dtype=torch.float32)
+
+
+def _apply(x, params, u):
+    """Augment ``x`` (N, C, H, W) with the per-sample draws ``u`` (N, 7); see ``augment_batch``."""
+    memory_format = _memory_format(x)
+    if x.numel() == 0:
+        return x.clone(memory_format=memory_format)
     n, _, height, width = x.shape
-    u = torch.rand((n, _N_DRAWS), generator=generator, device=x.device, dtype=torch.float32)
     # Work in at least float32 (grid_sample on half types is not available everywhere).
     work = x.to(torch.promote_types(x.dtype, torch.float32))
 
@@ -460,3 +426,140 @@ def augment_batch(x, params, generator=None):
         work = (work * factor).clamp_(0.0, 1.0)
 
     return work.to(x.dtype).contiguous(memory_format=memory_format)
+
+
+def augment_batch(x, params, generator=None):
+    """Randomly augment a batch of images, each sample with its own random draw.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (N, C, H, W)
+        Floating-point images with values in [0, 1] (scale ``uint8`` images
+        by 1/255 first), on any device. Standardised images (negative values)
+        are not supported: brightness and resampling clip to [0, 1], so
+        standardise after augmenting.
+    params : AugmentationParams
+        The augmentation policy.
+    generator : torch.Generator or None, default=None
+        Source of randomness, on ``x``'s device
+        (``torch.Generator(device=x.device)``); the same generator state gives
+        the same output. None uses torch's global generator for that device.
+
+    Returns
+    -------
+    torch.Tensor
+        A new tensor with the shape, dtype, device and memory format
+        (contiguous or channels-last) of ``x``, values in [0, 1].
+
+    See Also
+    --------
+    augment_batches : The same for several images per sample (a dict of batches).
+
+    Notes
+    -----
+    Each call draws one ``(N, 7)`` block of uniform numbers (flip, shear,
+    rotation, horizontal shift, vertical shift, zoom, brightness), whether or
+    not a transform is enabled, so that switching one transform on or off does
+    not change the draws of the others; an identity policy draws nothing and
+    returns a copy of ``x``.
+
+    Geometric transforms are composed into one affine matrix per sample (see
+    the module docstring) and applied by one bilinear
+    :func:`~torch.nn.functional.grid_sample` call (``align_corners=False``,
+    edges filled per ``params.padding_mode``), the flip included; the result
+    is clipped to [0, 1] against rounding. With flipping as the only
+    geometric transform, nothing is resampled: flipped samples are exact
+    mirror images and the others exact copies. Brightness is applied last:
+    ``clip(factor * image, 0, 1)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from fer_toolkit.estimators.augmentation import AugmentationParams, augment_batch
+    >>> x = torch.rand(8, 1, 48, 48, generator=torch.Generator().manual_seed(0))
+    >>> params = AugmentationParams(brightness=(0.0, 2.0), horizontal_flip=True, shear=0.3)
+    >>> out = augment_batch(x, params, torch.Generator().manual_seed(42))
+    >>> out.shape, out.dtype, bool(out.min() >= 0), bool(out.max() <= 1)
+    (torch.Size([8, 1, 48, 48]), torch.float32, True, True)
+    >>> again = augment_batch(x, params, torch.Generator().manual_seed(42))
+    >>> torch.equal(out, again)
+    True
+    >>> torch.equal(augment_batch(x, AugmentationParams()), x)
+    True
+    """
+    _check_params(params)
+    _check_batch(x, "x")
+    _check_generator(generator, x.device)
+    if params.is_identity() or x.numel() == 0:
+        return x.clone(memory_format=_memory_format(x))
+    return _apply(x, params, _draw(x.shape[0], generator, x.device))
+
+
+def augment_batches(batches, params, generator=None):
+    """Augment several images per sample (a dict of batches) with one random draw per sample.
+
+    For inputs such as seed 003's face, eye block and mouth block: sample
+    ``i`` of every batch gets the same flip, shear factor, rotation angle,
+    zoom factor, relative shift and brightness factor. The geometric
+    parameters are in normalised units (a dimensionless shear and zoom, an
+    angle, a shift as a fraction of the image's own width and height), so
+    they transfer across images of different sizes: each image is transformed
+    about its own centre by the same relative transform. That keeps the
+    images of a sample consistent (a mirrored face comes with mirrored
+    blocks, a darker face with darker blocks); it is not an exact re-crop of
+    the transformed face, whose block positions this function does not know.
+
+    Parameters
+    ----------
+    batches : mapping of str to torch.Tensor
+        Non-empty; every value ``(N, C, H, W)`` floating point in [0, 1], all
+        with the same ``N`` and on the same device; sizes and channels may
+        differ between keys.
+    params : AugmentationParams
+        The augmentation policy.
+    generator : torch.Generator or None, default=None
+        Source of randomness, on the batches' device.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        New tensors, keys in the order of ``batches``, each as
+        :func:`augment_batch` would return it. The random stream is consumed
+        exactly as one :func:`augment_batch` call on ``N`` samples, so a
+        single-key dict gives that call's result.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from fer_toolkit.estimators.augmentation import AugmentationParams, augment_batches
+    >>> face = torch.rand(4, 1, 48, 48, generator=torch.Generator().manual_seed(0))
+    >>> batches = {"face": face, "eyes": face[:, :, 8:24, 4:44]}
+    >>> out = augment_batches(batches, AugmentationParams(horizontal_flip=True, brightness=(0, 2)))
+    >>> {key: tuple(value.shape) for key, value in out.items()}
+    {'face': (4, 1, 48, 48), 'eyes': (4, 1, 16, 40)}
+    """
+    _check_params(params)
+    if not isinstance(batches, Mapping) or not batches:
+        raise TypeError(
+            f"batches must be a non-empty mapping of names to tensors, got {batches!r:.80}."
+        )
+    first_key = next(iter(batches))
+    first = batches[first_key]
+    for key, x in batches.items():
+        name = f"batches[{key!r}]"
+        _check_batch(x, name)
+        if x.shape[0] != first.shape[0]:
+            raise ValueError(
+                f"{name} holds {x.shape[0]} images but batches[{first_key!r}] holds "
+                f"{first.shape[0]}: every batch needs one image per sample."
+            )
+        if x.device != first.device:
+            raise ValueError(
+                f"{name} is on {x.device} but batches[{first_key!r}] is on {first.device}."
+            )
+    _check_generator(generator, first.device)
+    n = first.shape[0]
+    if params.is_identity() or n == 0:
+        return {key: x.clone(memory_format=_memory_format(x)) for key, x in batches.items()}
+    u = _draw(n, generator, first.device)
+    return {key: _apply(x, params, u) for key, x in batches.items()}

@@ -3,8 +3,9 @@
 Every model takes the keyword arguments ``in_channels`` (default 1),
 ``n_classes`` (default 7), ``image_size`` (int or ``(height, width)``, default
 48) and ``dropout``, plus model-specific extras, and maps a float batch
-``(N, in_channels, H, W)`` to **logits** ``(N, n_classes)``. Training logic
-lives in the skorch estimators, which look models up by name here.
+``(N, in_channels, H, W)`` (three of them for the prior-attention network) to
+**logits** ``(N, n_classes)``. Training logic lives in the skorch estimators,
+which look models up by name here.
 
 Models
 ------
@@ -14,19 +15,25 @@ Seed004CNN  (``"seed004"``)
     The Keras CNN of seed 004, layer for layer.
 VGGFER  (``"vgg_fer"``)
     The VGG variant of Khaireddin & Chen (2021).
+PriorAttentionCNN  (``"prior_attention"``)
+    Seed 003's prior attention: branches over the face, the eye block and the
+    mouth block, fused before the classifier. Its ``forward`` takes three
+    batches ``(face, eyes, mouth)``, which
+    :class:`~fer_toolkit.estimators.CNNClassifier` passes from a dict of images.
 
 Examples
 --------
 >>> import torch
 >>> from fer_toolkit.models import available_models, get_model
 >>> available_models()
-['baseline', 'seed004', 'vgg_fer']
+['baseline', 'prior_attention', 'seed004', 'vgg_fer']
 >>> model = get_model("baseline")(n_classes=4, image_size=48).eval()
 >>> model(torch.zeros(1, 1, 48, 48)).shape
 torch.Size([1, 4])
 """
 
 from .baseline import BaselineCNN
+from .prior_attention import PriorAttentionCNN
 from .registry import (
     ModelInfo,
     available_models,
@@ -42,6 +49,7 @@ __all__ = [
     "VGGFER",
     "BaselineCNN",
     "ModelInfo",
+    "PriorAttentionCNN",
     "Seed004CNN",
     "available_models",
     "get_model",

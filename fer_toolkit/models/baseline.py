@@ -7,15 +7,32 @@ from torch import nn
 
 from ._blocks import check_int, check_model_args, conv_bn_relu
 
-__all__ = ["BaselineCNN"]
+__all__ = ["BaselineCNN", "baseline_feature_size", "baseline_features"]
 
 
-def _feature_size(size: int) -> int:
+def baseline_feature_size(size: int) -> int:
     """Side length after the stride-2 stem and the two 2x2 max-pools."""
     if size < 1:
         return 0
     size = (size - 1) // 2 + 1  # conv3x3, stride 2, padding 1
     return size // 2 // 2
+
+
+def baseline_features(in_channels: int, width: int) -> nn.Sequential:
+    """The convolutional part of :class:`BaselineCNN`: ``(N, C, H, W)`` to ``4 * width`` maps.
+
+    Shared with the face branch of
+    :class:`~fer_toolkit.models.PriorAttentionCNN`.
+    """
+    stem = max(width // 2, 1)
+    return nn.Sequential(
+        *conv_bn_relu(in_channels, stem, stride=2),
+        *conv_bn_relu(stem, width),
+        nn.MaxPool2d(2),
+        *conv_bn_relu(width, 2 * width),
+        nn.MaxPool2d(2),
+        *conv_bn_relu(2 * width, 4 * width),
+    )
 
 
 class BaselineCNN(nn.Module):
@@ -87,19 +104,11 @@ class BaselineCNN(nn.Module):
             n_classes=n_classes,
             image_size=image_size,
             dropout=dropout,
-            feature_size=_feature_size,
+            feature_size=baseline_feature_size,
         )
         width = check_int(width, "width", name, minimum=1)
         self.image_size = (h, w)
-        stem = max(width // 2, 1)
-        self.features = nn.Sequential(
-            *conv_bn_relu(in_channels, stem, stride=2),
-            *conv_bn_relu(stem, width),
-            nn.MaxPool2d(2),
-            *conv_bn_relu(width, 2 * width),
-            nn.MaxPool2d(2),
-            *conv_bn_relu(2 * width, 4 * width),
-        )
+        self.features = baseline_features(in_channels, width)
         self.classifier = nn.Sequential(
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),

@@ -16,6 +16,10 @@ Built-in models
 ``"vgg_fer"``
     :class:`~fer_toolkit.models.VGGFER`, the VGG variant of Khaireddin & Chen,
     arXiv:2105.03588 (2021), code at github.com/usef-kh/fer.
+``"prior_attention"``
+    :class:`~fer_toolkit.models.PriorAttentionCNN`, seed 003's prior attention:
+    three branches over the face, the eye block and the mouth block. Its
+    ``forward`` takes ``face``, ``eyes`` and ``mouth`` batches instead of one.
 """
 
 from __future__ import annotations
@@ -132,7 +136,7 @@ def available_models() -> list[str]:
     --------
     >>> from fer_toolkit.models import available_models
     >>> available_models()
-    ['baseline', 'seed004', 'vgg_fer']
+    ['baseline', 'prior_attention', 'seed004', 'vgg_fer']
     """
     return sorted(_REGISTRY)
 
@@ -179,6 +183,7 @@ def model_info(name: str) -> ModelInfo:
 
 def _register_builtins() -> None:
     from .baseline import BaselineCNN
+    from .prior_attention import PriorAttentionCNN
     from .seed004 import Seed004CNN
     from .vgg import VGGFER
 
@@ -216,6 +221,19 @@ def _register_builtins() -> None:
         description=(
             "VGG: 4 stages of 2x(conv3x3-BN-ReLU) + maxpool (64-128-256-512), "
             "fc 4096-4096 with dropout 0.2; 73.28% single-network accuracy on FER2013"
+        ),
+    )
+    register_model(
+        "prior_attention",
+        PriorAttentionCNN,
+        source=(
+            "seed 003: iTerner/Facial-Emotion-Detection README, 'Facial Expression "
+            "Recognition Using Prior Attention' (eye and mouth blocks fed alongside the face)"
+        ),
+        description=(
+            "three conv-BN-ReLU branches (face, eye block, mouth block) with global "
+            "average pooling, concatenated into a two-layer head; forward(face, eyes, mouth) "
+            "(~161k parameters)"
         ),
     )
 

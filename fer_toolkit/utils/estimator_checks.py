@@ -26,6 +26,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils import estimator_checks as sk_checks
 from sklearn.utils import get_tags
 from sklearn.utils._param_validation import InvalidParameterError
@@ -111,10 +112,39 @@ _CHECK_PARAMS = {
         "random_state": 0,
         "device": "cpu",
     },
+    "EyeMouthBlocks": {"output": "stacked", "face_size": 16},
+    "MTCNNFaceCropper": {"device": "cpu", "output_size": 16},
+    **{
+        name: {
+            "module__width": 4,
+            "max_epochs": 1,
+            "batch_size": 4,
+            "random_state": 0,
+            "device": "cpu",
+            **extra,
+        }
+        for name, extra in (
+            ("RotationPretext", {}),
+            ("JigsawPretext", {"n_permutations": 10}),
+            ("JointPretext", {"n_permutations": 10}),
+        )
+    },
+    "FaceVerifier": {
+        "module__width": 4,
+        "patch_size": 16,
+        "face_label": "happy",
+        "max_epochs": 2,
+        "batch_size": 4,
+        "random_state": 0,
+        "device": "cpu",
+    },
 }
 
 #: What GridSearchCV varies when the estimator is itself the classifier.
-_SEARCH_GRIDS = {"CNNClassifier": {"est__lr": [1e-3, 3e-3]}}
+_SEARCH_GRIDS = {
+    "CNNClassifier": {"est__lr": [1e-3, 3e-3]},
+    "FaceVerifier": {"est__threshold": [0.3, 0.7]},
+}
 
 #: Checks an estimator is known to fail, with the reason (as scikit-learn's
 #: ``expected_failed_checks``).
@@ -129,6 +159,13 @@ _EXPECTED_FAILURES = {
         ),
     },
 }
+# The pretext estimators and FaceVerifier are skorch nets too, with the same known failures.
+_EXPECTED_FAILURES.update(
+    dict.fromkeys(
+        ("RotationPretext", "JigsawPretext", "JointPretext", "FaceVerifier"),
+        _EXPECTED_FAILURES["CNNClassifier"],
+    )
+)
 
 
 def instance_for_checks(estimator_cls):
@@ -141,6 +178,10 @@ def expected_failed_checks(estimator) -> dict:
     return _EXPECTED_FAILURES.get(type(estimator).__name__, {})
 
 
+def _flatten_rows(X):
+    return np.asarray(X).reshape(len(X), -1)
+
+
 def _to_classifier(estimator, data):
     """A pipeline ending in a classifier: the estimator itself, or a linear model after it."""
     from ..preprocessing import Flatten, Resize
@@ -149,7 +190,10 @@ def _to_classifier(estimator, data):
     if is_classifier(estimator):
         return Pipeline(steps)
     output = clone(estimator).fit_transform(data.X, data.y)
-    if not (isinstance(output, np.ndarray) and output.ndim == 2):
+    if isinstance(output, np.ndarray) and output.ndim == 4 and output.shape[-1] not in (1, 3):
+        # Several images stacked along the channel axis: not one image per row.
+        steps.append(("rows", FunctionTransformer(_flatten_rows)))
+    elif not (isinstance(output, np.ndarray) and output.ndim == 2):
         steps += [("resize", Resize(size=8)), ("flatten", Flatten())]
     steps.append(("clf", LogisticRegression(max_iter=200)))
     return Pipeline(steps)
