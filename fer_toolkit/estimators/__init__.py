@@ -1,6 +1,23 @@
 """skorch-wrapped PyTorch estimators that behave like any scikit-learn estimator."""
 
+from ._pretext_data import jigsaw_permutations
 from .augmentation import AugmentationParams, augment_batch
+from .backbone import Backbone, load_backbone, save_backbone
 from .cnn import CNNClassifier, resolve_device
+from .pretext import JigsawPretext, JointPretext, RotationPretext
+from .verifier import FaceVerifier
 
-__all__ = ["AugmentationParams", "CNNClassifier", "augment_batch", "resolve_device"]
+__all__ = [
+    "AugmentationParams",
+    "Backbone",
+    "CNNClassifier",
+    "FaceVerifier",
+    "JigsawPretext",
+    "JointPretext",
+    "RotationPretext",
+    "augment_batch",
+    "jigsaw_permutations",
+    "load_backbone",
+    "resolve_device",
+    "save_backbone",
+]

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import contextlib
+import copy
 import inspect
 import math
-import warnings
+import os
+from collections.abc import Mapping
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetClassifier
@@ -22,29 +27,47 @@ from skorch.utils import is_dataset
 
 from ..models import get_model
 from ._callbacks import RestoreBestWeights, encoded_accuracy
-from ._input import as_nchw
-from .augmentation import AugmentationParams, augment_batch
+from ._device import DeviceMixin, resolve_device
+from ._input import as_model_input
+from .augmentation import AugmentationParams, augment_batch, augment_batches
+from .backbone import Backbone
+from .transfer import (
+    GradualUnfreezing,
+    TransferNetwork,
+    backbone_blocks,
+    freeze_blocks,
+    resolve_backbone,
+    unfreeze_plan,
+)
 
 __all__ = ["CNNClassifier", "resolve_device"]
 
 _INFERRED_MODULE_KWARGS = ("in_channels", "image_size", "n_classes")
 
-
-def resolve_device(device) -> str:
-    """``"auto"`` becomes ``"cuda"`` when a GPU is visible, else ``"cpu"``.
-
-    Examples
-    --------
-    >>> from fer_toolkit.estimators import resolve_device
-    >>> resolve_device("cpu")
-    'cpu'
-    """
-    if isinstance(device, str) and device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
+# The input whose shape sets ``in_channels`` and ``image_size`` when X is a dict.
+_MAIN_KEY = "face"
 
 
-class CNNClassifier(NeuralNetClassifier):
+def _n_images(X) -> int:
+    """Number of samples in a prepared batch or dict of batches (see ``as_model_input``)."""
+    return len(next(iter(X.values()))) if isinstance(X, dict) else len(X)
+
+
+def _input_shape(X):
+    """``(C, H, W)`` of a prepared batch, or a dict of them for a dict of batches."""
+    if isinstance(X, dict):
+        return {key: tuple(batch.shape[1:]) for key, batch in X.items()}
+    return tuple(X.shape[1:])
+
+
+def _named_batches(X):
+    """``(name, batch)`` pairs of a prepared batch or dict of batches, for error messages."""
+    if isinstance(X, dict):
+        return [(f"X[{key!r}]", batch) for key, batch in X.items()]
+    return [("X", X)]
+
+
+class CNNClassifier(DeviceMixin, NeuralNetClassifier):
     """A PyTorch CNN image classifier with the scikit-learn interface (skorch underneath).
 
     It takes images straight from fer_toolkit's transformers, infers the input
@@ -52,14 +75,19 @@ class CNNClassifier(NeuralNetClassifier):
     augmentation on training batches only, and drops into ``Pipeline``,
     ``GridSearchCV`` and ``cross_val_score``.
 
+    ``X`` is one batch of images, or a dict of batches for networks with
+    several image inputs (see "Several images per sample" below).
+
     Parameters
     ----------
     module : str, nn.Module class or instance, default="baseline"
         A name from :func:`fer_toolkit.models.available_models` (``"baseline"``,
-        ``"seed004"``, ``"vgg_fer"``), or any ``torch.nn.Module`` class or
-        instance returning logits. A class receives ``in_channels``,
-        ``image_size`` and ``n_classes`` inferred from the data (those its
-        constructor accepts) plus every ``module__*`` parameter, which win.
+        ``"seed004"``, ``"vgg_fer"``, ``"prior_attention"``), or any
+        ``torch.nn.Module`` class or instance returning logits. A class
+        receives ``in_channels``, ``image_size`` and ``n_classes`` inferred
+        from the data (those its constructor accepts; from the ``"face"``
+        batch, or the first one, of a dict ``X``) plus every ``module__*``
+        parameter, which win.
     criterion : loss class, default=torch.nn.CrossEntropyLoss
         Loss over logits; ``predict_proba`` applies the matching softmax.
     optimizer : optimizer class, default=torch.optim.AdamW
@@ -115,6 +143,36 @@ class CNNClassifier(NeuralNetClassifier):
         continued training (``partial_fit``, ``warm_start``) is seeded from
         ``random_state`` and the number of epochs already trained, so it is
         reproducible without replaying earlier epochs' shuffles and augmentations.
+    backbone : pretext estimator, str, os.PathLike, torch.nn.Module or None, default=None
+        Start from pretrained weights (see "Transfer learning" below): a
+        fitted :class:`~fer_toolkit.estimators.RotationPretext` (or
+        ``JigsawPretext``, ``JointPretext``), a file written by its
+        ``save_backbone``, a :class:`~fer_toolkit.estimators.Backbone`, or
+        any ``nn.Module`` mapping ``(n, C, H, W)`` images to feature maps
+        ``(n, D, h, w)`` or vectors ``(n, D)`` (e.g. a timm model you have
+        weights for, built with ``num_classes=0``). The weights are copied
+        when the network is built, at every ``fit``; the object given is
+        never changed.
+    freeze : {"none", "backbone"} or int, default="none"
+        Parameters left untouched by training: ``"backbone"`` freezes the
+        whole ``features`` block (only the head trains), an int ``k`` its
+        first ``k`` blocks (a block is a convolution with the normalisation,
+        activation and pooling layers after it: ``"baseline"`` and
+        ``"seed004"`` have 4, ``"vgg_fer"`` 8; see
+        :mod:`fer_toolkit.estimators.transfer`). Frozen blocks run in
+        evaluation mode: BatchNorm keeps its running statistics.
+    backbone_lr : float or None, default=None
+        Learning rate of the ``features`` parameters (discriminative
+        learning rates, usually below ``lr``), an absolute value, through an
+        optimizer parameter group; ``lr`` stays that of the head. None: ``lr``
+        everywhere. Learning-rate schedules scale both alike.
+    unfreeze_schedule : int, dict or None, default=None
+        Gradual unfreezing of the blocks frozen by ``freeze``, the one nearest
+        the head first: an int ``k`` unfreezes one every ``k`` epochs (with 4
+        frozen blocks and ``k=2``, epochs 3, 5, 7 and 9 begin with one fewer);
+        a dict maps epochs (from 1, counted since the network was built, so
+        ``warm_start`` continues the plan) to the number of blocks still
+        frozen from then on, e.g. ``{3: 2, 6: 0}``.
     verbose : int, default=0
         skorch's epoch table is printed when 1.
     **kwargs
@@ -127,12 +185,15 @@ class CNNClassifier(NeuralNetClassifier):
     ----------
     classes_ : ndarray
         Class labels, as given in ``y`` (strings or ints).
-    input_shape_ : tuple of (int, int, int)
-        ``(C, H, W)`` of the training images.
+    input_shape_ : tuple of (int, int, int) or dict
+        ``(C, H, W)`` of the training images; for a dict ``X``, a dict of
+        them by key.
     module_ : torch.nn.Module
         The trained network.
     history_ : skorch.History
         Per-epoch losses, accuracy and timings.
+    frozen_blocks_ : int
+        Blocks of ``module_.features`` frozen now (0 without ``freeze``).
 
     See Also
     --------
@@ -152,6 +213,34 @@ class CNNClassifier(NeuralNetClassifier):
     with a sample image and the saved model's classes, then
     ``load_params(f_params=...)``.
 
+    Several images per sample: with ``X`` a dict (or a
+    :class:`skorch.helper.SliceDict`) of image batches, such as
+    ``{"face": ..., "eyes": ..., "mouth": ...}`` from
+    :class:`~fer_toolkit.preprocessing.EyeMouthBlocks`, every batch is
+    prepared like a single ``X`` (each key its own size and dtype, one image
+    per sample under every key) and the network's ``forward`` receives the
+    batches as keyword arguments, skorch's convention: its argument names must
+    be the keys. Augmentation gives the images of one sample the same random
+    draw (see :func:`~fer_toolkit.estimators.augmentation.augment_batches`).
+    Cross-validation and searches slice ``X`` by rows, which a ``SliceDict``
+    supports and a plain dict does not; a pipeline that makes the dict in a
+    step (``EyeMouthBlocks``) needs nothing special. Predict with a dict of
+    the same keys and sizes.
+
+    Transfer learning: with a ``backbone`` from the registry (a pretext
+    estimator's, a saved file or a ``Backbone``), the network is the registry
+    model the backbone came from, built for the data's image size and classes
+    with the backbone's constructor arguments (``module__*`` win) and its
+    ``features`` weights loaded: ``module`` must be that model's name. Any
+    other ``nn.Module`` gets a head of global average pooling (for feature
+    maps), dropout (``module__dropout``, default 0) and a linear layer, sized
+    by a forward pass of a blank image; ``module`` is then not used. Either
+    way ``X`` must have the channels the backbone takes (a backbone pretrained
+    on grayscale images needs grayscale input). ``freeze``, ``backbone_lr``
+    and ``unfreeze_schedule`` also apply without a ``backbone``, to a network
+    with a ``features`` module. ``clone`` (and so ``GridSearchCV``) copies a
+    pretext estimator unfitted: to search, pass its ``backbone_`` or a file.
+
     Searching with ``n_jobs > 1`` on one GPU starts one training process per
     job on the same device: they compete for its memory. Use ``n_jobs=1`` per
     GPU, or fan the search out over several GPUs or machines with joblib's Dask
@@ -166,6 +255,30 @@ class CNNClassifier(NeuralNetClassifier):
     >>> clf = clf.fit(faces.images, faces.target)
     >>> clf.predict_proba(faces.images[:3]).shape
     (3, 2)
+
+    Seed 003's prior attention takes the face and two blocks, by name:
+
+    >>> from skorch.helper import SliceDict
+    >>> images = faces.images
+    >>> X = SliceDict(face=images, eyes=images[:, 10:26, 4:44], mouth=images[:, 28:44, 12:36])
+    >>> net = CNNClassifier(
+    ...     "prior_attention", module__width=4, max_epochs=1, validation_fraction=None
+    ... )
+    >>> net.fit(X, faces.target).input_shape_
+    {'face': (1, 48, 48), 'eyes': (1, 16, 40), 'mouth': (1, 16, 24)}
+
+    Fine-tune a backbone pretrained on unlabelled faces, its first two
+    blocks frozen and the rest at a tenth of the head's learning rate:
+
+    >>> from fer_toolkit.estimators import RotationPretext
+    >>> pretext = RotationPretext(module__width=4, max_epochs=1, random_state=0)
+    >>> pretext = pretext.fit(faces.images)
+    >>> clf = CNNClassifier(
+    ...     backbone=pretext, freeze=2, backbone_lr=1e-4, max_epochs=1,
+    ...     validation_fraction=None, random_state=0,
+    ... )
+    >>> clf.fit(faces.images, faces.target).frozen_blocks_
+    2
     """
 
     _parameter_constraints: dict = {
@@ -186,6 +299,16 @@ class CNNClassifier(NeuralNetClassifier):
         "amp": [StrOptions({"auto"}), "boolean"],
         "channels_last": [StrOptions({"auto"}), "boolean"],
         "random_state": ["random_state"],
+        "backbone": [
+            None,
+            str,
+            os.PathLike,
+            torch.nn.Module,
+            HasMethods(["fit", "save_backbone"]),
+        ],
+        "freeze": [StrOptions({"none", "backbone"}), Interval(Integral, 0, None, closed="left")],
+        "backbone_lr": [Interval(Real, 0, None, closed="neither"), None],
+        "unfreeze_schedule": [Interval(Integral, 1, None, closed="left"), dict, None],
     }
 
     def __init__(
@@ -211,6 +334,10 @@ class CNNClassifier(NeuralNetClassifier):
         amp="auto",
         channels_last="auto",
         random_state=None,
+        backbone=None,
+        freeze="none",
+        backbone_lr=None,
+        unfreeze_schedule=None,
         verbose=0,
         **kwargs,
     ):
@@ -241,43 +368,21 @@ class CNNClassifier(NeuralNetClassifier):
         self.amp = amp
         self.channels_last = channels_last
         self.random_state = random_state
-
-    # ------------------------------------------------------------------ device
-    @contextlib.contextmanager
-    def _concrete_device(self):
-        """Within the block, ``self.device`` is a real device; ``"auto"`` is restored after.
-
-        skorch reads ``self.device`` in many places; the parameter itself must
-        keep the value the user gave (scikit-learn's contract).
-        """
-        requested = self.device
-        if not (isinstance(requested, str) and requested == "auto"):
-            yield
-            return
-        self.device = resolve_device(requested)
-        try:
-            yield
-        finally:
-            self.device = requested
-
-    def _on_cuda(self) -> bool:
-        return torch.device(resolve_device(self.device)).type == "cuda"
-
-    def _use_amp(self) -> bool:
-        return self._on_cuda() if self.amp == "auto" else bool(self.amp)
-
-    def _use_channels_last(self) -> bool:
-        if self.channels_last != "auto":
-            return bool(self.channels_last)
-        # oneDNN's channels-last convolutions are faster on CPU too (measured in
-        # benchmarks/bench_training.py: +32% training, +78% inference, baseline net).
-        return self._on_cuda() or torch.backends.mkldnn.is_available()
+        self.backbone = backbone
+        self.freeze = freeze
+        self.backbone_lr = backbone_lr
+        self.unfreeze_schedule = unfreeze_schedule
 
     # --------------------------------------------------------------- fitting
     def _validate_own_params(self):
         params = {key: getattr(self, key) for key in self._parameter_constraints}
         validate_parameter_constraints(self._parameter_constraints, params, type(self).__name__)
         self._augmentation()  # range checks of the augmentation parameters
+        if self.unfreeze_schedule is not None and self.freeze == "none":
+            raise ValueError(
+                f"unfreeze_schedule={self.unfreeze_schedule!r} unfreezes blocks that freeze "
+                "makes frozen, but freeze='none': set freeze='backbone' or a number of blocks."
+            )
 
     def _augmentation(self) -> AugmentationParams:
         return AugmentationParams(
@@ -290,17 +395,20 @@ class CNNClassifier(NeuralNetClassifier):
 
     def _check_augmentable(self, X):
         """Augmentation clips to [0, 1]: refuse float input outside it rather than clip it."""
-        if X.dtype == np.uint8 or self._augmentation().is_identity():
+        if self._augmentation().is_identity():
             return
-        low, high = float(X.min()), float(X.max())
-        if low < 0.0 or high > 1.0:
-            raise ValueError(
-                f"X holds float values in [{low:.3g}, {high:.3g}], but augmentation needs "
-                "pixels in [0, 1] (it clips to that range, which would distort training "
-                "images but not validation or test images): pass uint8 images or floats "
-                "scaled to [0, 1] (e.g. Rescale() without standardize), or turn "
-                "augmentation off."
-            )
+        for name, batch in _named_batches(X):
+            if batch.dtype == np.uint8:
+                continue
+            low, high = float(batch.min()), float(batch.max())
+            if low < 0.0 or high > 1.0:
+                raise ValueError(
+                    f"{name} holds float values in [{low:.3g}, {high:.3g}], but augmentation "
+                    "needs pixels in [0, 1] (it clips to that range, which would distort "
+                    "training images but not validation or test images): pass uint8 images "
+                    "or floats scaled to [0, 1] (e.g. Rescale() without standardize), or "
+                    "turn augmentation off."
+                )
 
     def _encode_targets(self, y, n_samples):
         y = np.asarray(y)
@@ -347,9 +455,10 @@ class CNNClassifier(NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like of images
+        X : array-like of images, or dict of them
             ``(n, H, W)``, ``(n, H, W, C)`` or ``(n, C, H, W)``, uint8 or float,
-            or a list of equally sized images.
+            or a list of equally sized images; or a dict (``SliceDict``) of such
+            batches whose keys name the arguments of the network's ``forward``.
         y : array-like of shape (n,)
             Labels, strings or ints.
         **fit_params : dict
@@ -360,16 +469,17 @@ class CNNClassifier(NeuralNetClassifier):
         self : CNNClassifier
         """
         self._validate_own_params()
-        X = as_nchw(X)
+        X = as_model_input(X)
+        self._check_forward_inputs(X, fit_params)
         self._check_augmentable(X)
         warm = bool(self.warm_start) and self.initialized_
         if warm:
             self._check_continued_shape(X, "warm_start")
-        y_codes = self._encode_targets(y, len(X))
+        y_codes = self._encode_targets(y, _n_images(X))
         self._check_validation_size(y_codes)
         self.class_weight_ = self._class_weights(y_codes)
         # Only now, with X and y accepted: a failed first fit leaves no fitted look.
-        self.input_shape_ = tuple(X.shape[1:])
+        self.input_shape_ = _input_shape(X)
         with self._seeded(len(self.history) if warm else 0), self._concrete_device():
             if not warm:
                 self.initialize()
@@ -386,22 +496,100 @@ class CNNClassifier(NeuralNetClassifier):
         if not self.initialized_:
             return self.fit(X, y, **fit_params)
         self._validate_own_params()
-        X = as_nchw(X)
+        X = as_model_input(X)
         self._check_augmentable(X)
         self._check_continued_shape(X, "partial_fit")
         y = np.asarray(y)
-        if y.ndim != 1 or len(y) != len(X):
-            raise ValueError(f"y has shape {y.shape}; expected one label per image ({len(X)},).")
+        n_images = _n_images(X)
+        if y.ndim != 1 or len(y) != n_images:
+            raise ValueError(f"y has shape {y.shape}; expected one label per image ({n_images},).")
         self._check_known_labels(y, "partial_fit")
         y_codes = self.label_encoder_.transform(y).astype(np.int64)
         with self._seeded(len(self.history)), self._concrete_device():
             return super().partial_fit(X, y_codes, classes=classes, **fit_params)
 
     def _check_continued_shape(self, X, what):
-        if X.shape[1:] != self.input_shape_:
+        mismatch = self._shape_mismatch(X)
+        if mismatch:
+            raise ValueError(f"{what}: {mismatch}.")
+
+    def _shape_mismatch(self, X):
+        """Why the prepared ``X`` does not fit the network built at ``fit``, or None."""
+        expected, shape = self.input_shape_, _input_shape(X)
+        if shape == expected:
+            return None
+        if isinstance(expected, dict) != isinstance(shape, dict):
+            if isinstance(expected, dict):
+                return (
+                    f"X is one batch of images {shape} (C, H, W) but the network was built "
+                    f"for a dict of batches with the keys {list(expected)}"
+                )
+            return f"X is a dict of batches but the network was built for one batch {expected}"
+        if not isinstance(shape, dict):
+            return (
+                f"X has images of shape {shape} (C, H, W) but the network was built for {expected}"
+            )
+        if list(shape) != list(expected):
+            return f"X has the keys {list(shape)} but the network was built for {list(expected)}"
+        key = next(key for key in shape if shape[key] != expected[key])
+        return (
+            f"X[{key!r}] has images of shape {shape[key]} (C, H, W) but the network was "
+            f"built for {expected[key]}"
+        )
+
+    def _check_forward_inputs(self, X, fit_params=()):
+        """The network's ``forward`` must take what skorch will pass it.
+
+        A dict ``X`` becomes keyword arguments (skorch's convention), one batch
+        the first positional argument; ``fit_params`` are keyword arguments
+        too. Checked before anything is built, so a mismatch is a clear error
+        instead of a ``TypeError`` mid-training.
+        """
+        if self.backbone is not None:
+            if isinstance(X, dict):
+                raise ValueError(
+                    f"X is a dict of batches with the keys {list(X)}, but a network built on "
+                    "a backbone takes one batch of images."
+                )
+            return
+        module = get_model(self.module) if isinstance(self.module, str) else self.module
+        forward = getattr(module, "forward", None)
+        try:
+            params = list(inspect.signature(forward).parameters.values())
+        except (TypeError, ValueError):  # not introspectable: leave it to the call
+            return
+        if isinstance(module, type):
+            params = params[1:]  # the unbound function's ``self``
+        named = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        required = [
+            p.name
+            for p in params
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            and p.default is p.empty
+            and p.name not in fit_params
+        ]
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in params)
+        owner = getattr(module, "__name__", type(module).__name__)
+        signature = f"{owner}.forward({', '.join(named)})"
+        if not isinstance(X, dict):
+            if len(required) > 1:
+                raise ValueError(
+                    f"X is one batch of images but {signature} takes several: pass a dict "
+                    f"(a skorch SliceDict) of image batches with the keys {required}, e.g. "
+                    "from EyeMouthBlocks(output='dict')."
+                )
+            return
+        missing = [name for name in required if name not in X]
+        unexpected = [] if takes_any else [key for key in X if key not in named]
+        if missing or unexpected:
+            problems = [
+                f"{what} {keys}"
+                for what, keys in (("lacks", missing), ("adds", unexpected))
+                if keys
+            ]
             raise ValueError(
-                f"{what}: X has images of shape {X.shape[1:]} (C, H, W) but the network "
-                f"was built for {self.input_shape_}."
+                f"X has the keys {list(X)} but {signature} takes its inputs by those names "
+                f"(skorch passes a dict X as keyword arguments): X {' and '.join(problems)}."
             )
 
     def _check_known_labels(self, y, what):
@@ -412,29 +600,6 @@ class CNNClassifier(NeuralNetClassifier):
                 f"(classes {self.label_encoder_.classes_.tolist()})."
             )
 
-    @contextlib.contextmanager
-    def _seeded(self, epochs_done=0):
-        """Seed torch for the block only, leaving the caller's global random state intact.
-
-        ``epochs_done`` (the length of the history a call continues from) enters
-        the seed, so that a continued training (``partial_fit``, ``warm_start``)
-        is reproducible without replaying the shuffles and augmentations of the
-        epochs before it.
-        """
-        self.augment_rng_ = None  # every call starts a fresh augmentation stream
-        if self.random_state is None:
-            self.augment_seed_ = int(torch.randint(0, 2**31 - 1, ()).item())
-            yield
-            return
-        seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
-        if epochs_done:
-            seed = int(np.random.RandomState([seed, epochs_done]).randint(0, 2**31 - 1))
-        self.augment_seed_ = seed + 1
-        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            yield
-
     def initialize_for(self, X, classes):
         """Build module, criterion and optimizer for images like ``X`` without training.
 
@@ -444,8 +609,9 @@ class CNNClassifier(NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like of images
-            At least one image of the size and channels the model was trained on.
+        X : array-like of images, or dict of them
+            At least one image (per key) of the size and channels the model was
+            trained on.
         classes : array-like
             The fitted model's ``classes_``.
 
@@ -454,7 +620,9 @@ class CNNClassifier(NeuralNetClassifier):
         self : CNNClassifier
         """
         self._validate_own_params()
-        self.input_shape_ = tuple(as_nchw(X).shape[1:])
+        X = as_model_input(X)
+        self._check_forward_inputs(X)
+        self.input_shape_ = _input_shape(X)
         self.label_encoder_ = LabelEncoder().fit(np.asarray(classes))
         self.classes_inferred_ = self.label_encoder_.classes_
         self.class_weight_ = None
@@ -476,17 +644,122 @@ class CNNClassifier(NeuralNetClassifier):
 
     # ------------------------------------------------------ skorch components
     def initialize_module(self):
-        module = get_model(self.module) if isinstance(self.module, str) else self.module
-        kwargs = self.get_params_for("module")
-        if not isinstance(module, torch.nn.Module):
-            kwargs = {**self._inferred_module_kwargs(module), **kwargs}
-        self.module_ = self.initialized_instance(module, kwargs)
+        if self.backbone is None:
+            module = get_model(self.module) if isinstance(self.module, str) else self.module
+            kwargs = self.get_params_for("module")
+            if not isinstance(module, torch.nn.Module):
+                kwargs = {**self._inferred_module_kwargs(module), **kwargs}
+            self.module_ = self.initialized_instance(module, kwargs)
+        else:
+            self.module_ = self._transfer_module(resolve_backbone(self.backbone))
+        self._initialize_freezing()
         if self._use_channels_last():
             self.module_ = self.module_.to(memory_format=torch.channels_last)
         return self
 
+    def _transfer_module(self, backbone) -> torch.nn.Module:
+        """The network on ``backbone``, its weights copied (see "Transfer learning")."""
+        shape = self.input_shape_
+        pretrained = getattr(backbone, "input_shape", None)
+        if isinstance(backbone, Backbone) and pretrained and pretrained[0] != shape[0]:
+            raise ValueError(
+                f"X has images of shape {shape} (C, H, W) but the backbone was pretrained on "
+                f"{pretrained[0]}-channel images {pretrained}: convert X (e.g. with "
+                "Grayscale or ToRGB) to the backbone's channels."
+            )
+        if isinstance(backbone, Backbone):
+            if self.module != backbone.model:
+                raise ValueError(
+                    f"module={self.module!r} but the backbone is the features of "
+                    f"{backbone.model!r}: set module={backbone.model!r}."
+                )
+            module_cls = get_model(backbone.model)
+            kwargs = {
+                **backbone.model_kwargs,
+                **self._inferred_module_kwargs(module_cls),
+                **self.get_params_for("module"),
+            }
+            network = module_cls(**kwargs)
+            try:
+                network.features.load_state_dict(backbone.features.state_dict())
+            except RuntimeError as exc:
+                raise ValueError(
+                    f"the backbone's weights do not fit {backbone.model!r} built with "
+                    f"{kwargs} (a module__* parameter that changes the backbone?): {exc}"
+                ) from exc
+            features = network.features
+        else:
+            features = copy.deepcopy(backbone).cpu()
+            network = None
+        was_training = features.training
+        features.eval()
+        try:
+            with torch.no_grad():
+                feature_shape = tuple(features(torch.zeros(1, *shape)).shape[1:])
+        except Exception as exc:
+            raise ValueError(
+                f"the backbone ({type(backbone).__name__}) cannot take images of shape "
+                f"{shape} (C, H, W) from X: {exc}"
+            ) from exc
+        features.train(was_training)
+        if network is None:
+            network = TransferNetwork(
+                features, feature_shape, len(self.classes_), **self.get_params_for("module")
+            )
+        return network
+
+    def _initialize_freezing(self):
+        """Freeze the blocks ``freeze`` names and plan ``unfreeze_schedule`` for a new module_."""
+        self.frozen_blocks_ = 0
+        self.unfreeze_plan_ = {}
+        if self.freeze == "none" and self.backbone_lr is None:
+            return
+        features = getattr(self.module_, "features", None)
+        if not isinstance(features, torch.nn.Module):
+            raise ValueError(
+                f"freeze and backbone_lr act on the network's `features` module, which "
+                f"{type(self.module_).__name__} does not have."
+            )
+        n_blocks = len(backbone_blocks(features))
+        if self.freeze == "none":
+            return
+        n_frozen = n_blocks if self.freeze == "backbone" else int(self.freeze)
+        if n_frozen > n_blocks:
+            raise ValueError(
+                f"freeze={self.freeze} but the backbone ({type(self.module_).__name__}"
+                f".features) has {n_blocks} blocks."
+            )
+        freeze_blocks(features, n_frozen)
+        self.frozen_blocks_ = n_frozen
+        if self.unfreeze_schedule is not None:
+            self.unfreeze_plan_ = unfreeze_plan(self.unfreeze_schedule, n_frozen)
+
+    def _set_training(self, training=True):
+        super()._set_training(training)
+        if training and getattr(self, "frozen_blocks_", 0):
+            for block in backbone_blocks(self.module_.features)[: self.frozen_blocks_]:
+                for module in block:
+                    module.eval()
+
+    def get_params_for_optimizer(self, prefix, named_parameters):
+        """skorch's optimizer arguments, with a ``backbone_lr`` group for ``features.*``.
+
+        ``backbone_lr`` takes precedence over ``optimizer__param_groups``
+        patterns that match backbone parameters.
+        """
+        if prefix != "optimizer" or self.backbone_lr is None:
+            return super().get_params_for_optimizer(prefix, named_parameters)
+        named = list(named_parameters)
+        backbone = [param for name, param in named if name.startswith("features.")]
+        rest = [(name, param) for name, param in named if not name.startswith("features.")]
+        (groups,), kwargs = super().get_params_for_optimizer(prefix, rest)
+        return ([{"params": backbone, "lr": float(self.backbone_lr)}, *groups],), kwargs
+
     def _inferred_module_kwargs(self, module_cls) -> dict:
-        channels, height, width = self.input_shape_
+        shape = self.input_shape_
+        if isinstance(shape, dict):
+            shape = shape.get(_MAIN_KEY, next(iter(shape.values())))
+        channels, height, width = shape
         inferred = {
             "in_channels": channels,
             "image_size": (height, width),
@@ -549,6 +822,8 @@ class CNNClassifier(NeuralNetClassifier):
         if self.restore_best is True:
             # Before early stopping, whose on_epoch_end ends training: the last epoch counts.
             callbacks.append(("restore_best", RestoreBestWeights(monitor=monitor)))
+        if self.unfreeze_schedule is not None:
+            callbacks.append(("unfreeze", GradualUnfreezing()))
         if isinstance(self.early_stopping, Integral):
             callbacks.append(
                 (
@@ -570,55 +845,47 @@ class CNNClassifier(NeuralNetClassifier):
             print(message)
 
     # ------------------------------------------------------------ train steps
-    def _to_device_batch(self, x):
-        """Move a batch to the device as float; uint8 pixels become [0, 1] there."""
-        x = torch.as_tensor(x).to(self.device, non_blocking=True)
-        if x.dtype == torch.uint8:
-            x = x.float().div_(255.0)
-        if self._use_channels_last():
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x
-
     def train_step_single(self, batch, **fit_params):
         Xi, yi = unpack_data(batch)
         Xi = self._to_device_batch(Xi)
         augmentation = self._augmentation()
         if not augmentation.is_identity():
-            Xi = augment_batch(Xi, augmentation, self._augment_generator())
+            augment = augment_batches if isinstance(Xi, Mapping) else augment_batch
+            Xi = augment(Xi, augmentation, self._augment_generator())
         return super().train_step_single((Xi, yi), **fit_params)
-
-    def _augment_generator(self) -> torch.Generator:
-        """One generator per fit and device, seeded from ``random_state``."""
-        key = (self.augment_seed_, str(self.device))
-        cached = getattr(self, "augment_rng_", None)
-        if cached is None or cached[0] != key:
-            generator = torch.Generator(device=self.device).manual_seed(self.augment_seed_)
-            cached = (key, generator)
-            self.augment_rng_ = cached
-        return cached[1]
 
     def infer(self, x, **fit_params):
         x = self._to_device_batch(x)
+        if isinstance(x, Mapping):  # skorch's convention: the keys are forward's arguments
+            args, kwargs = (), self._merge_x_and_fit_params(x, fit_params)
+        else:
+            args, kwargs = (x,), fit_params
         if not self._use_amp():
-            return self.module_(x, **fit_params)
+            return self.module_(*args, **kwargs)
         with torch.autocast(device_type=torch.device(self.device).type, dtype=torch.bfloat16):
-            return self.module_(x, **fit_params).float()
+            return self.module_(*args, **kwargs).float()
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         y_true = torch.as_tensor(y_true).to(y_pred.device)
         return self.criterion_(y_pred, y_true)
+
+    def __setattr__(self, name, value):
+        if name == "backbone":
+            # A parameter, not a component of this net: skorch refuses to set modules
+            # outside initialize (set_params, clone) and would track it as its own.
+            object.__setattr__(self, name, value)
+            return
+        super().__setattr__(name, value)
 
     # ------------------------------------------------------------- prediction
     def _check_predict_input(self, X):
         check_is_fitted(self, "input_shape_")
         if is_dataset(X):
             return X
-        X = as_nchw(X)
-        if X.shape[1:] != self.input_shape_:
-            raise ValueError(
-                f"X has images of shape {X.shape[1:]} (C, H, W) but the network was trained "
-                f"on {self.input_shape_}; resize them the same way."
-            )
+        X = as_model_input(X)
+        mismatch = self._shape_mismatch(X)
+        if mismatch:
+            raise ValueError(f"{mismatch}; prepare them as for training.")
         return X
 
     def forward_iter(self, X, training=False, device="cpu"):
@@ -630,8 +897,8 @@ class CNNClassifier(NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like of images
-            Same layout and size as in ``fit``.
+        X : array-like of images, or dict of them
+            Same layout, keys and sizes as in ``fit``.
 
         Returns
         -------
@@ -648,36 +915,6 @@ class CNNClassifier(NeuralNetClassifier):
         """
         proba = self.predict_proba(X)  # first: it raises NotFittedError when unfitted
         return self.classes_[proba.argmax(axis=1)]
-
-    # ------------------------------------------------------------- persistence
-    def set_params(self, **kwargs):
-        if "device" in kwargs:
-            # Set first and outside the block below, which would restore the old value.
-            super().set_params(device=kwargs.pop("device"))
-        with self._concrete_device():
-            return super().set_params(**kwargs)
-
-    def load_params(self, *args, **kwargs):
-        with self._concrete_device():
-            return super().load_params(*args, **kwargs)
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("augment_rng_", None)
-        return state
-
-    def __setstate__(self, state):
-        requested = state["device"]
-        if not (isinstance(requested, str) and requested == "auto"):
-            # A concrete device: skorch maps e.g. "cuda" to "cpu" on a machine without
-            # one (with a DeviceWarning) and keeps that device for prediction.
-            super().__setstate__(state)
-            return
-        state["device"] = resolve_device("auto")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "auto" moving to CPU is the plan, not news
-            super().__setstate__(state)
-        self.device = requested
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
