@@ -1,9 +1,13 @@
-"""FER datasets: FER2013 / FER+ CSVs, image folders, label sets, and synthetic faces.
+"""FER datasets: FER2013 / FER+ CSVs, image folders, videos, label sets, and synthetic faces.
+
+:func:`extract_faces` builds face datasets out of videos and image folders.
 
 The synthetic generator, :func:`make_synthetic_faces`, is the embedded default
 dataset: everything in fer_toolkit runs on it without downloads.
 """
 
+from .extraction import ExtractionSummary, HaarVerifier, extract_faces
+from .face_patches import BACKGROUND_SCENES, make_face_patches
 from .fer2013 import FER2013_USAGES, load_fer2013, write_fer2013_csv
 from .ferplus import FERPLUS_VOTE_NAMES, load_ferplus
 from .image_folder import IMAGE_EXTENSIONS, load_image_folder
@@ -19,8 +23,10 @@ from .labels import (
     normalize_emotion,
 )
 from .synthetic import make_synthetic_faces
+from .video import VIDEO_EXTENSIONS, VideoInfo, iter_video_frames, video_info
 
 __all__ = [
+    "BACKGROUND_SCENES",
     "EMOTIONS",
     "EMOTION_ALIASES",
     "FER2013_EMOTIONS",
@@ -29,13 +35,21 @@ __all__ = [
     "FERPLUS_VOTE_NAMES",
     "IMAGE_EXTENSIONS",
     "LABEL_SETS",
+    "VIDEO_EXTENSIONS",
+    "ExtractionSummary",
+    "HaarVerifier",
+    "VideoInfo",
+    "extract_faces",
     "get_label_set",
+    "iter_video_frames",
     "load_fer2013",
     "load_ferplus",
     "load_image_folder",
     "load_label_mapping",
+    "make_face_patches",
     "make_synthetic_faces",
     "map_labels",
     "normalize_emotion",
+    "video_info",
     "write_fer2013_csv",
 ]
