@@ -7,6 +7,7 @@ backend alone.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from matplotlib.figure import Figure
 from sklearn.metrics import confusion_matrix
@@ -14,10 +15,13 @@ from sklearn.metrics import confusion_matrix
 from .utils.fileio import atomic_path
 
 __all__ = [
+    "annotate_faces",
     "plot_confusion_matrix",
     "plot_detections",
     "plot_image_grid",
     "plot_learning_curves",
+    "plot_misclassified",
+    "plot_search_scores",
     "save_figure",
 ]
 
@@ -208,6 +212,9 @@ def plot_detections(image, detections, *, labels=None, ax=None, color="lime"):
 def plot_learning_curves(history, *, title=None):
     """Loss (and validation accuracy, when recorded) per epoch from a skorch history.
 
+    Epochs that did not finish (training interrupted mid-epoch) have no losses
+    and are left out.
+
     Parameters
     ----------
     history : skorch.History or list of dict
@@ -229,7 +236,9 @@ def plot_learning_curves(history, *, title=None):
     >>> [ax.get_ylabel() for ax in fig.axes]
     ['loss', 'validation accuracy']
     """
-    rows = list(history)
+    rows = [row for row in history if "train_loss" in row]
+    if not rows:
+        raise ValueError("history has no finished epoch (no row with a train_loss) to plot.")
     epochs = [row["epoch"] for row in rows]
     has_valid_acc = all("valid_acc" in row for row in rows)
     fig = Figure(figsize=(9 if has_valid_acc else 5, 3.6), layout="constrained")
@@ -248,3 +257,200 @@ def plot_learning_curves(history, *, title=None):
     if title:
         fig.suptitle(title)
     return fig
+
+
+def plot_misclassified(
+    images, y_true, y_pred, *, confidence=None, max_images=32, n_cols=8, title=None
+):
+    """A grid of the misclassified images, each captioned with its true and predicted label.
+
+    Parameters
+    ----------
+    images : sequence of ndarray
+        One image per sample (grayscale or RGB).
+    y_true, y_pred : array-like of shape (n_samples,)
+        True and predicted labels.
+    confidence : array-like of shape (n_samples,) or None, default=None
+        Probability of each prediction, added to the caption and used to order
+        the grid (most confident mistakes first).
+    max_images : int, default=32
+        Most images shown.
+    n_cols : int, default=8
+        Images per row.
+    title : str or None, default=None
+        Figure title; by default how many mistakes there are.
+
+    Returns
+    -------
+    fig : matplotlib Figure or None
+        None when nothing is misclassified.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fer_toolkit.plotting import plot_misclassified
+    >>> images = np.zeros((4, 48, 48), dtype=np.uint8)
+    >>> fig = plot_misclassified(images, ["happy", "sad", "sad", "fear"],
+    ...                          ["happy", "happy", "sad", "sad"], confidence=[0.9, 0.6, 0.8, 0.7])
+    >>> [ax.get_title() for ax in fig.axes]
+    ['fear\\n-> sad 0.70', 'sad\\n-> happy 0.60']
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if len(images) != len(y_true) or y_true.shape != y_pred.shape:
+        raise ValueError(
+            f"images, y_true and y_pred must have one entry per sample; got {len(images)}, "
+            f"{y_true.shape} and {y_pred.shape}."
+        )
+    wrong = np.flatnonzero(y_true != y_pred)
+    if wrong.size == 0:
+        return None
+    if confidence is not None:
+        confidence = np.asarray(confidence, dtype=float)
+        wrong = wrong[np.argsort(-confidence[wrong], kind="stable")]
+    shown = wrong[:max_images]
+    captions = [
+        f"{y_true[i]}\n-> {y_pred[i]}" + ("" if confidence is None else f" {confidence[i]:.2f}")
+        for i in shown
+    ]
+    if title is None:
+        title = f"{wrong.size} of {len(y_true)} misclassified" + (
+            f" ({len(shown)} shown)" if len(shown) < wrong.size else ""
+        )
+    return plot_image_grid([images[i] for i in shown], captions, n_cols=n_cols, title=title)
+
+
+def _candidate_label(params: dict) -> str:
+    return ", ".join(
+        f"{name.split('__', 1)[-1] if name.startswith('cnn__') else name}={value}"
+        for name, value in params.items()
+    )
+
+
+def plot_search_scores(cv_results, *, max_candidates=25, title=None):
+    """Cross-validation scores of a hyper-parameter search, best candidate first.
+
+    The left panel shows each candidate's mean test score with its standard
+    deviation across folds. For successive halving (``cv_results`` with an
+    ``iter`` column), the right panel follows every candidate's score as the
+    resource grows from iteration to iteration.
+
+    Parameters
+    ----------
+    cv_results : dict
+        ``cv_results_`` of a fitted ``GridSearchCV``, ``RandomizedSearchCV``,
+        ``HalvingGridSearchCV`` or ``HalvingRandomSearchCV``.
+    max_candidates : int, default=25
+        Most candidates shown in the left panel (the best ones).
+    title : str or None, default=None
+        Figure title.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from fer_toolkit.plotting import plot_search_scores
+    >>> X, y = load_iris(return_X_y=True)
+    >>> search = GridSearchCV(LogisticRegression(max_iter=500), {"C": [0.01, 1.0]}, cv=3)
+    >>> fig = plot_search_scores(search.fit(X, y).cv_results_)
+    >>> [label.get_text() for label in fig.axes[0].get_yticklabels()]
+    ['C=1.0', 'C=0.01']
+    """
+    params = list(cv_results["params"])
+    mean = np.asarray(cv_results["mean_test_score"], dtype=float)
+    std = np.asarray(cv_results["std_test_score"], dtype=float)
+    rank = np.asarray(cv_results["rank_test_score"])
+    order = np.lexsort((np.arange(len(rank)), rank))[:max_candidates]
+    halving = "iter" in cv_results
+    height = 1.2 + 0.28 * len(order)
+    fig = Figure(figsize=(11 if halving else 7, max(height, 3.2)), layout="constrained")
+    axes = fig.subplots(1, 2 if halving else 1, squeeze=False).ravel()
+    ax = axes[0]
+    positions = np.arange(len(order))[::-1]
+    ax.errorbar(mean[order], positions, xerr=std[order], fmt="o", capsize=3)
+    labels = [_candidate_label(params[i]) for i in order]
+    if halving:
+        labels = [
+            f"{label} [iter {cv_results['iter'][i]}]"
+            for label, i in zip(labels, order, strict=True)
+        ]
+    ax.set_yticks(positions, labels, fontsize=8)
+    ax.set_xlabel("mean cross-validation score (+/- std)")
+    ax.grid(axis="x", alpha=0.3)
+    if halving:
+        resources = np.asarray(cv_results["n_resources"])
+        keys = [_candidate_label(p) for p in params]
+        for key in dict.fromkeys(keys):
+            rows = [i for i, k in enumerate(keys) if k == key]
+            axes[1].plot(resources[rows], mean[rows], marker="o", alpha=0.7)
+        axes[1].set_xlabel("resource per candidate (n_resources)")
+        axes[1].set_ylabel("mean cross-validation score")
+        axes[1].set_title("successive halving", fontsize=10)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def annotate_faces(image, detections, labels=None, *, color=(0, 255, 0)):
+    """Return a copy of ``image`` with each face box, its text and its landmarks drawn.
+
+    Drawn with OpenCV at the image's own resolution, for annotated image and
+    video files (:func:`plot_detections` makes a matplotlib figure instead).
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W) or (H, W, 3), dtype uint8
+        RGB or grayscale image (grayscale is drawn on in colour).
+    detections : Detections
+        Boxes ``(x, y, w, h)``, scores and optional landmarks.
+    labels : sequence of str or None, default=None
+        Text per box, e.g. the predicted emotion; the scores when None.
+    color : tuple of 3 int, default=(0, 255, 0)
+        RGB colour of boxes and text; landmarks are red.
+
+    Returns
+    -------
+    annotated : ndarray of shape (H, W, 3), dtype uint8
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fer_toolkit.detection import Detections
+    >>> from fer_toolkit.plotting import annotate_faces
+    >>> faces = Detections(np.array([[5, 20, 20, 20]]), np.array([0.99]))
+    >>> out = annotate_faces(np.zeros((50, 50), np.uint8), faces, ["happy 0.91"])
+    >>> out.shape, out[20, 15].tolist()
+    ((50, 50, 3), [0, 255, 0])
+    """
+    annotated = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image.copy()
+    texts = [f"{s:.2f}" for s in detections.scores] if labels is None else list(labels)
+    if len(texts) != len(detections):
+        raise ValueError(f"labels has {len(texts)} entries for {len(detections)} faces.")
+    thickness = max(1, round(min(image.shape[:2]) / 300))
+    scale = 0.45 * thickness
+    for i, ((x, y, w, h), text) in enumerate(
+        zip(np.asarray(detections.boxes).tolist(), texts, strict=True)
+    ):
+        cv2.rectangle(annotated, (x, y), (x + w - 1, y + h - 1), color, thickness)
+        (text_w, text_h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+        top = y - text_h - base - 2 if y - text_h - base - 2 >= 0 else y + h + 1
+        cv2.rectangle(annotated, (x, top), (x + text_w + 2, top + text_h + base + 2), color, -1)
+        cv2.putText(
+            annotated,
+            text,
+            (x + 1, top + text_h + 1),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            (0, 0, 0),
+            thickness,
+            cv2.LINE_AA,
+        )
+        if detections.landmarks is not None:
+            for px, py in np.asarray(detections.landmarks[i]).reshape(-1, 2):
+                cv2.circle(annotated, (round(px), round(py)), 1 + thickness, (255, 0, 0), -1)
+    return annotated

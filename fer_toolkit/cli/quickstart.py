@@ -2,42 +2,41 @@
 
 from __future__ import annotations
 
-import csv
 import time
 from pathlib import Path
 
 import click
-import joblib
 import numpy as np
-from sklearn.metrics import accuracy_score, classification_report
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from ..datasets import load_fer2013, make_synthetic_faces, write_fer2013_csv
-from ..estimators import CNNClassifier
-from ..plotting import plot_confusion_matrix, plot_learning_curves, save_figure
 from ..preprocessing import HOGFeatures
-from ..utils.fileio import atomic_path, atomic_write
+from ._common import FerCommand, echo, is_quiet, n_jobs_option, seed_option
+from ._data import LabelSet
+from ._model import PipelineSpec, build_pipeline, save_model
+from ._report import print_cv_table, write_cv_results, write_evaluation, write_history
 
 TEST_FRACTION = 0.2
+GRID = {"lr": [3e-3, 5e-3], "module__width": [16, 24]}
 
 
-def build_search(n_jobs: int, random_state: int, max_epochs: int = 12) -> GridSearchCV:
-    """The quick-start model: a small CNN grid-searched over two parameters with 3-fold CV."""
-    cnn = CNNClassifier(
-        module="baseline",
-        max_epochs=max_epochs,
-        lr_schedule="cosine",
-        translation=0.05,
-        validation_fraction=None,
-        random_state=random_state,
+def quickstart_spec(max_epochs: int = 12) -> PipelineSpec:
+    """The quick-start model: the "baseline" CNN on 48x48 grayscale faces."""
+    return PipelineSpec(
+        model="baseline",
+        params={"max_epochs": max_epochs, "lr_schedule": "cosine", "translation": 0.05},
     )
-    pipeline = Pipeline([("cnn", cnn)])
-    grid = {"cnn__lr": [3e-3, 5e-3], "cnn__module__width": [16, 24]}
+
+
+def build_search(spec: PipelineSpec, n_jobs: int, random_state: int) -> GridSearchCV:
+    """The model of ``spec`` grid-searched over learning rate and width with 3-fold CV."""
+    pipeline = build_pipeline(spec, random_state=random_state)
+    grid = {f"cnn__{name}": values for name, values in GRID.items()}
     # verbose=2 prints one line per finished fit: scikit-learn's own progress report.
-    return GridSearchCV(pipeline, grid, cv=3, n_jobs=n_jobs, verbose=2)
+    return GridSearchCV(pipeline, grid, cv=3, n_jobs=n_jobs, verbose=0 if is_quiet() else 2)
 
 
 def build_baseline(random_state: int) -> Pipeline:
@@ -61,25 +60,15 @@ def write_dataset(path: Path, n_samples: int, seed: int) -> None:
 
 
 def _step(message: str) -> float:
-    click.echo(click.style("==> ", fg="cyan", bold=True) + message)
+    echo(click.style("==> ", fg="cyan", bold=True) + message)
     return time.perf_counter()
 
 
 def _done(start: float) -> None:
-    click.echo(f"    done in {time.perf_counter() - start:.1f} s")
+    echo(f"    done in {time.perf_counter() - start:.1f} s")
 
 
-def _print_cv_table(search: GridSearchCV) -> None:
-    results = search.cv_results_
-    click.echo(f"    {'rank':>4}  {'mean CV acc':>11}  {'std':>6}  params")
-    for i in np.argsort(results["rank_test_score"]):
-        click.echo(
-            f"    {results['rank_test_score'][i]:>4}  {results['mean_test_score'][i]:>11.3f}  "
-            f"{results['std_test_score'][i]:>6.3f}  {results['params'][i]}"
-        )
-
-
-@click.command()
+@click.command(cls=FerCommand)
 @click.option(
     "--out",
     "out_dir",
@@ -95,16 +84,8 @@ def _print_cv_table(search: GridSearchCV) -> None:
     show_default=True,
     help="Synthetic faces to generate (80% train, 20% test).",
 )
-@click.option(
-    "--seed", type=int, default=0, show_default=True, help="Random seed for the data and the model."
-)
-@click.option(
-    "--n-jobs",
-    type=int,
-    default=2,
-    show_default=True,
-    help="Parallel cross-validation fits (joblib; -1 = all cores).",
-)
+@seed_option
+@n_jobs_option("Parallel cross-validation fits (joblib)", default=2)
 @click.option(
     "--max-epochs",
     type=click.IntRange(min=1),
@@ -119,9 +100,12 @@ def quickstart(out_dir: Path, n_samples: int, seed: int, n_jobs: int, max_epochs
     grid-searches a CNN (CNNClassifier, the "baseline" network) over learning
     rate and network width with 3-fold cross-validation, and reports
     its test accuracy next to a HOG + linear SVM baseline on the same split.
-    Outputs in OUT: synthetic_fer2013.csv, model.joblib, model_params.pt (the
-    pickle-free weights), cv_results.csv, classification_report.txt,
-    confusion_matrix.png, learning_curve.png.
+    Outputs in OUT: synthetic_fer2013.csv; the best model as train writes it
+    (model.json + model_params.pt, loadable without pickle by evaluate and
+    predict; model.joblib); cv_results.csv and search_scores.png;
+    classification_report.txt, metrics.json, predictions.csv,
+    confusion_matrix.png, confusion_matrix_normalized.png, misclassified.png;
+    history.json/.csv and learning_curve.png.
 
     \b
     Example:
@@ -140,7 +124,7 @@ def quickstart(out_dir: Path, n_samples: int, seed: int, n_jobs: int, max_epochs
     test = load_fer2013(csv_path, usage="PublicTest")
     names = np.asarray(train.target_names)
     y_train, y_test = names[train.target], names[test.target]
-    click.echo(
+    echo(
         f"    {len(y_train)} training and {len(y_test)} test images, "
         f"classes: {', '.join(np.unique(y_train))}"
     )
@@ -149,57 +133,42 @@ def quickstart(out_dir: Path, n_samples: int, seed: int, n_jobs: int, max_epochs
     start = _step("baseline: HOGFeatures -> StandardScaler -> LinearSVC on the same split")
     baseline = build_baseline(seed).fit(train.images, y_train)
     baseline_accuracy = baseline.score(test.images, y_test)
-    click.echo(f"    baseline test accuracy {baseline_accuracy:.3f}")
+    echo(f"    baseline test accuracy {baseline_accuracy:.3f}")
     _done(start)
 
-    search = build_search(n_jobs, seed, max_epochs)
+    spec = quickstart_spec(max_epochs)
+    search = build_search(spec, n_jobs, seed)
     n_fits = 3 * int(np.prod([len(v) for v in search.param_grid.values()]))
     start = _step(
         f"GridSearchCV(cv=3): {n_fits} fits of CNNClassifier('baseline') over "
-        f"{', '.join(search.param_grid)}, then a refit on all training images"
+        f"{', '.join(GRID)}, then a refit on all training images"
     )
     search.fit(train.images, y_train)
-    _print_cv_table(search)
+    print_cv_table(search)
     _done(start)
 
     start = _step("evaluating the best CNN on the held-out test images")
-    predicted = search.predict(test.images)
-    report = classification_report(y_test, predicted, digits=3)
-    click.echo(report)
-    accuracy = accuracy_score(y_test, predicted)
-    _save_outputs(out_dir, search, y_test, predicted, report)
+    best = search.best_estimator_
+    metrics = write_evaluation(
+        out_dir,
+        y_test,
+        best.predict_proba(test.images),
+        best.classes_,
+        faces=test.images,
+        names=[f"{csv_path.name}:PublicTest {i}" for i in range(len(y_test))],
+        title="quickstart: test set",
+    )
+    accuracy = metrics["accuracy"]
+    spec.params.update({name.removeprefix("cnn__"): v for name, v in search.best_params_.items()})
+    write_cv_results(out_dir, search)
+    write_history(out_dir, best[-1].history_, title="best CNN: refit on all training images")
+    save_model(
+        out_dir, best, spec, LabelSet(classes=tuple(best.classes_.tolist())), data=str(csv_path)
+    )
     _done(start)
     verdict = "above" if accuracy > baseline_accuracy else "NOT above"
-    click.echo(
+    echo(
         f"CNN test accuracy {accuracy:.3f}, {verdict} the HOG + linear SVM baseline "
         f"({baseline_accuracy:.3f}); chance {1 / len(names):.3f}; "
         f"total {time.perf_counter() - total:.0f} s; outputs in {out_dir}/"
     )
-
-
-def _save_outputs(out_dir: Path, search, y_test, predicted, report: str) -> None:
-    with atomic_path(out_dir / "model.joblib") as tmp:
-        joblib.dump(search.best_estimator_, tmp)
-    cnn = search.best_estimator_.named_steps["cnn"]
-    with atomic_path(out_dir / "model_params.pt") as tmp:
-        cnn.save_params(f_params=tmp)
-    save_figure(
-        plot_learning_curves(cnn.history_, title="best CNN: refit on all training images"),
-        out_dir / "learning_curve.png",
-    )
-    with atomic_write(out_dir / "classification_report.txt") as f:
-        f.write(report)
-    with atomic_write(out_dir / "cv_results.csv", newline="") as f:
-        _write_cv_results(f, search.cv_results_)
-    fig = plot_confusion_matrix(
-        y_test, predicted, normalize=True, title="quickstart: test set (row-normalised)"
-    )
-    save_figure(fig, out_dir / "confusion_matrix.png")
-
-
-def _write_cv_results(f, results) -> None:
-    columns = ["rank_test_score", "mean_test_score", "std_test_score", "mean_fit_time", "params"]
-    writer = csv.writer(f)
-    writer.writerow(columns)
-    for i in np.argsort(results["rank_test_score"]):
-        writer.writerow([results[c][i] for c in columns])

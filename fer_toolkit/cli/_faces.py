@@ -1,0 +1,139 @@
+"""Face detectors by name and cutting one detected face out, for ``predict`` and ``crop``."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..datasets import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+from ..detection import MTCNN, Detections, HaarCascadeDetector
+from ..preprocessing import align_face, crop_box
+from ..preprocessing._base import map_images
+from ..preprocessing.geometry import resize_image
+
+__all__ = [
+    "DETECTORS",
+    "ThreadedHaar",
+    "WholeImage",
+    "cut_face",
+    "find_media",
+    "make_detector",
+    "media_kind",
+]
+
+DETECTORS = ("mtcnn", "haar", "none")
+
+
+class ThreadedHaar:
+    """The stock frontal-face Haar cascade; detects the images of a batch on ``n_jobs`` threads."""
+
+    def __init__(self, n_jobs=None):
+        self.n_jobs = n_jobs
+        self._detector = HaarCascadeDetector()
+
+    def detect(self, image) -> Detections:
+        return self._detector.detect(image)
+
+    def detect_batch(self, images) -> list[Detections]:
+        return map_images(self._detector.detect, images, self.n_jobs)
+
+
+class WholeImage:
+    """A "detector" that returns the whole image as the face, for images that are faces."""
+
+    def detect(self, image) -> Detections:
+        height, width = image.shape[:2]
+        return Detections(np.array([[0, 0, width, height]], dtype=np.int64), np.ones(1))
+
+    def detect_batch(self, images) -> list[Detections]:
+        return [self.detect(image) for image in images]
+
+
+def make_detector(name: str, *, device="auto", n_jobs=None):
+    """The detector called ``name`` (see :data:`DETECTORS`): each has ``detect`` and
+    ``detect_batch``."""
+    if name == "haar":
+        return ThreadedHaar(n_jobs)
+    if name == "mtcnn":
+        return MTCNN(device=device)
+    if name == "none":
+        return WholeImage()
+    raise ValueError(f"detector must be one of {DETECTORS}; got {name!r}.")
+
+
+def cut_face(image, detections: Detections, index: int, *, size, margin=0.0, align=False):
+    """Face ``index`` of ``detections``: aligned on its landmarks, or its box with ``margin``,
+    at ``size`` ``(height, width)`` -- as :class:`~fer_toolkit.preprocessing.MTCNNFaceCropper`
+    and :class:`~fer_toolkit.preprocessing.HaarFaceCropper` cut it."""
+    if align:
+        if detections.landmarks is None:
+            raise ValueError("alignment needs landmarks: use the mtcnn detector.")
+        return align_face(image, detections.landmarks[index], size, margin=margin)
+    return resize_image(crop_box(image, detections.boxes[index], margin), size, "area")
+
+
+def media_kind(path: str) -> str | None:
+    """``"image"``, ``"video"`` or None, by file extension."""
+    lower = path.lower()
+    if lower.endswith(IMAGE_EXTENSIONS):
+        return "image"
+    if lower.endswith(VIDEO_EXTENSIONS):
+        return "video"
+    return None
+
+
+def find_media(inputs) -> list[tuple[str, str]]:
+    """``(path, name)`` of every image and video in ``inputs`` (files; folders, recursively).
+
+    ``name`` is the file's path below the folder given (with the folder's own
+    name first), or the file name of a file given directly: unique names for
+    outputs. Hidden files and folders are skipped.
+
+    Raises
+    ------
+    FileNotFoundError
+        For a missing input.
+    ValueError
+        For a file that is neither an image nor a video, a folder without
+        any, or two inputs that would share an output name.
+    """
+    found: dict[str, tuple[str, str]] = {}
+    names: dict[str, str] = {}
+    for item in inputs:
+        item = os.fspath(item)
+        if os.path.isdir(item):
+            base = os.path.basename(os.path.abspath(item))
+            entries = []
+            for folder, dirs, files in os.walk(item):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    path = os.path.join(folder, name)
+                    if not name.startswith(".") and media_kind(name):
+                        entries.append((path, os.path.join(base, os.path.relpath(path, item))))
+            if not entries:
+                raise ValueError(
+                    f"no images ({', '.join(IMAGE_EXTENSIONS)}) or videos "
+                    f"({', '.join(VIDEO_EXTENSIONS)}) in folder {item!r}."
+                )
+        elif os.path.isfile(item):
+            if media_kind(item) is None:
+                raise ValueError(
+                    f"{item!r} is neither an image ({', '.join(IMAGE_EXTENSIONS)}) nor a "
+                    f"video ({', '.join(VIDEO_EXTENSIONS)}) by its extension."
+                )
+            entries = [(item, os.path.basename(item))]
+        else:
+            raise FileNotFoundError(f"input {item!r} does not exist.")
+        for path, name in entries:
+            real = os.path.realpath(path)
+            if real in found:
+                continue
+            if name in names:
+                raise ValueError(
+                    f"{names[name]!r} and {path!r} would share the output name {name!r}; "
+                    "give their folders instead."
+                )
+            found[real] = (path, name)
+            names[name] = path
+    return list(found.values())

@@ -1,0 +1,785 @@
+"""``fer-toolkit cascade``: create samples, train, run and evaluate Haar / LBP cascades.
+
+``createsamples`` and ``train`` take OpenCV's own single-dash flags (``-numPos``,
+``-w``, ``-h``...) as well as ``--kebab-case`` names, so an ``opencv_createsamples``
+or ``opencv_traincascade`` command line runs with only the program name replaced.
+For them (and ``show``), ``-h`` is the sample height as in OpenCV; help is ``--help``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from ..cascade.createsamples import create_samples, show_vec
+from ..cascade.detect import (
+    MIN_NEIGHBORS,
+    detect_files,
+    write_detections_csv,
+    write_detections_json,
+)
+from ..cascade.evaluate import evaluate_cascade
+from ..cascade.opencv_backend import (
+    CREATESAMPLES_FLAGS,
+    TRAINCASCADE_FLAGS,
+    OpenCVToolError,
+    run_createsamples,
+    run_traincascade,
+)
+from ..cascade.train import train_cascade
+from ..plotting import save_figure
+from ..utils.fileio import atomic_write
+from ._common import FerCommand, FerGroup, echo, is_quiet, show_progress
+
+_OPENCV_ONLY = "opencv backend only"
+_SINGLE_DASH = re.compile(r"-[A-Za-z][A-Za-z0-9]+")
+
+
+class OpenCVStyleCommand(FerCommand):
+    """A click command that also accepts OpenCV's single-dash flags.
+
+    The flags (``-numPos``) are declared as option names next to their
+    ``--kebab-case`` twins, and click matches a whole single-dash word against
+    them before splitting it into short options. This class adds a clear error
+    for a mistyped or unsupported single-dash flag, which click would otherwise
+    split (``-nsplits`` -> ``-n -s ...``) and report as ``No such option '-n'``.
+    A failing OpenCV tool is a user error (one line, no traceback).
+    """
+
+    user_error_types = (OpenCVToolError,)
+
+    def parse_args(self, ctx, args):
+        takes_value = {}
+        for param in self.get_params(ctx):
+            if isinstance(param, click.Option):
+                for opt in (*param.opts, *param.secondary_opts):
+                    takes_value[opt] = not param.is_flag
+        skip_next = False
+        for token in args:
+            if token == "--":
+                break
+            if skip_next:
+                skip_next = False
+            elif token in takes_value:
+                skip_next = takes_value[token]
+            elif _SINGLE_DASH.fullmatch(token) and token[:2] not in takes_value:
+                known = [opt for opt in takes_value if not opt.startswith("--")]
+                close = difflib.get_close_matches(token, known, n=3, cutoff=0.6)
+                close += [o for o in known if o.lower() == token.lower() and o not in close]
+                raise click.NoSuchOption(token, possibilities=close, ctx=ctx)
+        return super().parse_args(ctx, args)
+
+
+_OPENCV_CONTEXT = {"help_option_names": ["--help"], "max_content_width": 100}
+
+
+def _flag(flags: dict[str, str], name: str, **kwargs):
+    """An option named by OpenCV's flag and by the kebab-case of the Python parameter."""
+    return click.option(flags[name], "--" + name.replace("_", "-"), name, **kwargs)
+
+
+def _lines():
+    """Where a long job's lines go: the terminal, or nowhere with --quiet."""
+    return (lambda text: None) if is_quiet() else click.echo
+
+
+def _progress_to_terminal():
+    """Show carriage-return counters on a terminal only (they would flood a log file)."""
+    if not sys.stdout.isatty() or not show_progress():
+        return None
+    return lambda text: click.echo(f"{text}\r", nl=False)
+
+
+def _backend_options(tool: str):
+    def decorate(func):
+        func = click.option(
+            "--opencv-bin-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help=f"Folder holding {tool} (opencv backend); default: search PATH.",
+        )(func)
+        return click.option(
+            "--backend",
+            type=click.Choice(["native", "opencv"]),
+            default="native",
+            show_default=True,
+            help=f"native: fer_toolkit's own implementation; opencv: run OpenCV's {tool} "
+            "(built by OpenCV 3.4 and earlier only).",
+        )(func)
+
+    return decorate
+
+
+@click.group("cascade", cls=FerGroup)
+def cascade():
+    """Train and use OpenCV-compatible Haar / LBP cascades (custom object detectors).
+
+    createsamples and train accept OpenCV's own flags, so the commands of an
+    opencv_createsamples / opencv_traincascade tutorial run unchanged.
+
+    Examples:
+
+    \b
+      fer-toolkit cascade createsamples -info info/info.lst -num 9000 -w 20 -h 20 -vec positives.vec
+      fer-toolkit cascade train -data data -vec positives.vec -bg bg.txt \\
+          -numPos 7000 -numNeg 3500 -numStages 10 -w 20 -h 20
+      fer-toolkit cascade detect photos/ --cascade data/cascade.xml --out detections
+      fer-toolkit cascade evaluate --info test/faces.lst --cascade data/cascade.xml
+    """
+
+
+_C = CREATESAMPLES_FLAGS
+
+
+@cascade.command(cls=OpenCVStyleCommand, context_settings=_OPENCV_CONTEXT)
+@_flag(
+    _C,
+    "info",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Positive description file (path count x y w h ...): read with -vec, written with "
+    "-img -bg.",
+)
+@_flag(
+    _C,
+    "img",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="One object image to distort into many samples.",
+)
+@_flag(
+    _C,
+    "vec",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Output .vec file (or, alone, the .vec to show).",
+)
+@_flag(
+    _C,
+    "bg",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Background list: images to paste -img samples onto.",
+)
+@_flag(
+    _C,
+    "num",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Number of samples [default: 1000; with -info -vec, all boxes].",
+)
+@_flag(
+    _C,
+    "bg_color",
+    type=click.IntRange(0, 255),
+    default=0,
+    show_default=True,
+    help="Grey level of -img treated as transparent.",
+)
+@_flag(
+    _C,
+    "bg_thresh",
+    type=click.IntRange(0, 255),
+    default=80,
+    show_default=True,
+    help="Tolerance around -bgcolor.",
+)
+@_flag(_C, "inv", is_flag=True, help="Invert the sample colours.")
+@_flag(_C, "randinv", is_flag=True, help="Invert the colours of a random half of the samples.")
+@_flag(
+    _C,
+    "max_intensity_dev",
+    type=click.IntRange(0, 255),
+    default=40,
+    show_default=True,
+    help="Largest random change of sample brightness.",
+)
+@_flag(
+    _C,
+    "max_x_angle",
+    type=float,
+    default=1.1,
+    show_default=True,
+    help="Largest rotation about the x axis, radians.",
+)
+@_flag(
+    _C,
+    "max_y_angle",
+    type=float,
+    default=1.1,
+    show_default=True,
+    help="Largest rotation about the y axis, radians.",
+)
+@_flag(
+    _C,
+    "max_z_angle",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Largest rotation about the z axis, radians.",
+)
+@_flag(
+    _C,
+    "show",
+    type=click.FloatRange(min=0, min_open=True),
+    is_flag=False,
+    flag_value=4.0,
+    default=None,
+    help="Also write a tile of the .vec samples to <vec>.png, each enlarged by "
+    "SCALE (OpenCV opens a window instead) [flag alone: 4].",
+)
+@_flag(_C, "width", type=click.IntRange(min=1), default=24, show_default=True, help="Sample width.")
+@_flag(
+    _C, "height", type=click.IntRange(min=1), default=24, show_default=True, help="Sample height."
+)
+@_flag(
+    _C,
+    "max_scale",
+    type=float,
+    default=None,
+    help="Test images (-img -bg -info): largest object size as a multiple of -w x -h "
+    "[default: automatic].",
+)
+@_flag(
+    _C,
+    "random_state",
+    type=int,
+    default=12345,
+    show_default=True,
+    help="Random seed (OpenCV's -rngseed); the same seed gives the same samples.",
+)
+@_backend_options("opencv_createsamples")
+def createsamples(backend, opencv_bin_dir, show, **params):
+    """Make positive samples: a .vec file, or test images with a description file.
+
+    What is made follows from the files given, as in opencv_createsamples:
+
+    \b
+      -info and -vec      crop the boxes of a description file into a .vec
+      -img and -vec       distorted samples of one object image (on -bg photos)
+      -img, -bg, -info    test images: the object pasted into -bg photos,
+                          listed in the description file -info
+      -vec alone          tile the .vec into <vec>.png (see also: show)
+
+    \b
+    Examples:
+      fer-toolkit cascade createsamples -info info/info.lst -num 9000 -w 20 -h 20 -vec positives.vec
+      fer-toolkit cascade createsamples --img logo.png --bg bg.txt --vec logo.vec --num 500 \\
+          --max-z-angle 0.3
+    """
+    info, img, vec, bg = params["info"], params["img"], params["vec"], params["bg"]
+    if backend == "opencv":
+        opencv = {"show": False if show is None else show, **params}
+        run_createsamples(
+            **opencv,
+            opencv_bin_dir=opencv_bin_dir,
+            on_line=_lines(),
+            on_progress=_progress_to_terminal(),
+        )
+        return
+    if opencv_bin_dir is not None:
+        raise click.UsageError("--opencv-bin-dir needs --backend opencv.")
+    makes = img is not None and (vec is not None or (bg is not None and info is not None))
+    if makes or (info is not None and vec is not None):
+        result = create_samples(**params)
+        if vec is not None:
+            echo(
+                f"Done. Created {len(result)} samples of {params['width']}x"
+                f"{params['height']} in {vec}"
+            )
+        else:
+            echo(f"Done. Wrote {len(result)} test images listed in {info}")
+    elif vec is None:
+        raise click.UsageError(
+            "nothing to do: give -info and -vec, -img and -vec, -img -bg and -info, or -vec "
+            "alone (see --help)."
+        )
+    elif show is None:
+        show = 4.0
+    if show is not None and vec is not None:
+        png = vec.with_suffix(".png")
+        tile = show_vec(vec, params["width"], params["height"], png, scale=max(1, round(show)))
+        echo(f"Wrote a {tile.shape[1]}x{tile.shape[0]} tile of the samples to {png}")
+
+
+_T = TRAINCASCADE_FLAGS
+
+
+@cascade.command(cls=OpenCVStyleCommand, context_settings=_OPENCV_CONTEXT)
+@_flag(
+    _T,
+    "data",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Output folder: params.xml, stageN.xml, cascade.xml; training resumes from it.",
+)
+@_flag(
+    _T,
+    "vec",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="Positive samples (.vec) from createsamples.",
+)
+@_flag(
+    _T,
+    "bg",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="Background list: images without the object.",
+)
+@_flag(
+    _T,
+    "num_pos",
+    type=click.IntRange(min=1),
+    default=2000,
+    show_default=True,
+    help="Positives per stage; keep it below the .vec count.",
+)
+@_flag(
+    _T,
+    "num_neg",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Negative windows per stage.",
+)
+@_flag(
+    _T,
+    "num_stages",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Stages to train.",
+)
+@_flag(
+    _T,
+    "precalc_val_buf_size",
+    type=click.IntRange(min=0),
+    default=1024,
+    show_default=True,
+    help="Memory for precalculated feature values, MB.",
+)
+@_flag(
+    _T,
+    "precalc_idx_buf_size",
+    type=click.IntRange(min=0),
+    default=1024,
+    show_default=True,
+    help="Memory for precalculated feature indices, MB.",
+)
+@_flag(
+    _T,
+    "base_format_save",
+    is_flag=True,
+    help=f"Save in the old haartraining format (Haar; {_OPENCV_ONLY}).",
+)
+@_flag(
+    _T, "num_threads", type=click.IntRange(min=1), default=None, help="CPU threads [default: all]."
+)
+@_flag(
+    _T,
+    "accept_ratio_break_value",
+    type=float,
+    default=-1.0,
+    show_default=True,
+    help="Stop when the negatives' acceptance ratio falls to this (negative: never).",
+)
+@_flag(
+    _T,
+    "stage_type",
+    type=click.Choice(["BOOST"]),
+    default="BOOST",
+    show_default=True,
+    help="Stage classifier.",
+)
+@_flag(
+    _T,
+    "feature_type",
+    type=click.Choice(["HAAR", "LBP", "HOG"]),
+    default="HAAR",
+    show_default=True,
+    help=f"Features (HOG: {_OPENCV_ONLY}).",
+)
+@_flag(
+    _T,
+    "width",
+    type=click.IntRange(min=1),
+    default=24,
+    show_default=True,
+    help="Sample width, as given to createsamples.",
+)
+@_flag(
+    _T,
+    "height",
+    type=click.IntRange(min=1),
+    default=24,
+    show_default=True,
+    help="Sample height, as given to createsamples.",
+)
+@_flag(
+    _T,
+    "boost_type",
+    type=click.Choice(["GAB", "DAB", "RAB", "LB"]),
+    default="GAB",
+    show_default=True,
+    help="Gentle, Discrete, Real or Logit AdaBoost.",
+)
+@_flag(
+    _T,
+    "min_hit_rate",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.995,
+    show_default=True,
+    help="Fraction of positives each stage must keep.",
+)
+@_flag(
+    _T,
+    "max_false_alarm_rate",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.5,
+    show_default=True,
+    help="Fraction of negatives each stage may pass.",
+)
+@_flag(
+    _T,
+    "weight_trim_rate",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.95,
+    show_default=True,
+    help="Weight trimming.",
+)
+@_flag(
+    _T,
+    "max_depth",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Depth of each weak tree (1: stumps).",
+)
+@_flag(
+    _T,
+    "max_weak_count",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Most weak trees per stage.",
+)
+@_flag(
+    _T,
+    "mode",
+    type=click.Choice(["BASIC", "CORE", "ALL"]),
+    default="BASIC",
+    show_default=True,
+    help="Haar feature set: upright basic, + extended upright, + 45-degree tilted.",
+)
+@_backend_options("opencv_traincascade")
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="Native backend: 'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:1'...",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Native backend: random seed; a resumed run then ends with the same cascade.",
+)
+def train(backend, opencv_bin_dir, device, seed, **params):
+    """Train a boosted cascade; write params.xml, stageN.xml and cascade.xml in -data.
+
+    An interrupted run resumes from the stage files in -data. The cascade
+    loads in cv2.CascadeClassifier (and so in fer-toolkit cascade detect,
+    HaarCascadeDetector and HaarFaceCropper).
+
+    \b
+    Examples:
+      fer-toolkit cascade train -data data -vec positives.vec -bg bg.txt \\
+          -numPos 7000 -numNeg 3500 -numStages 10 -w 20 -h 20
+      fer-toolkit cascade train --data data --vec faces.vec --bg bg.txt --num-pos 900 \\
+          --num-neg 1800 --feature-type LBP --device cpu
+    """
+    ctx = click.get_current_context()
+    if backend == "opencv":
+        for option in ("device", "seed"):
+            if ctx.get_parameter_source(option) is not click.core.ParameterSource.DEFAULT:
+                raise click.UsageError(f"--{option} applies to the native backend only.")
+        cascade_path = run_traincascade(
+            **params,
+            opencv_bin_dir=opencv_bin_dir,
+            on_line=_lines(),
+            on_progress=_progress_to_terminal(),
+        )
+    else:
+        cascade_path = _train_native(params, opencv_bin_dir, device, seed)
+    echo(f"Cascade written to {cascade_path}")
+
+
+def _train_native(params: dict, opencv_bin_dir, device: str, seed: int) -> Path:
+    if opencv_bin_dir is not None:
+        raise click.UsageError("--opencv-bin-dir needs --backend opencv.")
+    unsupported = {
+        "-baseFormatSave": params.pop("base_format_save"),
+        "-featureType HOG": params["feature_type"] == "HOG",
+    }
+    for what, used in unsupported.items():
+        if used:
+            raise click.UsageError(
+                f"{what} needs --backend opencv (the native trainer writes "
+                "the current cascade format with Haar or LBP features)."
+            )
+    params.pop("stage_type")  # BOOST is the only stage type
+    result = train_cascade(**params, device=device, random_state=seed, progress=_lines())
+    echo(f"{len(result.stages)} stages trained, {result.loaded_stages} resumed")
+    return result.path
+
+
+class _BoxSize(click.ParamType):
+    """``WIDTHxHEIGHT`` such as ``30x30`` (OpenCV's order for minSize / maxSize)."""
+
+    name = "WxH"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(value))
+        if not match or int(match[1]) == 0 or int(match[2]) == 0:
+            self.fail(f"{value!r} is not a size: use WIDTHxHEIGHT such as 30x30.", param, ctx)
+        return int(match[1]), int(match[2])
+
+
+def _detection_options(func):
+    options = [
+        click.option(
+            "--cascade",
+            "cascade_name",
+            default="frontalface_default",
+            show_default=True,
+            help="Cascade XML file, or a stock name (frontalface_alt2, profileface, eye...).",
+        ),
+        click.option(
+            "--scale-factor",
+            type=click.FloatRange(1, min_open=True),
+            default=1.1,
+            show_default=True,
+            help="Pyramid step (scaleFactor).",
+        ),
+        click.option(
+            "--min-neighbors",
+            type=click.IntRange(min=0),
+            default=MIN_NEIGHBORS,
+            show_default=True,
+            help="Raw windows a box needs, minus one.",
+        ),
+        click.option(
+            "--min-size",
+            type=_BoxSize(),
+            default=None,
+            help="Smallest box, e.g. 30x30 (WIDTHxHEIGHT).",
+        ),
+        click.option("--max-size", type=_BoxSize(), default=None, help="Largest box."),
+        click.option(
+            "--n-jobs",
+            type=int,
+            default=None,
+            help="Images processed in parallel threads (-1: all cores).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@cascade.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="detections",
+    show_default=True,
+    help="Output folder: detections.csv, detections.json, annotated/.",
+)
+@click.option("--recursive", is_flag=True, help="Also search sub-folders of INPUTS.")
+@click.option(
+    "--annotate/--no-annotate",
+    default=True,
+    show_default=True,
+    help="Write copies of the images with their boxes drawn to OUT/annotated.",
+)
+@_detection_options
+def detect(inputs, out_dir, recursive, annotate, cascade_name, **params):
+    """Run a cascade over images and folders; write boxes as CSV and JSON, and annotated copies.
+
+    detections.csv has one row per box (image, x, y, w, h, score: merged
+    windows); detections.json lists every image with its size, boxes and scores.
+
+    \b
+    Examples:
+      fer-toolkit cascade detect photos/ --cascade data/cascade.xml --out detections
+      fer-toolkit cascade detect group.jpg --cascade frontalface_alt2 --min-size 40x40
+    """
+
+    def report(result):
+        n = len(result.detections)
+        echo(f"{result.path}: {n} box{'' if n == 1 else 'es'}")
+
+    results = detect_files(
+        inputs,
+        cascade_name,
+        recursive=recursive,
+        annotate_dir=out_dir / "annotated" if annotate else None,
+        on_image=report,
+        **params,
+    )
+    write_detections_csv(out_dir / "detections.csv", results)
+    parameters = {"cascade": cascade_name, **params}
+    write_detections_json(out_dir / "detections.json", results, **parameters)
+    total = sum(len(r.detections) for r in results)
+    with_boxes = sum(bool(len(r.detections)) for r in results)
+    echo(
+        f"{total} boxes in {with_boxes} of {len(results)} images; wrote "
+        f"{out_dir / 'detections.csv'} and {out_dir / 'detections.json'}"
+        + (f" and annotated images in {out_dir / 'annotated'}" if annotate else "")
+    )
+
+
+@cascade.command(cls=OpenCVStyleCommand)
+@click.option(
+    "-info",
+    "--info",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Annotated images: description file (path count x y w h ...).",
+)
+@click.option(
+    "-bg",
+    "--bg",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Images without any object (background list): every box found there is a false positive.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="evaluation",
+    show_default=True,
+    help="Output folder: metrics.json and precision_recall.png.",
+)
+@click.option(
+    "--iou",
+    "iou_threshold",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.5,
+    show_default=True,
+    help="Overlap (intersection over union) a box needs to hit an object.",
+)
+@_detection_options
+def evaluate(info, bg, out_dir, iou_threshold, cascade_name, **params):
+    """Measure a cascade on annotated images: hit rate, false positives per image, precision.
+
+    An object counts as hit when a box overlaps it with IoU >= --iou (PASCAL
+    VOC's rule); each box hits at most one object, so duplicate boxes are false
+    positives. The figure traces precision against hit rate, and hit rate
+    against false positives per image, over every minNeighbors value.
+
+    \b
+    Examples:
+      fer-toolkit cascade evaluate -info test/faces.lst -bg test/bg.txt --cascade data/cascade.xml
+      fer-toolkit cascade evaluate --info faces.lst --cascade frontalface_alt2 --iou 0.4
+    """
+    if info is None and bg is None:
+        raise click.UsageError("give annotated images (--info) and/or object-free ones (--bg).")
+    result = evaluate_cascade(
+        info, cascade_name, negatives=bg, iou_threshold=iou_threshold, **params
+    )
+    with atomic_write(out_dir / "metrics.json", encoding="utf-8") as f:
+        json.dump(result.to_dict(), f, indent=1)
+        f.write("\n")
+    save_figure(result.plot(), out_dir / "precision_recall.png")
+    echo(f"{'minNeighbors':>12}  {'boxes':>6}  {'hit rate':>8}  {'precision':>9}  FP/image")
+    for first, last, point in result.runs():
+        label = str(first) if first == last else f"{first}-{last}"
+        mark = "  <-" if first <= result.min_neighbors <= last else ""
+        echo(
+            f"{label:>12}  {point.detections:>6}  {point.hit_rate:>8.3f}  "
+            f"{point.precision:>9.3f}  {point.false_positives_per_image:>8.3f}{mark}"
+        )
+    echo(
+        f"{result.cascade} on {result.n_images} images ({result.n_objects} objects), "
+        f"minNeighbors {result.min_neighbors}, IoU >= {iou_threshold:g}: hit rate "
+        f"{result.hit_rate:.3f}, {result.false_positives_per_image:.3f} false positives per "
+        f"image, precision {result.precision:.3f}; wrote {out_dir / 'metrics.json'} and "
+        f"{out_dir / 'precision_recall.png'}"
+    )
+
+
+@cascade.command(cls=OpenCVStyleCommand, context_settings=_OPENCV_CONTEXT)
+@click.option(
+    "-vec",
+    "--vec",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="The .vec file.",
+)
+@click.option(
+    "-w", "--width", type=click.IntRange(min=1), default=24, show_default=True, help="Sample width."
+)
+@click.option(
+    "-h",
+    "--height",
+    type=click.IntRange(min=1),
+    default=24,
+    show_default=True,
+    help="Sample height.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Image to write [default: the .vec path with .png].",
+)
+@click.option(
+    "--scale",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Enlarge each pixel to SCALE x SCALE.",
+)
+@click.option(
+    "--columns",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Samples per row [default: a square grid].",
+)
+@click.option(
+    "--max-samples", type=click.IntRange(min=1), default=None, help="Show only the first N samples."
+)
+@click.option("--labels", is_flag=True, help="Write each sample's index in its corner.")
+def show(vec, width, height, out, scale, columns, max_samples, labels):
+    """Tile the samples of a .vec file into one PNG image for inspection.
+
+    \b
+    Examples:
+      fer-toolkit cascade show -vec positives.vec -w 20 -h 20
+      fer-toolkit cascade show --vec faces.vec --out faces.png --max-samples 100 --labels
+    """
+    out = vec.with_suffix(".png") if out is None else out
+    tile = show_vec(
+        vec,
+        width,
+        height,
+        out,
+        columns=columns,
+        scale=scale,
+        labels=labels,
+        max_samples=max_samples,
+    )
+    echo(f"Wrote a tile of the samples of {vec} ({tile.shape[1]}x{tile.shape[0]}) to {out}")

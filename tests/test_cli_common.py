@@ -1,0 +1,166 @@
+"""What every ``fer-toolkit`` command shares: help with examples, the error path, options."""
+
+import click
+import pytest
+from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fer_toolkit.cli import main
+from fer_toolkit.cli._common import (
+    DeviceParam,
+    FerCommand,
+    NJobsParam,
+    SettingParam,
+    SizeParam,
+    echo,
+    parse_value,
+)
+
+
+def _commands(group, prefix=()):
+    for name, command in group.commands.items():
+        path = (*prefix, name)
+        yield path, command
+        if isinstance(command, click.Group):
+            yield from _commands(command, path)
+
+
+ALL_COMMANDS = sorted(_commands(main))
+
+
+def test_main_help_shows_the_workflow():
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for step in ["crop", "train", "evaluate", "predict", "search"]:
+        assert f"fer-toolkit {step} " in result.output
+
+
+def test_every_command_is_covered():
+    names = {" ".join(path) for path, _ in ALL_COMMANDS}
+    expected = {"crop", "extract-faces", "train", "search", "evaluate", "predict", "quickstart"}
+    assert expected <= names
+    assert {"cascade train", "cascade detect", "cascade createsamples"} <= names
+
+
+@pytest.mark.parametrize(("path", "command"), ALL_COMMANDS, ids=lambda v: str(v))
+def test_help_has_an_example_of_the_command_itself(path, command):
+    result = CliRunner().invoke(main, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Example" in result.output
+    # The example runs this very command (an alias may show its other name).
+    shown = f"fer-toolkit {' '.join(path)}"
+    assert shown in result.output or (
+        path == ("extract-faces",) and "fer-toolkit crop" in result.output
+    )
+
+
+@pytest.mark.parametrize(("path", "command"), ALL_COMMANDS, ids=lambda v: str(v))
+def test_every_command_has_quiet_and_verbose(path, command):
+    if isinstance(command, click.Group):
+        return
+    assert isinstance(command, FerCommand)
+    options = {opt for param in command.params for opt in param.opts}
+    assert {"--quiet", "--verbose"} <= options
+
+
+def test_user_error_is_one_line_and_verbose_adds_the_traceback(tmp_path):
+    missing = tmp_path / "missing_model"
+    missing.mkdir()
+    args = ["evaluate", str(missing), "--data", "synthetic:40", "--out", str(tmp_path / "o")]
+    plain = CliRunner().invoke(main, args)
+    assert plain.exit_code == 1
+    assert plain.output.startswith("Error: no model at ")
+    assert len(plain.output.strip().splitlines()) == 1
+    assert "Traceback" not in plain.output
+    loud = CliRunner().invoke(main, [*args, "--verbose"])
+    assert loud.exit_code == 1
+    assert "Traceback (most recent call last)" in loud.stderr
+    assert "FileNotFoundError" in loud.stderr
+    assert loud.stderr.strip().splitlines()[-1].startswith("Error: no model at ")
+
+
+def test_a_bug_keeps_its_traceback():
+    @click.command(cls=FerCommand)
+    def broken():
+        raise KeyError("internal")
+
+    result = CliRunner().invoke(broken, [])
+    assert result.exit_code == 1
+    assert isinstance(result.exception, KeyError)
+
+
+def test_quiet_silences_echo_but_not_errors():
+    @click.command(cls=FerCommand)
+    @click.option("--fail", is_flag=True)
+    def talk(fail):
+        echo("chatter")
+        if fail:
+            raise ValueError("bad input in row 3")
+
+    assert CliRunner().invoke(talk, []).output == "chatter\n"
+    assert CliRunner().invoke(talk, ["-q"]).output == ""
+    failed = CliRunner().invoke(talk, ["-q", "--fail"])
+    assert failed.exit_code == 1 and failed.output == "Error: bad input in row 3\n"
+
+
+def _convert(param_type, value):
+    return param_type.convert(value, None, None)
+
+
+def test_size_param():
+    assert _convert(SizeParam(), "48") == (48, 48)
+    assert _convert(SizeParam(), " 64x32 ") == (64, 32)
+    for bad in ["0", "48x0", "big", "4 8", "-3"]:
+        with pytest.raises(click.BadParameter, match="is not a size"):
+            _convert(SizeParam(), bad)
+
+
+def test_device_param():
+    assert _convert(DeviceParam(), "auto") == "auto"
+    assert _convert(DeviceParam(), "cpu") == "cpu"
+    with pytest.raises(click.BadParameter, match="is not a device"):
+        _convert(DeviceParam(), "gpu0")
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(click.BadParameter, match="CUDA is not available"):
+            _convert(DeviceParam(), "cuda:0")
+
+
+def test_n_jobs_param():
+    assert _convert(NJobsParam(), "-1") == -1
+    assert _convert(NJobsParam(), "3") == 3
+    with pytest.raises(click.BadParameter, match="0 jobs"):
+        _convert(NJobsParam(), "0")
+    with pytest.raises(click.BadParameter, match="not an integer"):
+        _convert(NJobsParam(), "two")
+
+
+def test_setting_param():
+    assert _convert(SettingParam(), "lr=0.003") == ("lr", 0.003)
+    assert _convert(SettingParam(), "brightness=[0.5, 1.5]") == ("brightness", [0.5, 1.5])
+    assert _convert(SettingParam(), "lr_schedule=cosine") == ("lr_schedule", "cosine")
+    for bad in ["lr", "=3", "2lr=1", "a-b=1"]:
+        with pytest.raises(click.BadParameter, match="is not NAME=VALUE"):
+            _convert(SettingParam(), bad)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@given(json_values)
+def test_parse_value_round_trips_json(value):
+    import json
+
+    assert parse_value(json.dumps(value)) == value
+
+
+@given(st.text(alphabet=st.characters(codec="ascii", categories=["L"]), min_size=1))
+def test_parse_value_keeps_words_as_strings(word):
+    parsed = parse_value(word)
+    assert parsed == word or word in ("true", "false", "null", "NaN", "Infinity")
