@@ -1,0 +1,109 @@
+"""Training OpenCV-compatible Haar and LBP cascades.
+
+``.vec`` sample files, positive description files and background lists, the
+``createsamples`` tools, a native boosted-cascade trainer whose XML
+``cv2.CascadeClassifier`` loads unchanged, and a wrapper around OpenCV's own
+``opencv_createsamples`` / ``opencv_traincascade`` when they are installed.
+"""
+
+__all__: list[str] = []
+
+from .boost import boost_stage
+from .createsamples import create_samples, samples_from_image, samples_from_info, show_vec
+from .description import Positive, read_bg, read_info, write_bg, write_info
+from .detect import (
+    ImageDetections,
+    detect_files,
+    draw_detections,
+    find_images,
+    write_detections_csv,
+    write_detections_json,
+)
+from .evaluate import (
+    CascadeEvaluation,
+    OperatingPoint,
+    box_iou,
+    evaluate_cascade,
+    match_detections,
+)
+from .features import HaarFeatures, LBPFeatures, haar_features, lbp_features, make_features
+from .integral import IntegralBatch, integral_batch, integral_image
+from .model import Cascade, CascadeParams, FeatureParams, Stage, StageParams, WeakTree
+from .opencv_backend import (
+    OpenCVToolError,
+    OpenCVToolNotFoundError,
+    createsamples_args,
+    find_opencv_tool,
+    run_createsamples,
+    run_opencv_tool,
+    run_traincascade,
+    traincascade_args,
+)
+from .train import StageReport, TrainingResult, train_cascade
+from .vec import read_vec, vec_count, write_vec
+from .xml import read_cascade, read_params, read_stage, write_cascade, write_params, write_stage
+
+__all__ += [
+    "OpenCVToolError",
+    "OpenCVToolNotFoundError",
+    "createsamples_args",
+    "find_opencv_tool",
+    "run_createsamples",
+    "run_opencv_tool",
+    "run_traincascade",
+    "traincascade_args",
+]
+
+__all__ += [
+    "CascadeEvaluation",
+    "ImageDetections",
+    "OperatingPoint",
+    "box_iou",
+    "detect_files",
+    "draw_detections",
+    "evaluate_cascade",
+    "find_images",
+    "match_detections",
+    "write_detections_csv",
+    "write_detections_json",
+]
+
+__all__ += [
+    "Positive",
+    "create_samples",
+    "read_bg",
+    "read_info",
+    "read_vec",
+    "samples_from_image",
+    "samples_from_info",
+    "show_vec",
+    "vec_count",
+    "write_bg",
+    "write_info",
+    "write_vec",
+]
+
+__all__ += ["StageReport", "TrainingResult", "boost_stage", "train_cascade"]
+
+__all__ += [
+    "Cascade",
+    "CascadeParams",
+    "FeatureParams",
+    "HaarFeatures",
+    "IntegralBatch",
+    "LBPFeatures",
+    "Stage",
+    "StageParams",
+    "WeakTree",
+    "haar_features",
+    "integral_batch",
+    "integral_image",
+    "lbp_features",
+    "make_features",
+    "read_cascade",
+    "read_params",
+    "read_stage",
+    "write_cascade",
+    "write_params",
+    "write_stage",
+]

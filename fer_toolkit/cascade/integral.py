@@ -1,0 +1,203 @@
+"""Integral images (sum, squared sum and 45-degree tilted sum) as OpenCV defines them.
+
+For an image ``I`` of shape ``(H, W)`` every table has shape ``(H + 1, W + 1)``:
+
+* ``sum[Y, X]`` is the sum of ``I[y, x]`` over ``y < Y, x < X``;
+* ``sqsum[Y, X]`` is the same sum over ``I[y, x] ** 2``;
+* ``tilted[Y, X]`` is the sum of ``I[y, x]`` over ``y < Y, |x - X + 1| <= Y - y - 1``: a
+  triangle with its apex at pixel ``(X - 1, Y - 1)`` opening upwards (``cv2.integral3``).
+
+The axis-aligned sum of rectangle ``(x, y, w, h)`` is then
+``sum[y, x] - sum[y, x+w] - sum[y+h, x] + sum[y+h, x+w]``, and a 45-degree rectangle of
+sides ``w`` and ``h`` anchored at ``(x, y)`` sums to
+``tilted[y, x] - tilted[y+h, x-h] - tilted[y+w, x+w] + tilted[y+w+h, x+w-h]``.
+
+:func:`integral_image` returns OpenCV's tables of one image in ``int64`` (exact for 8-bit
+images of any practical size); :func:`integral_batch` builds the tables of a training
+batch in PyTorch, on whichever device the batch lives, with the training normalisation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+__all__ = ["IntegralBatch", "integral_batch", "integral_image"]
+
+
+def _check_uint8_stack(samples, name: str) -> None:
+    if samples.ndim != 3:
+        raise ValueError(f"{name} has shape {tuple(samples.shape)}; expected (n, height, width).")
+    if samples.shape[0] == 0:
+        raise ValueError(f"{name} is empty: got shape {tuple(samples.shape)}.")
+    if samples.dtype not in (np.uint8, torch.uint8):
+        raise TypeError(f"{name} has dtype {samples.dtype}; expected 8-bit pixels (uint8).")
+
+
+def _tilted_rows(image: torch.Tensor) -> torch.Tensor:
+    """The tilted tables of a ``(n, H, W)`` int32 batch, row by row (OpenCV's recurrence).
+
+    ``T[Y, X] = T[Y-1, X-1] + T[Y-1, X+1] - T[Y-2, X] + I[Y-1, X-1] + I[Y-2, X-1]``; the
+    image is padded with ``H + 1`` zero columns on both sides so that the neighbours at
+    ``X - 1`` and ``X + 1`` always exist and clipping at the borders comes for free.
+    """
+    n, height, width = image.shape
+    pad = height + 1
+    padded = torch.nn.functional.pad(image, (pad, pad))
+    cols = width + 2 * pad
+    # Table column j holds X = j - pad + 1, whose apex pixel is padded column j. The
+    # outermost columns stay 0: their triangles never reach the image.
+    rows = [image.new_zeros((n, cols)), padded[:, 0, :]]
+    for y in range(2, height + 1):
+        prev, prev2 = rows[-1], rows[-2]
+        row = image.new_zeros((n, cols))
+        row[:, 1:-1] = (
+            prev[:, :-2]
+            + prev[:, 2:]
+            - prev2[:, 1:-1]
+            + padded[:, y - 1, 1:-1]
+            + padded[:, y - 2, 1:-1]
+        )
+        rows.append(row)
+    return torch.stack(rows, dim=1)[:, :, pad - 1 : pad + width]
+
+
+def opencv_tables(image: np.ndarray, tilted: bool) -> tuple[np.ndarray, ...]:
+    """``cv2.integral2`` / ``integral3`` of a uint8 image as float64 (exact below 2**53)."""
+    if tilted:
+        return cv2.integral3(image, sdepth=cv2.CV_64F, sqdepth=cv2.CV_64F)
+    return (*cv2.integral2(image, sdepth=cv2.CV_64F, sqdepth=cv2.CV_64F), None)
+
+
+def integral_image(image: np.ndarray, *, tilted: bool = False):
+    """Return the sum, squared-sum and (optionally) tilted integral images of one image.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W), dtype uint8
+        A grayscale 8-bit image.
+    tilted : bool, default=False
+        Also compute the 45-degree tilted table.
+
+    Returns
+    -------
+    sum, sqsum : ndarray of shape (H + 1, W + 1), dtype int64
+    tilted : ndarray of shape (H + 1, W + 1), dtype int64, or None
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``image`` is not a 2-D uint8 array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fer_toolkit.cascade.integral import integral_image
+    >>> s, sq, t = integral_image(np.full((2, 3), 3, dtype=np.uint8), tilted=True)
+    >>> s
+    array([[ 0,  0,  0,  0],
+           [ 0,  3,  6,  9],
+           [ 0,  6, 12, 18]])
+    >>> int(sq[-1, -1]), t[-1].tolist()
+    (54, [3, 9, 12, 9])
+    """
+    image = np.asarray(image)
+    if image.ndim != 2:
+        raise ValueError(f"image has shape {image.shape}; expected a 2-D grayscale image.")
+    _check_uint8_stack(image[np.newaxis], "image")
+    tables = opencv_tables(np.ascontiguousarray(image), tilted)
+    return tuple(None if t is None else t.astype(np.int64) for t in tables)
+
+
+@dataclass(frozen=True)
+class IntegralBatch:
+    """Integral images of a batch of equally sized training samples (PyTorch).
+
+    Attributes
+    ----------
+    sum : Tensor of shape (n, h + 1, w + 1), dtype int32
+    tilted : Tensor of shape (n, h + 1, w + 1), dtype int32, or None
+    norm : Tensor of shape (n,), dtype float32
+        OpenCV's training normalisation ``sqrt(area * sqsum - sum ** 2)`` over the inner
+        rectangle ``(1, 1, w - 2, h - 2)``, ``area = (w - 2) * (h - 2)``. It is 0 for a
+        flat inner rectangle; Haar feature values of such a sample are 0 (as in
+        ``opencv_traincascade``).
+    """
+
+    sum: torch.Tensor
+    tilted: torch.Tensor | None
+    norm: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.sum.shape[0])
+
+    @property
+    def window(self) -> tuple[int, int]:
+        """``(width, height)`` of the samples."""
+        return int(self.sum.shape[2]) - 1, int(self.sum.shape[1]) - 1
+
+
+def integral_batch(samples, *, tilted: bool = False, device=None) -> IntegralBatch:
+    """Compute the integral images and training normalisation of a batch of samples.
+
+    Parameters
+    ----------
+    samples : ndarray or Tensor of shape (n, h, w), dtype uint8
+        Training windows (``h, w >= 3``).
+    tilted : bool, default=False
+        Also compute the tilted tables (needed by Haar ``mode="ALL"``).
+    device : str, torch.device or None, default=None
+        Where to compute and keep the tables; defaults to the tensor's own device (CPU
+        for numpy input).
+
+    Returns
+    -------
+    IntegralBatch
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``samples`` is not a non-empty ``(n, h, w)`` uint8 stack with ``h, w >= 3``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fer_toolkit.cascade.integral import integral_batch
+    >>> batch = integral_batch(np.arange(32, dtype=np.uint8).reshape(2, 4, 4))
+    >>> tuple(batch.sum.shape), int(batch.sum[0, -1, -1])
+    ((2, 5, 5), 120)
+    >>> batch.norm  # sqrt(4 * 242 - 30 ** 2): pixels 5, 6, 9, 10 inside the border
+    tensor([8.2462, 8.2462])
+    """
+    if not isinstance(samples, torch.Tensor):
+        samples = np.asarray(samples)
+        _check_uint8_stack(samples, "samples")
+        samples = torch.from_numpy(np.ascontiguousarray(samples))
+    _check_uint8_stack(samples, "samples")
+    n, height, width = samples.shape
+    if height < 3 or width < 3:
+        raise ValueError(
+            f"samples have shape {tuple(samples.shape)}; windows must be at least 3x3 pixels."
+        )
+    if 255 * 255 * height * width >= 2**31:
+        raise ValueError(
+            f"samples of {width}x{height} pixels are too large for training windows "
+            "(their integral tables would overflow int32)."
+        )
+    pixels = samples.to(device).to(torch.int32)
+    table = torch.zeros((2, n, height + 1, width + 1), dtype=torch.int32, device=pixels.device)
+    table[0, :, 1:, 1:] = pixels.cumsum(1).cumsum(2)
+    table[1, :, 1:, 1:] = (pixels * pixels).cumsum(1).cumsum(2)
+    # Inner rectangle (1, 1, w-2, h-2) of both tables, exactly in int64.
+    inner = table[:, :, [1, 1, height - 1, height - 1], [1, width - 1, 1, width - 1]]
+    inner = inner.to(torch.int64)
+    corners = inner[..., 0] - inner[..., 1] - inner[..., 2] + inner[..., 3]
+    area = (height - 2) * (width - 2)
+    norm = torch.sqrt((area * corners[1] - corners[0] * corners[0]).to(torch.float64))
+    tilted_table = None
+    if tilted:
+        tilted_table = _tilted_rows(pixels).contiguous()
+    return IntegralBatch(sum=table[0].contiguous(), tilted=tilted_table, norm=norm.float())

@@ -1,0 +1,861 @@
+"""Boosted cascades as data, evaluated with the semantics of OpenCV's detector.
+
+The dataclasses hold exactly what a cascade XML holds (see :mod:`fer_toolkit.cascade.xml`):
+a :class:`Cascade` is a window size, a feature type, its training parameters, a list of
+:class:`Stage` (a threshold and boosted :class:`WeakTree` s) and a feature table.
+
+Evaluation follows ``modules/objdetect/src/cascadedetect.cpp`` to the bit, so that a
+window the cascade accepts here is one ``cv2.CascadeClassifier`` accepts:
+
+* Haar windows are normalised by ``factor = float32(1 / sqrt(area * sqsum - sum ** 2))``
+  over the inner rectangle ``(1, 1, W - 2, H - 2)``; a window is rejected outright when
+  that variance term is ``<= 0`` or when ``area * factor >= 0.1`` (pixel standard
+  deviation not above about 10 grey levels). A feature value is the float32 weighted
+  rectangle sum times ``factor``.
+* A node sends a window left when ``value < threshold`` (float32); an LBP node when bit
+  ``code`` of its 256-bit subset is set. Cascades made only of stumps take the first leaf
+  value on the left, whatever the node's child indices say (OpenCV's stump fast path).
+* A stage sums its trees' leaf values in double and rejects the window when the sum is
+  below ``float32(threshold) - 1e-5`` (in float32).
+* The multi-scale scan resizes the image (bilinear) for each scale, visits every second
+  position below scale 2 (every position above) and skips the next position after a
+  rejection by the first stage, then groups boxes with ``cv2.groupRectangles``.
+
+The trainer uses the same evaluation to keep positives and mine negatives, so windows
+that could never fire in the detector (too flat) are never trained on.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from functools import cached_property
+from numbers import Integral, Real
+
+import cv2
+import numpy as np
+
+from ..utils.pixels import to_gray, to_uint8
+from ..utils.validation import check_image, check_images, check_size
+from .features import FEATURE_TYPES, HAAR_MODES, HaarFeatures, LBPFeatures
+from .integral import opencv_tables
+
+__all__ = [
+    "BOOST_TYPES",
+    "Cascade",
+    "CascadeParams",
+    "FeatureParams",
+    "Stage",
+    "StageParams",
+    "WeakTree",
+]
+
+BOOST_TYPES = ("GAB", "DAB", "RAB", "LB")
+#: OpenCV's ``THRESHOLD_EPS``, subtracted from every stage threshold (in float32).
+STAGE_THRESHOLD_EPS = np.float32(1e-5)
+#: Words of an LBP node's 256-bit category subset.
+SUBSET_WORDS = 8
+_WINDOW = "(width, height)"
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class StageParams:
+    """Boosting parameters of every stage (``-bt -minHitRate ... -maxWeakCount``).
+
+    The detector ignores them; ``params.xml`` and ``cascade.xml`` record them.
+
+    Examples
+    --------
+    >>> from fer_toolkit.cascade.model import StageParams
+    >>> StageParams().boost_type, StageParams(max_depth=2).max_depth
+    ('GAB', 2)
+    """
+
+    boost_type: str = "GAB"
+    min_hit_rate: float = 0.995
+    max_false_alarm_rate: float = 0.5
+    weight_trim_rate: float = 0.95
+    max_depth: int = 1
+    max_weak_count: int = 100
+
+    def __post_init__(self):
+        if self.boost_type not in BOOST_TYPES:
+            raise ValueError(f"boost_type must be one of {BOOST_TYPES}; got {self.boost_type!r}.")
+        for name in ("min_hit_rate", "max_false_alarm_rate", "weight_trim_rate"):
+            value = getattr(self, name)
+            if not isinstance(value, Real) or isinstance(value, bool) or not 0 < value <= 1:
+                raise ValueError(f"{name} must be a number in (0, 1]; got {value!r}.")
+        for name in ("max_depth", "max_weak_count"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1; got {value!r}.")
+
+
+@dataclass(frozen=True)
+class FeatureParams:
+    """``featureParams`` of a cascade: ``maxCatCount`` (0 Haar, 256 LBP) and ``featSize``."""
+
+    max_cat_count: int = 0
+    feat_size: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class CascadeParams:
+    """What ``params.xml`` holds: window, feature type and mode, and the stage parameters.
+
+    Parameters
+    ----------
+    width, height : int
+        Window size (``-w``, ``-h``), at least 3.
+    feature_type : {"HAAR", "LBP"}, default="HAAR"
+    mode : {"BASIC", "CORE", "ALL"} or None, default=None
+        Haar feature set (``-mode``); None when unknown, and always None for LBP.
+    stage_params : StageParams, default=StageParams()
+    feature_params : FeatureParams or None, default=None
+        None derives OpenCV's values (``maxCatCount`` 0 for Haar, 256 for LBP).
+
+    Examples
+    --------
+    >>> from fer_toolkit.cascade import CascadeParams
+    >>> CascadeParams(width=20, height=20, mode="ALL").feature_params
+    FeatureParams(max_cat_count=0, feat_size=1)
+    """
+
+    width: int
+    height: int
+    feature_type: str = "HAAR"
+    mode: str | None = None
+    stage_params: StageParams = field(default_factory=StageParams)
+    feature_params: FeatureParams | None = None
+
+    def __post_init__(self):
+        width, height = check_size((self.width, self.height), "(width, height)", _WINDOW)
+        if width < 3 or height < 3:
+            raise ValueError(f"the window must be at least 3x3; got {width}x{height}.")
+        if self.feature_type not in FEATURE_TYPES:
+            raise ValueError(
+                f"feature_type must be one of {FEATURE_TYPES}; got {self.feature_type!r}."
+            )
+        if self.feature_type == "LBP" and self.mode is not None:
+            raise ValueError(f"mode is for Haar cascades only; got {self.mode!r} for LBP.")
+        if self.mode is not None and self.mode not in HAAR_MODES:
+            raise ValueError(f"mode must be one of {HAAR_MODES} or None; got {self.mode!r}.")
+        if not isinstance(self.stage_params, StageParams):
+            raise TypeError(f"stage_params must be StageParams; got {self.stage_params!r}.")
+        expected = FeatureParams(max_cat_count=0 if self.feature_type == "HAAR" else 256)
+        params = expected if self.feature_params is None else self.feature_params
+        if params.max_cat_count != expected.max_cat_count:
+            raise ValueError(
+                f"a {self.feature_type} cascade has maxCatCount {expected.max_cat_count}; "
+                f"got {params.max_cat_count}."
+            )
+        object.__setattr__(self, "width", width)
+        object.__setattr__(self, "height", height)
+        object.__setattr__(self, "feature_params", params)
+
+
+@dataclass(frozen=True, eq=False)
+class WeakTree:
+    """One boosted decision tree, as a cascade XML stores it.
+
+    Parameters
+    ----------
+    nodes : array-like of shape (k, 4) or (k, 11)
+        Internal nodes in OpenCV's record layout, root first. Haar: ``left, right,
+        feature_idx, threshold``. LBP: ``left, right, feature_idx`` and the 8 signed
+        32-bit words of the 256-bit category subset. A child ``c > 0`` is node ``c``; a
+        child ``c <= 0`` is leaf ``-c``.
+    leaf_values : array-like of shape (k + 1,)
+        Leaf values (float32).
+
+    Raises
+    ------
+    ValueError
+        If the records do not form one binary tree with ``k + 1`` leaves, or a value is
+        not finite.
+
+    Examples
+    --------
+    >>> from fer_toolkit.cascade.model import WeakTree
+    >>> stump = WeakTree.stump(feature=7, split=0.25, left_value=-1.0, right_value=0.5)
+    >>> stump.nodes.tolist(), stump.leaf_values.tolist()
+    ([[0.0, -1.0, 7.0, 0.25]], [-1.0, 0.5])
+    """
+
+    nodes: np.ndarray
+    leaf_values: np.ndarray
+
+    def __post_init__(self):
+        nodes = np.asarray(self.nodes)
+        if nodes.ndim != 2 or nodes.shape[0] < 1 or nodes.shape[1] not in (4, 3 + SUBSET_WORDS):
+            raise ValueError(
+                f"nodes has shape {nodes.shape}; expected (k, 4) Haar records or "
+                f"(k, {3 + SUBSET_WORDS}) LBP records with k >= 1."
+            )
+        if not np.isfinite(nodes.astype(np.float64)).all():
+            raise ValueError("nodes contain NaN or infinite values.")
+        links = nodes[:, :3].astype(np.float64)
+        if not np.array_equal(links, np.round(links)):
+            raise ValueError("nodes' left, right and feature_idx columns must be integers.")
+        if nodes.shape[1] == 4:
+            nodes = nodes.astype(np.float64)
+            nodes[:, 3] = nodes[:, 3].astype(np.float32)
+        else:
+            words = nodes[:, 3:].astype(np.int64)
+            if not np.array_equal(nodes[:, 3:], words) or words.min() < -(2**31):
+                raise ValueError("LBP subset words must be signed 32-bit integers.")
+            if words.max() >= 2**31:
+                raise ValueError("LBP subset words must be signed 32-bit integers.")
+            nodes = nodes.astype(np.int64)
+        leaves = np.asarray(self.leaf_values, dtype=np.float64)
+        if leaves.shape != (len(nodes) + 1,):
+            raise ValueError(
+                f"a tree with {len(nodes)} nodes needs {len(nodes) + 1} leaf values; got "
+                f"leaf_values of shape {leaves.shape}."
+            )
+        if not np.isfinite(leaves).all():
+            raise ValueError("leaf_values contain NaN or infinite values.")
+        object.__setattr__(self, "nodes", nodes)
+        object.__setattr__(self, "leaf_values", leaves.astype(np.float32))
+        self._check_structure()
+
+    def _check_structure(self) -> None:
+        k = len(self.nodes)
+        if (self.feature < 0).any():
+            raise ValueError(f"negative feature_idx in nodes {self.feature.tolist()}.")
+        children = np.concatenate([self.left, self.right])
+        for c in children:
+            if c >= k or -c > k:
+                what = f"node {c}" if c > 0 else f"leaf {-c}"
+                raise ValueError(f"a node refers to {what}, but the tree has {k} nodes.")
+        node_refs = np.bincount(children[children > 0], minlength=k)
+        leaf_refs = np.bincount(-children[children <= 0], minlength=k + 1)
+        if node_refs[0] or (node_refs[1:] != 1).any() or (leaf_refs != 1).any():
+            raise ValueError(
+                "nodes do not form a binary tree: every node but the root and every leaf "
+                f"must be a child exactly once (children {children.tolist()})."
+            )
+        seen, todo = {0}, [0]
+        while todo:
+            node = todo.pop()
+            for c in (self.left[node], self.right[node]):
+                if c > 0 and c not in seen:
+                    seen.add(int(c))
+                    todo.append(int(c))
+        if len(seen) != k:
+            raise ValueError("nodes do not form a binary tree: some nodes are unreachable.")
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, WeakTree):
+            return NotImplemented
+        return np.array_equal(self.nodes, other.nodes) and np.array_equal(
+            self.leaf_values, other.leaf_values
+        )
+
+    __hash__ = None
+
+    @classmethod
+    def stump(cls, feature: int, split, left_value: float, right_value: float) -> WeakTree:
+        """A one-node tree: ``split`` is a float threshold (Haar) or 8 subset words (LBP)."""
+        split = np.atleast_1d(np.asarray(split))
+        record = np.concatenate([[0, -1, feature], split])
+        return cls(nodes=record[np.newaxis], leaf_values=[left_value, right_value])
+
+    @property
+    def categorical(self) -> bool:
+        """True for LBP trees (subset splits)."""
+        return self.nodes.shape[1] != 4
+
+    @property
+    def left(self) -> np.ndarray:
+        return self.nodes[:, 0].astype(np.int64)
+
+    @property
+    def right(self) -> np.ndarray:
+        return self.nodes[:, 1].astype(np.int64)
+
+    @property
+    def feature(self) -> np.ndarray:
+        return self.nodes[:, 2].astype(np.int64)
+
+    @property
+    def threshold(self) -> np.ndarray:
+        """Float32 node thresholds (Haar trees)."""
+        return self.nodes[:, 3].astype(np.float32)
+
+    @property
+    def subsets(self) -> np.ndarray:
+        """Category subsets ``(k, 8)`` int32 (LBP trees)."""
+        return self.nodes[:, 3:].astype(np.int32)
+
+    def with_features(self, mapping: np.ndarray) -> WeakTree:
+        """The same tree with every ``feature_idx`` replaced by ``mapping[feature_idx]``."""
+        nodes = self.nodes.copy()
+        nodes[:, 2] = np.asarray(mapping)[self.feature]
+        return WeakTree(nodes=nodes, leaf_values=self.leaf_values)
+
+    def leaves(self, values: np.ndarray) -> np.ndarray:
+        """Leaf index reached by each window.
+
+        Parameters
+        ----------
+        values : ndarray of shape (n, k)
+            The value of node ``j``'s feature at each window: float32 Haar values, or LBP
+            codes 0-255.
+
+        Returns
+        -------
+        leaves : ndarray of shape (n,), dtype int64
+        """
+        if self.categorical:
+            codes = values.astype(np.int64)
+            words = self.subsets.astype(np.int64) & 0xFFFFFFFF
+            node_ids = np.arange(len(self.nodes))
+            go_left = (words[node_ids, codes >> 5] >> (codes & 31)) & 1 == 1
+        else:
+            go_left = values < self.threshold
+        rows = np.arange(len(values))
+        current = np.zeros(len(values), dtype=np.int64)
+        leaf = np.zeros(len(values), dtype=np.int64)
+        active = np.ones(len(values), dtype=bool)
+        left, right = self.left, self.right
+        for _ in range(len(self.nodes)):
+            child = np.where(go_left[rows, current], left[current], right[current])
+            reached = active & (child <= 0)
+            leaf[reached] = -child[reached]
+            active &= child > 0
+            if not active.any():
+                break
+            current = np.where(active, child, current)
+        return leaf
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One boosted stage: its trees and its threshold (stored as float32).
+
+    Examples
+    --------
+    >>> from fer_toolkit.cascade.model import Stage, WeakTree
+    >>> stage = Stage(threshold=-0.1, weak=[WeakTree.stump(0, 1.0, -1.0, 1.0)])
+    >>> len(stage.weak), stage.threshold
+    (1, -0.10000000149011612)
+    """
+
+    threshold: float
+    weak: tuple[WeakTree, ...]
+
+    def __post_init__(self):
+        if not isinstance(self.threshold, Real) or not np.isfinite(self.threshold):
+            raise ValueError(f"threshold must be a finite number; got {self.threshold!r}.")
+        weak = tuple(self.weak)
+        if not weak or not all(isinstance(tree, WeakTree) for tree in weak):
+            raise ValueError("a stage needs a non-empty sequence of WeakTree.")
+        object.__setattr__(self, "threshold", float(np.float32(self.threshold)))
+        object.__setattr__(self, "weak", weak)
+
+    @property
+    def reject_below(self) -> np.float32:
+        """The detector's effective threshold ``float32(threshold) - 1e-5``."""
+        return np.float32(self.threshold) - STAGE_THRESHOLD_EPS
+
+
+@dataclass
+class _StagePlan:
+    """A stage prepared for evaluation: its features and, for stumps, flat arrays."""
+
+    table: HaarFeatures | LBPFeatures
+    columns: list[np.ndarray]
+    stumps: bool
+    trees: tuple[WeakTree, ...]
+
+    def __post_init__(self):
+        if self.stumps:
+            self.stump_columns = np.concatenate(self.columns)
+            self.thresholds = np.array([t.threshold[0] for t in self.trees], dtype=np.float32)
+            self.subsets = np.array([t.subsets[0] for t in self.trees]).astype(np.int64)
+            self.leaf_values = np.array([t.leaf_values for t in self.trees], dtype=np.float64)
+
+    def sums(self, values: np.ndarray) -> np.ndarray:
+        """Stage sums of windows whose feature values are ``values`` (n, table size)."""
+        if not self.stumps:
+            total = np.zeros(len(values), dtype=np.float64)
+            for tree, cols in zip(self.trees, self.columns, strict=True):
+                total += tree.leaf_values[tree.leaves(values[:, cols])].astype(np.float64)
+            return total
+        node_values = values[:, self.stump_columns]
+        if self.trees[0].categorical:
+            codes = node_values.astype(np.int64)
+            words = np.take_along_axis(self.subsets[None] & 0xFFFFFFFF, codes[..., None] >> 5, -1)
+            go_left = (words[..., 0] >> (codes & 31)) & 1 == 1
+        else:
+            go_left = node_values < self.thresholds
+        # OpenCV's stump path: leaf 0 on the left, leaf 1 on the right, summed in order.
+        leaves = np.where(go_left, self.leaf_values[:, 0], self.leaf_values[:, 1])
+        return np.cumsum(leaves, axis=1)[:, -1] if leaves.shape[1] else np.zeros(len(values))
+
+
+@dataclass
+class _Windows:
+    """Windows of flattened integral tables, ready for :meth:`Cascade._run`."""
+
+    planes: np.ndarray
+    stride: int
+    tilted_offset: int
+    bases: np.ndarray
+    factor: np.ndarray
+    valid: np.ndarray
+
+
+def _variance_factor(vsum: np.ndarray, vsqsum: np.ndarray, area: int):
+    """OpenCV's ``HaarEvaluator::setWindow``: (window accepted, float32 factor)."""
+    nf = area * vsqsum.astype(np.float64) - vsum.astype(np.float64) ** 2
+    positive = nf > 0
+    factor = np.ones(len(nf), dtype=np.float32)
+    factor[positive] = (1.0 / np.sqrt(nf[positive])).astype(np.float32)
+    return positive & (area * factor.astype(np.float64) < 0.1), factor
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cascade:
+    """A boosted cascade of weak trees over Haar or LBP features.
+
+    Parameters
+    ----------
+    width, height : int
+        Window size (``-w``, ``-h``).
+    feature_type : {"HAAR", "LBP"}
+    mode : {"BASIC", "CORE", "ALL"} or None
+        Haar feature set the cascade was trained with (None when unknown, as in OpenCV's
+        stock cascades; always None for LBP).
+    stage_params : StageParams
+    feature_params : FeatureParams or None, default=None
+        None derives OpenCV's values (``maxCatCount`` 0 for Haar, 256 for LBP).
+    stages : sequence of Stage
+        May be empty (a cascade that accepts every window, as at the start of training).
+    features : HaarFeatures or LBPFeatures
+        The feature table that tree nodes index (any table: the full enumeration while
+        training, only the used features once written).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fer_toolkit.cascade import Cascade, Stage, StageParams, WeakTree, haar_features
+    >>> features = haar_features(8, 8, "BASIC")
+    >>> stage = Stage(threshold=0.0, weak=[WeakTree.stump(0, 0.0, -1.0, 1.0)])
+    >>> cascade = Cascade(width=8, height=8, feature_type="HAAR", mode="BASIC",
+    ...                   stage_params=StageParams(), stages=[stage], features=features)
+    >>> windows = np.random.default_rng(0).integers(0, 256, (4, 8, 8), dtype=np.uint8)
+    >>> cascade.accepts(windows).shape
+    (4,)
+    """
+
+    width: int
+    height: int
+    feature_type: str
+    mode: str | None
+    stage_params: StageParams = field(default_factory=StageParams)
+    feature_params: FeatureParams | None = None
+    stages: tuple[Stage, ...]
+    features: HaarFeatures | LBPFeatures
+
+    def __post_init__(self):
+        params = self.params
+        table_type = HaarFeatures if params.feature_type == "HAAR" else LBPFeatures
+        if not isinstance(self.features, table_type):
+            raise TypeError(
+                f"a {params.feature_type} cascade needs a {table_type.__name__} table; got "
+                f"{type(self.features).__name__}."
+            )
+        width, height = params.width, params.height
+        stages = tuple(self.stages)
+        self.features.check_window(width, height)
+        for s, stage in enumerate(stages):
+            if not isinstance(stage, Stage):
+                raise TypeError(f"stages[{s}] is a {type(stage).__name__}, not a Stage.")
+            for w, tree in enumerate(stage.weak):
+                if tree.categorical != (self.feature_type == "LBP"):
+                    kind = "LBP subset" if tree.categorical else "Haar threshold"
+                    raise ValueError(
+                        f"stage {s}, weak tree {w} has {kind} nodes in a {self.feature_type} "
+                        "cascade."
+                    )
+                if tree.feature.max() >= len(self.features):
+                    raise ValueError(
+                        f"stage {s}, weak tree {w} uses feature {tree.feature.max()}, but the "
+                        f"table has {len(self.features)} features."
+                    )
+        object.__setattr__(self, "width", width)
+        object.__setattr__(self, "height", height)
+        object.__setattr__(self, "feature_params", params.feature_params)
+        object.__setattr__(self, "stages", stages)
+
+    @property
+    def params(self) -> CascadeParams:
+        """The cascade's :class:`CascadeParams` (what ``params.xml`` holds)."""
+        return CascadeParams(
+            width=self.width,
+            height=self.height,
+            feature_type=self.feature_type,
+            mode=self.mode,
+            stage_params=self.stage_params,
+            feature_params=self.feature_params,
+        )
+
+    @classmethod
+    def from_params(cls, params: CascadeParams, stages, features) -> Cascade:
+        """Build a cascade from :class:`CascadeParams` (e.g. from ``read_params``)."""
+        return cls(
+            width=params.width,
+            height=params.height,
+            feature_type=params.feature_type,
+            mode=params.mode,
+            stage_params=params.stage_params,
+            feature_params=params.feature_params,
+            stages=stages,
+            features=features,
+        )
+
+    # --- structure ---------------------------------------------------------------
+
+    @cached_property
+    def max_nodes_per_tree(self) -> int:
+        """Largest number of internal nodes of any tree (1: a cascade of stumps)."""
+        return max((len(t.nodes) for s in self.stages for t in s.weak), default=0)
+
+    def compact(self) -> Cascade:
+        """The same cascade with only its used features, renumbered in table order.
+
+        That is the numbering ``opencv_traincascade`` writes in ``cascade.xml``.
+        """
+        used = np.unique(
+            np.concatenate([t.feature for s in self.stages for t in s.weak] or [np.zeros(0)])
+        ).astype(np.int64)
+        mapping = np.full(len(self.features), -1, dtype=np.int64)
+        mapping[used] = np.arange(len(used))
+        stages = tuple(
+            Stage(threshold=s.threshold, weak=[t.with_features(mapping) for t in s.weak])
+            for s in self.stages
+        )
+        return Cascade.from_params(self.params, stages, self.features.take(used))
+
+    @cached_property
+    def _plan(self) -> list[_StagePlan]:
+        """Per stage: its feature sub-table and each tree's columns into it."""
+        plan = []
+        for stage in self.stages:
+            used, inverse = np.unique(
+                np.concatenate([t.feature for t in stage.weak]), return_inverse=True
+            )
+            bounds = np.cumsum([0] + [len(t.nodes) for t in stage.weak])
+            plan.append(
+                _StagePlan(
+                    table=self.features.take(used),
+                    columns=[inverse[a:b] for a, b in itertools.pairwise(bounds)],
+                    stumps=self.max_nodes_per_tree == 1,
+                    trees=stage.weak,
+                )
+            )
+        return plan
+
+    # --- window preparation --------------------------------------------------------
+
+    @property
+    def _needs_tilted(self) -> bool:
+        return self.feature_type == "HAAR" and bool(self.features.tilted.any())
+
+    def _sample_windows(self, samples) -> _Windows:
+        stack = self._check_samples(samples)
+        # Stacked vertically, the windows form one tall image; sums inside a window only
+        # depend on that window's pixels, upright or tilted.
+        tall = stack.reshape(-1, self.width)
+        return self._image_windows(tall, np.zeros(1, np.int64), np.arange(len(stack)) * self.height)
+
+    def _image_windows(self, gray: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> _Windows:
+        """Windows at the grid ``xs x ys`` of one grayscale uint8 image (row-major order)."""
+        total, sqsum, tilted = opencv_tables(gray, self._needs_tilted)
+        stride = gray.shape[1] + 1
+        gx, gy = np.meshgrid(xs, ys)
+        bases = (gy * stride + gx).ravel().astype(np.int64)
+        w, h = self.width, self.height
+        corners = bases[:, None] + np.array([stride + 1, stride + w - 1])[None, :]
+        corners = np.concatenate([corners, corners + (h - 2) * stride], axis=1)
+        signs = np.array([1.0, -1.0, -1.0, 1.0])
+        vsum = np.take(total, corners) @ signs
+        vsqsum = np.take(sqsum, corners) @ signs
+        valid, factor = _variance_factor(vsum, vsqsum, (w - 2) * (h - 2))
+        if self.feature_type == "LBP":
+            valid = np.ones(len(bases), dtype=bool)
+        planes = (
+            total.ravel() if tilted is None else np.concatenate([total.ravel(), tilted.ravel()])
+        )
+        return _Windows(
+            planes=planes,
+            stride=stride,
+            tilted_offset=total.size,
+            bases=bases,
+            factor=factor,
+            valid=valid,
+        )
+
+    def _check_samples(self, samples) -> np.ndarray:
+        shape = (self.height, self.width)
+        if isinstance(samples, np.ndarray) and samples.dtype == np.uint8 and samples.ndim == 3:
+            if samples.shape[1:] != shape or not len(samples):
+                raise ValueError(
+                    f"samples has shape {samples.shape}; the cascade's window is "
+                    f"{self.width}x{self.height}, so expected (n, {self.height}, {self.width})."
+                )
+            return np.ascontiguousarray(samples)
+        images = [to_gray(to_uint8(image)) for image in check_images(samples, name="samples")]
+        for i, image in enumerate(images):
+            if image.shape != shape:
+                raise ValueError(
+                    f"samples[{i}] has shape {image.shape}; the cascade's window is "
+                    f"{self.width}x{self.height} (width x height)."
+                )
+        return np.stack(images)
+
+    # --- evaluation ------------------------------------------------------------------
+
+    def _values(self, table, windows: _Windows, idx: np.ndarray) -> np.ndarray:
+        """Detector values of ``table``'s features at windows ``idx``."""
+        values = table.window_values(
+            windows.planes, windows.bases[idx], windows.stride, windows.tilted_offset
+        )
+        return values * windows.factor[idx, None] if self.feature_type == "HAAR" else values
+
+    def _stage_sums(self, s: int, windows: _Windows, idx: np.ndarray) -> np.ndarray:
+        plan = self._plan[s]
+        return plan.sums(self._values(plan.table, windows, idx))
+
+    def _run(self, windows: _Windows, chunk: int = 1 << 16):
+        """Stages passed and last stage sum of every window, with early rejection."""
+        n = len(windows.bases)
+        passed = np.where(windows.valid, len(self.stages), -1)
+        score = np.full(n, np.nan)
+        for start in range(0, n, chunk):
+            active = np.flatnonzero(windows.valid[start : start + chunk]) + start
+            for s, stage in enumerate(self.stages):
+                if not active.size:
+                    break
+                sums = self._stage_sums(s, windows, active)
+                score[active] = sums
+                rejected = sums < np.float64(stage.reject_below)
+                passed[active[rejected]] = s
+                active = active[~rejected]
+        return passed, score
+
+    def evaluate(self, samples) -> tuple[np.ndarray, np.ndarray]:
+        """Run the cascade on windows of exactly the cascade's size.
+
+        Parameters
+        ----------
+        samples : ndarray of shape (n, height, width) or sequence of images
+            Grayscale (or RGB, converted) windows, uint8 or float in [0, 1].
+
+        Returns
+        -------
+        passed : ndarray of shape (n,), dtype int64
+            Number of stages each window passed: ``len(stages)`` when accepted, the index
+            of the rejecting stage otherwise, and -1 when the detector rejects the window
+            before the first stage (Haar: too flat, see the module docstring).
+        score : ndarray of shape (n,), dtype float64
+            Sum of the last stage evaluated (what OpenCV reports as the level weight);
+            NaN for ``passed == -1``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``samples`` is not a batch of images of the cascade's window size.
+        """
+        return self._run(self._sample_windows(samples))
+
+    def accepts(self, samples) -> np.ndarray:
+        """Whether the cascade (as ``cv2.CascadeClassifier``) accepts each window.
+
+        Parameters
+        ----------
+        samples : ndarray of shape (n, height, width) or sequence of images
+
+        Returns
+        -------
+        accepted : ndarray of shape (n,), dtype bool
+        """
+        return self.evaluate(samples)[0] == len(self.stages)
+
+    def feature_values(self, samples, features=None) -> np.ndarray:
+        """The detector's values of features on windows: what the tree nodes compare.
+
+        Parameters
+        ----------
+        samples : ndarray of shape (n, height, width) or sequence of images
+        features : array-like of int or None, default=None
+            Rows of :attr:`features` (all when None).
+
+        Returns
+        -------
+        values : ndarray of shape (n, k), dtype float32
+            Haar: the weighted rectangle sum times the window's variance factor (in
+            float32, as OpenCV). LBP: the codes 0-255.
+        """
+        windows = self._sample_windows(samples)
+        table = self.features if features is None else self.features.take(features)
+        return self._values(table, windows, np.arange(len(windows.bases)))
+
+    def stage_sums(self, samples) -> np.ndarray:
+        """Every stage's sum for every window, without early rejection.
+
+        Windows the detector would reject before the first stage still get their sums
+        (with OpenCV's fallback factor 1 where the variance term is not positive).
+
+        Returns
+        -------
+        sums : ndarray of shape (n, len(stages)), dtype float64
+        """
+        windows = self._sample_windows(samples)
+        every = np.arange(len(windows.bases))
+        sums = [self._stage_sums(s, windows, every) for s in range(len(self.stages))]
+        return np.stack(sums, axis=1) if sums else np.zeros((len(every), 0))
+
+    def scan(self, image, step: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Evaluate every window of ``image`` at scale 1 on a ``step``-pixel grid.
+
+        Parameters
+        ----------
+        image : ndarray of shape (H, W) or (H, W, 3)
+            Grayscale or RGB, uint8 or float in [0, 1] (RGB is converted with BT.601
+            weights; note that ``cv2.CascadeClassifier`` assumes BGR for colour input).
+        step : int, default=1
+
+        Returns
+        -------
+        passed, score : ndarray of shape (ny, nx)
+            As in :meth:`evaluate`, for the window whose top-left corner is
+            ``(j * step, i * step)`` at ``[i, j]``; empty when the image is smaller than
+            the window.
+        """
+        gray = self._check_image(image)
+        if not _is_int(step) or step < 1:
+            raise ValueError(f"step must be an int >= 1; got {step!r}.")
+        xs = np.arange(0, gray.shape[1] - self.width + 1, step)
+        ys = np.arange(0, gray.shape[0] - self.height + 1, step)
+        if not (xs.size and ys.size):
+            return np.zeros((len(ys), len(xs)), dtype=np.int64), np.zeros((len(ys), len(xs)))
+        passed, score = self._run(self._image_windows(gray, xs, ys))
+        return passed.reshape(len(ys), len(xs)), score.reshape(len(ys), len(xs))
+
+    def accepted_windows(self, image, step: int = 1) -> np.ndarray:
+        """Top-left corners ``(x, y)`` of the windows accepted at scale 1.
+
+        Parameters
+        ----------
+        image : ndarray of shape (H, W) or (H, W, 3)
+        step : int, default=1
+            Grid step in pixels.
+
+        Returns
+        -------
+        corners : ndarray of shape (m, 2), dtype int64
+            Sorted by ``y``, then ``x``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fer_toolkit.cascade import Cascade, StageParams, haar_features
+        >>> empty = Cascade(width=8, height=8, feature_type="HAAR", mode="BASIC",
+        ...                 stage_params=StageParams(), stages=[],
+        ...                 features=haar_features(8, 8))
+        >>> noise = np.random.default_rng(0).integers(0, 256, (10, 9), dtype=np.uint8)
+        >>> empty.accepted_windows(noise).tolist()  # no stage: every textured window
+        [[0, 0], [1, 0], [0, 1], [1, 1], [0, 2], [1, 2]]
+        """
+        passed, _ = self.scan(image, step)
+        ys, xs = np.nonzero(passed == len(self.stages))
+        return np.stack([xs * step, ys * step], axis=1).astype(np.int64)
+
+    def detect_multiscale(
+        self,
+        image,
+        scale_factor: float = 1.1,
+        min_neighbors: int = 3,
+        min_size=None,
+        max_size=None,
+    ) -> np.ndarray:
+        """Detect objects as ``cv2.CascadeClassifier.detectMultiScale`` does.
+
+        Same scales, same visited windows, same grouping (``cv2.groupRectangles`` with
+        ``eps=0.2``) and clipping, so the boxes equal OpenCV's for a cascade it loads.
+
+        Parameters
+        ----------
+        image : ndarray of shape (H, W) or (H, W, 3)
+        scale_factor : float, default=1.1
+        min_neighbors : int, default=3
+        min_size, max_size : (width, height) or None
+
+        Returns
+        -------
+        boxes : ndarray of shape (m, 4), dtype int64
+            ``(x, y, w, h)``, sorted lexicographically.
+        """
+        gray = self._check_image(image)
+        if not isinstance(scale_factor, Real) or not scale_factor > 1:
+            raise ValueError(f"scale_factor must be a number > 1; got {scale_factor!r}.")
+        if not _is_int(min_neighbors) or min_neighbors < 0:
+            raise ValueError(f"min_neighbors must be an int >= 0; got {min_neighbors!r}.")
+        min_w, min_h = (0, 0) if min_size is None else check_size(min_size, "min_size", _WINDOW)
+        img_h, img_w = gray.shape
+        max_w, max_h = (
+            (img_w, img_h) if max_size is None else check_size(max_size, "max_size", _WINDOW)
+        )
+        boxes = []
+        factor = 1.0
+        while True:
+            win_w, win_h = int(np.rint(self.width * factor)), int(np.rint(self.height * factor))
+            if win_w > max_w or win_h > max_h or win_w > img_w or win_h > img_h:
+                break
+            if win_w >= min_w and win_h >= min_h:
+                boxes.append(self._detect_at_scale(gray, np.float32(factor)))
+            factor *= scale_factor
+        rects = np.concatenate(boxes) if boxes else np.zeros((0, 4), dtype=np.int64)
+        if min_neighbors > 0 and len(rects):
+            grouped, _ = cv2.groupRectangles(rects.tolist(), min_neighbors, 0.2)
+            rects = np.asarray(grouped, dtype=np.int64).reshape(-1, 4)
+        x0, y0 = np.maximum(rects[:, 0], 0), np.maximum(rects[:, 1], 0)
+        x1 = np.minimum(rects[:, 0] + rects[:, 2], img_w)
+        y1 = np.minimum(rects[:, 1] + rects[:, 3], img_h)
+        keep = (x1 > x0) & (y1 > y0)
+        clipped = np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)[keep]
+        return clipped[np.lexsort(clipped.T[::-1])] if len(clipped) else clipped
+
+    def _detect_at_scale(self, gray: np.ndarray, scale: np.float32) -> np.ndarray:
+        img_h, img_w = gray.shape
+        size = (
+            int(np.rint(np.float32(img_w) / scale)),
+            int(np.rint(np.float32(img_h) / scale)),
+        )
+        resized = (
+            gray
+            if size == (img_w, img_h)
+            else cv2.resize(gray, size, interpolation=cv2.INTER_LINEAR_EXACT)
+        )
+        step = 1 if scale >= 2 else 2
+        passed, _ = self.scan(resized, step)
+        if not passed.size:
+            return np.zeros((0, 4), dtype=np.int64)
+        # OpenCV skips the next position after a window the first stage rejects.
+        visited = np.ones_like(passed, dtype=bool)
+        for i in range(1, passed.shape[1]):
+            visited[:, i] = ~(visited[:, i - 1] & (passed[:, i - 1] == 0))
+        ys, xs = np.nonzero(visited & (passed == len(self.stages)))
+        corner = np.rint(np.stack([xs, ys], axis=1).astype(np.float32) * step * scale)
+        win = np.rint(np.float32([self.width, self.height]) * scale)
+        return np.concatenate([corner, np.broadcast_to(win, corner.shape)], axis=1).astype(np.int64)
+
+    def _check_image(self, image) -> np.ndarray:
+        return np.ascontiguousarray(to_gray(to_uint8(check_image(image, name="image"))))

@@ -1,0 +1,339 @@
+"""Hard negatives for cascade training: windows of background images the cascade accepts.
+
+The walk over the backgrounds is ``opencv_traincascade``'s
+(``CvCascadeImageReader::NegReader`` in ``apps/traincascade/imagestorage.cpp``):
+
+* images are visited in list order, cyclically; each visit starts at an offset
+  ``(r % w, r // w)`` (clipped to the image) where ``r`` counts completed passes
+  over the list, so successive passes see shifted grids (``w x h`` passes in
+  all before the walk repeats itself);
+* a visit first shrinks the image so that the window (plus offset) just fits,
+  then grows it by a factor ``sqrt(2)`` per step until its original size
+  (``cv2.resize``, bilinear); at each scale the windows lie on a grid with
+  steps of half the window (``int(0.5 * w)``, ``int(0.5 * h)``), row by row;
+* images smaller than the window, or unreadable, are skipped.
+
+Mining evaluates whole batches of windows with the cascade at once, in
+parallel blocks on PyTorch's thread count
+(:meth:`~fer_toolkit.cascade.model.Cascade.evaluate`, the detector's own
+semantics, so windows too flat for the detector never count), then applies
+OpenCV's sequential rules to the verdicts in walk order: stop when enough
+negatives are accepted, or when even one more acceptance could not keep the
+acceptance ratio above the required one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from ..utils.pixels import to_gray, to_uint8
+from ..utils.validation import check_image
+from .description import read_bg
+
+__all__ = ["Backgrounds", "MinedNegatives", "mine_negatives", "walk_windows"]
+
+_SCALE_FACTOR = np.float32(1.4142135623730950488016887242097)
+_STEP_FACTOR = np.float32(0.5)
+# Windows evaluated per call of the cascade, per thread, while mining.
+_BATCH = 8192
+
+
+class Backgrounds:
+    """Background images for negative mining, read as grayscale when first needed.
+
+    Parameters
+    ----------
+    bg : str, os.PathLike, or sequence of paths or images
+        A background list file (OpenCV's ``-bg``, read with
+        :func:`~fer_toolkit.cascade.description.read_bg`), or the image paths,
+        or images (grayscale or RGB arrays).
+    cache_size : int, default=64
+        Images kept in memory between visits (the walk comes back to each one
+        once per pass over the list).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fer_toolkit.cascade.negatives import Backgrounds
+    >>> bgs = Backgrounds([np.zeros((30, 40, 3), dtype=np.uint8)])
+    >>> len(bgs), bgs.image(0).shape
+    (1, (30, 40))
+    """
+
+    def __init__(self, bg, *, cache_size: int = 64):
+        if isinstance(bg, (str, bytes, os.PathLike)):
+            self.source = os.fspath(bg)
+            items: Sequence = read_bg(bg)
+        else:
+            self.source = None
+            items = list(bg)
+            if not items:
+                raise ValueError("bg is empty: negative mining needs background images.")
+        self._items = items
+        self.image = lru_cache(maxsize=cache_size)(self._load)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def name(self, i: int) -> str:
+        """The image's path, or ``bg[i]`` for an array."""
+        item = self._items[i]
+        return os.fspath(item) if isinstance(item, (str, os.PathLike)) else f"bg[{i}]"
+
+    def _load(self, i: int) -> np.ndarray | None:
+        item = self._items[i]
+        if isinstance(item, (str, os.PathLike)):
+            # OpenCV's own reader and grayscale conversion; None when unreadable.
+            return cv2.imread(os.fspath(Path(item)), cv2.IMREAD_GRAYSCALE)
+        return np.ascontiguousarray(to_gray(to_uint8(check_image(item, index=i, name="bg"))))
+
+
+def _grid(start: int, size: int, window: int) -> np.ndarray:
+    """Window positions along one axis: ``start``, then steps of half a window while
+    ``int(position + 1.5 * window) < size`` held for the previous one."""
+    step = int(_STEP_FACTOR * np.float32(window))
+    limit = np.float32(1.0) + _STEP_FACTOR
+    positions = [start]
+    while int(np.float32(positions[-1]) + limit * np.float32(window)) < size:
+        positions.append(positions[-1] + step)
+    return np.array(positions)
+
+
+def _visit(src: np.ndarray, offset: tuple[int, int], width: int, height: int) -> np.ndarray:
+    """All windows of one visit of an image, in OpenCV's order, ``(k, height, width)``."""
+    rows, cols = src.shape
+    ox, oy = offset
+    scale = max(
+        (np.float32(width) + np.float32(ox)) / np.float32(cols),
+        (np.float32(height) + np.float32(oy)) / np.float32(rows),
+    )
+    half = np.float32(0.5)
+    size = (int(scale * np.float32(cols) + half), int(scale * np.float32(rows) + half))
+    windows = []
+    while True:
+        img = cv2.resize(src, size) if size != (cols, rows) else src
+        xs = _grid(ox, img.shape[1], width)
+        ys = _grid(oy, img.shape[0], height)
+        view = np.lib.stride_tricks.sliding_window_view(img, (height, width))
+        windows.append(view[ys[:, None], xs[None, :]].reshape(-1, height, width))
+        scale = np.float32(scale * _SCALE_FACTOR)
+        if scale > 1:
+            break
+        size = (int(scale * np.float32(cols)), int(scale * np.float32(rows)))
+    return np.concatenate(windows)
+
+
+def walk_windows(
+    backgrounds: Backgrounds, width: int, height: int, *, start: int = 0, round_: int = 0
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(image index, windows)`` per image visit, in OpenCV's order.
+
+    The walk begins at image ``start`` in pass ``round_`` (OpenCV starts at 0
+    and 0) and ends after ``len(backgrounds) * width * height`` visits, when
+    it would repeat itself, or as soon as a whole pass finds no usable image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fer_toolkit.cascade.negatives import Backgrounds, walk_windows
+    >>> image = np.arange(48 * 48, dtype=np.uint8).reshape(48, 48)
+    >>> index, windows = next(walk_windows(Backgrounds([image, image]), 24, 24))
+    >>> index, windows.shape  # scaled to 24x24 (1 window), 33x33 (1), 47x47 (2 x 2)
+    (0, (6, 24, 24))
+    """
+    count = len(backgrounds)
+    last, round_ = int(start) % count, int(round_) % (width * height)
+    skipped = 0
+    for _ in range(count * width * height):
+        src = backgrounds.image(last)
+        last += 1
+        if src is None:  # unreadable: OpenCV moves on without counting a pass
+            last %= count
+            skipped += 1
+        else:
+            round_ = (round_ + last // count) % (width * height)
+            last %= count
+            offset = (
+                min(round_ % width, src.shape[1] - width),
+                min(round_ // width, src.shape[0] - height),
+            )
+            if offset[0] < 0 or offset[1] < 0:  # smaller than the window
+                skipped += 1
+            else:
+                skipped = 0
+                yield (last - 1) % count, _visit(src, offset, width, height)
+        if skipped >= count:
+            return
+
+
+@dataclass
+class MinedNegatives:
+    """Result of :func:`mine_negatives`.
+
+    Attributes
+    ----------
+    samples : ndarray of shape (k, height, width), dtype uint8
+        Accepted windows, in walk order.
+    tried : int
+        Windows the cascade judged up to the stop (OpenCV's ``negConsumed``).
+    flat : int
+        Windows skipped before that because the detector never evaluates them
+        (Haar: pixel standard deviation not above about 10 grey levels).
+    images : int
+        Distinct background images the windows came from.
+    stop : {"filled", "ratio", "budget", "exhausted"}
+        Why mining stopped: enough negatives; the acceptance ratio fell to the
+        required one; ``max_windows`` windows looked at; the walk ran out of
+        windows (or usable images).
+    """
+
+    samples: np.ndarray
+    tried: int
+    flat: int
+    images: int
+    stop: str
+
+    @property
+    def acceptance_ratio(self) -> float:
+        """Accepted / tried (0 when nothing was tried), as OpenCV reports it."""
+        return len(self.samples) / self.tried if self.tried else 0.0
+
+
+def _batches(walk, size: int):
+    """Concatenate visits into batches of at least ``size`` windows (and their images)."""
+    pending: list[tuple[int, np.ndarray]] = []
+    total = 0
+    for index, windows in walk:
+        pending.append((index, windows))
+        total += len(windows)
+        if total >= size:
+            yield _concat(pending)
+            pending, total = [], 0
+    if pending:
+        yield _concat(pending)
+
+
+def _concat(visits):
+    windows = np.concatenate([w for _, w in visits])
+    owners = np.concatenate([np.full(len(w), i) for i, w in visits])
+    return windows, owners
+
+
+def mine_negatives(
+    cascade,
+    walk: Iterator[tuple[int, np.ndarray]],
+    count: int,
+    *,
+    min_acceptance_ratio: float = 0.0,
+    max_windows: int | None = None,
+) -> MinedNegatives:
+    """Collect up to ``count`` windows from ``walk`` that ``cascade`` accepts.
+
+    Windows the detector never evaluates (too flat, see
+    :meth:`~fer_toolkit.cascade.model.Cascade.evaluate`) are skipped: they are
+    neither negatives nor counted as tried, so a cascade without stages has an
+    acceptance ratio of 1, as in OpenCV.
+
+    Parameters
+    ----------
+    cascade : Cascade
+        The stages trained so far (none: every window with enough contrast).
+    walk : iterator of (int, ndarray)
+        From :func:`walk_windows`.
+    count : int
+        Negatives wanted.
+    min_acceptance_ratio : float, default=0.0
+        OpenCV's early stop: before taking the next window, give up when
+        ``(accepted + 1) / tried <= min_acceptance_ratio``, i.e. the cascade
+        already meets the required false-alarm rate.
+    max_windows : int or None, default=None
+        Most windows to look at, flat ones included (None: no limit besides
+        the walk's length).
+
+    Returns
+    -------
+    MinedNegatives
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fer_toolkit.cascade.features import haar_features
+    >>> from fer_toolkit.cascade.model import Cascade, StageParams
+    >>> from fer_toolkit.cascade.negatives import Backgrounds, mine_negatives, walk_windows
+    >>> empty = Cascade(width=12, height=12, feature_type="HAAR", mode="BASIC",
+    ...                 stage_params=StageParams(), stages=[],
+    ...                 features=haar_features(12, 12))
+    >>> noise = np.random.default_rng(0).integers(0, 256, (40, 50), dtype=np.uint8)
+    >>> mined = mine_negatives(empty, walk_windows(Backgrounds([noise]), 12, 12), 5)
+    >>> mined.samples.shape, mined.tried, mined.acceptance_ratio, mined.stop
+    ((5, 12, 12), 5, 1.0, 'filled')
+    """
+    n_threads = torch.get_num_threads()
+    pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
+    try:
+        return _mine(cascade, walk, count, min_acceptance_ratio, max_windows, pool, n_threads)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+
+
+def _evaluate(cascade, windows: np.ndarray, pool, n_threads: int) -> np.ndarray:
+    """Stages passed by each window (see Cascade.evaluate), in parallel row blocks."""
+    if pool is None or len(windows) < 2 * n_threads:
+        return cascade.evaluate(windows)[0]
+    blocks = np.array_split(windows, n_threads)
+    return np.concatenate([passed for passed, _ in pool.map(cascade.evaluate, blocks)])
+
+
+def _mine(cascade, walk, count, min_acceptance_ratio, max_windows, pool, n_threads):
+    height, width = cascade.height, cascade.width
+    found: list[np.ndarray] = []
+    n_found = tried = flat = seen = 0
+    images: set[int] = set()
+    budget = np.inf if max_windows is None else max_windows
+    for windows, owners in _batches(walk, _BATCH * n_threads):
+        keep = int(min(len(windows), budget - seen))
+        windows, owners = windows[:keep], owners[:keep]
+        passed = _evaluate(cascade, windows, pool, n_threads)
+        judged = np.flatnonzero(passed >= 0)
+        accepted = passed[judged] == len(cascade.stages)
+        # Accepted windows before each judged one, and judged windows before it.
+        before = n_found + np.cumsum(accepted) - accepted
+        position = tried + np.arange(len(judged))
+        give_up = (position > 0) & ((before + 1) / np.maximum(position, 1) <= min_acceptance_ratio)
+        full = before + accepted >= count
+        stop_ratio = int(np.argmax(give_up)) if give_up.any() else len(judged)
+        stop_full = int(np.argmax(full)) + 1 if full.any() else len(judged) + 1
+        end = min(stop_ratio, stop_full, len(judged))
+        taken = judged[:end][accepted[:end]]
+        found.append(windows[taken])
+        n_found += len(taken)
+        tried += end
+        if stop_full <= stop_ratio and stop_full <= len(judged):
+            stop, looked = "filled", judged[end - 1] + 1
+        elif stop_ratio < len(judged):
+            stop, looked = "ratio", judged[end]
+        else:
+            stop, looked = None, len(windows)
+        flat += int(looked) - end
+        seen += int(looked)
+        images.update(owners[:looked].tolist())
+        if stop is None and seen >= budget:
+            stop = "budget"
+        if stop is not None:
+            break
+    else:
+        # OpenCV checks the ratio before asking the walk for another window.
+        ratio_met = tried > 0 and (n_found + 1) / tried <= min_acceptance_ratio
+        stop = "ratio" if ratio_met else "exhausted"
+    samples = np.concatenate(found) if found else np.zeros((0, height, width), np.uint8)
+    return MinedNegatives(samples=samples, tried=tried, flat=flat, images=len(images), stop=stop)

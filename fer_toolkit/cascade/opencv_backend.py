@@ -1,0 +1,736 @@
+"""Running OpenCV's own ``opencv_createsamples`` and ``opencv_traincascade``.
+
+The ``backend="opencv"`` side of ``fer-toolkit cascade createsamples | train``:
+every parameter maps one to one onto the tools' flags, their output is streamed
+line by line while they run, and a failure raises an error that quotes their
+last lines. OpenCV stopped building both tools in 4.0 (they live on in the 3.4
+branch); when they cannot be found, the error names the native backend, which
+needs no OpenCV tools at all.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import shutil
+import signal
+import subprocess
+from collections.abc import Callable, Iterator
+from numbers import Integral, Real
+from pathlib import Path
+
+from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
+
+from .description import read_info
+from .vec import vec_count
+
+__all__ = [
+    "CREATESAMPLES_FLAGS",
+    "TRAINCASCADE_FLAGS",
+    "OpenCVToolError",
+    "OpenCVToolNotFoundError",
+    "createsamples_args",
+    "find_opencv_tool",
+    "run_createsamples",
+    "run_opencv_tool",
+    "run_traincascade",
+    "traincascade_args",
+]
+
+#: Python parameter -> ``opencv_traincascade`` flag, in the order the tool's usage lists them
+#: (``traincascade.cpp``, then ``CvCascadeParams``, ``CvCascadeBoostParams`` and
+#: ``CvHaarFeatureParams::scanAttr``).
+TRAINCASCADE_FLAGS = {
+    "data": "-data",
+    "vec": "-vec",
+    "bg": "-bg",
+    "num_pos": "-numPos",
+    "num_neg": "-numNeg",
+    "num_stages": "-numStages",
+    "precalc_val_buf_size": "-precalcValBufSize",
+    "precalc_idx_buf_size": "-precalcIdxBufSize",
+    "base_format_save": "-baseFormatSave",
+    "num_threads": "-numThreads",
+    "accept_ratio_break_value": "-acceptanceRatioBreakValue",
+    "stage_type": "-stageType",
+    "feature_type": "-featureType",
+    "width": "-w",
+    "height": "-h",
+    "boost_type": "-bt",
+    "min_hit_rate": "-minHitRate",
+    "max_false_alarm_rate": "-maxFalseAlarmRate",
+    "weight_trim_rate": "-weightTrimRate",
+    "max_depth": "-maxDepth",
+    "max_weak_count": "-maxWeakCount",
+    "mode": "-mode",
+}
+
+#: Python parameter -> ``opencv_createsamples`` flag, in the order of its usage text.
+CREATESAMPLES_FLAGS = {
+    "info": "-info",
+    "img": "-img",
+    "vec": "-vec",
+    "bg": "-bg",
+    "num": "-num",
+    "bg_color": "-bgcolor",
+    "inv": "-inv",
+    "randinv": "-randinv",
+    "bg_thresh": "-bgthresh",
+    "max_intensity_dev": "-maxidev",
+    "max_x_angle": "-maxxangle",
+    "max_y_angle": "-maxyangle",
+    "max_z_angle": "-maxzangle",
+    "show": "-show",
+    "width": "-w",
+    "height": "-h",
+    "max_scale": "-maxscale",
+    "random_state": "-rngseed",
+}
+
+_PATH = [str, os.PathLike]
+_POSITIVE = [Interval(Integral, 1, None, closed="left")]
+_RATE = [Interval(Real, 0.0, 1.0, closed="right")]
+
+_TRAINCASCADE_CONSTRAINTS = {
+    "data": _PATH,
+    "vec": _PATH,
+    "bg": _PATH,
+    "num_pos": _POSITIVE,
+    "num_neg": _POSITIVE,
+    "num_stages": _POSITIVE,
+    "precalc_val_buf_size": [Interval(Integral, 0, None, closed="left")],
+    "precalc_idx_buf_size": [Interval(Integral, 0, None, closed="left")],
+    "base_format_save": ["boolean"],
+    "num_threads": [*_POSITIVE, None],
+    "accept_ratio_break_value": [Real],
+    "stage_type": [StrOptions({"BOOST"})],
+    "feature_type": [StrOptions({"HAAR", "LBP", "HOG"})],
+    "width": _POSITIVE,
+    "height": _POSITIVE,
+    "boost_type": [StrOptions({"GAB", "DAB", "RAB", "LB"})],
+    "min_hit_rate": _RATE,
+    "max_false_alarm_rate": _RATE,
+    "weight_trim_rate": _RATE,
+    "max_depth": _POSITIVE,
+    "max_weak_count": _POSITIVE,
+    "mode": [StrOptions({"BASIC", "CORE", "ALL"})],
+}
+
+_CREATESAMPLES_CONSTRAINTS = {
+    "info": [*_PATH, None],
+    "img": [*_PATH, None],
+    "vec": [*_PATH, None],
+    "bg": [*_PATH, None],
+    "num": [*_POSITIVE, None],
+    "bg_color": [Interval(Integral, 0, 255, closed="both")],
+    "inv": ["boolean"],
+    "randinv": ["boolean"],
+    "bg_thresh": [Interval(Integral, 0, 255, closed="both")],
+    "max_intensity_dev": [Interval(Integral, 0, 255, closed="both")],
+    "max_x_angle": [Real],
+    "max_y_angle": [Real],
+    "max_z_angle": [Real],
+    "show": ["boolean", Interval(Real, 0.0, None, closed="neither")],
+    "width": _POSITIVE,
+    "height": _POSITIVE,
+    "max_scale": [Real, None],
+    "random_state": [Integral, None],
+}
+
+_LINE_END = re.compile(rb"\r\n|\n|\r")
+_TAIL_LINES = 15
+
+
+class OpenCVToolNotFoundError(FileNotFoundError):
+    """``opencv_createsamples`` / ``opencv_traincascade`` is not installed where we looked."""
+
+
+class OpenCVToolError(RuntimeError):
+    """An OpenCV tool failed; the message quotes its last lines of output.
+
+    Attributes
+    ----------
+    command : list of str
+        The full command line that was run.
+    returncode : int
+        Its exit status (negative: killed by that signal).
+    last_lines : list of str
+        Its last lines of output.
+    """
+
+    def __init__(self, message: str, command: list[str], returncode: int, last_lines: list[str]):
+        super().__init__(message)
+        self.command = command
+        self.returncode = returncode
+        self.last_lines = last_lines
+
+
+_NATIVE_HINT = {
+    "opencv_traincascade": (
+        "fer-toolkit cascade train --backend native ... (Python: fer_toolkit.cascade.train_cascade)"
+    ),
+    "opencv_createsamples": (
+        "fer-toolkit cascade createsamples --backend native ... "
+        "(Python: fer_toolkit.cascade.create_samples)"
+    ),
+}
+
+
+def find_opencv_tool(name: str, opencv_bin_dir: str | os.PathLike | None = None) -> str:
+    """Locate an OpenCV command-line tool.
+
+    Parameters
+    ----------
+    name : {"opencv_createsamples", "opencv_traincascade"}
+        The tool.
+    opencv_bin_dir : str, os.PathLike or None, default=None
+        Folder holding the tool (e.g. ``opencv-3.4/build/bin``); ``None``
+        searches ``PATH``.
+
+    Returns
+    -------
+    path : str
+        The executable.
+
+    Raises
+    ------
+    OpenCVToolNotFoundError
+        If the tool is not there; the message says where it looked and names
+        the native backend, which does the same job without OpenCV's tools.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from fer_toolkit.cascade import find_opencv_tool
+    >>> try:
+    ...     find_opencv_tool("opencv_traincascade", tempfile.mkdtemp())
+    ... except FileNotFoundError as exc:
+    ...     "--backend native" in str(exc)
+    True
+    """
+    if name not in _NATIVE_HINT:
+        raise ValueError(f"name must be one of {sorted(_NATIVE_HINT)}; got {name!r}.")
+    if opencv_bin_dir is None:
+        found = shutil.which(name)
+        where = "on PATH"
+    else:
+        folder = os.fspath(opencv_bin_dir)
+        found = shutil.which(name, path=folder)
+        where = f"in {folder!r} (opencv_bin_dir)"
+    if found is None:
+        raise OpenCVToolNotFoundError(
+            f"{name} was not found {where}; OpenCV stopped building it in 4.0 (build the 3.4 "
+            f"branch with -DBUILD_opencv_apps=ON to get it). Use the native backend instead: "
+            f"{_NATIVE_HINT[name]}."
+        )
+    return found
+
+
+def _flag_args(flags: dict[str, str], values: dict) -> list[str]:
+    """Command-line arguments for ``values``: ``None``/``False`` omitted, ``True`` a bare flag."""
+    args = []
+    for name, flag in flags.items():
+        value = values[name]
+        if value is None or value is False:
+            continue
+        args.append(flag)
+        if value is True:
+            continue
+        if isinstance(value, Integral):
+            args.append(str(int(value)))
+        elif isinstance(value, Real):
+            args.append(repr(float(value)))  # shortest text atof reads back exactly
+        else:
+            args.append(os.fspath(value))
+    return args
+
+
+def traincascade_args(
+    data,
+    vec,
+    bg,
+    *,
+    num_pos=2000,
+    num_neg=1000,
+    num_stages=20,
+    precalc_val_buf_size=1024,
+    precalc_idx_buf_size=1024,
+    base_format_save=False,
+    num_threads=None,
+    accept_ratio_break_value=-1.0,
+    stage_type="BOOST",
+    feature_type="HAAR",
+    width=24,
+    height=24,
+    boost_type="GAB",
+    min_hit_rate=0.995,
+    max_false_alarm_rate=0.5,
+    weight_trim_rate=0.95,
+    max_depth=1,
+    max_weak_count=100,
+    mode="BASIC",
+) -> list[str]:
+    """The ``opencv_traincascade`` arguments for these parameters (defaults are OpenCV 3.4's).
+
+    Every parameter is passed explicitly, so the tool's log and the result do
+    not depend on its version's defaults; ``num_threads=None`` leaves OpenCV's
+    thread count alone and ``base_format_save=False`` omits ``-baseFormatSave``.
+
+    Parameters
+    ----------
+    data, vec, bg : str or os.PathLike
+        Output folder (``-data``), positive samples (``-vec``) and background
+        list (``-bg``).
+    num_pos, num_neg, num_stages, precalc_val_buf_size, precalc_idx_buf_size : int
+        ``-numPos -numNeg -numStages -precalcValBufSize -precalcIdxBufSize``.
+    base_format_save : bool
+        ``-baseFormatSave`` (old ``haartraining`` XML; Haar only).
+    num_threads : int or None
+        ``-numThreads``.
+    accept_ratio_break_value : float
+        ``-acceptanceRatioBreakValue`` (negative: never stop on it).
+    stage_type : {"BOOST"}
+        ``-stageType``.
+    feature_type : {"HAAR", "LBP", "HOG"}
+        ``-featureType``.
+    width, height : int
+        ``-w -h``, the sample size of the ``.vec`` file.
+    boost_type : {"GAB", "DAB", "RAB", "LB"}
+        ``-bt``.
+    min_hit_rate, max_false_alarm_rate, weight_trim_rate : float
+        ``-minHitRate -maxFalseAlarmRate -weightTrimRate``.
+    max_depth, max_weak_count : int
+        ``-maxDepth -maxWeakCount``.
+    mode : {"BASIC", "CORE", "ALL"}
+        ``-mode`` (Haar feature set).
+
+    Returns
+    -------
+    args : list of str
+
+    Raises
+    ------
+    ValueError, TypeError
+        For a parameter OpenCV would silently misread; the message names it.
+
+    Examples
+    --------
+    >>> from fer_toolkit.cascade import traincascade_args
+    >>> traincascade_args("data", "positives.vec", "bg.txt", num_pos=7000)[:8]
+    ['-data', 'data', '-vec', 'positives.vec', '-bg', 'bg.txt', '-numPos', '7000']
+    """
+    values = dict(locals())
+    validate_parameter_constraints(_TRAINCASCADE_CONSTRAINTS, values, "traincascade_args")
+    return _flag_args(TRAINCASCADE_FLAGS, values)
+
+
+def createsamples_args(
+    *,
+    info=None,
+    img=None,
+    vec=None,
+    bg=None,
+    num=1000,
+    bg_color=0,
+    inv=False,
+    randinv=False,
+    bg_thresh=80,
+    max_intensity_dev=40,
+    max_x_angle=1.1,
+    max_y_angle=1.1,
+    max_z_angle=0.5,
+    show=False,
+    width=24,
+    height=24,
+    max_scale=None,
+    random_state=None,
+) -> list[str]:
+    """The ``opencv_createsamples`` arguments for these parameters (defaults are OpenCV's).
+
+    The names are those of :func:`~fer_toolkit.cascade.create_samples`, so
+    both backends take the same arguments. Paths left ``None`` are omitted
+    (they select the tool's mode, see :func:`run_createsamples`); ``inv`` /
+    ``randinv`` / ``show`` are bare flags when true, ``show`` a number gives
+    ``-show <scale>``; ``num``, ``max_scale`` and ``random_state`` left
+    ``None`` are omitted (the tool then uses 1000, -1 and seed 12345; builds
+    older than 3.4.1 lack ``-maxscale`` and ``-rngseed``). Everything else is
+    passed explicitly.
+
+    Parameters
+    ----------
+    info, img, vec, bg : str, os.PathLike or None
+        ``-info -img -vec -bg``.
+    num : int or None
+        ``-num``.
+    bg_color, bg_thresh : int
+        ``-bgcolor -bgthresh``: the grey level treated as transparent in
+        ``img``, and its tolerance.
+    inv, randinv : bool
+        ``-inv -randinv`` (exclusive).
+    max_intensity_dev : int
+        ``-maxidev``.
+    max_x_angle, max_y_angle, max_z_angle : float
+        ``-maxxangle -maxyangle -maxzangle``, in radians.
+    show : bool or float
+        ``-show [scale]``: OpenCV opens a preview window.
+    width, height : int
+        ``-w -h``.
+    max_scale : float or None
+        ``-maxscale`` (test-sample mode).
+    random_state : int or None
+        ``-rngseed``.
+
+    Returns
+    -------
+    args : list of str
+
+    Raises
+    ------
+    ValueError, TypeError
+        For an invalid parameter, naming it.
+
+    Examples
+    --------
+    >>> from fer_toolkit.cascade import createsamples_args
+    >>> args = createsamples_args(info="info/info.lst", vec="positives.vec", num=9000,
+    ...                           width=20, height=20)
+    >>> args[:6]
+    ['-info', 'info/info.lst', '-vec', 'positives.vec', '-num', '9000']
+    """
+    values = dict(locals())
+    validate_parameter_constraints(_CREATESAMPLES_CONSTRAINTS, values, "createsamples_args")
+    if inv and randinv:
+        raise ValueError("inv (-inv) and randinv (-randinv) are exclusive; pick one.")
+    return _flag_args(CREATESAMPLES_FLAGS, values)
+
+
+def _print_line(line: str) -> None:
+    print(line, flush=True)
+
+
+def _split_lines(stream) -> Iterator[tuple[str, bool]]:
+    """Yield ``(text, is_progress)`` for each line as soon as its end arrives.
+
+    ``is_progress`` marks a line ended by a lone carriage return: OpenCV's
+    ``"POS current samples: 17\\r"`` counters, which overwrite each other on a
+    terminal.
+    """
+    pending = b""
+    while chunk := stream.read1(1 << 16):
+        pending += chunk
+        # A chunk ending in "\r" may be the first half of "\r\n": wait for the next byte.
+        cut = len(pending) - 1 if pending.endswith(b"\r") else len(pending)
+        start = 0
+        for end in _LINE_END.finditer(pending, 0, cut):
+            text = pending[start : end.start()].decode("utf-8", errors="replace")
+            yield text, end.group() == b"\r"
+            start = end.end()
+        pending = pending[start:]
+    if pending.rstrip(b"\r"):
+        yield pending.rstrip(b"\r").decode("utf-8", errors="replace"), pending.endswith(b"\r")
+
+
+def _describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with status {returncode}"
+
+
+def run_opencv_tool(
+    name: str,
+    args: list[str],
+    *,
+    opencv_bin_dir=None,
+    on_line: Callable[[str], None] | None = None,
+    on_progress: Callable[[str], None] | None = None,
+    cwd=None,
+) -> int:
+    """Run an OpenCV tool, streaming its output line by line as it is printed.
+
+    Parameters
+    ----------
+    name : {"opencv_createsamples", "opencv_traincascade"}
+        The tool, found by :func:`find_opencv_tool`.
+    args : list of str
+        Its arguments.
+    opencv_bin_dir : str, os.PathLike or None, default=None
+        Folder holding the tool; ``None`` searches ``PATH``.
+    on_line : callable or None, default=None
+        Called with each line of output (stdout and stderr merged, without the
+        line end) as soon as the tool prints it; ``None`` prints to stdout.
+    on_progress : callable or None, default=None
+        Called with the counter lines the tools end with a carriage return
+        (``"NEG current samples: 812"``), thousands per stage; ``None`` drops
+        them.
+    cwd : str, os.PathLike or None, default=None
+        Working directory of the tool (relative paths in ``args`` are resolved
+        from it).
+
+    Returns
+    -------
+    returncode : int
+        0.
+
+    Raises
+    ------
+    OpenCVToolNotFoundError
+        If the tool is not installed there.
+    OpenCVToolError
+        If it exits with a non-zero status or is killed; the message quotes its
+        last lines.
+
+    Notes
+    -----
+    Interrupting the call (Ctrl-C) kills the tool before the exception
+    propagates, so no training keeps running in the background.
+    """
+    command = [find_opencv_tool(name, opencv_bin_dir), *args]
+    on_line = _print_line if on_line is None else on_line
+    tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
+    with subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd
+    ) as process:
+        try:
+            for text, is_progress in _split_lines(process.stdout):
+                if is_progress:
+                    if on_progress is not None:
+                        on_progress(text)
+                    continue
+                tail.append(text)
+                on_line(text)
+        except BaseException:
+            process.kill()
+            raise
+        returncode = process.wait()
+    if returncode != 0:
+        raise _tool_error(f"{name} {_describe_exit(returncode)}", command, returncode, tail)
+    return returncode
+
+
+def _tool_error(what: str, command: list[str], returncode: int, tail) -> OpenCVToolError:
+    quoted = "\n".join(f"    {line}" for line in tail) or "    (no output)"
+    return OpenCVToolError(f"{what}; its last lines:\n{quoted}", command, returncode, list(tail))
+
+
+def _require_file(path, flag: str) -> None:
+    if not os.path.isfile(path):
+        what = "is a directory" if os.path.isdir(path) else "does not exist"
+        raise FileNotFoundError(f"{flag} {os.fspath(path)!r} {what}.")
+
+
+def _check_vec(vec, num_pos: int, width: int, height: int) -> None:
+    """Catch the two .vec mistakes ``opencv_traincascade`` reports badly or late."""
+    count, size = vec_count(vec)
+    if size != width * height:
+        raise ValueError(
+            f"-vec {os.fspath(vec)!r} holds samples of {size} pixels, but -w {width} -h {height} "
+            f"gives {width * height}; pass the -w/-h used by createsamples."
+        )
+    if num_pos > count:
+        raise ValueError(
+            f"-numPos {num_pos} exceeds the {count} samples in -vec {os.fspath(vec)!r}; "
+            "keep numPos below the count (later stages consume extra positives, "
+            "about numPos * (1 - minHitRate) each)."
+        )
+
+
+def run_traincascade(
+    data,
+    vec,
+    bg,
+    *,
+    num_pos=2000,
+    num_neg=1000,
+    num_stages=20,
+    precalc_val_buf_size=1024,
+    precalc_idx_buf_size=1024,
+    base_format_save=False,
+    num_threads=None,
+    accept_ratio_break_value=-1.0,
+    stage_type="BOOST",
+    feature_type="HAAR",
+    width=24,
+    height=24,
+    boost_type="GAB",
+    min_hit_rate=0.995,
+    max_false_alarm_rate=0.5,
+    weight_trim_rate=0.95,
+    max_depth=1,
+    max_weak_count=100,
+    mode="BASIC",
+    opencv_bin_dir=None,
+    on_line=None,
+    on_progress=None,
+) -> Path:
+    """Train a cascade with OpenCV's ``opencv_traincascade``.
+
+    Parameters are those of :func:`traincascade_args` (one per flag, OpenCV's
+    defaults), plus where to find the tool and where its output goes.
+    Before the run, ``-vec`` and ``-bg`` must exist, the ``.vec`` file must
+    hold ``width * height`` pixel samples and at least ``num_pos`` of them,
+    and the ``-data`` folder is created (the tool itself would fail on each).
+
+    Parameters
+    ----------
+    data, vec, bg : str or os.PathLike
+        Output folder, positive samples, background list.
+    **params
+        See :func:`traincascade_args`.
+    opencv_bin_dir : str, os.PathLike or None, default=None
+        Folder holding ``opencv_traincascade``; ``None`` searches ``PATH``.
+    on_line, on_progress : callable or None, default=None
+        Receive the tool's output as it runs, see :func:`run_opencv_tool`.
+
+    Returns
+    -------
+    cascade : pathlib.Path
+        ``data/cascade.xml``.
+
+    Raises
+    ------
+    OpenCVToolNotFoundError
+        If the tool is missing (the message names the native backend).
+    FileNotFoundError, ValueError
+        For a missing input or a ``.vec`` file that does not fit the parameters.
+    OpenCVToolError
+        If the tool fails, or ends without writing ``cascade.xml`` (it exits
+        with status 0 even when no stage could be trained).
+    """
+    params = dict(locals())
+    tool = {key: params.pop(key) for key in ("opencv_bin_dir", "on_line", "on_progress")}
+    args = traincascade_args(**params)
+    executable = find_opencv_tool("opencv_traincascade", tool["opencv_bin_dir"])
+    _require_file(vec, "-vec")
+    _require_file(bg, "-bg")
+    _check_vec(vec, num_pos, width, height)
+    Path(data).mkdir(parents=True, exist_ok=True)
+    cascade = Path(data) / "cascade.xml"
+    before = cascade.stat().st_mtime_ns if cascade.exists() else None
+    tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
+    forward = _print_line if tool["on_line"] is None else tool["on_line"]
+
+    def on_line(line: str) -> None:
+        tail.append(line)
+        forward(line)
+
+    run_opencv_tool(
+        "opencv_traincascade",
+        args,
+        opencv_bin_dir=tool["opencv_bin_dir"],
+        on_line=on_line,
+        on_progress=tool["on_progress"],
+    )
+    if not cascade.exists() or cascade.stat().st_mtime_ns == before:
+        raise _tool_error(
+            f"opencv_traincascade ended without writing {os.fspath(cascade)!r}",
+            [executable, *args],
+            0,
+            tail,
+        )
+    return cascade
+
+
+def run_createsamples(
+    *,
+    info=None,
+    img=None,
+    vec=None,
+    bg=None,
+    num=1000,
+    bg_color=0,
+    inv=False,
+    randinv=False,
+    bg_thresh=80,
+    max_intensity_dev=40,
+    max_x_angle=1.1,
+    max_y_angle=1.1,
+    max_z_angle=0.5,
+    show=False,
+    width=24,
+    height=24,
+    max_scale=None,
+    random_state=None,
+    opencv_bin_dir=None,
+    on_line=None,
+    on_progress=None,
+) -> int:
+    """Create samples with OpenCV's ``opencv_createsamples``.
+
+    The given paths select the mode, with OpenCV's precedence:
+
+    1. ``img`` and ``vec``: distorted samples of one object image (on ``bg``
+       images when given) -> ``vec``;
+    2. ``img``, ``bg`` and ``info``: test images (the object pasted onto
+       backgrounds) plus the description file ``info`` they are listed in;
+    3. ``info`` and ``vec``: crop the boxes of a description file -> ``vec``.
+       The file is validated first (:func:`~fer_toolkit.cascade.read_info`
+       without opening the images), ``num=None`` means all of its boxes, and
+       a ``num`` above their count is refused: the tool would write a ``.vec``
+       whose header announces ``num`` samples but holds fewer;
+    4. ``vec`` alone: show its samples (OpenCV opens a window).
+
+    Parameters
+    ----------
+    **params
+        See :func:`createsamples_args` (one per flag, OpenCV's defaults).
+    opencv_bin_dir : str, os.PathLike or None, default=None
+        Folder holding ``opencv_createsamples``; ``None`` searches ``PATH``.
+    on_line, on_progress : callable or None, default=None
+        Receive the tool's output as it runs, see :func:`run_opencv_tool`.
+
+    Returns
+    -------
+    returncode : int
+        0.
+
+    Raises
+    ------
+    OpenCVToolNotFoundError
+        If the tool is missing (the message names the native backend).
+    FileNotFoundError, ValueError
+        For a missing input file, a malformed description file, ``num`` above
+        its box count, or paths that select no mode (the tool would print
+        "Nothing to do" and succeed).
+    OpenCVToolError
+        If the tool fails.
+    """
+    params = dict(locals())
+    tool = {key: params.pop(key) for key in ("opencv_bin_dir", "on_line", "on_progress")}
+    createsamples_args(**params)  # validate before looking at any file
+    find_opencv_tool("opencv_createsamples", tool["opencv_bin_dir"])
+    if img is not None and (vec is not None or (bg is not None and info is not None)):
+        inputs = {"-img": img, "-bg": bg}
+    elif info is not None and vec is not None:
+        inputs = {"-info": info}
+        _require_file(info, "-info")
+        params["num"] = _info_num(info, num)
+    elif vec is not None:
+        inputs = {"-vec": vec}
+    else:
+        raise ValueError(
+            "nothing to do: give -img and -vec (samples from one image), -img -bg and -info "
+            "(test images), -info and -vec (samples from a description file), or -vec alone "
+            "(show its samples)."
+        )
+    for flag, path in inputs.items():
+        if path is not None:
+            _require_file(path, flag)
+    return run_opencv_tool("opencv_createsamples", createsamples_args(**params), **tool)
+
+
+def _info_num(info, num: int | None) -> int:
+    """The ``-num`` for cropping a description file: all its boxes, or at most that many."""
+    total = sum(len(entry.boxes) for entry in read_info(info, check_images=False))
+    if num is None:
+        return total
+    if num > total:
+        raise ValueError(
+            f"-num {num} exceeds the {total} boxes listed in -info {os.fspath(info)!r}: "
+            f"opencv_createsamples would write a .vec whose header announces {num} samples "
+            f"but holds {total}. Pass -num {total} or fewer."
+        )
+    return num

@@ -1,0 +1,605 @@
+"""The native cascade trainer: ``opencv_traincascade`` in PyTorch.
+
+:func:`train_cascade` follows ``CvCascadeClassifier::train``
+(``apps/traincascade/cascadeclassifier.cpp``) stage by stage:
+
+1. **Positives**: the ``.vec`` is read again from its start and the first
+   ``num_pos`` samples the current cascade accepts are kept (``POS count :
+   consumed``). Each stage rejects a few positives, so later stages consume
+   more of the file: ``num_pos`` must stay below the ``.vec`` count.
+2. **Negatives**: windows of the background images (OpenCV's walk, see
+   :mod:`~fer_toolkit.cascade.negatives`) that the current cascade wrongly
+   accepts, ``num_neg`` of them (``NEG count : acceptanceRatio``).
+3. **Stops**, each with a message saying why: the acceptance ratio reached
+   ``max_false_alarm_rate ** num_stages / max_depth`` (the cascade is done),
+   or ``accept_ratio_break_value``; the negatives ran out (the message says how
+   many windows of how many images were tried); the positives ran out.
+4. **Boosting** of the stage on the feature values of those samples
+   (:func:`~fer_toolkit.cascade.boost.boost_stage`), with OpenCV's table of
+   ``N | HR | FA`` per weak tree.
+5. ``params.xml`` (first stage) and ``stageN.xml`` are written into ``data``
+   after each stage, ``cascade.xml`` at the end, all atomically.
+
+Positives and negatives are checked with the detector's own evaluation
+(:meth:`~fer_toolkit.cascade.model.Cascade.accepts`), so windows too flat for
+``cv2.CascadeClassifier`` (pixel standard deviation not above about 10 grey
+levels) never count: such positives are dropped with a warning.
+
+**Resuming.** Started again on the same ``data`` folder, training picks up the
+stage files there (refusing, with the differences listed, when ``params.xml``
+disagrees with the parameters given). Each stage's walk over the backgrounds
+starts at a point drawn from ``(random_state, stage index)`` only, so a run
+that is killed and resumed produces the same cascade as an uninterrupted one
+with the same ``random_state``. (OpenCV instead continues the walk from stage
+to stage, so its resumed runs differ from uninterrupted ones.)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from numbers import Integral, Real
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .boost import FeatureValues, boost_stage
+from .features import HAAR_MODES, make_features
+from .integral import integral_batch
+from .model import Cascade, CascadeParams, StageParams
+from .negatives import Backgrounds, mine_negatives, walk_windows
+from .vec import read_vec
+from .xml import read_params, read_stage, write_cascade, write_params, write_stage
+
+__all__ = ["StageReport", "TrainingResult", "train_cascade"]
+
+#: Default most windows tried per stage when mining negatives.
+MAX_NEG_WINDOWS = 20_000_000
+
+
+@dataclass
+class StageReport:
+    """What happened in one trained stage.
+
+    Attributes
+    ----------
+    index : int
+        Stage number (0-based).
+    weak_count : int
+        Weak trees in the stage.
+    hit_rate, false_alarm : float
+        On the stage's training samples, after its last tree.
+    pos_count, pos_consumed : int
+        Positives used, and ``.vec`` samples read to find them.
+    neg_count, neg_tried : int
+        Negatives used, and background windows tried to find them.
+    acceptance_ratio : float
+        ``neg_count / neg_tried``: the false-alarm rate of the cascade before
+        this stage on background windows.
+    seconds : float
+        Wall time of the stage.
+    """
+
+    index: int
+    weak_count: int
+    hit_rate: float
+    false_alarm: float
+    pos_count: int
+    pos_consumed: int
+    neg_count: int
+    neg_tried: int
+    acceptance_ratio: float
+    seconds: float
+
+
+@dataclass
+class TrainingResult:
+    """The outcome of :func:`train_cascade`.
+
+    Attributes
+    ----------
+    cascade : Cascade
+        Every stage, loaded ones included, over the full feature table.
+    path : pathlib.Path
+        The ``cascade.xml`` written.
+    stages : list of StageReport
+        The stages trained by this call (not the loaded ones).
+    loaded_stages : int
+        Stages read back from ``data`` when resuming.
+    stop_reason : str
+        Why training ended, in words (``"numStages reached"`` when all stages
+        were trained).
+    acceptance_ratio : float or None
+        The last acceptance ratio measured (also when it stopped training).
+    """
+
+    cascade: Cascade
+    path: Path
+    stages: list[StageReport] = field(default_factory=list)
+    loaded_stages: int = 0
+    stop_reason: str = ""
+    acceptance_ratio: float | None = None
+
+
+class _Stop(Exception):
+    """A clean, explained end of training."""
+
+
+def _check_int(value, name: str, low: int = 1) -> int:
+    if not isinstance(value, Integral) or isinstance(value, bool) or value < low:
+        raise ValueError(f"{name} must be an int >= {low}; got {value!r}.")
+    return int(value)
+
+
+def _check_real(value, name: str) -> float:
+    if not isinstance(value, Real) or isinstance(value, bool) or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number; got {value!r}.")
+    return float(value)
+
+
+def _load_positives(vec, width: int, height: int) -> tuple[np.ndarray, str]:
+    if isinstance(vec, (str, bytes, os.PathLike)):
+        return read_vec(vec, width, height), os.fspath(vec)
+    samples = np.asarray(vec)
+    if samples.ndim != 3 or samples.shape[1:] != (height, width) or samples.dtype != np.uint8:
+        raise ValueError(
+            f"vec has shape {samples.shape} and dtype {samples.dtype}; expected a .vec path or "
+            f"uint8 samples of shape (n, {height}, {width})."
+        )
+    return np.ascontiguousarray(samples), "the positive samples"
+
+
+def _params_differences(saved: CascadeParams, wanted: CascadeParams) -> list[str]:
+    """Differences between params.xml and the call, float rates compared as float32."""
+    diffs = []
+    for name in ("width", "height", "feature_type", "mode"):
+        a, b = getattr(saved, name), getattr(wanted, name)
+        if a != b:
+            diffs.append(f"{name}: {a!r} in params.xml, {b!r} given")
+    for name in ("boost_type", "max_depth", "max_weak_count"):
+        a, b = getattr(saved.stage_params, name), getattr(wanted.stage_params, name)
+        if a != b:
+            diffs.append(f"{name}: {a!r} in params.xml, {b!r} given")
+    for name in ("min_hit_rate", "max_false_alarm_rate", "weight_trim_rate"):
+        a, b = getattr(saved.stage_params, name), getattr(wanted.stage_params, name)
+        if np.float32(a) != np.float32(b):
+            diffs.append(f"{name}: {float(np.float32(a)):g} in params.xml, {b:g} given")
+    return diffs
+
+
+def _stage_seed(base: int, stage: int) -> np.random.Generator:
+    return np.random.default_rng([base, stage])
+
+
+def _elapsed(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 86400} days {s // 3600 % 24} hours {s // 60 % 60} minutes {s % 60} seconds"
+
+
+def train_cascade(
+    data,
+    vec,
+    bg,
+    num_pos: int,
+    num_neg: int,
+    num_stages: int = 20,
+    width: int = 24,
+    height: int = 24,
+    feature_type: str = "HAAR",
+    mode: str = "BASIC",
+    boost_type: str = "GAB",
+    min_hit_rate: float = 0.995,
+    max_false_alarm_rate: float = 0.5,
+    weight_trim_rate: float = 0.95,
+    max_depth: int = 1,
+    max_weak_count: int = 100,
+    precalc_val_buf_size: float = 1024,
+    precalc_idx_buf_size: float = 1024,
+    num_threads: int | None = None,
+    accept_ratio_break_value: float = -1.0,
+    device="auto",
+    random_state: int | None = None,
+    max_neg_windows: int = MAX_NEG_WINDOWS,
+    progress: Callable[[str], object] | None = print,
+) -> TrainingResult:
+    """Train a boosted cascade as ``opencv_traincascade`` does; write OpenCV's XML files.
+
+    Parameters
+    ----------
+    data : str or os.PathLike
+        ``-data``: output folder (created if missing). Holds ``params.xml``,
+        ``stageN.xml`` and, at the end, ``cascade.xml``; stage files already
+        there are resumed from.
+    vec : str, os.PathLike or ndarray of shape (n, height, width)
+        ``-vec``: positive samples, a ``.vec`` file or uint8 windows.
+    bg : str, os.PathLike or sequence
+        ``-bg``: background list file, or background image paths or arrays.
+    num_pos, num_neg : int
+        ``-numPos`` / ``-numNeg``: positives and negatives per stage.
+    num_stages : int, default=20
+        ``-numStages``.
+    width, height : int, default=24
+        ``-w`` / ``-h``: the window (the ``.vec`` samples' size).
+    feature_type : {"HAAR", "LBP"}, default="HAAR"
+        ``-featureType``.
+    mode : {"BASIC", "CORE", "ALL"}, default="BASIC"
+        ``-mode``: Haar feature set (ignored for LBP).
+    boost_type : {"GAB", "DAB", "RAB", "LB"}, default="GAB"
+        ``-bt``.
+    min_hit_rate : float, default=0.995
+        ``-minHitRate``: per stage, in (0, 1).
+    max_false_alarm_rate : float, default=0.5
+        ``-maxFalseAlarmRate``: per stage, in (0, 1).
+    weight_trim_rate : float, default=0.95
+        ``-weightTrimRate``.
+    max_depth : int, default=1
+        ``-maxDepth`` of the weak trees (1: stumps).
+    max_weak_count : int, default=100
+        ``-maxWeakCount`` per stage.
+    precalc_val_buf_size, precalc_idx_buf_size : float, default=1024
+        ``-precalcValBufSize`` / ``-precalcIdxBufSize`` in MB: feature values
+        and sorted orders kept between weak trees (the rest is recomputed).
+    num_threads : int or None, default=None
+        ``-numThreads``: CPU threads for PyTorch during the call (None: as is).
+    accept_ratio_break_value : float, default=-1.0
+        ``-acceptanceRatioBreakValue``: stop when the acceptance ratio falls to
+        this value (negative: never).
+    device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
+        Where feature values are computed and the splits searched.
+    random_state : int or None, default=None
+        Seeds where each stage's walk over the backgrounds starts; the same
+        seed gives the same cascade, also across a resume.
+    max_neg_windows : int, default=20_000_000
+        Most background windows tried per stage. OpenCV's own limit is
+        ``(numNeg + 1) / (maxFalseAlarmRate ** numStages / maxDepth)``
+        windows, which for late stages of long cascades is practically
+        endless; the lower of the two applies.
+    progress : callable or None, default=print
+        Called with each line of OpenCV-style progress output.
+
+    Returns
+    -------
+    TrainingResult
+
+    Raises
+    ------
+    ValueError
+        For invalid parameters; when ``num_pos`` exceeds the usable samples
+        of the ``.vec``; when ``params.xml`` in ``data`` disagrees with the
+        parameters (delete the folder's files to start afresh); when not
+        even the first stage can be trained (the message says why).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from fer_toolkit.cascade import train_cascade
+    >>> rng = np.random.default_rng(0)
+    >>> faces = np.tile(np.r_[np.full(6, 40), np.full(6, 210)].astype(np.uint8), (40, 12, 1))
+    >>> faces = np.clip(faces + rng.integers(-5, 6, faces.shape), 0, 255).astype(np.uint8)
+    >>> bg = [rng.integers(0, 256, (60, 80), dtype=np.uint8) for _ in range(3)]
+    >>> result = train_cascade(tempfile.mkdtemp(), faces, bg, num_pos=30, num_neg=30,
+    ...                        num_stages=2, width=12, height=12, random_state=0,
+    ...                        progress=None)
+    >>> len(result.cascade.stages), result.path.name  # one stage rejects all the noise
+    (1, 'cascade.xml')
+    >>> result.stop_reason.split(".")[0]
+    'Required leaf false alarm rate achieved'
+
+    """
+    num_pos = _check_int(num_pos, "num_pos")
+    num_neg = _check_int(num_neg, "num_neg")
+    num_stages = _check_int(num_stages, "num_stages")
+    max_neg_windows = _check_int(max_neg_windows, "max_neg_windows")
+    accept_ratio_break_value = _check_real(accept_ratio_break_value, "accept_ratio_break_value")
+    if num_threads is not None:
+        num_threads = _check_int(num_threads, "num_threads")
+    for name, value in (
+        ("min_hit_rate", min_hit_rate),
+        ("max_false_alarm_rate", max_false_alarm_rate),
+    ):
+        if not 0 < _check_real(value, name) < 1:
+            raise ValueError(f"{name} must lie in (0, 1); got {value!r}.")
+    if feature_type == "HAAR" and mode not in HAAR_MODES:
+        raise ValueError(f"mode must be one of {HAAR_MODES}; got {mode!r}.")
+    params = CascadeParams(
+        width=width,
+        height=height,
+        feature_type=feature_type,
+        mode=mode if feature_type == "HAAR" else None,
+        stage_params=StageParams(
+            boost_type=boost_type,
+            min_hit_rate=min_hit_rate,
+            max_false_alarm_rate=max_false_alarm_rate,
+            weight_trim_rate=weight_trim_rate,
+            max_depth=max_depth,
+            max_weak_count=max_weak_count,
+        ),
+    )
+    if random_state is not None:
+        random_state = _check_int(random_state, "random_state", low=0)
+    from ..estimators.cnn import resolve_device
+
+    trainer = _Trainer(
+        data=Path(data),
+        params=params,
+        num_pos=num_pos,
+        num_neg=num_neg,
+        num_stages=num_stages,
+        precalc=(precalc_val_buf_size, precalc_idx_buf_size),
+        accept_ratio_break_value=accept_ratio_break_value,
+        device=torch.device(resolve_device(device)),
+        seed=(
+            random_state
+            if random_state is not None
+            else int(np.random.SeedSequence().generate_state(1)[0])
+        ),
+        max_neg_windows=max_neg_windows,
+        emit=progress or (lambda line: None),
+    )
+    previous_threads = torch.get_num_threads()
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    try:
+        return trainer.run(vec, bg)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+@dataclass
+class _Trainer:
+    data: Path
+    params: CascadeParams
+    num_pos: int
+    num_neg: int
+    num_stages: int
+    precalc: tuple[float, float]
+    accept_ratio_break_value: float
+    device: torch.device
+    seed: int
+    max_neg_windows: int
+    emit: Callable[[str], object]
+
+    def run(self, vec, bg) -> TrainingResult:
+        started = time.perf_counter()
+        p = self.params
+        positives, vec_name = _load_positives(vec, p.width, p.height)
+        backgrounds = Backgrounds(bg)
+        table = make_features(p.feature_type, p.width, p.height, p.mode or "BASIC")
+        self.data.mkdir(parents=True, exist_ok=True)
+        stages = self._load_stages()
+        cascade = Cascade.from_params(p, stages, table)
+        usable = Cascade.from_params(p, [], table).accepts(positives)
+        n_flat = int((~usable).sum())
+        if n_flat:
+            warnings.warn(
+                f"{n_flat} of the {len(positives)} samples in {vec_name} have a pixel standard "
+                "deviation of at most about 10 grey levels; cv2.CascadeClassifier rejects such "
+                "windows, so they are skipped.",
+                stacklevel=3,
+            )
+        if self.num_pos > int(usable.sum()):
+            raise ValueError(
+                f"numPos too large for the .vec: num_pos={self.num_pos} but {vec_name} holds "
+                f"{len(positives)} samples, {int(usable.sum())} of them usable. Use a smaller "
+                "num_pos (each stage also rejects a few positives, so leave a margin)."
+            )
+        self._print_parameters(vec_name, backgrounds, len(table), len(stages))
+        sp = p.stage_params
+        required = sp.max_false_alarm_rate**self.num_stages / sp.max_depth
+        result = TrainingResult(cascade=cascade, path=self.data / "cascade.xml")
+        result.loaded_stages = len(stages)
+        try:
+            for index in range(len(stages), self.num_stages):
+                stage_start = time.perf_counter()
+                self.emit("")
+                self.emit(f"===== TRAINING {index}-stage =====")
+                self.emit("<BEGIN")
+                pos, pos_consumed = self._fill_positives(cascade, positives, vec_name, index)
+                self.emit(f"POS count : consumed   {len(pos)} : {pos_consumed}")
+                mined = self._mine(cascade, backgrounds, index, required)
+                result.acceptance_ratio = mined.acceptance_ratio
+                n_neg, ratio = len(mined.samples), mined.acceptance_ratio
+                self.emit(f"NEG count : acceptanceRatio    {n_neg} : {ratio:g}")
+                self._check_negatives(mined, required, backgrounds)
+                stage, boosted = self._train_stage(table, pos, mined.samples)
+                self.emit("END>")
+                if index == 0 or not (self.data / "params.xml").exists():
+                    write_params(p, self.data / "params.xml")
+                stage_path = self.data / f"stage{index}.xml"
+                write_stage(stage, stage_path)
+                # Continue with the stage exactly as its file holds it, as a resumed run does.
+                stages.append(read_stage(stage_path))
+                cascade = Cascade.from_params(p, stages, table)
+                result.cascade = cascade
+                result.stages.append(
+                    StageReport(
+                        index=index,
+                        weak_count=len(stage.weak),
+                        hit_rate=boosted.hit_rate,
+                        false_alarm=boosted.false_alarm,
+                        pos_count=len(pos),
+                        pos_consumed=pos_consumed,
+                        neg_count=len(mined.samples),
+                        neg_tried=mined.tried,
+                        acceptance_ratio=mined.acceptance_ratio,
+                        seconds=time.perf_counter() - stage_start,
+                    )
+                )
+                self.emit(
+                    f"Training until now has taken {_elapsed(time.perf_counter() - started)}."
+                )
+            result.stop_reason = "numStages reached"
+        except _Stop as stop:
+            result.stop_reason = str(stop)
+            self.emit(str(stop))
+        if not cascade.stages:
+            raise ValueError(f"Cascade classifier can't be trained: {result.stop_reason}")
+        write_cascade(cascade, result.path)
+        return result
+
+    def _load_stages(self) -> list:
+        params_path = self.data / "params.xml"
+        if not params_path.exists():
+            return []
+        diffs = _params_differences(read_params(params_path), self.params)
+        if diffs:
+            raise ValueError(
+                f"{params_path} was written with other parameters ("
+                + "; ".join(diffs)
+                + "). Resume with the same parameters, or empty the folder to start afresh."
+            )
+        stages = []
+        for index in range(self.num_stages):
+            path = self.data / f"stage{index}.xml"
+            if not path.exists():
+                break
+            stages.append(read_stage(path))
+        return stages
+
+    def _print_parameters(self, vec_name, backgrounds, n_features, n_loaded) -> None:
+        p, sp = self.params, self.params.stage_params
+        if n_loaded:
+            self.emit("-" * 81)
+            self.emit("Training parameters are pre-loaded from the parameter file in data folder!")
+            self.emit(
+                "Please empty this folder if you want to use a NEW set of training parameters."
+            )
+            self.emit("-" * 81)
+        lines = [
+            "PARAMETERS:",
+            f"cascadeDirName: {self.data}",
+            f"vecFileName: {vec_name}",
+            f"bgFileName: {backgrounds.source or f'{len(backgrounds)} background images'}",
+            f"numPos: {self.num_pos}",
+            f"numNeg: {self.num_neg}",
+            f"numStages: {self.num_stages}",
+            f"precalcValBufSize[Mb] : {self.precalc[0]:g}",
+            f"precalcIdxBufSize[Mb] : {self.precalc[1]:g}",
+            f"acceptanceRatioBreakValue : {self.accept_ratio_break_value:g}",
+            "stageType: BOOST",
+            f"featureType: {p.feature_type}",
+            f"sampleWidth: {p.width}",
+            f"sampleHeight: {p.height}",
+            f"boostType: {sp.boost_type}",
+            f"minHitRate: {sp.min_hit_rate:g}",
+            f"maxFalseAlarmRate: {sp.max_false_alarm_rate:g}",
+            f"weightTrimRate: {sp.weight_trim_rate:g}",
+            f"maxDepth: {sp.max_depth}",
+            f"maxWeakCount: {sp.max_weak_count}",
+        ]
+        if p.mode is not None:
+            lines.append(f"mode: {p.mode}")
+        lines.append(
+            f"Number of unique features given windowSize [{p.width},{p.height}] : {n_features}"
+        )
+        lines.append(f"Device: {self.device}")
+        for line in lines:
+            self.emit(line)
+        if n_loaded:
+            self.emit("")
+            self.emit(
+                f"Stages 0-{n_loaded - 1} are loaded" if n_loaded > 1 else "Stage 0 is loaded"
+            )
+
+    def _fill_positives(self, cascade, positives, vec_name, index):
+        """The first ``num_pos`` samples the cascade accepts, and how many were read."""
+        accepted = np.flatnonzero(cascade.accepts(positives))
+        if len(accepted) < self.num_pos:
+            raise _Stop(
+                f"Positives exhausted: stage {index} needs num_pos={self.num_pos} positives that "
+                f"stages 0-{index - 1} accept, but only {len(accepted)} of the "
+                f"{len(positives)} samples in {vec_name} pass them. Training stops here; to "
+                "train more stages, use a smaller num_pos or a larger .vec (OpenCV: 'Can not "
+                "get new positive sample')."
+            )
+        chosen = accepted[: self.num_pos]
+        return positives[chosen], int(chosen[-1]) + 1
+
+    def _mine(self, cascade, backgrounds, index, required):
+        p = self.params
+        rng = _stage_seed(self.seed, index)
+        walk = walk_windows(
+            backgrounds,
+            p.width,
+            p.height,
+            start=int(rng.integers(len(backgrounds))),
+            round_=int(rng.integers(p.width * p.height)),
+        )
+        return mine_negatives(
+            cascade,
+            walk,
+            self.num_neg,
+            min_acceptance_ratio=required,
+            max_windows=self.max_neg_windows,
+        )
+
+    def _check_negatives(self, mined, required, backgrounds) -> None:
+        ratio = mined.acceptance_ratio
+        if mined.stop == "ratio" or (mined.tried and ratio <= required):
+            raise _Stop(
+                "Required leaf false alarm rate achieved. Branch training terminated. "
+                f"(acceptance ratio {ratio:g} <= maxFalseAlarmRate^numStages / maxDepth = "
+                f"{required:g})"
+            )
+        if self.accept_ratio_break_value >= 0 and ratio <= self.accept_ratio_break_value:
+            raise _Stop(
+                "The required acceptanceRatio for the model has been reached to avoid "
+                "overfitting of trainingdata. Branch training terminated. (acceptance ratio "
+                f"{ratio:g} <= acceptanceRatioBreakValue {self.accept_ratio_break_value:g})"
+            )
+        if len(mined.samples) < self.num_neg:
+            cause = (
+                f"the per-stage limit of {self.max_neg_windows} windows was reached"
+                if mined.stop == "budget"
+                else "every window of the background images was tried"
+            )
+            raise _Stop(
+                f"Negatives exhausted: {mined.tried} windows tried in {mined.images} of the "
+                f"{len(backgrounds)} background images (and {mined.flat} windows too flat for "
+                f"the detector skipped), only {len(mined.samples)} accepted by the cascade "
+                f"(num_neg={self.num_neg}); {cause}. Training stops here; add background "
+                "images (without the object) or lower num_neg to train further."
+            )
+
+    def _train_stage(self, table, pos, neg):
+        p, sp = self.params, self.params.stage_params
+        samples = np.concatenate([pos, neg])
+        labels = np.r_[np.ones(len(pos), dtype=np.int64), np.zeros(len(neg), dtype=np.int64)]
+        precalc_start = time.perf_counter()
+        batch = integral_batch(samples, tilted=p.mode == "ALL", device=self.device)
+
+        def compute(idx: torch.Tensor) -> torch.Tensor:
+            return table.evaluate(batch, idx.cpu().numpy()).T
+
+        features = FeatureValues(
+            compute,
+            len(table),
+            len(samples),
+            categorical=p.feature_type == "LBP",
+            precalc_val_buf_size=self.precalc[0],
+            precalc_idx_buf_size=self.precalc[1],
+            device=self.device,
+        )
+        self.emit(f"Precalculation time: {time.perf_counter() - precalc_start:.3f}")
+        boosted = boost_stage(
+            features,
+            labels,
+            boost_type=sp.boost_type,
+            min_hit_rate=sp.min_hit_rate,
+            max_false_alarm_rate=sp.max_false_alarm_rate,
+            weight_trim_rate=sp.weight_trim_rate,
+            max_depth=sp.max_depth,
+            max_weak_count=sp.max_weak_count,
+            progress=self.emit,
+        )
+        if boosted is None:
+            raise _Stop(
+                "The stage cannot be trained: no feature splits its positives from its "
+                "negatives any better than a single leaf."
+            )
+        return boosted.to_stage(), boosted

@@ -1,0 +1,282 @@
+"""Boosting of cascade stages (fer_toolkit.cascade.boost) against brute force and OpenCV's rules."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from fer_toolkit.cascade.boost import (
+    FeatureValues,
+    _grow_tree,
+    _trim,
+    boost_stage,
+    stage_threshold,
+)
+from fer_toolkit.cascade.model import BOOST_TYPES
+
+
+def _separable(seed=0, n_pos=60, n_neg=120, n_features=12):
+    """Noise features plus three informative ones; the classes overlap a little."""
+    rng = np.random.default_rng(seed)
+    labels = np.r_[np.ones(n_pos, int), np.zeros(n_neg, int)]
+    X = rng.normal(size=(n_pos + n_neg, n_features)).astype(np.float32)
+    X[:, 3] += 2.5 * labels
+    X[:, 7] -= 2.0 * labels
+    X[:, 9] += 1.5 * labels
+    return X, labels
+
+
+def _brute_force_stump(X, labels, weights, criterion):
+    """Best (quality, feature, float32 threshold) by trying every cut of every feature."""
+    y = 2.0 * labels - 1
+    best = (-np.inf, None, None)
+    for f in range(X.shape[1]):
+        values = np.unique(X[:, f])
+        for lo, hi in itertools.pairwise(values):
+            left = X[:, f] <= lo
+            wl, wr = weights[left], weights[~left]
+            if criterion == "reg":
+                q = (wl @ y[left]) ** 2 / wl.sum() + (wr @ y[~left]) ** 2 / wr.sum()
+            else:
+                lc = [wl[labels[left] == k].sum() for k in (0, 1)]
+                rc = [wr[labels[~left] == k].sum() for k in (0, 1)]
+                if criterion == "gini":
+                    q = (lc[0] ** 2 + lc[1] ** 2) / sum(lc) + (rc[0] ** 2 + rc[1] ** 2) / sum(rc)
+                else:
+                    q = max(lc[0] + rc[1], lc[1] + rc[0])
+            if q > best[0] * (1 + 1e-9):
+                best = (q, f, np.float32((lo + hi) * np.float32(0.5)))
+    return best
+
+
+@pytest.mark.parametrize("boost_type", BOOST_TYPES)
+@pytest.mark.parametrize("max_depth", [1, 2])
+def test_every_boost_type_reaches_the_stage_targets(boost_type, max_depth):
+    X, labels = _separable()
+    stage = boost_stage(
+        X,
+        labels,
+        boost_type=boost_type,
+        max_depth=max_depth,
+        min_hit_rate=0.98,
+        max_false_alarm_rate=0.1,
+        max_weak_count=50,
+        device="cpu",
+    )
+    assert stage.hit_rate >= 0.98
+    assert stage.false_alarm <= 0.1
+    assert len(stage.trees) < 50
+    # The recorded rates are those of the threshold applied to the final sums.
+    sums = sum(tree.predict(FeatureValues.from_array(X)) for tree in stage.trees).numpy()
+    passed = sums >= np.float32(stage.threshold) - np.float32(1e-5)
+    assert passed[labels == 1].mean() >= 0.98
+    assert passed[labels == 0].mean() == pytest.approx(stage.false_alarm)
+
+
+@pytest.mark.parametrize(
+    ("boost_type", "criterion"), [("GAB", "reg"), ("RAB", "gini"), ("DAB", "misclass")]
+)
+def test_first_stump_equals_brute_force(boost_type, criterion):
+    rng = np.random.default_rng(3)
+    n = 40
+    labels = rng.integers(0, 2, n)
+    X = rng.integers(0, 9, size=(n, 5)).astype(np.float32) + rng.normal(0, 0.3, (n, 5)).round(1)
+    X[:, 2] += 1.5 * labels
+    X = X.astype(np.float32)
+    stage = boost_stage(X, labels, boost_type=boost_type, max_weak_count=1, device="cpu")
+    tree = stage.trees[0]
+    _, feature, threshold = _brute_force_stump(X, labels, np.full(n, 1 / n), criterion)
+    assert tree.feature.tolist() == [feature]
+    assert tree.threshold[0] == threshold
+    assert tree.left.tolist() == [0] and tree.right.tolist() == [-1]
+    left = X[:, feature] <= threshold
+    w = np.full(n, 1 / n)
+    if boost_type == "GAB":  # leaf = weighted mean of the labels +-1
+        expected = [np.mean(2 * labels[side] - 1) for side in (left, ~left)]
+        np.testing.assert_allclose(tree.leaf_values, expected)
+    elif boost_type == "RAB":  # leaf = half log-odds of the positive weight, p clipped
+        p = np.clip([labels[side].mean() for side in (left, ~left)], 1e-5, 1 - 1e-5)
+        np.testing.assert_allclose(tree.leaf_values, [0.5 * np.log(q / (1 - q)) for q in p])
+    else:  # leaf = +-C with C = log((1 - err) / err)
+        vote = np.where(left, 1 if labels[left].mean() > 0.5 else -1, 1)
+        vote[~left] = 1 if labels[~left].mean() > 0.5 else -1
+        err = w[vote != 2 * labels - 1].sum()
+        c = np.log((1 - err) / err)
+        np.testing.assert_allclose(np.abs(tree.leaf_values), [c, c])
+
+
+def test_thresholds_are_float32_midpoints_that_the_detector_rule_agrees_with():
+    X, labels = _separable(seed=5)
+    stage = boost_stage(X, labels, max_weak_count=8, min_hit_rate=0.99, device="cpu")
+    for tree in stage.trees:
+        thr = tree.threshold[0]
+        assert tree.threshold.dtype == np.float32
+        values = np.unique(X[:, tree.feature[0]])
+        below, above = values[values <= thr].max(), values[values > thr].min()
+        assert thr == np.float32((below + above) * np.float32(0.5))
+        # Training goes left on <=, the detector on <: same sides for every training value.
+        np.testing.assert_array_equal(values <= thr, values < thr)
+
+
+def test_weight_trimming_keeps_the_heaviest_samples():
+    weights = torch.tensor([0.5, 0.25, 0.125, 0.0625, 0.0625], dtype=torch.float64)
+    # OpenCV drops the lightest samples until the dropped weight reaches 1 - rate, the
+    # sample that crosses it included; ties with the lightest kept weight stay.
+    assert _trim(weights, 0.8).tolist() == [True, True, False, False, False]
+    assert _trim(weights, 0.9).tolist() == [True, True, True, False, False]
+    assert _trim(weights, 0.95).all()
+    assert _trim(weights[[4, 0, 3, 1, 2]], 0.9).tolist() == [False, True, False, True, True]
+    assert _trim(weights, 1.0).all()  # rate >= 1 disables trimming, as in OpenCV
+
+
+def test_trimmed_samples_take_no_part_in_the_split_search():
+    # Feature 0 splits the active samples cleanly at 2.5 | 3.5; one trimmed sample
+    # sits at 3.0 on the wrong side and would move the threshold if it counted.
+    X = np.array([[v] for v in (0, 1, 2, 2.5, 3.0, 3.5, 4, 5, 6, 7, 8, 9)], dtype=np.float32)
+    labels = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1])
+    labels[4] = 0
+    active = torch.ones(12, dtype=torch.bool)
+    active[4] = False
+    features = FeatureValues.from_array(X)
+    weights = torch.full((12,), 1 / 12, dtype=torch.float64)
+    y = (2 * labels - 1).double()
+    tree, weak_eval = _grow_tree(features, "reg", "GAB", weights, labels, y, active, 1)
+    assert tree.threshold[0] == np.float32(3.0)  # midpoint of 2.5 and 3.5, the active values
+    assert tree.leaf_values.tolist() == [-1.0, 1.0]  # both leaves pure without sample 4
+    assert weak_eval[4] == 0  # not reached by the tree in training
+    # Counting sample 4, the pure cut lies between 3.0 and 3.5.
+    everyone = torch.ones(12, dtype=torch.bool)
+    tree_all, _ = _grow_tree(features, "reg", "GAB", weights, labels, y, everyone, 1)
+    assert tree_all.threshold[0] == np.float32(3.25)
+
+
+def test_depth_two_trees_learn_a_conjunction_and_are_numbered_breadth_first():
+    rng = np.random.default_rng(1)
+    X = rng.uniform(-1, 1, size=(400, 2)).astype(np.float32)
+    labels = ((X[:, 0] > 0) & (X[:, 1] > 0)).astype(int)
+    stage = boost_stage(X, labels, max_depth=2, max_weak_count=1, min_hit_rate=0.9, device="cpu")
+    tree = stage.trees[0]
+    # The root's left child is pure (a leaf, number 0); its right child (node 1) splits
+    # again into leaves 1 and 2.
+    assert sorted(tree.feature.tolist()) == [0, 1]
+    assert tree.left.tolist() == [0, -1]
+    assert tree.right.tolist() == [1, -2]
+    assert len(tree.leaf_values) == 3
+    assert stage.false_alarm < 0.05  # one depth-2 tree captures "x0 > 0 and x1 > 0"
+    stump = boost_stage(X, labels, max_weak_count=1, min_hit_rate=0.9, device="cpu")
+    assert stump.false_alarm > 0.25  # a single stump cannot
+
+
+@pytest.mark.parametrize("boost_type", BOOST_TYPES)
+def test_categorical_splits_pick_the_code_subset(boost_type):
+    rng = np.random.default_rng(2)
+    n = 300
+    codes = rng.integers(0, 256, size=(n, 3)).astype(np.float32)
+    positive_codes = np.array([3, 40, 41, 200, 255])
+    codes[: n // 2, 1] = rng.choice(positive_codes, n // 2)
+    labels = np.r_[np.ones(n // 2, int), np.zeros(n - n // 2, int)]
+    stage = boost_stage(
+        codes, labels, boost_type=boost_type, max_weak_count=1, categorical=True, device="cpu"
+    )
+    tree = stage.trees[0]
+    assert tree.feature.tolist() == [1]
+    assert tree.subset.shape == (1, 8) and tree.subset.dtype == np.int32
+    words = tree.subset[0].view(np.uint32)
+    left = {c for c in range(256) if words[c >> 5] >> (c & 31) & 1}
+    # The positives' codes all go one way; most codes seen only in negatives the other.
+    sides = {c in left for c in positive_codes.tolist()}
+    assert len(sides) == 1
+    positive_side = sides.pop()
+    negative_only = set(codes[n // 2 :, 1].astype(int).tolist()) - set(positive_codes.tolist())
+    assert np.mean([(c in left) != positive_side for c in negative_only]) > 0.9
+    assert stage.hit_rate == 1.0
+    assert stage.false_alarm < 0.1
+
+
+def test_categorical_values_must_be_lbp_codes():
+    with pytest.raises(ValueError, match=r"X\[0, 1\] = 256.0"):
+        FeatureValues.from_array(np.array([[0, 256.0], [1, 2]]), categorical=True)
+
+
+def test_on_the_fly_features_give_the_same_stage_as_cached_ones():
+    X, labels = _separable(seed=7, n_features=40)
+    cached = boost_stage(
+        FeatureValues.from_array(X), labels, max_weak_count=5, max_false_alarm_rate=0.01
+    )
+    table = torch.from_numpy(np.ascontiguousarray(X.T))
+    computed = []
+
+    def compute(idx):
+        computed.append(len(idx))
+        return table[idx]
+
+    lazy = FeatureValues(
+        compute, X.shape[1], X.shape[0], precalc_val_buf_size=0, precalc_idx_buf_size=0
+    )
+    lazy.chunk_size = 7  # several blocks, each computed and sorted per tree
+    on_the_fly = boost_stage(lazy, labels, max_weak_count=5, max_false_alarm_rate=0.01)
+    assert len(cached.trees) == 5
+    assert lazy.n_cached_values == 0 and sum(computed) > 5 * X.shape[1]
+    assert on_the_fly.threshold == cached.threshold
+    for a, b in zip(on_the_fly.trees, cached.trees, strict=True):
+        assert a.feature.tolist() == b.feature.tolist()
+        np.testing.assert_array_equal(a.threshold, b.threshold)
+        np.testing.assert_array_equal(a.leaf_values, b.leaf_values)
+
+
+def test_progress_rows_follow_opencv_table():
+    X, labels = _separable()
+    lines = []
+    stage = boost_stage(X, labels, max_weak_count=3, progress=lines.append, device="cpu")
+    assert lines[:3] == [
+        "+----+---------+---------+",
+        "|  N |    HR   |    FA   |",
+        "+----+---------+---------+",
+    ]
+    rows = [line for line in lines if line.startswith("|") and "N" not in line]
+    assert len(rows) == len(stage.trees)
+    n, hr, fa = rows[-1].strip("|").split("|")
+    assert int(n) == len(stage.trees) and float(hr) == pytest.approx(stage.hit_rate)
+    assert float(fa) == pytest.approx(stage.false_alarm, abs=1e-6)
+
+
+def test_stage_threshold_keeps_min_hit_rate_of_positives():
+    sums = np.r_[np.arange(100, dtype=np.float64), [50.0, 98.5, 99.5]]
+    labels = np.r_[np.ones(100, int), np.zeros(3, int)]
+    thr, hit_rate, false_alarm = stage_threshold(sums, labels, 0.95)
+    assert thr == 5.0  # index int((1 - 0.95) * 100) of the sorted positive sums
+    assert hit_rate == pytest.approx(0.95)
+    assert false_alarm == 1.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"boost_type": "ADA"}, "boost_type must be one of"),
+        ({"min_hit_rate": 1.0}, r"min_hit_rate must lie in \(0, 1\)"),
+        ({"max_false_alarm_rate": 0}, r"max_false_alarm_rate must lie in \(0, 1\)"),
+        ({"max_depth": 0}, "max_depth must be an int >= 1"),
+        ({"max_weak_count": 2.5}, "max_weak_count must be an int >= 1"),
+    ],
+)
+def test_bad_parameters_are_rejected(kwargs, message):
+    X, labels = _separable()
+    with pytest.raises(ValueError, match=message):
+        boost_stage(X, labels, device="cpu", **kwargs)
+
+
+def test_bad_labels_are_rejected():
+    X, labels = _separable()
+    with pytest.raises(ValueError, match=r"labels\[5\] = 2"):
+        boost_stage(X, np.where(np.arange(len(labels)) == 5, 2, labels), device="cpu")
+    with pytest.raises(ValueError, match="single class"):
+        boost_stage(X, np.ones(len(labels), int), device="cpu")
+    with pytest.raises(ValueError, match=r"labels has shape \(3,\)"):
+        boost_stage(X, [1, 0, 1], device="cpu")
+
+
+def test_no_useful_split_gives_no_stage():
+    X = np.ones((30, 4), dtype=np.float32)  # constant features: nothing to split
+    labels = np.r_[np.ones(10, int), np.zeros(20, int)]
+    assert boost_stage(X, labels, device="cpu") is None

@@ -1,0 +1,347 @@
+"""The cascade model against cv2.CascadeClassifier, window by window.
+
+Random but valid cascades (Haar BASIC / CORE / ALL with tilted features, LBP; stumps and
+deeper trees with shuffled node and leaf numbering) are written with ``write_cascade``,
+loaded by OpenCV and run on real photos. Thresholds come from feature values on real
+windows, so windows pass some stages and not others, and a few sit exactly on a node
+threshold (where ``value < threshold`` matters).
+"""
+
+import pickle
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+from fer_toolkit.cascade import (
+    Cascade,
+    CascadeParams,
+    Stage,
+    StageParams,
+    WeakTree,
+    haar_features,
+    make_features,
+    read_cascade,
+    write_cascade,
+)
+
+WIDTH, HEIGHT = 18, 16  # not square, so width/height mix-ups show
+
+
+@pytest.fixture(scope="module")
+def photos():
+    astronaut = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)
+    return {"astronaut": astronaut[20:220, 120:330], "camera": data.camera()[40:240, 150:350]}
+
+
+@pytest.fixture(scope="module")
+def real_windows(photos):
+    rng = np.random.default_rng(0)
+    stack = []
+    for gray in photos.values():
+        ys = rng.integers(0, gray.shape[0] - HEIGHT, 1500)
+        xs = rng.integers(0, gray.shape[1] - WIDTH, 1500)
+        stack += [gray[y : y + HEIGHT, x : x + WIDTH] for x, y in zip(xs, ys, strict=True)]
+    return np.ascontiguousarray(np.stack(stack))
+
+
+def _random_shape(rng, k):
+    """A random binary tree shape with ``k`` internal nodes: None is a leaf."""
+    if k == 0:
+        return None
+    left = int(rng.integers(0, k))
+    return (_random_shape(rng, left), _random_shape(rng, k - 1 - left))
+
+
+def _random_tree(rng, k, features, splits, values, reverse_stump):
+    """A valid tree with shuffled node and leaf numbering (root is always node 0)."""
+    shape = _random_shape(rng, k)
+    node_ids = iter([0, *(rng.permutation(k - 1) + 1).tolist()])
+    leaf_ids = iter(rng.permutation(k + 1).tolist())
+    records = [None] * k
+
+    def place(node):
+        if node is None:
+            return -next(leaf_ids)
+        me = next(node_ids)
+        children = [place(node[0]), place(node[1])]
+        records[me] = children
+        return me
+
+    place(shape)
+    if k == 1:
+        records[0] = [-1, 0] if reverse_stump else [0, -1]
+    nodes = [[*records[j], features[j], *np.atleast_1d(splits[j])] for j in range(k)]
+    return WeakTree(nodes=nodes, leaf_values=values)
+
+
+def _random_cascade(rng, feature_type, mode, max_nodes, windows, n_stages=4):
+    table = make_features(feature_type, WIDTH, HEIGHT, mode or "BASIC")
+    params = CascadeParams(
+        width=WIDTH,
+        height=HEIGHT,
+        feature_type=feature_type,
+        mode=mode,
+        stage_params=StageParams(max_depth=max(1, max_nodes - 1)),
+    )
+    cascade = Cascade.from_params(params, [], table)
+    alive = windows[cascade.evaluate(windows)[0] >= 0]
+    pool = np.arange(len(table))
+    if feature_type == "HAAR" and mode == "ALL":
+        pool = np.flatnonzero(table.tilted)  # favour the tilted features
+    stages = []
+    while len(stages) < n_stages:
+        trees = []
+        for _ in range(int(rng.integers(2, 6))):
+            k = int(rng.integers(1, max_nodes + 1))
+            features = rng.choice(pool, k)
+            if feature_type == "HAAR":
+                observed = cascade.feature_values(alive, features)
+                # An observed value: that window sits exactly on the threshold.
+                splits = observed[rng.integers(0, len(alive), k), np.arange(k)]
+            else:
+                splits = rng.integers(-(2**31), 2**31, (k, 8))
+            values = rng.normal(0, 1, k + 1)
+            trees.append(_random_tree(rng, k, features, splits, values, rng.random() < 0.3))
+        probe = Cascade.from_params(params, [*stages, Stage(threshold=0.0, weak=trees)], table)
+        sums = np.sort(probe.stage_sums(alive)[:, -1])
+        # Reject about 45% of the windows still alive: a threshold between distinct sums.
+        levels = np.unique(sums)[1:]
+        if not len(levels):
+            continue
+        rejected = np.searchsorted(sums, levels) / len(sums)
+        threshold = levels[np.argmin(np.abs(rejected - 0.45))]
+        stages.append(Stage(threshold=float(threshold), weak=trees))
+        cascade = Cascade.from_params(params, stages, table)
+        alive = alive[cascade.accepts(alive)]
+    return cascade
+
+
+def _visited(passed):
+    """Positions OpenCV visits on a step-2 grid: it skips one after a stage-0 rejection."""
+    visited = np.ones(passed.shape, dtype=bool)
+    for i in range(1, passed.shape[1]):
+        visited[:, i] = ~(visited[:, i - 1] & (passed[:, i - 1] == 0))
+    return visited
+
+
+def _compare_scale_one(cascade, classifier, gray):
+    """Our verdicts vs OpenCV's at scale 1, on crops that shift its step-2 grid."""
+    passed, score = cascade.scan(gray, 1)
+    n_stages = len(cascade.stages)
+    size = (cascade.width, cascade.height)
+    for ox, oy in [(0, 0), (1, 0), (0, 1), (1, 1)]:
+        crop = np.ascontiguousarray(gray[oy:, ox:])
+        found = classifier.detectMultiScale(crop, 1.1, 0, minSize=size, maxSize=size)
+        theirs = {(x, y) for x, y, _, _ in np.asarray(found).reshape(-1, 4).tolist()}
+        grid, grid_score = passed[oy::2, ox::2], score[oy::2, ox::2]
+        ys, xs = np.nonzero(_visited(grid) & (grid == n_stages))
+        ours = {(2 * x, 2 * y): grid_score[y, x] for x, y in zip(xs, ys, strict=True)}
+        assert set(ours) == theirs, (ox, oy)
+        # OpenCV reports the last stage sum of accepted windows: the very same double.
+        rects, _, weights = classifier.detectMultiScale3(
+            crop, 1.1, 0, minSize=size, maxSize=size, outputRejectLevels=True
+        )
+        reported = dict(
+            zip(
+                map(tuple, np.asarray(rects).reshape(-1, 4)[:, :2].tolist()),
+                np.ravel(weights),
+                strict=True,
+            )
+        )
+        assert all(ours[key] == reported[key] for key in ours)
+    return passed
+
+
+CONFIGS = [
+    ("HAAR", "BASIC", 1),
+    ("HAAR", "CORE", 3),
+    ("HAAR", "ALL", 1),
+    ("HAAR", "ALL", 3),
+    ("LBP", None, 1),
+    ("LBP", None, 3),
+]
+
+
+@pytest.mark.parametrize(("feature_type", "mode", "max_nodes"), CONFIGS)
+def test_random_cascades_agree_with_opencv(
+    tmp_path, photos, real_windows, feature_type, mode, max_nodes
+):
+    rng = np.random.default_rng(hash((feature_type, mode, max_nodes)) % 2**32)
+    cascade = _random_cascade(rng, feature_type, mode, max_nodes, real_windows)
+    assert (cascade.max_nodes_per_tree == 1) == (max_nodes == 1)
+    path = tmp_path / "cascade.xml"
+    write_cascade(cascade, path)
+    classifier = cv2.CascadeClassifier(str(path))
+    assert not classifier.empty()
+    levels = []
+    for gray in photos.values():
+        passed = _compare_scale_one(cascade, classifier, gray)
+        levels.append(passed.ravel())
+        for neighbours in (0, 2):
+            theirs = classifier.detectMultiScale(gray, 1.2, neighbours)
+            theirs = sorted(map(tuple, np.asarray(theirs).reshape(-1, 4).tolist()))
+            ours = cascade.detect_multiscale(gray, 1.2, neighbours)
+            assert sorted(map(tuple, ours.tolist())) == theirs
+    # Non-trivial: windows stop at every stage, and some pass them all.
+    counts = np.bincount(np.concatenate(levels) + 1, minlength=len(cascade.stages) + 2)
+    assert (counts[1:] > 0).all(), counts
+
+
+@pytest.mark.parametrize(
+    ("name", "crop", "faces"),
+    [
+        ("haarcascade_frontalface_default.xml", np.s_[20:220, 130:330], 1),
+        ("haarcascade_eye_tree_eyeglasses.xml", np.s_[60:220, 150:350], None),  # depth-2 trees
+        ("haarcascade_frontalcatface_extended.xml", np.s_[:200, :240], None),  # tilted features
+    ],
+)
+def test_stock_cascades_agree_with_opencv(name, crop, faces):
+    path = cv2.data.haarcascades + name
+    cascade = read_cascade(path)
+    classifier = cv2.CascadeClassifier(path)
+    gray = np.ascontiguousarray(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)[crop])
+    _compare_scale_one(cascade, classifier, gray)
+    found = classifier.detectMultiScale(gray, 1.1, 3)
+    theirs = sorted(map(tuple, np.asarray(found).reshape(-1, 4).tolist()))
+    ours = cascade.detect_multiscale(gray, 1.1, 3)
+    assert sorted(map(tuple, ours.tolist())) == theirs
+    if faces is not None:  # the astronaut's face, at (177, 66, 95, 95) in the full photo
+        assert len(ours) == faces
+        x, y, w, h = ours[0]
+        assert abs(x + 130 + w / 2 - 225) < 20 and abs(y + 20 + h / 2 - 113) < 20
+
+
+def _accept_all(width, height, table):
+    stage = Stage(threshold=-1e6, weak=[WeakTree.stump(0, 0.0, 0.0, 0.0)])
+    return Cascade(
+        width=width, height=height, feature_type="HAAR", mode="BASIC",
+        stage_params=StageParams(), stages=[stage], features=table,
+    )  # fmt: skip
+
+
+def test_variance_rule_matches_opencv(tmp_path):
+    """The detector drops flat windows (std <= ~10 grey levels) before any stage."""
+    rng = np.random.default_rng(3)
+    amplitude = np.linspace(0, 40, 160)[None, :]  # noise grows from left to right
+    image = np.clip(128 + rng.normal(0, 1, (60, 160)) * amplitude, 0, 255).astype(np.uint8)
+    cascade = _accept_all(12, 12, haar_features(12, 12))
+    path = tmp_path / "all.xml"
+    write_cascade(cascade, path)
+    classifier = cv2.CascadeClassifier(str(path))
+    passed = _compare_scale_one(cascade, classifier, image)
+    assert (passed == -1).any() and (passed == 1).any()
+    # The rejected windows are exactly those whose inner standard deviation is <= ~10.
+    windows = np.lib.stride_tricks.sliding_window_view(image, (12, 12))[..., 1:-1, 1:-1]
+    std = windows.reshape(*windows.shape[:2], -1).std(-1)
+    assert std[passed == -1].max() <= 10.001
+    assert std[passed == 1].min() > 9.999
+
+
+def test_samples_and_image_paths_agree(photos, real_windows):
+    rng = np.random.default_rng(5)
+    cascade = _random_cascade(rng, "HAAR", "ALL", 3, real_windows)
+    gray = photos["camera"]
+    passed, score = cascade.scan(gray, 3)
+    ys, xs = np.mgrid[: passed.shape[0], : passed.shape[1]]
+    samples = np.stack(
+        [
+            gray[3 * y : 3 * y + HEIGHT, 3 * x : 3 * x + WIDTH]
+            for x, y in zip(xs.ravel(), ys.ravel(), strict=True)
+        ]
+    )
+    sample_passed, sample_score = cascade.evaluate(samples)
+    np.testing.assert_array_equal(sample_passed, passed.ravel())
+    np.testing.assert_array_equal(sample_score, score.ravel())
+    np.testing.assert_array_equal(cascade.accepts(samples), passed.ravel() == len(cascade.stages))
+    corners = cascade.accepted_windows(gray, 3)
+    np.testing.assert_array_equal(corners // 3, np.argwhere(passed == len(cascade.stages))[:, ::-1])
+    # RGB and float input go through the project's conversions.
+    rgb = np.repeat(samples[:5, ..., None], 3, axis=-1)
+    np.testing.assert_array_equal(cascade.evaluate(list(rgb))[0], sample_passed[:5])
+    sums = cascade.stage_sums(samples)
+    assert sums.shape == (len(samples), len(cascade.stages))
+    reached = sample_passed >= 0
+    last = np.minimum(sample_passed, len(cascade.stages) - 1)[reached]
+    np.testing.assert_array_equal(sums[reached, last], sample_score[reached])
+
+
+def test_compact_keeps_verdicts_and_renumbers_in_table_order(real_windows):
+    rng = np.random.default_rng(7)
+    cascade = _random_cascade(rng, "HAAR", "CORE", 3, real_windows, n_stages=3)
+    compact = cascade.compact()
+    used = np.unique([f for s in cascade.stages for t in s.weak for f in t.feature])
+    assert len(compact.features) == len(used)
+    np.testing.assert_array_equal(compact.features.rects, cascade.features.rects[used])
+    np.testing.assert_array_equal(
+        compact.evaluate(real_windows)[1], cascade.evaluate(real_windows)[1]
+    )
+    assert compact.compact() == compact
+
+
+def test_pickle_round_trip(real_windows):
+    rng = np.random.default_rng(8)
+    cascade = _random_cascade(rng, "LBP", None, 3, real_windows, n_stages=2)
+    cascade.accepts(real_windows[:5])  # fills the cached evaluation plan
+    clone = pickle.loads(pickle.dumps(cascade))
+    assert clone == cascade
+    np.testing.assert_array_equal(
+        clone.evaluate(real_windows)[1], cascade.evaluate(real_windows)[1]
+    )
+
+
+def test_weak_tree_validation():
+    with pytest.raises(ValueError, match="expected"):
+        WeakTree(nodes=np.zeros((1, 5)), leaf_values=[0, 0])
+    with pytest.raises(ValueError, match="needs 2 leaf values"):
+        WeakTree(nodes=[[0, -1, 0, 0.5]], leaf_values=[1.0])
+    with pytest.raises(ValueError, match="refers to node 3"):
+        WeakTree(nodes=[[3, -1, 0, 0.5]], leaf_values=[1.0, 2.0])
+    with pytest.raises(ValueError, match="exactly once"):
+        WeakTree(nodes=[[0, 0, 0, 0.5]], leaf_values=[1.0, 2.0])
+    with pytest.raises(ValueError, match="unreachable"):  # nodes 1 and 2 point at each other
+        WeakTree(
+            nodes=[[0, -1, 0, 0.5], [2, -2, 0, 0.5], [1, -3, 0, 0.5]],
+            leaf_values=[0.0, 1.0, 2.0, 3.0],
+        )
+    with pytest.raises(ValueError, match="integers"):
+        WeakTree(nodes=[[0, -1, 0.5, 0.5]], leaf_values=[1.0, 2.0])
+    with pytest.raises(ValueError, match="finite"):
+        WeakTree(nodes=[[0, -1, 0, 0.5]], leaf_values=[np.nan, 2.0])
+    with pytest.raises(ValueError, match="32-bit"):
+        WeakTree(nodes=[[0, -1, 0, *([2**31] * 8)]], leaf_values=[1.0, 2.0])
+    tree = WeakTree(nodes=[[0, -1, 3, 0.1]], leaf_values=[1.0, 2.0])
+    assert tree.threshold.dtype == np.float32 and tree.nodes[0, 3] == np.float32(0.1)
+
+
+def test_stage_and_cascade_validation():
+    with pytest.raises(ValueError, match="non-empty"):
+        Stage(threshold=0.0, weak=[])
+    with pytest.raises(ValueError, match="finite"):
+        Stage(threshold=float("inf"), weak=[WeakTree.stump(0, 0.0, 0.0, 1.0)])
+    table = haar_features(8, 8)
+    good = dict(width=8, height=8, feature_type="HAAR", mode="BASIC", stage_params=StageParams())
+    stage = Stage(threshold=0.0, weak=[WeakTree.stump(len(table), 0.0, 0.0, 1.0)])
+    with pytest.raises(ValueError, match=f"uses feature {len(table)}"):
+        Cascade(**good, stages=[stage], features=table)
+    with pytest.raises(ValueError, match="does not fit a 6x8 window"):
+        Cascade(**{**good, "width": 6}, stages=[], features=table)
+    with pytest.raises(TypeError, match="LBPFeatures"):
+        Cascade(**{**good, "feature_type": "LBP", "mode": None}, stages=[], features=table)
+    with pytest.raises(ValueError, match="mode is for Haar"):
+        CascadeParams(width=8, height=8, feature_type="LBP", mode="BASIC")
+    with pytest.raises(ValueError, match="boost_type"):
+        StageParams(boost_type="ADA")
+    with pytest.raises(ValueError, match="min_hit_rate"):
+        StageParams(min_hit_rate=1.5)
+    cascade = Cascade(**good, stages=[], features=table)
+    with pytest.raises(ValueError, match=r"expected \(n, 8, 8\)"):
+        cascade.accepts(np.zeros((3, 8, 9), dtype=np.uint8))
+    with pytest.raises(ValueError, match=r"samples\[1\] has shape"):
+        cascade.accepts([np.zeros((8, 8)), np.zeros((9, 8))])
+    with pytest.raises(ValueError, match="step"):
+        cascade.scan(np.zeros((20, 20), dtype=np.uint8), 0)
+    with pytest.raises(ValueError, match="scale_factor"):
+        cascade.detect_multiscale(np.zeros((20, 20), dtype=np.uint8), 1.0)
+    assert cascade.accepted_windows(np.zeros((5, 5), dtype=np.uint8)).shape == (0, 2)
