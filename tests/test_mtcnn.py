@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from skimage import data
 
@@ -181,6 +181,8 @@ def test_area_resize_from_the_integral_image_equals_opencv(
     )
     if upscale:
         out_height, out_width = height * height // out_height, width * width // out_width
+        # A side kept at its size is not "both grow": OpenCV then interpolates instead.
+        assume(out_height > height and out_width > width)
     image = np.random.default_rng(seed).uniform(0, 255, (height, width, 3)).astype(np.float32)
     integral = cv2.integral(image, sdepth=cv2.CV_64F)
     expected = cv2.resize(image, (out_width, out_height), interpolation=cv2.INTER_AREA)
