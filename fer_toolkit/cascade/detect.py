@@ -19,6 +19,7 @@ import numpy as np
 
 from ..datasets.image_folder import IMAGE_EXTENSIONS
 from ..detection import Detections, HaarCascadeDetector
+from ..plotting import annotate_faces
 from ..preprocessing._base import map_images
 from ..preprocessing.io import read_image
 from ..utils.fileio import atomic_path, atomic_write
@@ -128,10 +129,10 @@ class ImageDetections:
 
 
 def draw_detections(image: np.ndarray, detections: Detections, color=_BOX_COLOR) -> np.ndarray:
-    """Return a copy of ``image`` with each box drawn and its score written above it.
+    """Return a copy of ``image`` with each box drawn and labelled with its score.
 
-    Unlike :func:`fer_toolkit.plotting.plot_detections` (a matplotlib figure),
-    this keeps the image's own resolution, for writing annotated files.
+    :func:`fer_toolkit.plotting.annotate_faces` with the scores as labels: the
+    image's own resolution, for writing annotated files.
 
     Parameters
     ----------
@@ -156,21 +157,8 @@ def draw_detections(image: np.ndarray, detections: Detections, color=_BOX_COLOR)
     >>> out.shape, out[10, 15].tolist()
     ((40, 40, 3), [0, 255, 0])
     """
-    annotated = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image.copy()
-    thickness = max(1, round(min(image.shape[:2]) / 300))
-    for (x, y, w, h), score in zip(detections.boxes.tolist(), detections.scores, strict=True):
-        cv2.rectangle(annotated, (x, y), (x + w - 1, y + h - 1), color, thickness)
-        cv2.putText(
-            annotated,
-            f"{score:g}",
-            (x, max(y - 3 * thickness, 10)),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            0.4 * thickness,
-            color,
-            thickness,
-            cv2.LINE_AA,
-        )
-    return annotated
+    labels = [f"{score:g}" for score in detections.scores]
+    return annotate_faces(image, detections, labels, color=color)
 
 
 def _save_image(path: Path, rgb: np.ndarray) -> None:
