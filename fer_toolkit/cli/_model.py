@@ -67,7 +67,19 @@ STEPS = ("crop", "gray", "resize", "blocks", "cnn")
 # Parameter prefixes a CNNClassifier routes to its parts (module__width, optimizer__...).
 _CNN_PREFIXES = ("module", "criterion", "optimizer", *NeuralNet.prefixes_)
 # Objects rather than values, or set by the command itself.
-_RESERVED = ("module", "criterion", "optimizer", "callbacks", "train_split", "dataset")
+_RESERVED = (
+    "module",
+    "criterion",
+    "optimizer",
+    "callbacks",
+    "train_split",
+    "dataset",
+    "backbone",
+)
+_RESERVED_HINTS = {
+    "module": "; choose the network with --model.",
+    "backbone": "; start from a backbone file with --backbone FILE.",
+}
 
 
 @dataclass
@@ -118,8 +130,7 @@ class PipelineSpec:
             name = key.removeprefix("cnn__")
             if name in _RESERVED:
                 raise ValueError(
-                    f"parameter {key!r} cannot be set as a value"
-                    + ("; choose the network with --model." if name == "module" else ".")
+                    f"parameter {key!r} cannot be set as a value" + _RESERVED_HINTS.get(name, ".")
                 )
 
     def to_dict(self) -> dict:
@@ -178,8 +189,15 @@ def route_params(params: dict, pipeline: Pipeline) -> dict:
     return routed
 
 
-def build_pipeline(spec: PipelineSpec, *, device="auto", random_state=0, n_jobs=None) -> Pipeline:
-    """The unfitted pipeline that ``spec`` describes, its hyper-parameters set."""
+def build_pipeline(
+    spec: PipelineSpec, *, device="auto", random_state=0, n_jobs=None, backbone=None
+) -> Pipeline:
+    """The unfitted pipeline that ``spec`` describes, its hyper-parameters set.
+
+    ``backbone`` (a :class:`~fer_toolkit.estimators.Backbone`) is the
+    network's starting point for training; it is not part of ``spec``, whose
+    saved models rebuild without it because their full weights are saved.
+    """
     steps = []
     if spec.cropper == "haar":
         steps.append(
@@ -197,7 +215,11 @@ def build_pipeline(spec: PipelineSpec, *, device="auto", random_state=0, n_jobs=
     if spec.blocks:
         steps.append(("blocks", EyeMouthBlocks(face_size=spec.size, output="dict")))
     cnn = CNNClassifier(
-        spec.model, validation_fraction=None, device=device, random_state=random_state
+        spec.model,
+        validation_fraction=None,
+        device=device,
+        random_state=random_state,
+        backbone=backbone,
     )
     steps.append(("cnn", cnn))
     pipeline = Pipeline(steps)

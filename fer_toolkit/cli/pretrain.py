@@ -11,6 +11,7 @@ import numpy as np
 
 from ..datasets import IMAGE_EXTENSIONS, load_fer2013, make_synthetic_faces
 from ..estimators import JigsawPretext, JointPretext, RotationPretext
+from ..models import available_models
 from ..preprocessing import Grayscale, ImageReader, Resize
 from ..utils.fileio import atomic_write
 from ._common import FerCommand, device_option, echo, seed_option
@@ -49,7 +50,13 @@ def _unlabelled_images(data: str, size: int, seed: int) -> np.ndarray:
     show_default=True,
     help="Pretext task: rotation prediction, jigsaw puzzles, or both jointly.",
 )
-@click.option("--model", default="baseline", show_default=True, help="Registry backbone network.")
+@click.option(
+    "--model",
+    type=click.Choice(available_models()),
+    default="baseline",
+    show_default=True,
+    help="Registry network whose features are pretrained.",
+)
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Backbone file.")
 @click.option(
     "--size",
@@ -75,11 +82,14 @@ def pretrain(data, task, model, out, size, epochs, batch_size, n_permutations, d
     DATA is a folder of images (searched recursively; labels, if any, are
     ignored), a FER2013-format CSV (labels ignored) or ``synthetic``. Next to
     the backbone, OUT.json records the pretext accuracy and the history.
-    Fine-tune it with ``CNNClassifier(backbone="backbone.pt")``.
+    Fine-tune it with ``fer-toolkit train --backbone backbone.pt`` or
+    ``CNNClassifier(backbone="backbone.pt")``.
 
     \b
-    Example:
+    Examples:
       fer-toolkit pretrain faces/ --task joint --epochs 20 --out backbone.pt
+      fer-toolkit train --data labelled/ --backbone backbone.pt --freeze backbone \\
+          --out runs/transfer
     """
     images = _unlabelled_images(data, size, seed)
     options = {"n_permutations": n_permutations} if task != "rotation" else {}

@@ -30,6 +30,7 @@ from ._data import LabelSet, data_options, load_data
 from ._grid import has_distributions, load_param_grid
 from ._model import build_pipeline, pipeline_options, route_params, save_model, spec_from_options
 from ._report import print_cv_table, write_cv_results, write_history, write_json
+from ._transfer import apply_transfer_options, backbone_info, transfer_options
 
 __all__ = ["search"]
 
@@ -181,6 +182,7 @@ def _as_setting(name: str) -> str:
     "'fer_toolkit[dask]'.",
 )
 @pipeline_options
+@transfer_options
 @click.option(
     "--out",
     "out_dir",
@@ -213,6 +215,10 @@ def search(
     blocks,
     model,
     settings,
+    backbone_path,
+    freeze,
+    backbone_lr,
+    unfreeze_every,
     out_dir,
     seed,
     device,
@@ -235,12 +241,21 @@ def search(
           --resource max_epochs --set max_epochs=27 --out runs/halving
       fer-toolkit search --data fer2013.csv --grid grid.json --strategy random --n-iter 40 \\
           --dask-scheduler tcp://scheduler:8786 --out runs/dask
+      fer-toolkit search --data labelled/ --backbone backbone.pt --grid transfer.json \\
+          --set max_epochs=12 --out runs/transfer
+
+    With --backbone every candidate starts from the pretrained backbone; a
+    grid such as {"freeze": ["none", 2, "backbone"], "backbone_lr": [null,
+    0.0001]} compares ways of fine-tuning it.
     """
     spec = spec_from_options(cropper, align, margin, size, grayscale, blocks, model, settings)
+    backbone = apply_transfer_options(
+        spec, model, backbone_path, freeze, backbone_lr, unfreeze_every
+    )
     if resource == "max_epochs" and not strategy.startswith("halving"):
         raise click.UsageError("--resource applies to --strategy halving and halving-random.")
     grids = load_param_grid(grid_path)
-    pipeline = build_pipeline(spec, device=device, random_state=seed)
+    pipeline = build_pipeline(spec, device=device, random_state=seed, backbone=backbone)
     routed = [route_params(grid, pipeline) for grid in grids]
     with contextlib.ExitStack() as stack:
         if dask_scheduler is not None:  # connect first: fail before loading any data
@@ -299,6 +314,7 @@ def search(
             data=str(data_source),
             n_train=len(train_part),
             seed=seed,
+            backbone=backbone_info(backbone_path, backbone),
             search=summary,
         )
     echo(

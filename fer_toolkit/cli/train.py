@@ -21,6 +21,12 @@ from ._model import (
     spec_from_options,
 )
 from ._report import epoch_rows, write_evaluation, write_history
+from ._transfer import (
+    apply_transfer_options,
+    backbone_info,
+    describe_transfer,
+    transfer_options,
+)
 
 __all__ = ["train"]
 
@@ -118,6 +124,7 @@ def stopped_early(cnn) -> bool:
     "split: FER2013 PublicTest, a validation/ folder) or 'none'.",
 )
 @pipeline_options
+@transfer_options
 @click.option(
     "--out",
     "out_dir",
@@ -142,6 +149,10 @@ def train(
     blocks,
     model,
     settings,
+    backbone_path,
+    freeze,
+    backbone_lr,
+    unfreeze_every,
     out_dir,
     seed,
     device,
@@ -162,6 +173,11 @@ def train(
     predictions.csv, confusion_matrix.png, confusion_matrix_normalized.png,
     misclassified.png.
 
+    --backbone starts the network from a pretrained backbone (fer-toolkit
+    pretrain); --freeze, --backbone-lr and --unfreeze-every choose what of it
+    trains and how fast. The saved model holds all the weights: evaluate and
+    predict do not need the backbone file.
+
     Ctrl-C stops training at once: the best weights so far and every output
     are still written, and the exit status is 130.
 
@@ -173,8 +189,14 @@ def train(
           --out runs/ferplus
       fer-toolkit train --data photos/ --cropper mtcnn --align --blocks --out runs/blocks
       fer-toolkit train --data synthetic:700 --set max_epochs=5 --set lr=0.005 --out runs/demo
+      fer-toolkit pretrain faces/ --task rotation --out backbone.pt
+      fer-toolkit train --data labelled/ --backbone backbone.pt --freeze 2 --backbone-lr 1e-4 \\
+          --unfreeze-every 3 --set max_epochs=12 --out runs/transfer
     """
     spec = spec_from_options(cropper, align, margin, size, grayscale, blocks, model, settings)
+    backbone = apply_transfer_options(
+        spec, model, backbone_path, freeze, backbone_lr, unfreeze_every
+    )
     spec.params.setdefault("restore_best", True)
     start = time.perf_counter()
     data = load_data(data_source, ferplus=ferplus, label_set=label_set, seed=seed, n_jobs=n_jobs)
@@ -186,8 +208,12 @@ def train(
         + ")"
         + (f", validating on {len(valid_part)}" if valid_part is not None else "")
     )
-    pipeline = build_pipeline(spec, device=device, random_state=seed, n_jobs=n_jobs)
+    pipeline = build_pipeline(
+        spec, device=device, random_state=seed, n_jobs=n_jobs, backbone=backbone
+    )
     pipeline.set_params(cnn__verbose=0 if is_quiet() else 1)
+    if backbone is not None:
+        echo(f"starting from {describe_transfer(backbone_path, backbone, spec)}")
     fit_pipeline(pipeline, train_part, valid_part)
     cnn = pipeline[-1]
     rows = epoch_rows(cnn.history_)
@@ -229,6 +255,7 @@ def train(
         n_train=len(train_part),
         n_validation=0 if valid_part is None else len(valid_part),
         seed=seed,
+        backbone=backbone_info(backbone_path, backbone),
         epochs=len(rows),
         kept_epoch=kept,
         interrupted=interrupted,
