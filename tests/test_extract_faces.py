@@ -1,6 +1,7 @@
 """extract_faces: index contents, crops, verification, resuming after a crash, bad input."""
 
 import csv
+import json
 import os
 import shutil
 import subprocess
@@ -26,7 +27,8 @@ from fer_toolkit.datasets import (
 from fer_toolkit.datasets import extraction as extraction_module
 from fer_toolkit.datasets.extraction import INDEX_COLUMNS, VERIFY_MARGIN
 from fer_toolkit.detection import Detections, HaarCascadeDetector
-from fer_toolkit.preprocessing import crop_box, read_image
+from fer_toolkit.preprocessing import align_face, crop_box, read_image
+from fer_toolkit.utils.pixels import to_gray
 
 WIDTH, HEIGHT, N_FRAMES = 320, 240, 20
 # The top 512x384 of the photo, scaled to 320x240 without distorting her face.
@@ -436,6 +438,8 @@ def test_output_folder_that_is_a_file(clip, tmp_path):
         ({"margin": -0.1}, "margin must be a number >= 0"),
         ({"output_size": (0, 48)}, "output_size must be a positive int"),
         ({"grayscale": "yes"}, "grayscale must be True or False"),
+        ({"align": 1}, "align must be True or False"),
+        ({"align": True}, "align=True needs five landmarks per face, which the Haar"),
         ({"verify": "mtcnn"}, "verify must be None, 'haar' or a callable"),
         ({"keep": "best"}, "keep must be 'all' or 'largest'"),
         ({"image_format": "gif"}, "image_format must be one of"),
@@ -523,3 +527,48 @@ def test_mtcnn_resume_after_a_crash_is_exact(clip, photos, tmp_path, monkeypatch
     assert calls == [2, 2, 2]  # frames 0 4 | 8 12 | 16 + the photo: crash
     assert resumed.n_frames == N_FRAMES // 4 + 2 - 4
     assert snapshot(tmp_path / "out") == snapshot(tmp_path / "ref")
+
+
+def test_aligned_crops_are_the_photo_aligned_on_the_index_landmarks(photos, tmp_path):
+    eyes_tilted = [[95, 50], [125, 58], [108, 66], [96, 72], [120, 78]]
+    detector = StubDetector([TRUE_FACE], [1.0], [eyes_tilted])
+    summary = extract_faces(
+        photos / "happy", tmp_path / "out", detector=detector, align=True, margin=0.1,
+        output_size=40, grayscale=True, progress=False,
+    )  # fmt: skip
+    assert summary.n_kept == 1
+    (row,) = read_index(tmp_path / "out")
+    points = np.array([float(row[c]) for c in INDEX_COLUMNS[8:18]]).reshape(5, 2)
+    np.testing.assert_allclose(points, eyes_tilted)
+    written = cv2.imread(str(tmp_path / "out" / row["crop"]), cv2.IMREAD_UNCHANGED)
+    photo = read_image(photos / "happy" / "astronaut.png")
+    expected = align_face(photo, eyes_tilted, 40, margin=0.1)
+    np.testing.assert_array_equal(written, to_gray(expected))
+    boxed = extract_faces(
+        photos / "happy", tmp_path / "box", detector=detector, margin=0.1, output_size=40,
+        grayscale=True, progress=False,
+    )  # fmt: skip
+    assert boxed.n_kept == 1
+    boxed_crop = cv2.imread(str(tmp_path / "box" / row["crop"]), cv2.IMREAD_UNCHANGED)
+    assert boxed_crop.shape == written.shape and not np.array_equal(boxed_crop, written)
+
+
+def test_align_with_a_detector_without_landmarks_names_the_image(photos, tmp_path):
+    detector = StubDetector([TRUE_FACE], [1.0])
+    with pytest.raises(ValueError, match=r"needs five landmarks.*gave none for .*astronaut\.png"):
+        extract_faces(photos / "happy", tmp_path, detector=detector, align=True, progress=False)
+
+
+def test_extractions_from_before_align_resume_as_unaligned(photos, tmp_path):
+    detector = StubDetector(
+        [TRUE_FACE], [1.0], [[[95, 50], [125, 58], [108, 66], [96, 72], [120, 78]]]
+    )
+    extract_faces(photos, tmp_path, detector=detector, progress=False)
+    settings_path = tmp_path / "extraction.json"
+    settings = json.loads(settings_path.read_text())
+    del settings["align"]
+    settings_path.write_text(json.dumps(settings))
+    summary = extract_faces(photos, tmp_path, detector=detector, progress=False)
+    assert summary.n_skipped == 2
+    with pytest.raises(ValueError, match="made with align=False, not True"):
+        extract_faces(photos, tmp_path, detector=detector, align=True, progress=False)

@@ -1,4 +1,4 @@
-"""Face detectors by name and cutting one detected face out, for ``predict`` and ``crop``."""
+"""Face detectors by name and the media they read, for ``predict`` and ``crop``."""
 
 from __future__ import annotations
 
@@ -8,15 +8,12 @@ import numpy as np
 
 from ..datasets import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from ..detection import MTCNN, Detections, HaarCascadeDetector
-from ..preprocessing import align_face, crop_box
 from ..preprocessing._base import map_images
-from ..preprocessing.geometry import resize_image
 
 __all__ = [
     "DETECTORS",
     "ThreadedHaar",
     "WholeImage",
-    "cut_face",
     "find_media",
     "make_detector",
     "media_kind",
@@ -60,17 +57,6 @@ def make_detector(name: str, *, device="auto", n_jobs=None):
     if name == "none":
         return WholeImage()
     raise ValueError(f"detector must be one of {DETECTORS}; got {name!r}.")
-
-
-def cut_face(image, detections: Detections, index: int, *, size, margin=0.0, align=False):
-    """Face ``index`` of ``detections``: aligned on its landmarks, or its box with ``margin``,
-    at ``size`` ``(height, width)`` -- as :class:`~fer_toolkit.preprocessing.MTCNNFaceCropper`
-    and :class:`~fer_toolkit.preprocessing.HaarFaceCropper` cut it."""
-    if align:
-        if detections.landmarks is None:
-            raise ValueError("alignment needs landmarks: use the mtcnn detector.")
-        return align_face(image, detections.landmarks[index], size, margin=margin)
-    return resize_image(crop_box(image, detections.boxes[index], margin), size, "area")
 
 
 def media_kind(path: str) -> str | None:

@@ -2,9 +2,7 @@
 FER CSVs.
 
 Photos, folders and videos go through :func:`~fer_toolkit.datasets.extract_faces`
-(detection, filters, the index, resuming). With ``--align``, it first writes
-each face with context around it into ``OUT/detections/``; the aligned crops
-are then cut from those, using the landmarks of its index. FER2013-format CSV
+(detection, filters, alignment, the index, resuming). FER2013-format CSV
 sources are re-cropped row by row (seed 002's preprocessing), keeping their
 labels and row order, into a FER2013 CSV or a labelled image folder.
 """
@@ -24,11 +22,9 @@ from tqdm import tqdm
 
 from ..datasets import FER2013_EMOTIONS, extract_faces, load_fer2013, write_fer2013_csv
 from ..datasets.extraction import FACES_DIR, IMAGE_FORMATS, INDEX_COLUMNS, INDEX_NAME
-from ..preprocessing import align_face, read_image
-from ..preprocessing._base import map_images
+from ..preprocessing.faces import cut_face
 from ..preprocessing.geometry import resize_image
 from ..utils.fileio import atomic_path, atomic_write
-from ..utils.pixels import to_gray
 from ._common import (
     FerCommand,
     SizeParam,
@@ -38,18 +34,13 @@ from ._common import (
     no_progress_option,
     show_progress,
 )
-from ._faces import cut_face, make_detector
+from ._faces import make_detector
 
 __all__ = ["crop"]
 
-#: Context kept around each face in ``detections/`` for alignment, as a fraction of the box
-#: on every side: room for the rotated, margin-grown face square.
-ALIGN_CONTEXT = 0.75
-DETECTIONS_DIR = "detections"
 SETTINGS_NAME = "crop.json"
 PARTS_DIR = "parts"
 _CSV_CHUNK = 256
-_ALIGN_CHUNK = 64
 _LANDMARKS = [c for c in INDEX_COLUMNS if c.endswith(("_x", "_y"))]
 CSV_INDEX_COLUMNS = (
     "source",
@@ -125,44 +116,6 @@ def _write_image(path: Path, image: np.ndarray, image_format: str) -> None:
         f.write(data)
 
 
-# --------------------------------------------------------------- aligned crops
-def _align_rows(out_dir: Path, rows, *, size, margin, grayscale, image_format, n_jobs, progress):
-    """Cut aligned faces from the context crops of ``detections/``; return the final index."""
-    source_dir = out_dir / DETECTIONS_DIR
-    kept = [row for row in rows if row["kept"] == "1"]
-
-    def align(row):
-        target = out_dir / Path(row["crop"]).with_suffix(f".{image_format}")
-        if target.exists():  # written atomically by an earlier run
-            return
-        context = read_image(source_dir / row["crop"])
-        x, y, w, h = (int(row[c]) for c in ("x", "y", "w", "h"))
-        origin = np.array([x - round(w * ALIGN_CONTEXT), y - round(h * ALIGN_CONTEXT)])
-        points = np.array([float(row[c]) for c in _LANDMARKS]).reshape(5, 2) - origin
-        face = align_face(context, points, size, margin=margin)
-        _write_image(target, to_gray(face) if grayscale else face, image_format)
-
-    with tqdm(total=len(kept), unit="face", desc="aligning", disable=not progress) as bar:
-        for start in range(0, len(kept), _ALIGN_CHUNK):
-            chunk = kept[start : start + _ALIGN_CHUNK]
-            map_images(align, chunk, n_jobs)
-            bar.update(len(chunk))
-    final = []
-    for row in rows:
-        crop_path = row["crop"]
-        if row["kept"] == "1":
-            crop_path = Path(crop_path).with_suffix(f".{image_format}").as_posix()
-        elif crop_path:  # a rejected crop saved for inspection stays in detections/
-            crop_path = f"{DETECTIONS_DIR}/{crop_path}"
-        final.append({**row, "crop": crop_path})
-    return final
-
-
-def _read_index(path: Path) -> list[dict]:
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
 def _write_index(path: Path, columns, rows) -> None:
     with atomic_write(path, newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, columns)
@@ -187,7 +140,9 @@ def _cut_rows(images, detector, *, size, margin, align, min_confidence):
             continue
         areas = np.where(keep, detections.boxes[:, 2] * detections.boxes[:, 3], -1)
         best = int(np.argmax(areas))
-        crops.append(cut_face(image, detections, best, size=size, margin=margin, align=align))
+        crops.append(
+            cut_face(image, detections, best, output_size=size, margin=margin, align=align)
+        )
         landmarks = None if detections.landmarks is None else detections.landmarks[best]
         found.append((detections.boxes[best], float(detections.scores[best]), landmarks))
     return np.stack(crops), found
@@ -354,7 +309,7 @@ def _fmt(values, pattern: str) -> list[str]:
     help="Delete an earlier run's output in --out and start over (default: resume it).",
 )
 @device_option
-@n_jobs_option("Threads detecting (Haar) and aligning faces")
+@n_jobs_option("Threads detecting faces with the Haar cascade")
 @no_progress_option
 def crop(
     sources,
@@ -446,51 +401,17 @@ def crop(
         "resume": not restart,
         "device": device,
     }
-    if not align:
-        summary = extract_faces(
-            list(sources),
-            out,
-            detector=finder,
-            margin=margin,
-            output_size=size,
-            grayscale=grayscale,
-            image_format=image_format,
-            **options,
-        )
-    else:
-        settings = _Settings(
-            out,
-            {
-                "margin": margin,
-                "size": None if size is None else list(size),
-                "grayscale": grayscale,
-                "image_format": image_format,
-            },
-            restart,
-            owned=[FACES_DIR, INDEX_NAME],
-        )
-        summary = extract_faces(
-            list(sources),
-            out / DETECTIONS_DIR,
-            detector=finder,
-            margin=ALIGN_CONTEXT,
-            output_size=None,
-            grayscale=False,
-            image_format="png",
-            **options,
-        )
-        rows = _align_rows(
-            out,
-            _read_index(Path(summary.index_path)),
-            size=size,
-            margin=margin,
-            grayscale=grayscale,
-            image_format=image_format,
-            n_jobs=n_jobs,
-            progress=progress,
-        )
-        _write_index(out / INDEX_NAME, INDEX_COLUMNS, rows)
-        settings.finish("aligned")
+    summary = extract_faces(
+        list(sources),
+        out,
+        detector=finder,
+        margin=margin,
+        output_size=size,
+        align=align,
+        grayscale=grayscale,
+        image_format=image_format,
+        **options,
+    )
     echo(
         f"{summary.n_kept} face crops kept, {summary.n_rejected} detections rejected "
         f"(index: {out / INDEX_NAME}); this run examined {summary.n_frames} frames/images "

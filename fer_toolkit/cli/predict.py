@@ -19,9 +19,10 @@ from ..datasets.extraction import LANDMARK_NAMES
 from ..detection import Detections
 from ..plotting import annotate_faces
 from ..preprocessing import read_image
+from ..preprocessing.faces import cut_face
 from ..utils.fileio import atomic_path, atomic_write
 from ._common import FerCommand, device_option, echo, n_jobs_option, show_progress
-from ._faces import DETECTORS, cut_face, find_media, make_detector, media_kind
+from ._faces import DETECTORS, find_media, make_detector, media_kind
 from ._model import load_model
 
 __all__ = ["predict"]
@@ -312,7 +313,7 @@ def _scores(faces_to_scores, image, detections, spec, margin, model) -> np.ndarr
     if not len(detections):
         return np.empty((0, len(model.classes)), dtype=np.float32)
     crops = [
-        cut_face(image, detections, i, size=spec.size, margin=margin, align=spec.align)
+        cut_face(image, detections, i, output_size=spec.size, margin=margin, align=spec.align)
         for i in range(len(detections))
     ]
     return faces_to_scores.predict_proba(np.stack(crops))

@@ -26,7 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..detection import Detections, HaarCascadeDetector
-from ..preprocessing.faces import crop_box
+from ..preprocessing.faces import crop_box, cut_face
 from ..preprocessing.geometry import resize_image
 from ..preprocessing.io import read_image
 from ..utils.fileio import atomic_write
@@ -184,6 +184,7 @@ def extract_faces(
     min_confidence=None,
     margin=0.0,
     output_size=None,
+    align=False,
     grayscale=False,
     verify=None,
     keep="all",
@@ -229,6 +230,12 @@ def extract_faces(
         padded outside the frame, keeping the face centred).
     output_size : int, tuple of (height, width) or None, default=None
         Resize crops to this size (INTER_AREA); ``None`` keeps their own size.
+    align : bool, default=False
+        Write aligned faces: each is rotated, scaled and shifted so that its
+        five landmarks fall on :data:`~fer_toolkit.preprocessing.FACE_TEMPLATE`
+        (eyes level; :func:`~fer_toolkit.preprocessing.align_face`), with
+        ``margin`` around the face square, instead of its box. Needs a
+        detector that gives landmarks (MTCNN).
     grayscale : bool, default=False
         Write grayscale crops (BT.601 weights) instead of RGB.
     verify : None, "haar" or callable, default=None
@@ -320,6 +327,7 @@ def extract_faces(
         min_confidence=min_confidence,
         margin=margin,
         output_size=output_size,
+        align=align,
         grayscale=grayscale,
         verify=verify,
         keep=keep,
@@ -339,6 +347,7 @@ def extract_faces(
         min_confidence=min_confidence,
         margin=margin,
         size=None if output_size is None else check_size(output_size, "output_size"),
+        align=align,
         grayscale=grayscale,
         keep=keep,
         image_format=image_format,
@@ -373,6 +382,10 @@ def extract_faces(
     )
 
 
+#: Settings added after extraction.json existed, with the value earlier runs used.
+_LATER_SETTINGS = {"align": False}
+
+
 def _check_settings(**values) -> dict:
     """Validate the parameters that shape the output; return them as JSON-able settings."""
     detector, verify = values["detector"], values["verify"]
@@ -401,7 +414,7 @@ def _check_settings(**values) -> dict:
     size = values["output_size"]
     if size is not None:
         values["output_size"] = list(check_size(size, "output_size"))
-    for name in ("grayscale", "save_rejected"):
+    for name in ("align", "grayscale", "save_rejected"):
         if not isinstance(values[name], bool):
             raise ValueError(f"{name} must be True or False; got {values[name]!r}.")
     if values["keep"] not in ("all", "largest"):
@@ -409,6 +422,11 @@ def _check_settings(**values) -> dict:
     if values["image_format"] not in IMAGE_FORMATS:
         raise ValueError(
             f"image_format must be one of {IMAGE_FORMATS}; got {values['image_format']!r}."
+        )
+    if values["align"] and detector == "haar":
+        raise ValueError(
+            "align=True needs five landmarks per face, which the Haar cascade does not give: "
+            "use detector='mtcnn'."
         )
     values["detector"] = _describe(detector)
     values["verify"] = _describe(verify)
@@ -533,6 +551,7 @@ class _Run:
     min_confidence: float | None
     margin: float
     size: tuple[int, int] | None
+    align: bool
     grayscale: bool
     keep: str
     image_format: str
@@ -601,22 +620,33 @@ class _Run:
         return reasons
 
     def _rows(self, source, index, frame, detections) -> list[list]:
+        if self.align and len(detections) and detections.landmarks is None:
+            raise ValueError(
+                f"align=True needs five landmarks per face, but the detector gave none for "
+                f"{_where(source, index)}."
+            )
         rows = []
         for i, reason in enumerate(self._reasons(frame, detections)):
             crop_path = ""
             if not reason or self.save_rejected:
                 stem = f"{source.key}/{index:06d}_{i}" if source.is_video else f"{source.key}_{i}"
                 crop_path = f"{REJECTED_DIR if reason else FACES_DIR}/{stem}.{self.image_format}"
-                self._write(frame, detections.boxes[i], crop_path)
+                self._write(frame, detections, i, crop_path)
             rows.append(_row(source.path, index, i, detections, crop_path, reason))
         return rows
 
-    def _write(self, frame, box, relative):
-        crop = crop_box(frame, box, self.margin)
-        if self.grayscale:
-            crop = to_gray(crop)
-        if self.size is not None:
-            crop = resize_image(crop, self.size, "area")
+    def _write(self, frame, detections, index, relative):
+        if self.align:
+            crop = cut_face(
+                frame, detections, index, output_size=self.size, margin=self.margin, align=True
+            )
+            crop = to_gray(crop) if self.grayscale else crop
+        else:  # the grey conversion precedes resizing, as in extractions made before align
+            crop = crop_box(frame, detections.boxes[index], self.margin)
+            if self.grayscale:
+                crop = to_gray(crop)
+            if self.size is not None:
+                crop = resize_image(crop, self.size, "area")
         if crop.ndim == 3:
             crop = cv2.cvtColor(crop, cv2.COLOR_RGB2BGR)
         ok, encoded = cv2.imencode(f".{self.image_format}", crop)
@@ -837,9 +867,10 @@ def _read_settings(path: str) -> dict | None:
 
 def _check_same_settings(previous: dict, settings: dict, out_dir: str) -> None:
     for name, value in settings.items():
-        if previous.get(name) != value:
+        before = previous.get(name, _LATER_SETTINGS.get(name))
+        if before != value:
             raise ValueError(
-                f"{out_dir!r} holds an extraction made with {name}={previous.get(name)!r}, not "
+                f"{out_dir!r} holds an extraction made with {name}={before!r}, not "
                 f"{value!r}; rerun with the same settings to resume it, or {_START_OVER}."
             )
 

@@ -11,9 +11,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..detection import Detections, HaarCascadeDetector
 from ..utils.validation import check_size, stack_images
 from ._base import ImageTransformer, map_images
+from .alignment import align_face
 from .geometry import resize_image
 
-__all__ = ["HaarFaceCropper", "NoFaceError", "crop_box"]
+__all__ = ["HaarFaceCropper", "NoFaceError", "crop_box", "cut_face"]
 
 _SELECTORS = {
     "largest": lambda detections, shape: detections.largest(),
@@ -88,6 +89,69 @@ def crop_box(image: np.ndarray, box, margin: float = 0.0) -> np.ndarray:
     return out
 
 
+def cut_face(
+    image: np.ndarray,
+    detections: Detections,
+    index: int,
+    *,
+    output_size=None,
+    margin: float = 0.0,
+    align: bool = False,
+) -> np.ndarray:
+    """Cut face ``index`` of ``detections`` out of ``image``, as the face croppers do.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W) or (H, W, C)
+        The image the detections refer to.
+    detections : Detections
+        Faces found in ``image`` (boxes, and landmarks for ``align``).
+    index : int
+        Which face.
+    output_size : int, tuple of (height, width) or None, default=None
+        Size of the result; None keeps the face's own resolution.
+    margin : float, default=0.0
+        Fraction of the face added on every side.
+    align : bool, default=False
+        Rotate, scale and shift the face so its five landmarks fall on
+        :data:`~fer_toolkit.preprocessing.FACE_TEMPLATE` (eyes level, see
+        :func:`~fer_toolkit.preprocessing.align_face`) instead of cropping its
+        box (:func:`crop_box`, then resized with INTER_AREA).
+
+    Returns
+    -------
+    face : ndarray of shape (h, w[, C])
+        Same dtype and channels as ``image``.
+
+    Raises
+    ------
+    ValueError
+        For ``align=True`` with detections that have no landmarks (a Haar
+        cascade's), or an invalid ``output_size`` or ``margin``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fer_toolkit.detection import Detections
+    >>> from fer_toolkit.preprocessing import cut_face
+    >>> image = np.zeros((100, 100, 3), dtype=np.uint8)
+    >>> found = Detections(np.array([[20, 30, 40, 40]]), np.array([0.99]))
+    >>> cut_face(image, found, 0, output_size=48, margin=0.1).shape
+    (48, 48, 3)
+    """
+    if align:
+        if detections.landmarks is None:
+            raise ValueError(
+                "face alignment needs five landmarks per face, which this detector does not "
+                "give (a Haar cascade's): use MTCNN, or align=False."
+            )
+        return align_face(image, detections.landmarks[index], output_size, margin=margin)
+    crop = crop_box(image, detections.boxes[index], margin)
+    if output_size is None:
+        return crop
+    return resize_image(crop, check_size(output_size, "output_size"), "area")
+
+
 def centre_square(shape) -> tuple[int, int, int, int]:
     """The largest centred square ``(x, y, w, h)`` inside an image of ``shape``."""
     height, width = shape[:2]
@@ -134,9 +198,8 @@ class _FaceCropper(_DetectorCache, ImageTransformer):
         return self._detector(), size
 
     def _cut(self, image, detections, index, size):
-        """Crop face ``index`` of ``detections`` with the margin, resized to ``size``."""
-        crop = crop_box(image, detections.boxes[index], self.margin)
-        return crop if size is None else resize_image(crop, size, "area")
+        """Face ``index`` of ``detections``, cut as :func:`cut_face` does with ``align=False``."""
+        return cut_face(image, detections, index, output_size=size, margin=self.margin)
 
     def _crop(self, index, image, detections, size):
         if len(detections):
