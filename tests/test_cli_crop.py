@@ -18,6 +18,7 @@ from fer_toolkit.datasets import (
 )
 from fer_toolkit.datasets.extraction import LANDMARK_NAMES
 from fer_toolkit.preprocessing import align_face
+from fer_toolkit.utils.fileio import folder_lock
 from fer_toolkit.utils.pixels import to_gray
 
 
@@ -168,3 +169,13 @@ def test_never_writes_into_its_inputs(photos, fer_csv):
     assert inside.exit_code == 1 and "overlap" in inside.output
     beside = run(fer_csv, "--out", fer_csv.parent, "--format", "csv", "--detector", "haar")
     assert beside.exit_code == 1 and "would overwrite the source" in beside.output
+
+
+@pytest.mark.parametrize("source", ["PHOTOS", "CSV"])
+def test_a_folder_in_use_is_one_clear_line(photos, fer_csv, tmp_path, source):
+    out = tmp_path / "out"
+    with folder_lock(out):
+        result = run(photos if source == "PHOTOS" else fer_csv, "--out", out, "--device", "cpu")
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().splitlines()[-1].startswith("Error: ")
+    assert "is in use by another" in result.output and "Traceback" not in result.output

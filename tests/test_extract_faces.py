@@ -301,7 +301,11 @@ def test_resume_after_a_hard_kill_and_torn_writes(clip, photos, tmp_path):
         f.write(f"{clip},12,0,109,2")  # a row cut by the kill
     with open(out / "progress.jsonl", "ab") as f:
         f.write(b'{"index_bytes": 99999, "next_fr')  # a checkpoint cut by the kill
+    torn = out / "faces" / "clip" / ".000006_0.png.0123abcd.tmp.png"
+    torn.write_bytes(b"\x89PNG")  # a crop the kill cut short, before its rename
+    assert (out / ".lock").exists()  # the dead process could not remove it, nor keep it locked
     resumed = extract_faces([clip, photos], out, detector="haar", every=2, progress=False)
+    assert not torn.exists() and not (out / ".lock").exists()
     extract_faces([clip, photos], ref, detector="haar", every=2, progress=False)
     assert snapshot(out) == snapshot(ref)
     assert resumed.n_frames == N_FRAMES // 2 + 2 - 6
@@ -572,3 +576,27 @@ def test_extractions_from_before_align_resume_as_unaligned(photos, tmp_path):
     assert summary.n_skipped == 2
     with pytest.raises(ValueError, match="made with align=False, not True"):
         extract_faces(photos, tmp_path, detector=detector, align=True, progress=False)
+
+
+def test_a_second_run_on_a_folder_in_use_fails_at_once(photos, tmp_path):
+    out = tmp_path / "out"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from fer_toolkit.utils.fileio import folder_lock\n"
+            f"with folder_lock({str(out)!r}):\n"
+            "    print('locked', flush=True); sys.stdin.readline()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        with pytest.raises(BlockingIOError, match=r"in use by another extract_faces run"):
+            extract_faces(photos, out, detector="haar", progress=False)
+        assert not (out / "index.csv").exists()
+    finally:
+        holder.communicate("\n", timeout=60)
+    assert extract_faces(photos, out, detector="haar", progress=False).n_kept == 1

@@ -24,7 +24,7 @@ from ..datasets import FER2013_EMOTIONS, extract_faces, load_fer2013, write_fer2
 from ..datasets.extraction import FACES_DIR, IMAGE_FORMATS, INDEX_COLUMNS, INDEX_NAME
 from ..preprocessing.faces import cut_face
 from ..preprocessing.geometry import resize_image
-from ..utils.fileio import atomic_path, atomic_write
+from ..utils.fileio import atomic_path, atomic_write, folder_lock, remove_stale_temporaries
 from ._common import (
     FerCommand,
     SizeParam,
@@ -367,24 +367,26 @@ def crop(
     progress = show_progress()
     out = Path(out_dir)
     if csv_sources:
-        _crop_csv_sources(
-            csv_sources,
-            out,
-            finder,
-            align=align,
-            min_confidence=min_confidence,
-            margin=margin,
-            size=size,
-            image_format=image_format,
-            restart=restart,
-            progress=progress,
-            ignored={
-                "--every": every != 1,
-                "--verify": verify != "none",
-                "--keep": keep != "all",
-                "--save-rejected": save_rejected,
-            },
-        )
+        with folder_lock(out, "another fer-toolkit crop run"):
+            remove_stale_temporaries(out)  # left by a run killed mid-write
+            _crop_csv_sources(
+                csv_sources,
+                out,
+                finder,
+                align=align,
+                min_confidence=min_confidence,
+                margin=margin,
+                size=size,
+                image_format=image_format,
+                restart=restart,
+                progress=progress,
+                ignored={
+                    "--every": every != 1,
+                    "--verify": verify != "none",
+                    "--keep": keep != "all",
+                    "--save-rejected": save_rejected,
+                },
+            )
         return
     if image_format == "csv":
         raise click.UsageError(

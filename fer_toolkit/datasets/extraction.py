@@ -29,7 +29,7 @@ from ..detection import Detections, HaarCascadeDetector
 from ..preprocessing.faces import crop_box, cut_face
 from ..preprocessing.geometry import resize_image
 from ..preprocessing.io import read_image
-from ..utils.fileio import atomic_write
+from ..utils.fileio import atomic_write, folder_lock, remove_stale_temporaries
 from ..utils.pixels import to_gray
 from ..utils.validation import check_size
 from .image_folder import IMAGE_EXTENSIONS
@@ -277,6 +277,8 @@ def extract_faces(
         file, two sources that would write to the same crop names, an output
         folder overlapping the inputs, resumed settings that differ, or an
         invalid parameter.
+    BlockingIOError
+        When another run is writing to ``out_dir``.
 
     Notes
     -----
@@ -302,7 +304,10 @@ def extract_faces(
     Memory stays bounded: frames are streamed, crops written one by one and
     index rows flushed at each checkpoint (every 100 frames or 5 s). Crops are
     written atomically; a kill between checkpoints only costs the frames
-    since the last one, which the rerun redoes and whose rows it replaces.
+    since the last one, which the rerun redoes and whose rows it replaces,
+    and the rerun deletes the temporary file a kill mid-write leaves. While
+    it runs, ``extract_faces`` locks ``out_dir`` (its file ``.lock``): a
+    second run on the same folder fails at once with ``BlockingIOError``.
 
     Examples
     --------
@@ -353,24 +358,26 @@ def extract_faces(
         image_format=image_format,
         save_rejected=save_rejected,
     )
-    store = _Store(out_dir, settings, resume)
-    todo = [source for source in plan if source.key not in store.done]
-    bars = _Progress(len(plan), len(plan) - len(todo), single=len(plan) == 1, enabled=progress)
-    n_frames = 0
-    try:
-        batch, n_batch = [], 0
-        for event in _events(todo, store, every):
-            batch.append(event)
-            n_batch += event[2] is not None
-            if n_batch >= _BATCH_FRAMES:
-                n_frames += run.process(batch, store, bars)
-                batch, n_batch = [], 0
-        n_frames += run.process(batch, store, bars)
-        store.commit()
-    finally:
-        bars.close()
-        store.close()
-    n_kept, n_rejected = _count(store.index_path)
+    with folder_lock(out_dir, "another extract_faces run"):
+        remove_stale_temporaries(out_dir)  # left by a run killed mid-write
+        store = _Store(out_dir, settings, resume)
+        todo = [source for source in plan if source.key not in store.done]
+        bars = _Progress(len(plan), len(plan) - len(todo), single=len(plan) == 1, enabled=progress)
+        n_frames = 0
+        try:
+            batch, n_batch = [], 0
+            for event in _events(todo, store, every):
+                batch.append(event)
+                n_batch += event[2] is not None
+                if n_batch >= _BATCH_FRAMES:
+                    n_frames += run.process(batch, store, bars)
+                    batch, n_batch = [], 0
+            n_frames += run.process(batch, store, bars)
+            store.commit()
+        finally:
+            bars.close()
+            store.close()
+        n_kept, n_rejected = _count(store.index_path)
     return ExtractionSummary(
         out_dir=out_dir,
         index_path=store.index_path,

@@ -1,14 +1,18 @@
-"""Atomic file output: a crash never leaves a half-written file behind."""
+"""Atomic file output and output-folder locks: a crash never leaves a half-written file."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import stat
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write"]
+__all__ = ["atomic_path", "atomic_write", "folder_lock", "remove_stale_temporaries"]
+
+# The names atomic_path gives its temporary files: .<name>.<8 hex digits>.tmp<suffix>
+_TEMPORARY_NAME = re.compile(r"\..+\.[0-9a-f]{8}\.tmp(\.[^.]*)?", re.DOTALL)
 
 
 @contextlib.contextmanager
@@ -94,3 +98,116 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs):
         raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}.")
     with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as f:
         yield f
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> int:
+    """Delete the temporary files :func:`atomic_path` left in ``folder`` (recursively).
+
+    A process killed while writing (SIGKILL, power loss) cannot remove its
+    temporary file. Call this only while no other process writes into
+    ``folder``, e.g. under :func:`folder_lock`.
+
+    Returns
+    -------
+    n_removed : int
+        How many files were deleted.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from fer_toolkit.utils.fileio import remove_stale_temporaries
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = open(os.path.join(folder, ".a.png.0123abcd.tmp.png"), "w")
+    >>> _ = open(os.path.join(folder, "a.png"), "w")
+    >>> remove_stale_temporaries(folder), os.listdir(folder)
+    (1, ['a.png'])
+    """
+    removed = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            if _TEMPORARY_NAME.fullmatch(name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(root, name))
+                    removed += 1
+    return removed
+
+
+def _try_lock(fd: int) -> bool:
+    """Take an exclusive lock on open file ``fd`` without waiting; False if another holds it."""
+    try:
+        if os.name == "nt":
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike, what: str = "another process"):
+    """Hold an exclusive lock on ``folder`` (its file ``.lock``) for the duration of the block.
+
+    The lock belongs to the open file, so the operating system releases it
+    when the process dies, however it dies: a crash never leaves a folder
+    locked. The lock file is removed on leaving the block.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        Created if needed.
+    what : str, default="another process"
+        Names the likely holder in the error message.
+
+    Raises
+    ------
+    BlockingIOError
+        At once (no waiting) when another process or another open of the
+        same folder holds the lock.
+    NotADirectoryError
+        When ``folder`` is a file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from fer_toolkit.utils.fileio import folder_lock
+    >>> folder = tempfile.mkdtemp()
+    >>> with folder_lock(folder):
+    ...     with folder_lock(folder):
+    ...         pass
+    Traceback (most recent call last):
+    ...
+    BlockingIOError: ... is in use by another process ...
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"output folder {str(folder)!r} exists and is a file.")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ".lock"
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        if not _try_lock(fd):
+            os.close(fd)
+            raise BlockingIOError(
+                f"{str(folder)!r} is in use by {what} (it holds {path.name}); wait for it to "
+                "finish or use another output folder."
+            )
+        try:  # the file may have been unlinked by a holder that just finished
+            current = os.stat(path)
+        except FileNotFoundError:
+            current = None
+        if current is not None and os.path.samestat(current, os.fstat(fd)):
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        # Removed while still locked, so that an opener racing with us sees it gone and
+        # retries. Windows cannot remove an open file: there the file stays, harmlessly.
+        with contextlib.suppress(OSError):
+            os.remove(path)
+        os.close(fd)
