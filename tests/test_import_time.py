@@ -9,8 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from fer_toolkit.cli import main
+from fer_toolkit.cli._model import MODELS
+from fer_toolkit.models import available_models
 
-COMMANDS = {
+COMMANDS = [
     "cascade",
     "crop",
     "evaluate",
@@ -20,52 +22,62 @@ COMMANDS = {
     "quickstart",
     "search",
     "train",
-}
+]
 
 CLI = """
 from fer_toolkit.cli.main import main
 try:
-    main({args!r})
+    main({args!r}, prog_name="fer-toolkit")
 except SystemExit as exc:
     assert exc.code == 0, exc.code
 """
 
 
-def heavy_modules(code):
-    """PyTorch and skorch, those of them that running ``code`` in a new interpreter imports."""
+def run_python(code):
+    """``(output, heavy)``: what ``code`` printed in a new interpreter, and the heavy
+    modules (PyTorch, skorch) it imported."""
     probe = f"{code}\nimport sys\nprint(sorted({{'torch', 'skorch'}} & set(sys.modules)))"
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=False
-    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    *output, modules = result.stdout.splitlines()
-    return "\n".join(output), modules
+    *output, heavy = result.stdout.splitlines()
+    return "\n".join(output), heavy
 
 
 @pytest.mark.parametrize(
     "module", ["fer_toolkit.preprocessing", "fer_toolkit.datasets", "fer_toolkit.cli.main"]
 )
 def test_import_does_not_load_torch(module):
-    _, modules = heavy_modules(f"import {module}")
-    assert modules == "[]"
+    _, heavy = run_python(f"import {module}")
+    assert heavy == "[]"
 
 
 @pytest.mark.parametrize(
-    "args", [["--help"], ["--version"], ["train", "--help"], ["cascade", "--help"]], ids=" ".join
+    "args",
+    [
+        ["--help"],
+        ["--version"],
+        *([command, "--help"] for command in COMMANDS),
+        ["cascade", "train", "--help"],
+    ],
+    ids=" ".join,
 )
 def test_help_does_not_load_torch(args):
-    output, modules = heavy_modules(CLI.format(args=args))
-    assert "Usage:" in output or "version" in output
-    assert modules == "[]"
+    output, heavy = run_python(CLI.format(args=args))
+    assert output.startswith(("Usage: fer-toolkit", "fer-toolkit, version"))
+    assert heavy == "[]"
 
 
 def test_help_lists_every_command():
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0, result.output
     listed = result.output.split("Commands:\n", 1)[1]
-    assert set(re.findall(r"^  (\S+)", listed, flags=re.MULTILINE)) == COMMANDS
+    assert re.findall(r"^  (\S+)", listed, flags=re.MULTILINE) == COMMANDS
 
 
 def test_alias_is_the_same_command():
     ctx = click.Context(main)
     assert main.get_command(ctx, "extract-faces") is main.get_command(ctx, "crop")
+
+
+def test_model_choices_are_the_registry():
+    assert list(MODELS) == available_models()

@@ -6,6 +6,7 @@ import re
 import cv2
 import numpy as np
 import pytest
+import torch
 from skimage import data
 
 from fer_toolkit.detection import MTCNN, Detections
@@ -211,6 +212,14 @@ def test_grayscale_and_float_inputs(photo, found):
 def test_invalid_params_rejected_at_fit(photo, params, match):
     with pytest.raises(ValueError, match=match):
         MTCNNFaceCropper(**params).fit([photo])
+
+
+def test_device_is_a_string_or_a_torch_device(photo):
+    crops = MTCNNFaceCropper(device=torch.device("cpu"), min_face_size=30, output_size=24)
+    assert crops.fit_transform([photo]).shape == (1, 24, 24, 3)
+    message = "'device' parameter .* an instance of 'str' or an instance of 'torch.device'"
+    with pytest.raises(ValueError, match=message):
+        MTCNNFaceCropper(device=0).fit([photo])
 
 
 def test_bad_images_named(photo):

@@ -8,7 +8,8 @@
 
 __all__: list[str] = []
 
-from .boost import boost_stage
+import importlib
+
 from .createsamples import create_samples, samples_from_image, samples_from_info, show_vec
 from .description import Positive, read_bg, read_info, write_bg, write_info
 from .detect import (
@@ -26,9 +27,6 @@ from .evaluate import (
     evaluate_cascade,
     match_detections,
 )
-from .features import HaarFeatures, LBPFeatures, haar_features, lbp_features, make_features
-from .integral import IntegralBatch, integral_batch, integral_image
-from .model import Cascade, CascadeParams, FeatureParams, Stage, StageParams, WeakTree
 from .opencv_backend import (
     OpenCVToolError,
     OpenCVToolNotFoundError,
@@ -39,9 +37,39 @@ from .opencv_backend import (
     run_traincascade,
     traincascade_args,
 )
-from .train import StageReport, TrainingResult, train_cascade
 from .vec import read_vec, vec_count, write_vec
-from .xml import read_cascade, read_params, read_stage, write_cascade, write_params, write_stage
+
+#: The public names of the modules built on PyTorch, imported on first use (PEP 562):
+#: the OpenCV backend, detection and ``fer-toolkit cascade --help`` do without PyTorch.
+_LAZY_MODULES = {
+    "boost": ["boost_stage"],
+    "features": ["HaarFeatures", "LBPFeatures", "haar_features", "lbp_features", "make_features"],
+    "integral": ["IntegralBatch", "integral_batch", "integral_image"],
+    "model": ["Cascade", "CascadeParams", "FeatureParams", "Stage", "StageParams", "WeakTree"],
+    "train": ["StageReport", "TrainingResult", "train_cascade"],
+    "xml": [
+        "read_cascade",
+        "read_params",
+        "read_stage",
+        "write_cascade",
+        "write_params",
+        "write_stage",
+    ],
+}
+_LAZY = {name: module for module, names in _LAZY_MODULES.items() for name in names}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ += [
     "OpenCVToolError",

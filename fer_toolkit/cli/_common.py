@@ -17,7 +17,6 @@ import sys
 import traceback
 
 import click
-import torch
 
 __all__ = [
     "USER_ERRORS",
@@ -171,6 +170,9 @@ class DeviceParam(click.ParamType):
         value = str(value).strip()
         if value == "auto":
             return value
+        # Here rather than at the top: --help and the other commands do not need PyTorch.
+        import torch
+
         try:
             device = torch.device(value)
         except RuntimeError:

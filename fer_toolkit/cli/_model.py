@@ -26,10 +26,7 @@ import click
 import joblib
 import numpy as np
 from sklearn.pipeline import Pipeline
-from skorch import NeuralNet
 
-from ..estimators import CNNClassifier
-from ..models import available_models
 from ..preprocessing import (
     EyeMouthBlocks,
     Grayscale,
@@ -44,6 +41,7 @@ from ._data import LabelSet
 
 __all__ = [
     "JOBLIB_NAME",
+    "MODELS",
     "MODEL_FORMAT",
     "PARAMS_NAME",
     "SPEC_NAME",
@@ -64,8 +62,9 @@ PARAMS_NAME = "model_params.pt"
 JOBLIB_NAME = "model.joblib"
 CROPPERS = ("none", "haar", "mtcnn")
 STEPS = ("crop", "gray", "resize", "blocks", "cnn")
-# Parameter prefixes a CNNClassifier routes to its parts (module__width, optimizer__...).
-_CNN_PREFIXES = ("module", "criterion", "optimizer", *NeuralNet.prefixes_)
+#: The networks of the model registry, ``fer_toolkit.models.available_models()``, named
+#: here so that declaring ``--model`` does not import PyTorch (a test checks they agree).
+MODELS = ("baseline", "prior_attention", "seed004", "vgg_fer")
 # Objects rather than values, or set by the command itself.
 _RESERVED = (
     "module",
@@ -163,6 +162,8 @@ def route_params(params: dict, pipeline: Pipeline) -> dict:
     """
     steps = dict(pipeline.steps)
     cnn_names = [name for name in steps["cnn"].get_params(deep=False) if not name.startswith("_")]
+    # The parts a CNNClassifier routes parameters to (module__width, optimizer__...).
+    cnn_prefixes = ("module", "criterion", "optimizer", *steps["cnn"].prefixes_)
     routed = {}
     for name, value in params.items():
         head, _, rest = name.partition("__")
@@ -179,7 +180,7 @@ def route_params(params: dict, pipeline: Pipeline) -> dict:
                 f"unknown parameter {name!r}: this pipeline has no {head!r} step (its steps "
                 f"are {', '.join(steps)})."
             )
-        elif name in cnn_names or (rest and head in _CNN_PREFIXES):
+        elif name in cnn_names or (rest and head in cnn_prefixes):
             routed[f"cnn__{name}"] = value
         else:
             raise ValueError(
@@ -198,6 +199,8 @@ def build_pipeline(
     network's starting point for training; it is not part of ``spec``, whose
     saved models rebuild without it because their full weights are saved.
     """
+    from ..estimators import CNNClassifier
+
     steps = []
     if spec.cropper == "haar":
         steps.append(
@@ -388,7 +391,7 @@ def pipeline_options(func):
         ),
         click.option(
             "--model",
-            type=click.Choice(available_models()),
+            type=click.Choice(MODELS),
             default=None,
             help="Network from the model registry [default: baseline; prior_attention "
             "with --blocks].",

@@ -17,12 +17,14 @@ constructor arguments such as ``width``) is written into the description as
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from ..estimators import Backbone, load_backbone
-from ..estimators.transfer import backbone_blocks
 from ._model import PipelineSpec
+
+if TYPE_CHECKING:
+    from ..estimators import Backbone
 
 __all__ = [
     "FreezeParam",
@@ -149,6 +151,9 @@ def apply_transfer_options(
     if backbone_path is None:
         return None
 
+    from ..estimators import load_backbone
+    from ..estimators.transfer import backbone_blocks
+
     backbone = load_backbone(backbone_path)
     if spec.blocks:
         raise click.UsageError(
@@ -200,6 +205,8 @@ def backbone_info(backbone_path, backbone: Backbone | None) -> dict | None:
 
 def describe_transfer(backbone_path, backbone: Backbone, spec: PipelineSpec) -> str:
     """One line on the backbone and how it is fine-tuned, for the progress output."""
+    from ..estimators.transfer import backbone_blocks
+
     tasks = backbone.pretext.get("tasks")
     how = [f"freeze={_setting(spec.params, 'freeze') or 'none'}"]
     for name in ("backbone_lr", "unfreeze_schedule"):

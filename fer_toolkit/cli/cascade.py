@@ -31,7 +31,6 @@ from ..cascade.opencv_backend import (
     run_createsamples,
     run_traincascade,
 )
-from ..cascade.train import train_cascade
 from ..plotting import save_figure
 from ..utils.fileio import atomic_write
 from ._common import FerCommand, FerGroup, echo, is_quiet, show_progress
@@ -519,6 +518,13 @@ def train(backend, opencv_bin_dir, device, seed, **params):
     else:
         cascade_path = _train_native(params, opencv_bin_dir, device, seed)
     echo(f"Cascade written to {cascade_path}")
+
+
+def train_cascade(**params):
+    """:func:`fer_toolkit.cascade.train_cascade`, imported on first use: it needs PyTorch."""
+    from ..cascade.train import train_cascade
+
+    return train_cascade(**params)
 
 
 def _train_native(params: dict, opencv_bin_dir, device: str, seed: int) -> Path:

@@ -2,21 +2,57 @@
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from .. import __version__
 from ._common import FerGroup
-from .cascade import cascade
-from .crop import crop
-from .evaluate import evaluate
-from .predict import predict
-from .pretrain import pretrain
-from .quickstart import quickstart
-from .search import search
-from .train import train
 
 
-@click.group(cls=FerGroup)
+class LazyGroup(FerGroup):
+    """A :class:`FerGroup` that imports the module of a command only when it is needed.
+
+    ``fer-toolkit --version`` or ``fer-toolkit train ...`` then import none of the
+    other commands. The command modules themselves import PyTorch only in the
+    functions that run it, so that ``--help``, which imports them all for their
+    summaries, stays fast too.
+
+    Parameters
+    ----------
+    lazy_commands : dict of str to str
+        Command name -> ``"module:attribute"`` of the command object.
+    """
+
+    def __init__(self, *args, lazy_commands: dict[str, str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = lazy_commands
+
+    def list_commands(self, ctx):
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx, cmd_name):
+        if cmd_name not in self.lazy_commands:
+            return super().get_command(ctx, cmd_name)
+        module, _, attribute = self.lazy_commands[cmd_name].partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy_commands={
+        "quickstart": "fer_toolkit.cli.quickstart:quickstart",
+        "cascade": "fer_toolkit.cli.cascade:cascade",
+        "train": "fer_toolkit.cli.train:train",
+        "evaluate": "fer_toolkit.cli.evaluate:evaluate",
+        "predict": "fer_toolkit.cli.predict:predict",
+        "search": "fer_toolkit.cli.search:search",
+        "crop": "fer_toolkit.cli.crop:crop",
+        "pretrain": "fer_toolkit.cli.pretrain:pretrain",
+        # The name crop had before it read FER CSVs and aligned faces; same command, same options.
+        "extract-faces": "fer_toolkit.cli.crop:crop",
+    },
+)
 @click.version_option(__version__, prog_name="fer-toolkit")
 def main():
     """Facial emotion recognition in the scikit-learn family.
@@ -35,15 +71,3 @@ def main():
       fer-toolkit evaluate model --data fer_mtcnn/fer2013.csv --out model/test
       fer-toolkit predict model photos/ clip.mp4 --annotate --out predictions
     """
-
-
-main.add_command(quickstart)
-main.add_command(cascade)
-main.add_command(train)
-main.add_command(evaluate)
-main.add_command(predict)
-main.add_command(search)
-main.add_command(crop)
-main.add_command(pretrain)
-# The name crop had before it read FER CSVs and aligned faces; same command, same options.
-main.add_command(crop, name="extract-faces")

@@ -10,15 +10,14 @@ import click
 import numpy as np
 
 from ..datasets import IMAGE_EXTENSIONS, load_fer2013, make_synthetic_faces
-from ..estimators import JigsawPretext, JointPretext, RotationPretext
-from ..models import available_models
 from ..preprocessing import Grayscale, ImageReader, Resize
 from ..utils.fileio import atomic_write
 from ._common import FerCommand, device_option, echo, seed_option
+from ._model import MODELS
 
 __all__ = ["pretrain"]
 
-_TASKS = {"rotation": RotationPretext, "jigsaw": JigsawPretext, "joint": JointPretext}
+_TASKS = ("jigsaw", "joint", "rotation")
 _SYNTHETIC_SAMPLES = 2000
 
 
@@ -45,14 +44,14 @@ def _unlabelled_images(data: str, size: int, seed: int) -> np.ndarray:
 @click.argument("data")
 @click.option(
     "--task",
-    type=click.Choice(sorted(_TASKS)),
+    type=click.Choice(_TASKS),
     default="rotation",
     show_default=True,
     help="Pretext task: rotation prediction, jigsaw puzzles, or both jointly.",
 )
 @click.option(
     "--model",
-    type=click.Choice(available_models()),
+    type=click.Choice(MODELS),
     default="baseline",
     show_default=True,
     help="Registry network whose features are pretrained.",
@@ -91,9 +90,12 @@ def pretrain(data, task, model, out, size, epochs, batch_size, n_permutations, d
       fer-toolkit train --data labelled/ --backbone backbone.pt --freeze backbone \\
           --out runs/transfer
     """
+    from ..estimators import JigsawPretext, JointPretext, RotationPretext
+
+    pretext = {"jigsaw": JigsawPretext, "joint": JointPretext, "rotation": RotationPretext}[task]
     images = _unlabelled_images(data, size, seed)
     options = {"n_permutations": n_permutations} if task != "rotation" else {}
-    estimator = _TASKS[task](
+    estimator = pretext(
         model,
         max_epochs=epochs,
         batch_size=batch_size,

@@ -8,8 +8,6 @@ from pathlib import Path
 import click
 import numpy as np
 from sklearn.model_selection import PredefinedSplit, train_test_split
-from skorch.callbacks import EarlyStopping
-from skorch.dataset import ValidSplit
 
 from ._common import FerCommand, device_option, echo, is_quiet, n_jobs_option, seed_option
 from ._data import LabelledData, LabelSet, data_options, load_data
@@ -94,6 +92,8 @@ def split_validation(train: LabelledData, validation, data: LabelledData, seed: 
 
 def fit_pipeline(pipeline, train: LabelledData, valid: LabelledData | None):
     """Fit on ``train``; the network monitors ``valid`` (skorch's validation split) when given."""
+    from skorch.dataset import ValidSplit
+
     if valid is None:
         pipeline.fit(train.images, train.labels)
         return pipeline
@@ -106,6 +106,8 @@ def fit_pipeline(pipeline, train: LabelledData, valid: LabelledData | None):
 
 
 def stopped_early(cnn) -> bool:
+    from skorch.callbacks import EarlyStopping
+
     return any(
         isinstance(callback, EarlyStopping) and callback.misses_ >= callback.patience
         for _, callback in cnn.callbacks_

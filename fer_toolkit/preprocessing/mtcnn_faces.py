@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+import sys
 from numbers import Integral, Real
 
-import torch
 from sklearn.utils._param_validation import Interval
 
 from ..detection import MTCNN
-from .alignment import align_face
-from .faces import _DetectorCache, _FaceCropper
+from .faces import _DetectorCache, _FaceCropper, cut_face
 
 __all__ = ["MTCNNFaceCropper"]
+
+
+class _TorchDeviceType(type):
+    """The type of :data:`_TORCH_DEVICE`, whose instances are the ``torch.device`` objects."""
+
+    def __instancecheck__(cls, instance):
+        # Nothing is a torch.device before PyTorch is imported: no need to import it.
+        torch = sys.modules.get("torch")
+        return torch is not None and isinstance(instance, torch.device)
+
+
+#: ``torch.device`` for parameter constraints, without importing PyTorch. Named after it,
+#: the errors for invalid values say "an instance of 'str' or an instance of 'torch.device'".
+_TORCH_DEVICE = _TorchDeviceType("device", (), {"__module__": "torch"})
 
 #: Constraints of the MTCNN parameters shared by every step that runs MTCNN.
 _MTCNN_CONSTRAINTS: dict = {
     "min_face_size": [Interval(Real, 0, None, closed="neither")],
     "thresholds": [tuple, list],
-    "device": [str, torch.device],
+    "device": [str, _TORCH_DEVICE],
     "batch_size": [Interval(Integral, 1, None, closed="left")],
 }
 
@@ -137,9 +150,9 @@ class MTCNNFaceCropper(_MTCNNUser, _FaceCropper):
         return detector.detect_batch(images)
 
     def _cut(self, image, detections, index, size):
-        if not self.align:
-            return super()._cut(image, detections, index, size)
-        return align_face(image, detections.landmarks[index], size, margin=self.margin)
+        return cut_face(
+            image, detections, index, output_size=size, margin=self.margin, align=self.align
+        )
 
     def detect(self, X):
         """Detect every face and its five landmarks in every image.
