@@ -8,8 +8,7 @@
 
 __all__: list[str] = []
 
-import importlib
-
+from ..utils.lazy import lazy_attributes
 from .createsamples import create_samples, samples_from_image, samples_from_info, show_vec
 from .description import Positive, read_bg, read_info, write_bg, write_info
 from .detect import (
@@ -56,20 +55,7 @@ _LAZY_MODULES = {
         "write_stage",
     ],
 }
-_LAZY = {name: module for module, names in _LAZY_MODULES.items() for name in names}
-
-
-def __getattr__(name):
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted({*globals(), *_LAZY})
-
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY_MODULES)
 
 __all__ += [
     "OpenCVToolError",

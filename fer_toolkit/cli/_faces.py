@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from ..datasets import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
-from ..detection import MTCNN, Detections, HaarCascadeDetector
+from ..detection import Detections, HaarCascadeDetector
 from ..preprocessing._base import map_images
 
 __all__ = [
@@ -53,6 +53,8 @@ def make_detector(name: str, *, device="auto", n_jobs=None):
     if name == "haar":
         return ThreadedHaar(n_jobs)
     if name == "mtcnn":
+        from ..detection import MTCNN  # imports PyTorch: only when it detects
+
         return MTCNN(device=device)
     if name == "none":
         return WholeImage()

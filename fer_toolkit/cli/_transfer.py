@@ -129,16 +129,14 @@ def apply_transfer_options(
         For options that contradict each other or the backbone.
     """
     given = {
-        "freeze": freeze,
-        "backbone_lr": backbone_lr,
-        "unfreeze_schedule": unfreeze_every,
+        "freeze": ("--freeze", freeze),
+        "backbone_lr": ("--backbone-lr", backbone_lr),
+        "unfreeze_schedule": ("--unfreeze-every", unfreeze_every),
     }
-    for name, value in given.items():
+    for name, (option, value) in given.items():
         if value is None:
             continue
         if _setting(spec.params, name) is not None:
-            option = "--unfreeze-every" if name == "unfreeze_schedule" else f"--{name}"
-            option = option.replace("_", "-")
             raise click.UsageError(f"{option} and --set {name}=... both set {name}: keep one.")
         spec.params[name] = value
     if _setting(spec.params, "unfreeze_schedule") is not None and _setting(

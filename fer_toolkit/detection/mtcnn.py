@@ -6,26 +6,21 @@ regression, non-maximum suppression and output rounding, so that boxes and
 landmarks agree with it. The work is batched: P-Net runs once per pyramid
 scale on all same-sized images, R-Net and O-Net on the crops of all images
 together, and crops are sampled with vectorised bilinear interpolation.
-
-PyTorch is imported when a detector first needs it, so that importing
-:mod:`fer_toolkit.detection` (and everything built on it) stays fast.
 """
 
 from __future__ import annotations
 
 import threading
 from numbers import Integral, Real
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+import torch
 
 from ..utils.pixels import to_uint8
 from ..utils.validation import check_image, check_images
+from ._mtcnn_nets import ONet, PNet, RNet, load_keras_weights
 from ._types import Detections
-
-if TYPE_CHECKING:
-    import torch
 
 __all__ = ["MTCNN", "area_resize", "pyramid_scales"]
 
@@ -208,8 +203,6 @@ def crop_and_resize(image: torch.Tensor, boxes: np.ndarray, size: int) -> torch.
     crops : tensor of shape (k, 3, size, size), dtype float32
         ``(pixel - 127.5) / 128``.
     """
-    import torch
-
     height, width = image.shape[-2:]
     scale = np.array([width, height, width, height], dtype=np.float64)
     rel = torch.as_tensor(boxes / scale, dtype=torch.float32, device=image.device)
@@ -265,8 +258,6 @@ class _Networks:
     """
 
     def __init__(self, device: torch.device):
-        from ._mtcnn_nets import ONet, PNet, RNet, load_keras_weights
-
         self.device = device
         self.pnet_pixels = _CPU_PNET_PIXELS if device.type == "cpu" else _CUDA_PNET_PIXELS
         self.pnet, self.rnet, self.onet = (
@@ -359,8 +350,6 @@ class MTCNN:
             nms_thresholds, "nms_thresholds", 4, "P-Net per scale, P-Net, R-Net, O-Net"
         )
         if not (isinstance(device, str) and device == "auto"):
-            import torch
-
             try:
                 torch.device(device)
             except (RuntimeError, TypeError):
@@ -384,8 +373,6 @@ class MTCNN:
         if nets is None:
             with self._lock:
                 if self._nets is None:
-                    import torch
-
                     from ..estimators.cnn import resolve_device
 
                     device = torch.device(resolve_device(self.device))
@@ -459,8 +446,6 @@ class MTCNN:
         return out
 
     def _detect(self, pixels: list[np.ndarray]) -> list[Detections]:
-        import torch
-
         nets = self._networks()
         with torch.inference_mode():
             sources = [torch.from_numpy(p).to(nets.device).permute(2, 0, 1)[None] for p in pixels]
@@ -474,8 +459,6 @@ class MTCNN:
 
         Each level of same-sized images goes through P-Net in batches.
         """
-        import torch
-
         threshold = float(self.thresholds[0])
         per_scale_nms, across_nms = (float(t) for t in self.nms_thresholds[:2])
         found: list[list[np.ndarray]] = [[] for _ in pixels]
@@ -509,8 +492,6 @@ class MTCNN:
 
         Returns the network's outputs as float64 arrays, split per image.
         """
-        import torch
-
         owner = np.repeat(np.arange(len(candidates)), [len(c) for c in candidates])
         boxes = np.concatenate(candidates)
         outputs = []
@@ -581,8 +562,6 @@ def _pnet_boxes(offsets: torch.Tensor, face: torch.Tensor, threshold: float, sca
     A cell at ``(row, col)`` covers pyramid pixels ``[2 col + 1, 2 col + 12]``
     (the package's convention); its offsets are fractions of that width (11).
     """
-    import torch
-
     batch, rows, cols = torch.nonzero(face > threshold, as_tuple=True)
     if batch.numel() == 0:
         return

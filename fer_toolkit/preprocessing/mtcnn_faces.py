@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import sys
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 from sklearn.utils._param_validation import Interval
 
-from ..detection import MTCNN
 from .faces import _DetectorCache, _FaceCropper, cut_face
+
+if TYPE_CHECKING:
+    from ..detection import MTCNN
 
 __all__ = ["MTCNNFaceCropper"]
 
@@ -40,6 +43,8 @@ class _MTCNNUser(_DetectorCache):
 
     def _mtcnn(self) -> MTCNN:
         """The detector for the current parameters, built once and reused."""
+        from ..detection import MTCNN  # imports PyTorch: only when a detector is built
+
         return self._cached_detector(
             (self.min_face_size, tuple(self.thresholds), str(self.device), self.batch_size),
             lambda: MTCNN(
