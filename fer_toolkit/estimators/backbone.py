@@ -41,6 +41,7 @@ from torch import nn
 
 from ..models import get_model
 from ..utils.fileio import atomic_path
+from ..utils.untrusted import torch_load_plain
 
 __all__ = ["BACKBONE_FORMAT", "Backbone", "load_backbone", "save_backbone"]
 
@@ -165,15 +166,7 @@ def save_backbone(backbone: Backbone, path) -> None:
 
 
 def _read(path):
-    try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
-        raise
-    except Exception as exc:
-        raise ValueError(
-            f"{path}: not a fer_toolkit backbone file (torch.load with weights_only=True "
-            f"failed: {exc})"
-        ) from exc
+    content = torch_load_plain(path, "fer_toolkit backbone file")
     if not isinstance(content, dict) or content.get("format") != BACKBONE_FORMAT:
         raise ValueError(
             f"{path}: not a fer_toolkit backbone file (no 'format': {BACKBONE_FORMAT!r} entry)"
