@@ -7,13 +7,30 @@ pickled payload, never hang on entity expansion and never reach OpenCV unchecked
 
 import json
 import os
+import re
 import shutil
+import subprocess
+import sys
 
+import cv2
 import numpy as np
 import pytest
+import skimage.data
 import torch
 from click.testing import CliRunner
 
+from fer_toolkit.cascade import (
+    Cascade,
+    Stage,
+    StageParams,
+    WeakTree,
+    haar_features,
+    read_cascade,
+    read_params,
+    train_cascade,
+    write_cascade,
+    write_vec,
+)
 from fer_toolkit.cli import main
 from fer_toolkit.cli._data import LabelSet
 from fer_toolkit.cli._model import (
@@ -25,7 +42,9 @@ from fer_toolkit.cli._model import (
     save_model,
 )
 from fer_toolkit.datasets import make_synthetic_faces
+from fer_toolkit.detection import HaarCascadeDetector
 from fer_toolkit.estimators import load_backbone
+from fer_toolkit.preprocessing import HaarFaceCropper
 from fer_toolkit.utils.validation import InputError
 
 
@@ -236,3 +255,162 @@ def test_nothing_in_the_package_unpickles_user_files():
         "fer_toolkit/utils/estimator_checks.py",
         "fer_toolkit/utils/untrusted.py",
     ], hits
+
+
+# ---------------------------------------------------------------- cascade XML
+def small_cascade_xml(tmp_path):
+    """The text of a valid 12x12 two-feature Haar cascade written by write_cascade."""
+    stage = Stage(
+        threshold=-0.5, weak=[WeakTree.stump(5, 0.01, -1, 1), WeakTree.stump(7, 0.02, -1, 1)]
+    )
+    cascade = Cascade(
+        width=12,
+        height=12,
+        feature_type="HAAR",
+        mode="BASIC",
+        stage_params=StageParams(),
+        stages=[stage],
+        features=haar_features(12, 12),
+    )
+    path = tmp_path / "valid.xml"
+    write_cascade(cascade, path)
+    return path.read_text()
+
+
+def crafted(tmp_path, old, new, name="cascade.xml"):
+    text = small_cascade_xml(tmp_path)
+    assert old in text
+    path = tmp_path / name
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+CRAFTED = {
+    # OpenCV indexes its feature table with these unchecked: a segfault on main.
+    "feature_99999": (
+        "0 -1 1 1.99",
+        "0 -1 99999 1.99",
+        r"stage 0, weak classifier 1: a node uses feature 99999, but <features> has 2",
+    ),
+    "feature_20_digits": (
+        "0 -1 1 1.99",
+        "0 -1 12345678901234567890 1.99",
+        r"value 12345678901234567890 is out of range for an integer",
+    ),
+    "rect_outside_window": (
+        "<_>1 0 1 2 3.</_>",
+        "<_>1 0 1 2 3.</_>\n<_>90000 90000 5 5 0.</_>",
+        r"rectangle \[90000, 90000, 5, 5\] does not fit the 12x12 window",
+    ),
+    # Silently accepted by OpenCV on main.
+    "stage_num": ("<stageNum>1<", "<stageNum>3<", r"<stageNum> is 3 but there are 1 stages"),
+    "threshold_not_a_number": (
+        "<stageThreshold>-5.0000000000000000e-01<",
+        "<stageThreshold>abc<",
+        r"<stageThreshold> value 'abc' is not a number",
+    ),
+    "max_weak_count": (
+        "<maxWeakCount>2<",
+        "<maxWeakCount>7<",
+        r"the stage has 2 weak classifiers but maxWeakCount 7",
+    ),
+    "infinite_leaf": (
+        "<leafValues>-1.0000000000000000e+00",
+        "<leafValues>-1e999",
+        r"value -1e999 is not a finite number",
+    ),
+    "python_only_number": (
+        "<maxDepth>1<",
+        "<maxDepth>1_0<",
+        r"<maxDepth> value '1_0' is not an integer",
+    ),
+    "two_feature_tables": (
+        "<stageNum>",
+        "<features><_><rects><_>0 0 90 90 1.</_></rects></_></features>\n<stageNum>",
+        r"<valid> has more than one <features> element",
+    ),
+    "entities": (
+        "<opencv_storage>",
+        '<!DOCTYPE x [<!ENTITY e "1">]>\n<opencv_storage>',
+        r"a DTD \(<!DOCTYPE \.\.\.>\) or entity declaration",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CRAFTED))
+def test_crafted_cascades_are_refused_before_opencv(tmp_path, case):
+    old, new, message = CRAFTED[case]
+    path = crafted(tmp_path, old, new)
+    with pytest.raises(InputError, match=rf"^{re.escape(str(path))}, line \d+: .*{message}"):
+        read_cascade(path)
+    with pytest.raises(InputError, match=message):
+        HaarCascadeDetector(path)
+    with pytest.raises(ValueError, match=message):
+        HaarFaceCropper(cascade=str(path)).transform([np.zeros((40, 40), np.uint8)])
+
+
+@pytest.mark.parametrize("case", ["feature_99999", "feature_20_digits", "stage_num"])
+def test_cascade_detect_on_a_crafted_cascade_is_one_line_not_a_crash(tmp_path, case):
+    # In a subprocess: on main, OpenCV dies of a segfault here, which would take pytest along.
+    old, new, message = CRAFTED[case]
+    path = crafted(tmp_path, old, new)
+    image = tmp_path / "noise.png"
+    assert cv2.imwrite(str(image), np.random.default_rng(0).integers(0, 256, (120, 120), np.uint8))
+    run = subprocess.run(
+        [sys.executable, "-c", "from fer_toolkit.cli import main; main()", "cascade", "detect",
+         str(image), "--cascade", str(path), "--out", str(tmp_path / "out"),
+         "--min-neighbors", "0"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 1, (run.returncode, run.stderr[-2000:])
+    assert run.stderr.count("\n") == 1, run.stderr
+    assert re.search(rf"^Error: {re.escape(str(path))}, line \d+: .*{message}", run.stderr)
+
+
+def test_opencv_and_our_own_cascades_still_load():
+    for name in ("frontalface_default", "eye", "fer_toolkit_frontalface"):
+        assert HaarCascadeDetector(name).detect(np.zeros((60, 60), np.uint8)).boxes.shape == (0, 4)
+
+
+def test_a_user_copy_of_a_stock_cascade_is_checked_and_loads(tmp_path):
+    copy = tmp_path / "mine.xml"
+    shutil.copy(cv2.data.haarcascades + "haarcascade_frontalface_alt.xml", copy)
+    face = cv2.resize(skimage.data.astronaut(), (320, 240))
+    boxes = HaarCascadeDetector(copy).detect(face).boxes
+    stock = HaarCascadeDetector("frontalface_alt").detect(face).boxes
+    np.testing.assert_array_equal(boxes, stock)
+
+
+def billion_laughs(levels):
+    """Nested entities: ``levels`` 10-fold expansions of a 10-character string."""
+    declarations = '<!ENTITY a "aaaaaaaaaa">' + "".join(
+        f'<!ENTITY {chr(98 + i)} "' + f"&{chr(97 + i)};" * 10 + '">' for i in range(levels)
+    )
+    last = chr(97 + levels)
+    return (
+        f'<?xml version="1.0"?>\n<!DOCTYPE lolz [{declarations}]>\n<opencv_storage><params>'
+        f"<stageType>&{last};</stageType></params></opencv_storage>\n"
+    )
+
+
+def test_billion_laughs_params_xml_fails_at_once(tmp_path):
+    params = tmp_path / "params.xml"
+    params.write_text(billion_laughs(8))  # about 400 bytes announcing 10**9 characters
+    assert len(params.read_bytes()) < 500
+    with pytest.raises(InputError, match=r"params\.xml, line 2: a DTD"):
+        read_params(params)
+
+
+def test_cascade_train_does_not_resume_from_an_entity_params_xml(tmp_path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    # Four levels only: main expands these (10**5 characters) and fails differently.
+    (data_dir / "params.xml").write_text(billion_laughs(4))
+    write_vec(tmp_path / "pos.vec", np.full((20, 12, 12), 128, np.uint8))
+    cv2.imwrite(str(tmp_path / "bg.png"), np.zeros((40, 40), np.uint8))
+    (tmp_path / "bg.txt").write_text("bg.png\n")
+    with pytest.raises(InputError, match=r"params\.xml, line 2: a DTD"):
+        train_cascade(
+            data_dir, tmp_path / "pos.vec", tmp_path / "bg.txt", 10, 10, num_stages=1,
+            width=12, height=12, progress=None,
+        )  # fmt: skip
