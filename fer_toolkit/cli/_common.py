@@ -15,6 +15,7 @@ import json
 import re
 import sys
 import traceback
+import warnings
 
 import click
 
@@ -31,6 +32,7 @@ __all__ = [
     "is_quiet",
     "n_jobs_option",
     "parse_value",
+    "renamed_notes",
     "seed_option",
     "show_progress",
     "user_errors",
@@ -66,6 +68,32 @@ def user_errors(verbose: bool = False, extra: tuple = ()):
         raise click.ClickException(message) from None
 
 
+#: In the FutureWarning of a renamed model or label set: "model 'x' is now called 'y'; ...".
+_RENAMED_MARK = " is now called "
+
+
+@contextlib.contextmanager
+def renamed_notes():
+    """Print the warning about a renamed model or label set as one ``note: ...`` line on stderr.
+
+    Other warnings are shown as usual.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "always", message=".*" + re.escape(_RENAMED_MARK), category=FutureWarning
+        )
+        show = warnings.showwarning
+
+        def note(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, FutureWarning) and _RENAMED_MARK in str(message):
+                click.echo(f"note: {message}", err=True)
+            else:
+                show(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = note
+        yield
+
+
 class FerCommand(click.Command):
     """A command with ``--quiet`` / ``--verbose`` and the common error path.
 
@@ -91,10 +119,14 @@ class FerCommand(click.Command):
             )
         )
 
+    def parse_args(self, ctx, args):
+        with renamed_notes():
+            return super().parse_args(ctx, args)
+
     def invoke(self, ctx):
         verbose = ctx.params.pop("verbose", False)
         ctx.meta[_QUIET] = ctx.params.pop("quiet", False)
-        with user_errors(verbose, self.user_error_types):
+        with user_errors(verbose, self.user_error_types), renamed_notes():
             return super().invoke(ctx)
 
 

@@ -3,7 +3,9 @@ FER CSVs.
 
 Photos, folders and videos go through :func:`~fer_toolkit.datasets.extract_faces`
 (detection, filters, alignment, the index, resuming). FER2013-format CSV
-sources are re-cropped row by row (seed 002's preprocessing), keeping their
+sources are re-cropped row by row (the preprocessing of
+abdessalemmami/Facial-Expressions-Recognition,
+https://github.com/abdessalemmami/Facial-Expressions-Recognition), keeping their
 labels and row order, into a FER2013 CSV or a labelled image folder.
 """
 

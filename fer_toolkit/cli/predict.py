@@ -240,8 +240,9 @@ def predict(
 
     \b
     Examples:
-      fer-toolkit predict runs/seed004 group.jpg photos/ --out predictions --annotate
-      fer-toolkit predict runs/seed004 interview.mp4 --every 5 --format jsonl --out clip_emotions
+      fer-toolkit predict runs/conv4_dense3 group.jpg photos/ --out predictions --annotate
+      fer-toolkit predict runs/conv4_dense3 interview.mp4 --every 5 --format jsonl \\
+          --out clip_emotions
       fer-toolkit predict runs/demo crops/faces/ --detector none --out crop_predictions
     """
     model = load_model(model_path, device=device)

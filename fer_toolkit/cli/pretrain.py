@@ -13,7 +13,7 @@ from ..datasets import IMAGE_EXTENSIONS, load_fer2013, make_synthetic_faces
 from ..preprocessing import Grayscale, ImageReader, Resize
 from ..utils.fileio import atomic_write
 from ._common import FerCommand, device_option, echo, seed_option
-from ._model import MODELS
+from ._model import ModelChoice
 
 __all__ = ["pretrain"]
 
@@ -51,7 +51,7 @@ def _unlabelled_images(data: str, size: int, seed: int) -> np.ndarray:
 )
 @click.option(
     "--model",
-    type=click.Choice(MODELS),
+    type=ModelChoice(),
     default="baseline",
     show_default=True,
     help="Registry network whose features are pretrained.",

@@ -185,8 +185,9 @@ def train(
 
     \b
     Examples:
-      fer-toolkit train --data fer2013.csv --label-set seed004 --validation dataset \\
-          --set max_epochs=30 --set early_stopping=5 --out runs/seed004
+      fer-toolkit train --data fer2013.csv --label-set angry_happy_sad_surprise_neutral \\
+          --model conv4_dense3 --validation dataset --set max_epochs=30 \\
+          --set early_stopping=5 --out runs/conv4_dense3
       fer-toolkit train --data fer2013.csv --ferplus fer2013new.csv --model vgg_fer \\
           --out runs/ferplus
       fer-toolkit train --data photos/ --cropper mtcnn --align --blocks --out runs/blocks

@@ -1,10 +1,12 @@
 """Building face datasets from videos and image folders: detect, verify, crop, index.
 
-Seed 000's recipe: sample frames from videos, detect faces with MTCNN, and
-drop a crop when either the detector (too low a confidence) or a second
-face/non-face model rejects it. :func:`extract_faces` runs it over any mix of
-video files, image files and folders, streaming frames and writing crops as
-it goes, and can be killed and rerun at any point.
+The recipe of the Persian FER study of faezesarlakifar/face-emotion-recognition
+(https://github.com/faezesarlakifar/face-emotion-recognition): sample frames
+from videos, detect faces with MTCNN, and drop a crop when either the detector
+(too low a confidence) or a second face/non-face model rejects it.
+:func:`extract_faces` runs it over any mix of video files, image files and
+folders, streaming frames and writing crops as it goes, and can be killed and
+rerun at any point.
 """
 
 from __future__ import annotations
@@ -111,10 +113,10 @@ class ExtractionSummary:
 class HaarVerifier:
     """Face/non-face check of crops: accept a crop when a Haar cascade finds a face in it.
 
-    The second opinion of seed 000's "drop a crop when either model rejects
-    it". Any callable with the same signature (a list of crops in, a boolean
-    mask out), such as a learned face/non-face classifier, can take its place
-    in :func:`extract_faces`.
+    The second opinion of the rule "drop a crop when either model rejects it" of
+    faezesarlakifar/face-emotion-recognition. Any callable with the same
+    signature (a list of crops in, a boolean mask out), such as a learned
+    face/non-face classifier, can take its place in :func:`extract_faces`.
 
     Parameters
     ----------
@@ -199,7 +201,8 @@ def extract_faces(
     Every ``every``-th frame of each video and every image is run through the
     detector. A detection is dropped when its confidence is below
     ``min_confidence`` or when the verifier says its crop is not a face
-    (seed 000: drop a crop when either model rejects it). Kept crops are
+    (as in faezesarlakifar/face-emotion-recognition: drop a crop when either
+    model rejects it). Kept crops are
     written as they are found; every detection, kept or not, gets a row in
     ``index.csv``.
 

@@ -26,8 +26,9 @@ def load_image_folder(root, split=None, extensions=IMAGE_EXTENSIONS):
     * **flat**, ``root/<class>/<image>``: some sub-folder of ``root`` holds
       images directly;
     * **split**, ``root/<split>/<class>/<image>``: no sub-folder of ``root`` holds
-      images directly, and some hold class folders that do (e.g. seed 001's
-      ``train/``, ``validation/``, ``test/``).
+      images directly, and some hold class folders that do (e.g. the
+      ``train/``, ``validation/``, ``test/`` of the Facial Emotion Recognition
+      project, https://github.com/muscak/Facial-Emotion-Recognition).
 
     A tree mixing both (one sub-folder with images, another with class folders of
     images, or one folder with both) is ambiguous and rejected. Only images

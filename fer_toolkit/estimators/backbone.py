@@ -75,7 +75,7 @@ class Backbone(nn.Module):
     model : str
         Registry name (see :func:`~fer_toolkit.models.available_models`). The
         model must have a ``features`` module mapping ``(n, C, H, W)`` to a
-        feature map, as ``"baseline"``, ``"seed004"`` and ``"vgg_fer"`` do.
+        feature map, as ``"baseline"``, ``"conv4_dense3"`` and ``"vgg_fer"`` do.
     model_kwargs : dict or None, default=None
         Constructor arguments of the registry model (``in_channels``,
         ``image_size``, ``width``...); plain values only.
@@ -112,7 +112,7 @@ class Backbone(nn.Module):
             raise ValueError(
                 f"model {model!r} ({type(network).__name__}) has no `features` module mapping "
                 "one image batch to a feature map, so it cannot serve as a backbone; use "
-                "'baseline', 'seed004' or 'vgg_fer', or register a model that has one."
+                "'baseline', 'conv4_dense3' or 'vgg_fer', or register a model that has one."
             )
         self.features = features
 
