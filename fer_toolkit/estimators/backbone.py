@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from ..models import get_model
+from ..models.registry import _current_name
 from ..utils.fileio import atomic_path
 
 __all__ = ["BACKBONE_FORMAT", "Backbone", "load_backbone", "save_backbone"]
@@ -102,11 +103,12 @@ class Backbone(nn.Module):
 
     def __init__(self, model, model_kwargs=None, *, input_shape=None, pretext=None):
         super().__init__()
-        self.model = model
+        # A backbone saved under a model's former name gets the model's current name.
+        self.model = _current_name(model)
         self.model_kwargs = _plain(dict(model_kwargs or {}), "model_kwargs")
         self.input_shape = None if input_shape is None else tuple(int(v) for v in input_shape)
         self.pretext = _plain(dict(pretext or {}), "pretext")
-        network = get_model(model)(**self.model_kwargs)
+        network = get_model(self.model)(**self.model_kwargs)
         features = getattr(network, "features", None)
         if not isinstance(features, nn.Module):
             raise ValueError(
