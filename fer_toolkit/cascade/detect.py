@@ -210,7 +210,8 @@ def detect_files(
     annotate_dir : str, os.PathLike or None, default=None
         Write a copy of each image with its boxes drawn (see
         :func:`draw_detections`) here, under its path relative to the images'
-        common folder; ``None`` writes none.
+        common folder; ``None`` writes none. A copy that would land on one of
+        the input images is refused (``ValueError``) before anything is read.
     n_jobs : int or None, default=None
         Images processed in parallel threads (``-1``: all cores).
     on_image : callable or None, default=None
@@ -244,6 +245,15 @@ def detect_files(
     )
     paths = find_images(inputs, recursive=recursive)
     outputs = _annotated_names(paths) if annotate_dir is not None else [None] * len(paths)
+    if annotate_dir is not None:
+        inputs_real = {os.path.realpath(path) for path in paths}
+        for path, name in zip(paths, outputs, strict=True):
+            if os.path.realpath(Path(annotate_dir) / name) in inputs_real:
+                raise ValueError(
+                    f"the annotated copy of {os.fspath(path)!r} would overwrite the input "
+                    f"{os.fspath(Path(annotate_dir) / name)!r}; choose another output folder "
+                    "(inputs are never written to)."
+                )
 
     def process(item) -> ImageDetections:
         path, name = item
