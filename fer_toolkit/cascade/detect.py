@@ -22,7 +22,7 @@ from ..detection import Detections, HaarCascadeDetector
 from ..plotting import annotate_faces
 from ..preprocessing._base import map_images
 from ..preprocessing.io import read_image
-from ..utils.fileio import atomic_path, atomic_write
+from ..utils.fileio import atomic_path, atomic_write, printable_path
 
 __all__ = [
     "ImageDetections",
@@ -289,14 +289,14 @@ def write_detections_csv(path, results: Sequence[ImageDetections]) -> None:
     image,x,y,w,h,score
     a.png,1,2,30,30,4
     """
-    with atomic_write(path, newline="") as f:
+    with atomic_write(path, newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["image", "x", "y", "w", "h", "score"])
         for result in results:
             for box, score in zip(
                 result.detections.boxes.tolist(), result.detections.scores, strict=True
             ):
-                writer.writerow([os.fspath(result.path), *box, f"{score:g}"])
+                writer.writerow([printable_path(result.path), *box, f"{score:g}"])
 
 
 def write_detections_json(path, results: Sequence[ImageDetections], **metadata) -> None:

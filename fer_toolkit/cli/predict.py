@@ -20,7 +20,7 @@ from ..detection import Detections
 from ..plotting import annotate_faces
 from ..preprocessing import read_image
 from ..preprocessing.faces import cut_face
-from ..utils.fileio import atomic_path, atomic_write
+from ..utils.fileio import atomic_path, atomic_write, printable_path
 from ._common import FerCommand, device_option, echo, n_jobs_option, show_progress
 from ._faces import (
     DETECTORS,
@@ -60,6 +60,7 @@ class _Writer:
             )
 
     def write(self, source, frame, face, box, score, landmarks, proba):
+        source = printable_path(source)  # a non-UTF-8 file name, escaped
         label = self.classes[int(np.argmax(proba))]
         if self.fmt == "csv":
             points = (

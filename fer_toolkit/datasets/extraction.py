@@ -30,7 +30,7 @@ from ..detection import Detections, HaarCascadeDetector
 from ..preprocessing.faces import crop_box, cut_face
 from ..preprocessing.geometry import resize_image
 from ..preprocessing.io import read_image
-from ..utils.fileio import atomic_write, folder_lock, remove_stale_temporaries
+from ..utils.fileio import atomic_write, folder_lock, printable_path, remove_stale_temporaries
 from ..utils.pixels import to_gray
 from ..utils.validation import check_size
 from .image_folder import IMAGE_EXTENSIONS
@@ -307,7 +307,10 @@ def extract_faces(
       for rejected detections unless ``save_rejected``); ``kept`` is 1 or 0
       and ``reason`` one of ``low_confidence``, ``verifier``,
       ``not_largest`` (blank when kept). Boxes and landmarks are in pixels of
-      the source frame.
+      the source frame. A file name that is not valid UTF-8 is written (in
+      ``source``, and in its crops' names) with each undecodable byte as a
+      ``\\xNN`` escape (:func:`~fer_toolkit.utils.fileio.printable_path`), so
+      the index stays UTF-8 and lists every crop under its name on disk.
     * ``extraction.json`` (the settings) and ``progress.jsonl`` (checkpoints:
       finished files, the next frame of an unfinished video, the committed
       length of the index), which make reruns resume.
@@ -534,6 +537,7 @@ def _plan(sources, out_dir: str) -> list[_Source]:
                 )
             entries = [(source, Path(source).stem)]
         for path, key in entries:
+            key = printable_path(key)  # crops of a non-UTF-8 name get an escaped, listable name
             real = os.path.realpath(path)
             if real in seen:
                 continue
@@ -751,7 +755,8 @@ def _row(path, index, i, detections, crop_path, reason) -> list:
     else:
         points = [f"{float(v):.2f}" for v in np.asarray(detections.landmarks[i]).ravel()]
     score = f"{float(detections.scores[i]):.6g}"
-    return [path, index, i, x, y, w, h, score, *points, crop_path, int(not reason), reason]
+    row = [printable_path(path), index, i, x, y, w, h, score, *points]
+    return [*row, crop_path, int(not reason), reason]
 
 
 def _count(index_path: str) -> tuple[int, int]:

@@ -15,12 +15,36 @@ __all__ = [
     "atomic_write",
     "file_lock",
     "folder_lock",
+    "printable_path",
     "remove_stale_temporaries",
     "replaced_folder",
 ]
 
 # The names atomic_path gives its temporary files: .<name>.<8 hex digits>.tmp<suffix>
 _TEMPORARY_NAME = re.compile(r"\.(.+)\.[0-9a-f]{8}\.tmp(?:\.[^.]*)?", re.DOTALL)
+
+
+def printable_path(path: str | os.PathLike) -> str:
+    """``path`` as text that any UTF-8 file can hold: undecodable bytes become ``\\xNN``.
+
+    A file name that is not valid UTF-8 reaches Python with "surrogate escapes"
+    (PEP 383), which a UTF-8 file refuses. This keeps every valid name as it is
+    and writes each byte that is not UTF-8 as a four-character escape, the way
+    Python's ``backslashreplace`` does, so two different names stay different.
+
+    Examples
+    --------
+    >>> import os
+    >>> from fer_toolkit.utils.fileio import printable_path
+    >>> printable_path("photos/été.png"), printable_path(os.fsdecode(b"caf\\xe9.png"))
+    ('photos/été.png', 'caf\\\\xe9.png')
+    """
+    text = os.fspath(path)
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that is no escaped byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
 
 
 @contextlib.contextmanager
