@@ -163,7 +163,8 @@ def annotated_names(media, out_dir: Path) -> dict[str, str]:
     for path, (name, ext) in wanted.items():
         short = os.path.splitext(name)[0] + ext
         clash = plain[os.path.normcase(short)] > 1 and not name.lower().endswith(ext)
-        names[path] = name + ext if clash else short
+        # Escaped when not UTF-8: OpenCV's video writer cannot take such a name.
+        names[path] = printable_path(name + ext if clash else short)
         if os.path.realpath(out_dir / names[path]) in inputs:
             raise ValueError(
                 f"the annotated copy of {path!r} would overwrite the input "

@@ -266,7 +266,7 @@ class _FaceCropper(_DetectorCache, ImageTransformer):
                 f"images ({shown}); kept {fallback} in their place (on_missing="
                 f"{self.on_missing!r}; 'raise' stops instead).",
                 FaceFallbackWarning,
-                stacklevel=2,
+                stacklevel=3,  # past scikit-learn's set_output wrapper, at the caller
             )
         return stack_images(crops) if size is not None else crops
 
