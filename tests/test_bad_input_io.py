@@ -22,15 +22,16 @@ from fer_toolkit.cli._model import load_model
 from fer_toolkit.datasets import (
     extract_faces,
     load_image_folder,
-    load_images,
     make_synthetic_faces,
     write_fer2013_csv,
 )
-from fer_toolkit.preprocessing import FaceFallbackWarning, HaarFaceCropper, read_image
-from fer_toolkit.preprocessing.io import MAX_IMAGE_PIXELS_ENV, image_header_size
-from fer_toolkit.utils.fileio import file_lock, folder_lock, printable_path, replaced_folder
+from fer_toolkit.preprocessing import HaarFaceCropper, read_image
+from fer_toolkit.utils.fileio import folder_lock
 
+# What these tests check did not exist before: imported where used, so that on an older
+# fer_toolkit each test fails on its own behaviour rather than the whole file on an import.
 FACE = data.astronaut()
+MAX_IMAGE_PIXELS_ENV = "FER_TOOLKIT_MAX_IMAGE_PIXELS"
 
 
 def invoke(*args, **kwargs):
@@ -137,6 +138,8 @@ def test_cascade_detect_never_overwrites_its_input(tmp_path):
 
 
 def test_non_utf8_file_names_are_listed_in_the_index(tmp_path):
+    from fer_toolkit.utils.fileio import printable_path
+
     src = tmp_path / "src"
     src.mkdir()
     name = os.fsdecode(b"caf\xe9.png")
@@ -185,6 +188,8 @@ def test_the_size_limit_is_set_by_an_environment_variable(tmp_path, monkeypatch)
 @pytest.mark.parametrize("ext", [".png", ".jpg", ".bmp", ".tiff", ".webp", ".pgm", ".ppm"])
 @pytest.mark.parametrize("shape", [(7, 300), (257, 31)])
 def test_header_sizes_of_every_format_opencv_writes(ext, shape):
+    from fer_toolkit.preprocessing.io import image_header_size
+
     image = np.full((*shape, 1 if ext == ".pgm" else 3), 128, dtype=np.uint8)
     ok, encoded = cv2.imencode(ext, image)
     assert ok
@@ -199,6 +204,8 @@ def test_crop_size_beyond_any_face_is_an_option_error(tmp_path):
 
 # ------------------------------------------------------- locked, atomic output folders
 def test_replaced_folder_keeps_the_previous_folder_when_the_block_fails(tmp_path):
+    from fer_toolkit.utils.fileio import replaced_folder
+
     out = tmp_path / "model"
     out.mkdir()
     (out / "model.json").write_text("old")
@@ -210,6 +217,8 @@ def test_replaced_folder_keeps_the_previous_folder_when_the_block_fails(tmp_path
 
 
 def test_replaced_folder_keeps_entries_the_new_run_does_not_write(tmp_path):
+    from fer_toolkit.utils.fileio import replaced_folder
+
     out = tmp_path / "model"
     (out / "test").mkdir(parents=True)
     (out / "model.json").write_text("old")
@@ -222,6 +231,8 @@ def test_replaced_folder_keeps_entries_the_new_run_does_not_write(tmp_path):
 
 
 def test_a_swap_killed_half_way_is_finished_and_stale_staging_removed(tmp_path):
+    from fer_toolkit.utils.fileio import replaced_folder
+
     # What a kill between the two renames leaves: the new folder ready, the old one moved away.
     ready, old = tmp_path / ".model.0123abcd.ready", tmp_path / ".model.0123abcd.old"
     ready.mkdir()
@@ -275,6 +286,8 @@ def test_a_second_ctrl_c_while_saving_leaves_no_report_without_a_model(tmp_path,
     ids=["train", "search", "pretrain"],
 )
 def test_a_second_run_into_the_same_output_is_refused(tmp_path, command):
+    from fer_toolkit.utils.fileio import file_lock
+
     grid = tmp_path / "grid.json"
     grid.write_text(json.dumps({"lr": [0.01]}))
     out = tmp_path / "out"
@@ -374,6 +387,8 @@ def test_an_unreadable_background_is_warned_with_a_count(tmp_path):
 
 
 def test_load_images_lists_a_plain_folder_that_load_image_folder_refuses(tmp_path):
+    from fer_toolkit.datasets import load_images
+
     write_png(tmp_path / "b.png")
     write_png(tmp_path / "a.png")
     with pytest.raises(ValueError, match=r"load_images\(root\)"):
@@ -384,6 +399,8 @@ def test_load_images_lists_a_plain_folder_that_load_image_folder_refuses(tmp_pat
 
 
 def test_a_cropper_that_finds_no_face_says_so():
+    from fer_toolkit.preprocessing import FaceFallbackWarning
+
     blank = np.full((3, 60, 60, 3), 200, dtype=np.uint8)
     cropper = HaarFaceCropper(output_size=24, on_missing="full")
     with pytest.warns(FaceFallbackWarning, match=r"no face in 3 of 4 images \(X\[1\], X\[2\]"):
@@ -395,6 +412,8 @@ def test_a_cropper_that_finds_no_face_says_so():
 
 
 def test_haar_cropper_detects_in_bounded_chunks(monkeypatch):
+    from fer_toolkit.preprocessing import FaceFallbackWarning
+
     sizes = []
     real = HaarFaceCropper._detect_all
 
