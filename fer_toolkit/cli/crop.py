@@ -106,6 +106,11 @@ class _Settings:
                 previous["outputs"] = [FACES_DIR, PARTS_DIR, INDEX_NAME] + [
                     f"{Path(source).stem}.csv" for source in previous["done"] if csv_out
                 ]
+            if not isinstance(previous["settings"], dict) or not all(
+                isinstance(v, list) and all(isinstance(x, str) for x in v)
+                for v in (previous["outputs"], previous["done"])
+            ):
+                raise TypeError
             return previous
         except FileNotFoundError:
             return None
@@ -331,7 +336,8 @@ def _fmt(values, pattern: str) -> list[str]:
 @click.option(
     "--restart",
     is_flag=True,
-    help="Delete an earlier run's output in --out and start over (default: resume it).",
+    help="Delete what an earlier crop wrote in --out (nothing else) and start over "
+    "(default: resume it).",
 )
 @on_error_option
 @device_option

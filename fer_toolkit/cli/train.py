@@ -182,7 +182,9 @@ def train(
     predict do not need the backbone file.
 
     Ctrl-C stops training at once: the best weights so far and every output
-    are still written, and the exit status is 130.
+    are still written, and the exit status is 130. OUT is locked against a
+    second run and replaced only once every output is written: an error or a
+    second Ctrl-C while saving leaves the previous OUT as it was.
 
     \b
     Examples:

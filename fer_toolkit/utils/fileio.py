@@ -379,7 +379,7 @@ def replaced_folder(folder: str | os.PathLike, what: str = "another process"):
     >>> os.listdir(folder)
     ['model.json']
     """
-    folder = Path(os.path.abspath(folder))
+    folder = Path(os.path.realpath(folder))  # a symbolic link: replace what it points to
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"output folder {str(folder)!r} exists and is a file.")
     with file_lock(folder, what):
