@@ -4,7 +4,8 @@ Every command is a :class:`FerCommand`. It adds ``--quiet`` and ``--verbose``
 and runs its body inside :func:`user_errors`: a user error (a missing or
 malformed file, an invalid value the library rejects, a missing optional
 package) prints one ``Error: ...`` line and exits with status 1, without a
-traceback unless ``--verbose`` is given. Bugs keep their traceback.
+traceback unless ``--verbose`` is given. Bugs keep their traceback. Ctrl-C
+exits with status 130.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import warnings
 import click
 
 __all__ = [
+    "INTERRUPTED_STATUS",
     "USER_ERRORS",
     "DeviceParam",
     "FerCommand",
@@ -42,6 +44,9 @@ __all__ = [
 #: The library's validation raises ValueError (scikit-learn's InvalidParameterError and
 #: NoFaceError included), file problems are OSError, missing optional packages ImportError.
 USER_ERRORS = (OSError, ValueError, ImportError)
+
+#: Exit status of a command stopped with Ctrl-C (128 + SIGINT).
+INTERRUPTED_STATUS = 130
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 _QUIET = "fer_toolkit.quiet"
@@ -126,8 +131,13 @@ class FerCommand(click.Command):
     def invoke(self, ctx):
         verbose = ctx.params.pop("verbose", False)
         ctx.meta[_QUIET] = ctx.params.pop("quiet", False)
-        with user_errors(verbose, self.user_error_types), renamed_notes():
-            return super().invoke(ctx)
+        try:
+            with user_errors(verbose, self.user_error_types), renamed_notes():
+                return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # Every command: 128 + SIGINT, as shells report it (click alone says "Aborted!", 1).
+            click.echo("\nInterrupted.", err=True)
+            ctx.exit(INTERRUPTED_STATUS)
 
 
 class FerGroup(click.Group):
@@ -179,9 +189,11 @@ def echo(message: str = "", **kwargs) -> None:
 
 # ----------------------------------------------------------------- parameter types
 class SizeParam(click.ParamType):
-    """``48`` (a square) or ``HEIGHTxWIDTH`` such as ``64x48``."""
+    """``48`` (a square) or ``HEIGHTxWIDTH`` such as ``64x48``, at most :attr:`max_side`."""
 
     name = "SIZE"
+    #: Largest side accepted: larger crops would only allocate gigabytes of upscaled pixels.
+    max_side = 4096
 
     def convert(self, value, param, ctx):
         if isinstance(value, tuple):
@@ -190,7 +202,14 @@ class SizeParam(click.ParamType):
         if not match or int(match[1]) == 0 or (match[2] is not None and int(match[2]) == 0):
             self.fail(f"{value!r} is not a size: use 48 or HEIGHTxWIDTH such as 64x48.", param, ctx)
         height = int(match[1])
-        return (height, int(match[2]) if match[2] is not None else height)
+        size = (height, int(match[2]) if match[2] is not None else height)
+        if max(size) > self.max_side:
+            self.fail(
+                f"{value!r} is too large: face crops are at most {self.max_side} pixels a side.",
+                param,
+                ctx,
+            )
+        return size
 
 
 class DeviceParam(click.ParamType):
