@@ -52,6 +52,7 @@ __all__ = [
     "MODEL_FORMAT",
     "PARAMS_NAME",
     "SPEC_NAME",
+    "ModelChoice",
     "PipelineSpec",
     "TrainedModel",
     "build_pipeline",
@@ -73,7 +74,7 @@ CROPPERS = ("none", "haar", "mtcnn")
 STEPS = ("crop", "gray", "resize", "blocks", "cnn")
 #: The networks of the model registry, ``fer_toolkit.models.available_models()``, named
 #: here so that declaring ``--model`` does not import PyTorch (a test checks they agree).
-MODELS = ("baseline", "prior_attention", "seed004", "vgg_fer")
+MODELS = ("baseline", "conv4_dense3", "prior_attention", "vgg_fer")
 # Objects rather than values, or set by the command itself.
 _RESERVED = (
     "module",
@@ -190,6 +191,20 @@ def check_spec_params(params) -> None:
             )
 
 
+class ModelChoice(click.Choice):
+    """One of :data:`MODELS`; the former name of a renamed model is accepted with a note."""
+
+    def __init__(self):
+        super().__init__(MODELS)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and value not in self.choices:
+            from ..models.registry import _current_name
+
+            value = _current_name(value)
+        return super().convert(value, param, ctx)
+
+
 @dataclass
 class PipelineSpec:
     """How a model's pipeline is built, as plain JSON-able values.
@@ -208,9 +223,11 @@ class PipelineSpec:
     grayscale : bool
         Convert faces to one channel.
     blocks : bool
-        Add ``EyeMouthBlocks(output="dict")`` (seed 003's prior attention).
+        Add ``EyeMouthBlocks(output="dict")`` (prior attention).
     model : str
-        Registry name of the network (``module``).
+        Registry name of the network (``module``). The former name of a renamed
+        model (in a ``model.json`` saved by an older version) becomes its new
+        name, with a ``FutureWarning``.
     params : dict
         Hyper-parameters (see :func:`route_params`).
     """
@@ -236,6 +253,10 @@ class PipelineSpec:
         self.size = check_size(tuple(self.size) if isinstance(self.size, list) else self.size)
         if not isinstance(self.model, str):
             raise ValueError(f"model must be a registry name; got {self.model!r}.")
+        if self.model not in MODELS:
+            from ..models.registry import _current_name
+
+            self.model = _current_name(self.model, stacklevel=3)
         check_spec_params(self.params)
 
     def to_dict(self) -> dict:
@@ -618,11 +639,11 @@ def pipeline_options(func):
             "--blocks",
             is_flag=True,
             help="Feed eye and mouth blocks beside the face (EyeMouthBlocks) to the "
-            "prior_attention network (seed 003).",
+            "prior_attention network.",
         ),
         click.option(
             "--model",
-            type=click.Choice(MODELS),
+            type=ModelChoice(),
             default=None,
             help="Network from the model registry [default: baseline; prior_attention "
             "with --blocks].",
