@@ -414,3 +414,12 @@ def test_cascade_train_does_not_resume_from_an_entity_params_xml(tmp_path):
             data_dir, tmp_path / "pos.vec", tmp_path / "bg.txt", 10, 10, num_stages=1,
             width=12, height=12, progress=None,
         )  # fmt: skip
+
+
+def test_a_search_grid_may_set_only_what_a_model_json_may(tmp_path):
+    # Otherwise the best value would land in a model.json that load_model refuses.
+    grid = tmp_path / "grid.json"
+    grid.write_text('{"lr": [0.01], "torch_load_kwargs": [{"weights_only": false}]}')
+    result = invoke("search", "--data", "synthetic:40", "--grid", grid, "--out", tmp_path / "o")
+    assert result.exit_code == 1
+    assert f"Error: {grid}: parameter 'torch_load_kwargs' cannot be set" in result.output

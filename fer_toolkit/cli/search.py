@@ -18,6 +18,7 @@ from sklearn.model_selection import (
 )
 
 from ..utils.fileio import replaced_folder
+from ..utils.validation import InputError
 from ._common import (
     FerCommand,
     closest,
@@ -29,7 +30,14 @@ from ._common import (
 )
 from ._data import LabelSet, data_options, load_data
 from ._grid import has_distributions, load_param_grid
-from ._model import build_pipeline, pipeline_options, route_params, save_model, spec_from_options
+from ._model import (
+    build_pipeline,
+    check_spec_params,
+    pipeline_options,
+    route_params,
+    save_model,
+    spec_from_options,
+)
 from ._report import print_cv_table, write_cv_results, write_history, write_json
 from ._transfer import apply_transfer_options, backbone_info, transfer_options
 
@@ -256,6 +264,11 @@ def search(
     if resource == "max_epochs" and not strategy.startswith("halving"):
         raise click.UsageError("--resource applies to --strategy halving and halving-random.")
     grids = load_param_grid(grid_path)
+    for grid in grids:  # the best values join model.json: the same names as --set
+        try:
+            check_spec_params(dict.fromkeys(grid))
+        except ValueError as exc:
+            raise InputError(f"{grid_path}: {exc}") from None
     pipeline = build_pipeline(spec, device=device, random_state=seed, backbone=backbone)
     routed = [route_params(grid, pipeline) for grid in grids]
     # Locked from the start; OUT is replaced only once every output is complete.
