@@ -423,3 +423,15 @@ def test_a_search_grid_may_set_only_what_a_model_json_may(tmp_path):
     result = invoke("search", "--data", "synthetic:40", "--grid", grid, "--out", tmp_path / "o")
     assert result.exit_code == 1
     assert f"Error: {grid}: parameter 'torch_load_kwargs' cannot be set" in result.output
+
+
+def test_a_module_setting_of_the_wrong_type_is_one_line(tmp_path):
+    result = invoke(
+        "train", "--data", "synthetic:140", "--set", "module__width=1.5",
+        "--set", "max_epochs=1", "--out", tmp_path / "o",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == (
+        "Error: cannot build the network from {'module__width': 1.5}: "
+        "BaselineCNN: width must be an int, got 1.5"
+    )

@@ -652,7 +652,11 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
             kwargs = self.get_params_for("module")
             if not isinstance(module, torch.nn.Module):
                 kwargs = {**self._inferred_module_kwargs(module), **kwargs}
-            self.module_ = self.initialized_instance(module, kwargs)
+            try:
+                self.module_ = self.initialized_instance(module, kwargs)
+            except TypeError as exc:  # a module__ value of the wrong type (width=1.5)
+                given = {f"module__{k}": v for k, v in self.get_params_for("module").items()}
+                raise ValueError(f"cannot build the network from {given}: {exc}") from exc
         else:
             self.module_ = self._transfer_module(resolve_backbone(self.backbone))
         self._initialize_freezing()
