@@ -57,7 +57,7 @@ def torch_load_plain(path, what: str = "PyTorch file"):
     >>> torch_load_plain(path, "weights file")
     Traceback (most recent call last):
     ...
-    fer_toolkit.utils.validation.InputError: ...w.pt: not a weights file (...).
+    fer_toolkit.utils.validation.InputError: ...w.pt: not a weights file: not a PyTorch save file...
     """
     import torch
 
