@@ -7,7 +7,10 @@ that ``opencv_traincascade`` numbers ``i`` for the same window size and mode, so
 * :class:`HaarFeatures`: two or three weighted rectangles, upright or rotated by 45
   degrees (``mode="ALL"``). ``mode="BASIC"`` has the Viola-Jones edge, line and
   chequerboard features, ``"CORE"`` adds the 4-wide lines and the centre-surround
-  feature, ``"ALL"`` adds the tilted versions. Every feature sums to zero on a flat patch.
+  feature, ``"ALL"`` adds the tilted versions. Every feature sums to zero on a flat patch
+  except the upright three-rectangle lines ``x3`` and ``y3``: ``opencv_traincascade``
+  weights their middle third ``+2``, not ``+3`` (``CvHaarEvaluator::generateFeatures``;
+  the tilted ones have ``+3``), and so does this table, to train the same cascades.
 * :class:`LBPFeatures`: a 3x3 block of equal cells; its value is the 8-bit local binary
   pattern of the cell sums (bit 128 top-left, then clockwise, a bit set when that cell's
   sum is ``>=`` the centre's).
@@ -70,12 +73,12 @@ _HAAR_PROTOTYPES = (
     (
         "BASIC",
         False,
-        ((_X, _Y, _lin((3, _DX)), _DY, -1), (_lin((1, _X), (1, _DX)), _Y, _DX, _DY, 3)),
+        ((_X, _Y, _lin((3, _DX)), _DY, -1), (_lin((1, _X), (1, _DX)), _Y, _DX, _DY, 2)),
     ),
     (
         "BASIC",
         False,
-        ((_X, _Y, _DX, _lin((3, _DY)), -1), (_X, _lin((1, _Y), (1, _DY)), _DX, _DY, 3)),
+        ((_X, _Y, _DX, _lin((3, _DY)), -1), (_X, _lin((1, _Y), (1, _DY)), _DX, _DY, 2)),
     ),
     (
         "CORE",
