@@ -197,7 +197,8 @@ def first_stage(cascade: Path) -> list[tuple]:
         nodes = weak.find("internalNodes").text.split()
         leaves = np.float32(weak.find("leafValues").text.split()).tolist()
         feature = " ".join(features[int(nodes[2])].split())
-        trees.append((feature, np.float32(nodes[3:]).tolist(), leaves))
+        split = [int(v) for v in nodes[3:]] if len(nodes) > 4 else np.float32(nodes[3:]).tolist()
+        trees.append((feature, split, leaves))
     return trees
 
 
@@ -206,7 +207,8 @@ def parse_log(lines: list[str]) -> dict:
     ratios = [float(line.split(":")[-1]) for line in lines if line.startswith("NEG count")]
     precalc = [float(line.split(":")[-1]) for line in lines if "Precalculation time" in line]
     stops = [line for line in lines if "terminated" in line or "exhausted" in line.lower()]
-    return {"ratios": ratios, "precalc": precalc, "stop": stops[-1] if stops else "numStages"}
+    stop = stops[-1].split(" (")[0] if stops else "numStages reached"
+    return {"ratios": ratios, "precalc": precalc, "stop": stop}
 
 
 def train_ours(folder: Path, vec: Path, bg: Path, params: dict, device: str) -> list[str]:

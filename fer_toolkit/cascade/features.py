@@ -540,11 +540,8 @@ class LBPFeatures(_FeatureTable):
         return coefs.reshape(9, 16)
 
     def _codes(self, cells, axis: int):
-        """Float32 LBP codes from cell sums along ``axis`` (array or tensor, row by row)."""
+        """Float32 LBP codes from cell sums along ``axis`` (row by row)."""
         bits = self.CELL_BITS.astype(np.float32)
-        if isinstance(cells, torch.Tensor):
-            above = (cells >= cells.narrow(axis, 4, 1)).to(torch.float32)
-            return torch.tensordot(above, torch.from_numpy(bits).to(cells.device), ([axis], [0]))
         above = (cells >= np.take(cells, [4], axis=axis)).astype(np.float32)
         return np.tensordot(above, bits, ([axis], [0]))
 
@@ -587,10 +584,37 @@ class LBPFeatures(_FeatureTable):
         [[255.0]]
         """
         table = self._checked(*batch.window, idx)
-        out = torch.empty((len(table), len(batch)), dtype=torch.float32, device=batch.sum.device)
-        for feats, cells in table._sample_outputs(batch, max_bytes):
-            out[feats] = self._codes(cells.reshape(-1, 9, len(batch)), 1)
-        return out.T
+        x, y = (table.rects[:, k].astype(np.int64) for k in (0, 1))
+        sizes, group = np.unique(table.rects[:, 2:], axis=0, return_inverse=True)
+        order = np.argsort(group.ravel(), kind="stable")
+        bounds = np.searchsorted(group.ravel()[order], np.arange(len(sizes) + 1))
+        all_sums = batch.sum.cpu().numpy()
+        out = np.empty((len(table), len(batch)), dtype=np.float32)
+        step = max(1, max_bytes // (4 * all_sums[0].size * 4))
+        # Per cell size, that cell's sum at every position of every sample, then each
+        # feature's nine cells looked up in it (integer sums, exact as OpenCV's).
+        for g, (cw, ch) in enumerate(sizes.tolist()):
+            feats = order[bounds[g] : bounds[g + 1]]
+            for lo in range(0, len(batch), step):
+                sums = all_sums[lo : lo + step]
+                cells = (
+                    sums[:, ch:, cw:]
+                    - sums[:, :-ch, cw:]
+                    - sums[:, ch:, :-cw]
+                    + sums[:, :-ch, :-cw]
+                )
+                stride = cells.shape[2]
+                flat = np.ascontiguousarray(cells.reshape(len(cells), -1).T)
+                base = y[feats] * stride + x[feats]
+                centre = flat[base + ch * stride + cw]
+                code = np.zeros(centre.shape, dtype=np.uint8)
+                for i, bit in enumerate(self.CELL_BITS.tolist()):
+                    if bit:
+                        r, c = divmod(i, 3)
+                        above = flat[base + r * ch * stride + c * cw] >= centre
+                        code |= above.view(np.uint8) * np.uint8(bit)
+                out[feats, lo : lo + step] = code
+        return torch.from_numpy(out).to(batch.sum.device).T
 
 
 LBPFeatures._corner_coefs = LBPFeatures._cell_coefs()
