@@ -12,8 +12,8 @@
    stage, held-out hit rate (lfw faces 80-99 and mirror images) and false alarms (24x24
    tiles of other face-free photos) both scored window by window by
    ``cv2.CascadeClassifier``, whether repeated runs gave byte-identical XML, and how many
-   of the first stage's weak trees are identical (feature rectangles, thresholds and
-   leaf values in float32).
+   of the first stage's items (stage threshold, weak trees: feature rectangles, thresholds
+   and leaf values in float32) are identical, and whether the whole cascades are.
 2. **Feature evaluation** (printed last) -- training feature values (OpenCV's
    normalisation) of 1,000 24x24 samples for every Haar feature of a mode, ours
    (``HaarFeatures.evaluate``, vectorised in PyTorch) against the obvious NumPy version,
@@ -185,20 +185,27 @@ def accepted(cascade: Path, windows: np.ndarray) -> np.ndarray:
     )
 
 
-def first_stage(cascade: Path) -> list[tuple]:
-    """Stage 0's weak trees as (feature rectangles, thresholds, leaf values) in float32."""
+def weak_trees(cascade: Path, stages=None) -> list[tuple]:
+    """The weak trees of the given stages (all when None) as (stage, feature rectangles,
+    thresholds or LBP subset, leaf values), numbers in float32, plus each stage threshold."""
     root = ElementTree.parse(cascade).getroot().find("cascade")
     features = [
         " ".join((f.find("rects") if f.find("rects") is not None else f.find("rect")).itertext())
         for f in root.find("features")
     ]
     trees = []
-    for weak in root.find("stages")[0].find("weakClassifiers"):
-        nodes = weak.find("internalNodes").text.split()
-        leaves = np.float32(weak.find("leafValues").text.split()).tolist()
-        feature = " ".join(features[int(nodes[2])].split())
-        split = [int(v) for v in nodes[3:]] if len(nodes) > 4 else np.float32(nodes[3:]).tolist()
-        trees.append((feature, split, leaves))
+    for index, stage in enumerate(root.find("stages")):
+        if stages is not None and index not in stages:
+            continue
+        trees.append((index, "threshold", float(np.float32(stage.find("stageThreshold").text))))
+        for weak in stage.find("weakClassifiers"):
+            nodes = weak.find("internalNodes").text.split()
+            leaves = np.float32(weak.find("leafValues").text.split()).tolist()
+            feature = " ".join(features[int(nodes[2])].split())
+            split = (
+                [int(v) for v in nodes[3:]] if len(nodes) > 4 else np.float32(nodes[3:]).tolist()
+            )
+            trees.append((index, feature, split, leaves))
     return trees
 
 
@@ -260,7 +267,8 @@ def compare_recipe(folder, vec, bg, feature_type, device, opencv_bin, repeats) -
             hit=float(accepted(xml, faces).mean()),
             false=float(accepted(xml, tiles).mean()),
             identical=len({Path(d[1]).read_bytes() for d in done}) == 1,
-            first=first_stage(xml),
+            first=weak_trees(xml, stages=(0,)),
+            every=weak_trees(xml),
         )
     print(f"\n# {feature_type} recipe: {params}, {repeats} alternated run(s) each")
     print(f"held-out: {len(faces)} faces, {len(tiles)} background windows")
@@ -282,10 +290,10 @@ def compare_recipe(folder, vec, bg, feature_type, device, opencv_bin, repeats) -
     print(f"| byte-identical XML across runs | {o['identical']} | {n['identical']} |")
     same = sum(a == b for a, b in zip(o["first"], n["first"], strict=False))
     print(
-        f"first stage: {same} of {len(o['first'])} OpenCV weak trees identical "
-        f"(ours has {len(n['first'])})"
+        f"first stage (threshold and weak trees): {same} of {len(o['first'])} items identical "
+        f"(ours has {len(n['first'])}); whole cascade identical: {o['every'] == n['every']}"
     )
-    for a, b in zip(o["first"], n["first"], strict=False):
+    for a, b in zip(o["every"], n["every"], strict=False):
         if a != b:
             print(f"  first difference: OpenCV {a}\n                    ours   {b}")
             break
