@@ -202,9 +202,10 @@ class NegativeWalk:
     --------
     >>> import numpy as np
     >>> from fer_toolkit.cascade.negatives import Backgrounds, NegativeWalk
-    >>> walk = NegativeWalk(Backgrounds([np.zeros((48, 48), np.uint8)]), 24, 24)
-    >>> owners, windows = next(walk)
-    >>> walk.push_back(owners[2:], windows[2:])
+    >>> image = np.zeros((48, 48), np.uint8)
+    >>> walk = NegativeWalk(Backgrounds([image, image]), 24, 24)
+    >>> owners, windows = next(walk)  # the first visit of image 0: 6 windows
+    >>> walk.push_back(owners[2:], windows[2:])  # a stage took only two of them
     >>> len(next(walk)[1])
     4
     """
