@@ -47,7 +47,7 @@ TRAIN_DEFAULTS = {
     "max_weak_count": 100,
     "mode": "BASIC",
     "device": "auto",
-    "random_state": 0,
+    "random_state": None,
 }
 
 

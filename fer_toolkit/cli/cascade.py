@@ -486,9 +486,9 @@ _T = TRAINCASCADE_FLAGS
 @click.option(
     "--seed",
     type=int,
-    default=0,
-    show_default=True,
-    help="Native backend: random seed; a resumed run then ends with the same cascade.",
+    default=None,
+    help="Native backend: start the walk over the backgrounds at a point drawn from this "
+    "seed (default: where opencv_traincascade starts, for the same cascade as OpenCV's).",
 )
 def train(backend, opencv_bin_dir, device, seed, **params):
     """Train a boosted cascade; write params.xml, stageN.xml and cascade.xml in -data.
@@ -531,7 +531,7 @@ def train_cascade(**params):
     return train_cascade(**params)
 
 
-def _train_native(params: dict, opencv_bin_dir, device: str, seed: int) -> Path:
+def _train_native(params: dict, opencv_bin_dir, device: str, seed: int | None) -> Path:
     if opencv_bin_dir is not None:
         raise click.UsageError("--opencv-bin-dir needs --backend opencv.")
     unsupported = {
