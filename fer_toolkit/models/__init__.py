@@ -36,6 +36,14 @@ Examples
 torch.Size([1, 4])
 """
 
+from ._pretrained import (
+    PretrainedInfo,
+    available_pretrained,
+    load_pretrained,
+    make_photo_pipeline,
+    pretrained_backbone,
+    pretrained_info,
+)
 from .baseline import BaselineCNN
 from .mini_xception import MiniXception
 from .prior_attention import PriorAttentionCNN
@@ -55,11 +63,17 @@ __all__ = [
     "BaselineCNN",
     "MiniXception",
     "ModelInfo",
+    "PretrainedInfo",
     "PriorAttentionCNN",
     "Seed004CNN",
     "available_models",
+    "available_pretrained",
     "get_model",
+    "load_pretrained",
+    "make_photo_pipeline",
     "model_info",
+    "pretrained_backbone",
+    "pretrained_info",
     "register_model",
     "unregister_model",
 ]
