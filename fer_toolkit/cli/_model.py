@@ -44,6 +44,8 @@ __all__ = [
     "MODELS",
     "MODEL_FORMAT",
     "PARAMS_NAME",
+    "PRETRAINED",
+    "ModelParam",
     "SPEC_NAME",
     "PipelineSpec",
     "TrainedModel",
@@ -65,6 +67,9 @@ STEPS = ("crop", "gray", "resize", "blocks", "cnn")
 #: The networks of the model registry, ``fer_toolkit.models.available_models()``, named
 #: here so that declaring ``--model`` does not import PyTorch (a test checks they agree).
 MODELS = ("baseline", "mini_xception", "prior_attention", "seed004", "vgg_fer")
+#: The pretrained networks shipped in the package (``fer_toolkit.models.available_pretrained``),
+#: usable wherever a model folder is: ``fer-toolkit predict mini_xception_fer2013 photo.jpg``.
+PRETRAINED = ("mini_xception_fer2013",)
 # Objects rather than values, or set by the command itself.
 _RESERVED = (
     "module",
@@ -296,13 +301,55 @@ def _sample_input(shape):
     return np.zeros(size, dtype=np.uint8)
 
 
+class ModelParam(click.Path):
+    """A model folder (or its model.json) that exists, or the name of a pretrained network."""
+
+    name = "MODEL"
+
+    def __init__(self):
+        super().__init__(exists=True)
+
+    def convert(self, value, param, ctx):
+        if value in PRETRAINED and not os.path.exists(value):
+            return value
+        if not os.path.exists(value):
+            self.fail(
+                f"{value!r} is neither a model folder (fer-toolkit train --out) nor a "
+                f"pretrained network ({', '.join(PRETRAINED)}).",
+                param,
+                ctx,
+            )
+        return super().convert(value, param, ctx)
+
+
+def _pretrained_model(name: str, device) -> TrainedModel:
+    """A pretrained network as a model folder would load: ``gray -> resize -> cnn``.
+
+    It takes face crops (``evaluate``); ``predict`` finds the faces first
+    (MTCNN unless ``--detector`` says otherwise) and cuts them with a 10% margin.
+    """
+    from ..models import load_pretrained, pretrained_info
+
+    info = pretrained_info(name)
+    channels, height, width = info.input_shape
+    spec = PipelineSpec(
+        margin=0.1, size=(height, width), grayscale=channels == 1, model=info.model
+    )
+    pipeline = build_pipeline(spec, device=device)
+    pipeline.steps[-1] = ("cnn", load_pretrained(name, device=device))
+    return TrainedModel(pipeline=pipeline, spec=spec, labels=LabelSet(), path=name)
+
+
 def load_model(path, *, device="auto") -> TrainedModel:
     """Rebuild a model from a folder written by ``train`` / ``search`` (or its model.json).
 
     Nothing is unpickled: the pipeline is built from the JSON description and
-    the network weights are read with ``torch.load(weights_only=True)``.
+    the network weights are read with ``torch.load(weights_only=True)``. The
+    name of a pretrained network (:data:`PRETRAINED`) loads that network.
     """
     path = os.fspath(path)
+    if path in PRETRAINED and not os.path.exists(path):
+        return _pretrained_model(path, device)
     spec_path = os.path.join(path, SPEC_NAME) if os.path.isdir(path) else path
     if not os.path.isfile(spec_path):
         raise FileNotFoundError(
