@@ -87,16 +87,26 @@ def expected_layers(n_classes: int) -> list[tuple[str, str, dict]]:
             (
                 f"features.module{index}.shortcut",
                 "Conv2D",
-                {"kernel_size": [1, 1], "strides": [2, 2], "padding": "same", "use_bias": False,
-                 "filters": filters},
+                {
+                    "kernel_size": [1, 1],
+                    "strides": [2, 2],
+                    "padding": "same",
+                    "use_bias": False,
+                    "filters": filters,
+                },
             ),
         ]
     layers.append(
         (
             "classifier.conv",
             "Conv2D",
-            {"kernel_size": [3, 3], "strides": [1, 1], "padding": "same", "use_bias": True,
-             "filters": n_classes},
+            {
+                "kernel_size": [3, 3],
+                "strides": [1, 1],
+                "padding": "same",
+                "use_bias": True,
+                "filters": n_classes,
+            },
         )
     )
     return layers
@@ -137,8 +147,10 @@ def convert(hdf5: bytes) -> tuple[dict, dict]:
         for layer, (prefix, kind, settings) in zip(convs, plan, strict=True):
             got = {key: layer["config"][key] for key in settings}
             if layer["class_name"] != kind or got != settings:
-                raise ValueError(f"{layer['name']}: {layer['class_name']} {got}, expected {kind} "
-                                 f"{settings} for {prefix}")
+                raise ValueError(
+                    f"{layer['name']}: {layer['class_name']} {got}, expected {kind} "
+                    f"{settings} for {prefix}"
+                )
             w = weights_of(weights, layer["name"])
             if kind == "SeparableConv2D":
                 state[f"{prefix}.depthwise"] = w["depthwise_kernel"].transpose(2, 3, 0, 1)
@@ -148,9 +160,8 @@ def convert(hdf5: bytes) -> tuple[dict, dict]:
                 if "bias" in w:
                     state[f"{prefix}.bias"] = w["bias"]
             if layer["name"] in bns:
-                bn_layer = next(
-                    item for item in config["config"]["layers"] if item["name"] == bns[layer["name"]]
-                )
+                layers = config["config"]["layers"]
+                bn_layer = next(item for item in layers if item["name"] == bns[layer["name"]])
                 if bn_layer["config"]["epsilon"] != 1e-3 or bn_layer["config"]["axis"] != -1:
                     raise ValueError(f"{bn_layer['name']}: unexpected {bn_layer['config']}")
                 b = weights_of(weights, bns[layer["name"]])
@@ -159,9 +170,7 @@ def convert(hdf5: bytes) -> tuple[dict, dict]:
                 state[f"{bn}.bias"] = b["beta"]
                 state[f"{bn}.running_mean"] = b["moving_mean"]
                 state[f"{bn}.running_var"] = b["moving_variance"]
-        facts["n_keras_weights"] = sum(
-            int(np.prod(d.shape)) for d in _datasets(weights)
-        )
+        facts["n_keras_weights"] = sum(int(np.prod(d.shape)) for d in _datasets(weights))
     return state, facts
 
 

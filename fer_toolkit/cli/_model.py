@@ -45,8 +45,8 @@ __all__ = [
     "MODEL_FORMAT",
     "PARAMS_NAME",
     "PRETRAINED",
-    "ModelParam",
     "SPEC_NAME",
+    "ModelParam",
     "PipelineSpec",
     "TrainedModel",
     "build_pipeline",
@@ -332,9 +332,7 @@ def _pretrained_model(name: str, device) -> TrainedModel:
 
     info = pretrained_info(name)
     channels, height, width = info.input_shape
-    spec = PipelineSpec(
-        margin=0.1, size=(height, width), grayscale=channels == 1, model=info.model
-    )
+    spec = PipelineSpec(margin=0.1, size=(height, width), grayscale=channels == 1, model=info.model)
     pipeline = build_pipeline(spec, device=device)
     pipeline.steps[-1] = ("cnn", load_pretrained(name, device=device))
     return TrainedModel(pipeline=pipeline, spec=spec, labels=LabelSet(), path=name)

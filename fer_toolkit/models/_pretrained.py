@@ -303,9 +303,7 @@ def make_photo_pipeline(
     info = pretrained_info(name)
     size = tuple(info.input_shape[1:])
     if detector == "haar":
-        cropper = HaarFaceCropper(
-            margin=margin, output_size=size, keep=keep, on_missing=on_missing
-        )
+        cropper = HaarFaceCropper(margin=margin, output_size=size, keep=keep, on_missing=on_missing)
     elif detector == "mtcnn":
         cropper = MTCNNFaceCropper(
             margin=margin, output_size=size, keep=keep, on_missing=on_missing, device=device

@@ -100,7 +100,11 @@ class _ResidualModule(nn.Module):
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
         # Registered in the order backbone_blocks should see them: shortcut, then main path.
-        self.shortcut = nn.Conv2d(in_channels, out_channels, 1, stride=2, bias=False)
+        # Keras' strided 1x1 'same' convolution (no padding) is a 1x1 convolution of every
+        # other pixel, which forward computes so: PyTorch 2.13's CPU backward of a strided 1x1
+        # convolution in channels-last memory (CNNClassifier's default on oneDNN CPUs)
+        # corrupts memory and crashes.
+        self.shortcut = nn.Conv2d(in_channels, out_channels, 1, bias=False)
         self.shortcut_bn = _bn(out_channels)
         self.sepconv1 = SeparableConv2d(in_channels, out_channels)
         self.bn1 = _bn(out_channels)
@@ -110,7 +114,7 @@ class _ResidualModule(nn.Module):
         self.pool = SameMaxPool2d()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        residual = self.shortcut_bn(self.shortcut(x))
+        residual = self.shortcut_bn(self.shortcut(x[:, :, ::2, ::2]))
         x = self.relu(self.bn1(self.sepconv1(x)))
         return self.pool(self.bn2(self.sepconv2(x))) + residual
 
