@@ -72,43 +72,32 @@ def batchnorm_after(config: dict) -> dict[str, str]:
     }
 
 
+def _settings(kernel, stride, padding, bias, filters) -> dict:
+    """The Keras config entries checked for one convolution."""
+    return {
+        "kernel_size": [kernel, kernel],
+        "strides": [stride, stride],
+        "padding": padding,
+        "use_bias": bias,
+        "filters": filters,
+    }
+
+
 def expected_layers(n_classes: int) -> list[tuple[str, str, dict]]:
     """``(torch prefix, Keras class, settings)`` of every convolution of MiniXception."""
-    conv = {"kernel_size": [3, 3], "strides": [1, 1], "padding": "valid", "use_bias": False}
     layers = [
-        ("features.conv1", "Conv2D", {**conv, "filters": 8}),
-        ("features.conv2", "Conv2D", {**conv, "filters": 8}),
+        ("features.conv1", "Conv2D", _settings(3, 1, "valid", False, 8)),
+        ("features.conv2", "Conv2D", _settings(3, 1, "valid", False, 8)),
     ]
     for index, filters in enumerate((16, 32, 64, 128), start=1):
-        sep = {"kernel_size": [3, 3], "strides": [1, 1], "padding": "same", "use_bias": False}
+        module = f"features.module{index}"
+        sep = _settings(3, 1, "same", False, filters)
         layers += [
-            (f"features.module{index}.sepconv1", "SeparableConv2D", {**sep, "filters": filters}),
-            (f"features.module{index}.sepconv2", "SeparableConv2D", {**sep, "filters": filters}),
-            (
-                f"features.module{index}.shortcut",
-                "Conv2D",
-                {
-                    "kernel_size": [1, 1],
-                    "strides": [2, 2],
-                    "padding": "same",
-                    "use_bias": False,
-                    "filters": filters,
-                },
-            ),
+            (f"{module}.sepconv1", "SeparableConv2D", sep),
+            (f"{module}.sepconv2", "SeparableConv2D", sep),
+            (f"{module}.shortcut", "Conv2D", _settings(1, 2, "same", False, filters)),
         ]
-    layers.append(
-        (
-            "classifier.conv",
-            "Conv2D",
-            {
-                "kernel_size": [3, 3],
-                "strides": [1, 1],
-                "padding": "same",
-                "use_bias": True,
-                "filters": n_classes,
-            },
-        )
-    )
+    layers.append(("classifier.conv", "Conv2D", _settings(3, 1, "same", True, n_classes)))
     return layers
 
 
