@@ -151,9 +151,9 @@ class MiniXception(nn.Module):
         Input channels (the published weights are grayscale).
     n_classes : int, default=7
         Number of output logits.
-    image_size : int or (int, int), default=64
+    image_size : int or (int, int), default=48
         Input (height, width), at least 5; only checked (the network is fully
-        convolutional).
+        convolutional: the published weights are for 64x64 faces).
     dropout : float, default=0.0
         Drop probability before the classifier convolution (the published
         model has none).
@@ -198,7 +198,7 @@ class MiniXception(nn.Module):
         self,
         in_channels: int = 1,
         n_classes: int = 7,
-        image_size: int | tuple[int, int] = 64,
+        image_size: int | tuple[int, int] = 48,
         dropout: float = 0.0,
         keras_init: bool = True,
     ):
