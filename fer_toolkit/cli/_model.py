@@ -314,8 +314,8 @@ class ModelParam(click.Path):
             return value
         if not os.path.exists(value):
             self.fail(
-                f"{value!r} is neither a model folder (fer-toolkit train --out) nor a "
-                f"pretrained network ({', '.join(PRETRAINED)}).",
+                f"{value!r} does not exist: give a model folder (fer-toolkit train --out) or "
+                f"a pretrained network ({', '.join(PRETRAINED)}).",
                 param,
                 ctx,
             )
