@@ -55,6 +55,13 @@ def build(name, **kwargs):
     return get_model(name)(**{**LIGHT_KWARGS[name], **kwargs})
 
 
+# The mini-Xception joins the generic tests (its own are in test_pretrained.py).
+BUILTINS.append("mini_xception")
+LIGHT_KWARGS["mini_xception"] = {}
+MIN_SIZE["mini_xception"] = 5
+FAST_SIZE["mini_xception"] = 32
+
+
 # --------------------------------------------------------------------------- conv4_dense3
 
 # The Keras summary of amirhossein-hkh/facial-expression-recognition (48x48x1 input,

@@ -51,8 +51,10 @@ __all__ = [
     "MODELS",
     "MODEL_FORMAT",
     "PARAMS_NAME",
+    "PRETRAINED",
     "SPEC_NAME",
     "ModelChoice",
+    "ModelParam",
     "PipelineSpec",
     "TrainedModel",
     "build_pipeline",
@@ -74,7 +76,10 @@ CROPPERS = ("none", "haar", "mtcnn")
 STEPS = ("crop", "gray", "resize", "blocks", "cnn")
 #: The networks of the model registry, ``fer_toolkit.models.available_models()``, named
 #: here so that declaring ``--model`` does not import PyTorch (a test checks they agree).
-MODELS = ("baseline", "conv4_dense3", "prior_attention", "vgg_fer")
+MODELS = ("baseline", "conv4_dense3", "mini_xception", "prior_attention", "vgg_fer")
+#: The pretrained networks shipped in the package (``fer_toolkit.models.available_pretrained``),
+#: usable wherever a model folder is: ``fer-toolkit predict mini_xception_fer2013 photo.jpg``.
+PRETRAINED = ("mini_xception_fer2013",)
 # Objects rather than values, or set by the command itself.
 _RESERVED = (
     "module",
@@ -423,6 +428,43 @@ def _sample_input(shape):
     return np.zeros(size, dtype=np.uint8)
 
 
+class ModelParam(click.Path):
+    """A model folder (or its model.json) that exists, or the name of a pretrained network."""
+
+    name = "MODEL"
+
+    def __init__(self):
+        super().__init__(exists=True)
+
+    def convert(self, value, param, ctx):
+        if value in PRETRAINED and not os.path.exists(value):
+            return value
+        if not os.path.exists(value):
+            self.fail(
+                f"{value!r} does not exist: give a model folder (fer-toolkit train --out) or "
+                f"a pretrained network ({', '.join(PRETRAINED)}).",
+                param,
+                ctx,
+            )
+        return super().convert(value, param, ctx)
+
+
+def _pretrained_model(name: str, device) -> TrainedModel:
+    """A pretrained network as a model folder would load: ``gray -> resize -> cnn``.
+
+    It takes face crops (``evaluate``); ``predict`` finds the faces first
+    (MTCNN unless ``--detector`` says otherwise) and cuts them with a 10% margin.
+    """
+    from ..models import load_pretrained, pretrained_info
+
+    info = pretrained_info(name)
+    channels, height, width = info.input_shape
+    spec = PipelineSpec(margin=0.1, size=(height, width), grayscale=channels == 1, model=info.model)
+    pipeline = build_pipeline(spec, device=device)
+    pipeline.steps[-1] = ("cnn", load_pretrained(name, device=device))
+    return TrainedModel(pipeline=pipeline, spec=spec, labels=LabelSet(), path=name)
+
+
 #: Largest image side a model.json may announce (its network input is built at load).
 _MAX_INPUT_SIDE = 4096
 
@@ -503,7 +545,8 @@ def load_model(path, *, device="auto", allow_pickle=False) -> TrainedModel:
     By default nothing is unpickled and nothing from the folder is executed: the
     pipeline is built from the JSON description (whose hyper-parameters must be
     among :data:`ALLOWED_PARAMS`, plain values) and the network weights are
-    read with ``torch.load(weights_only=True)``.
+    read with ``torch.load(weights_only=True)``. The name of a pretrained
+    network (:data:`PRETRAINED`) loads that network.
 
     Parameters
     ----------
@@ -527,6 +570,8 @@ def load_model(path, *, device="auto", allow_pickle=False) -> TrainedModel:
         file (and the entry).
     """
     path = os.fspath(path)
+    if path in PRETRAINED and not os.path.exists(path):
+        return _pretrained_model(path, device)
     spec_path = os.path.join(path, SPEC_NAME) if os.path.isdir(path) else path
     if not os.path.isfile(spec_path):
         raise FileNotFoundError(

@@ -16,17 +16,19 @@ constructor arguments such as ``width``) is written into the description as
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from ._model import PipelineSpec
+from ._model import PRETRAINED, PipelineSpec
 
 if TYPE_CHECKING:
     from ..estimators import Backbone
 
 __all__ = [
+    "BackboneParam",
     "FreezeParam",
     "apply_transfer_options",
     "backbone_info",
@@ -56,16 +58,29 @@ class FreezeParam(click.ParamType):
         return int(text)
 
 
+class BackboneParam(click.Path):
+    """A backbone file that exists, or the name of a pretrained network (kept a string)."""
+
+    def __init__(self):
+        super().__init__(exists=True, dir_okay=False, path_type=Path)
+
+    def convert(self, value, param, ctx):
+        if value in PRETRAINED and not os.path.exists(value):
+            return value
+        return super().convert(value, param, ctx)
+
+
 def transfer_options(func):
     """``--backbone``, ``--freeze``, ``--backbone-lr`` and ``--unfreeze-every``."""
     options = [
         click.option(
             "--backbone",
             "backbone_path",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            type=BackboneParam(),
             default=None,
             help="Start the network from this pretrained backbone (fer-toolkit pretrain "
-            "--out, save_backbone); --model defaults to its network.",
+            f"--out, save_backbone) or a pretrained network ({', '.join(PRETRAINED)}); "
+            "--model defaults to its network.",
         ),
         click.option(
             "--freeze",
@@ -149,10 +164,9 @@ def apply_transfer_options(
     if backbone_path is None:
         return None
 
-    from ..estimators import load_backbone
-    from ..estimators.transfer import backbone_blocks
+    from ..estimators.transfer import backbone_blocks, resolve_backbone
 
-    backbone = load_backbone(backbone_path)
+    backbone = resolve_backbone(backbone_path)
     if spec.blocks:
         raise click.UsageError(
             "--blocks feeds eye and mouth blocks beside the face, but a network built on "

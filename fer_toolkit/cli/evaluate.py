@@ -8,14 +8,14 @@ import click
 
 from ._common import FerCommand, device_option, echo, n_jobs_option, seed_option
 from ._data import LabelSet, data_options, load_data
-from ._model import load_model, model_faces
+from ._model import ModelParam, load_model, model_faces
 from ._report import write_evaluation
 
 __all__ = ["evaluate"]
 
 
 @click.command(cls=FerCommand)
-@click.argument("model_path", metavar="MODEL", type=click.Path(exists=True))
+@click.argument("model_path", metavar="MODEL", type=ModelParam())
 @data_options
 @click.option(
     "--out",
@@ -46,7 +46,8 @@ def evaluate(
     device,
     n_jobs,
 ):
-    """Measure a trained MODEL (a train or search output folder) on labelled data.
+    """Measure a trained MODEL (a train or search output folder, or a pretrained
+    network such as mini_xception_fer2013) on labelled data.
 
     The data's test split is used (FER2013 Usage 'PrivateTest', a test/
     folder, the last 15% of synthetic data drawn with the same --seed; all of

@@ -30,7 +30,7 @@ from ._faces import (
     on_error_option,
     report_failures,
 )
-from ._model import load_model
+from ._model import ModelParam, load_model
 
 __all__ = ["predict"]
 
@@ -213,7 +213,7 @@ def _batches(items, size):
 
 
 @click.command(cls=FerCommand)
-@click.argument("model_path", metavar="MODEL", type=click.Path(exists=True))
+@click.argument("model_path", metavar="MODEL", type=ModelParam())
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option(
     "--out",
@@ -283,6 +283,9 @@ def predict(
 ):
     """Predict the emotion of every face in INPUTS with a trained MODEL.
 
+    MODEL is a folder written by train or search, or a pretrained network
+    shipped with fer_toolkit: mini_xception_fer2013 (FER2013, 7 emotions).
+
     INPUTS are image files, video files and folders of them (searched
     recursively). Each face found gets a record: its source, frame (-1 for
     images), number in the frame, box (x, y, w, h), detector confidence,
@@ -292,6 +295,7 @@ def predict(
 
     \b
     Examples:
+      fer-toolkit predict mini_xception_fer2013 photos/ clip.mp4 --annotate --out preds
       fer-toolkit predict runs/conv4_dense3 group.jpg photos/ --out predictions --annotate
       fer-toolkit predict runs/conv4_dense3 interview.mp4 --every 5 --format jsonl \\
           --out clip_emotions

@@ -26,6 +26,7 @@ from skorch.dataset import ValidSplit, unpack_data
 from skorch.utils import is_dataset
 
 from ..models import get_model
+from ..models._pretrained import is_pretrained_name
 from ._callbacks import RestoreBestWeights, encoded_accuracy
 from ._device import DeviceMixin, resolve_device
 from ._input import as_model_input
@@ -147,8 +148,11 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
     backbone : pretext estimator, str, os.PathLike, torch.nn.Module or None, default=None
         Start from pretrained weights (see "Transfer learning" below): a
         fitted :class:`~fer_toolkit.estimators.RotationPretext` (or
-        ``JigsawPretext``, ``JointPretext``), a file written by its
-        ``save_backbone``, a :class:`~fer_toolkit.estimators.Backbone`, or
+        ``JigsawPretext``, ``JointPretext``), the name of a pretrained
+        network (``"mini_xception_fer2013"``, see
+        :func:`~fer_toolkit.models.available_pretrained`; ``module`` is then
+        that network's architecture, with a new last layer for your classes),
+        a file written by its ``save_backbone``, a :class:`~fer_toolkit.estimators.Backbone`, or
         any ``nn.Module`` mapping ``(n, C, H, W)`` images to feature maps
         ``(n, D, h, w)`` or vectors ``(n, D)`` (e.g. a timm model you have
         weights for, built with ``num_classes=0``). The weights are copied
@@ -159,7 +163,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         whole ``features`` block (only the head trains), an int ``k`` its
         first ``k`` blocks (a block is a convolution with the normalisation,
         activation and pooling layers after it: ``"baseline"`` and
-        ``"conv4_dense3"`` have 4, ``"vgg_fer"`` 8; see
+        ``"conv4_dense3"`` have 4, ``"vgg_fer"`` 8, ``"mini_xception"`` 14; see
         :mod:`fer_toolkit.estimators.transfer`). Frozen blocks run in
         evaluation mode: BatchNorm keeps its running statistics.
     backbone_lr : float or None, default=None
@@ -675,7 +679,8 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
                 "Grayscale or ToRGB) to the backbone's channels."
             )
         if isinstance(backbone, Backbone):
-            if self.module != backbone.model:
+            # A pretrained name fixes the architecture: module is not consulted.
+            if self.module != backbone.model and not is_pretrained_name(self.backbone):
                 raise ValueError(
                     f"module={self.module!r} but the backbone is the features of "
                     f"{backbone.model!r}: set module={backbone.model!r}."

@@ -23,7 +23,9 @@ activation, pooling and dropout layers belong to the block of the
 convolution before them. A block is thus "a convolution with what follows
 it". The registry's backbones have: ``"baseline"`` 4 blocks (stem, block1,
 block2, block3 of its docstring), ``"conv4_dense3"`` 4 (conv1..conv4 with their
-ReLU, BN and pooling), ``"vgg_fer"`` 8 (conv1a..conv4b).
+ReLU, BN and pooling), ``"vgg_fer"`` 8 (conv1a..conv4b), ``"mini_xception"``
+14 (its two stem convolutions, then per residual module the shortcut and the
+two separable convolutions).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from sklearn.exceptions import NotFittedError
 from skorch.callbacks import Callback
 from torch import nn
 
+from ..models import pretrained_backbone
+from ..models._pretrained import is_pretrained_name
 from .backbone import load_backbone
 
 __all__ = [
@@ -57,7 +61,9 @@ def resolve_backbone(backbone) -> nn.Module:
     ----------
     backbone : pretext estimator, str, os.PathLike or torch.nn.Module
         A fitted :class:`~fer_toolkit.estimators.RotationPretext` (or any
-        estimator with ``backbone_``), a file written by
+        estimator with ``backbone_``), the name of a pretrained network
+        (:func:`~fer_toolkit.models.available_pretrained`, e.g.
+        ``"mini_xception_fer2013"``), a file written by
         :func:`~fer_toolkit.estimators.save_backbone`, a
         :class:`~fer_toolkit.estimators.Backbone` or any module mapping images
         to feature maps.
@@ -69,6 +75,8 @@ def resolve_backbone(backbone) -> nn.Module:
     """
     if isinstance(backbone, nn.Module):
         return backbone
+    if is_pretrained_name(backbone):
+        return pretrained_backbone(backbone)
     if isinstance(backbone, (str, os.PathLike)):
         return load_backbone(backbone)
     if hasattr(type(backbone), "backbone_"):

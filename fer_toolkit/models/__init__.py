@@ -17,6 +17,10 @@ Conv4Dense3CNN  (``"conv4_dense3"``)
     for layer: four convolutions and three dense layers.
 VGGFER  (``"vgg_fer"``)
     The VGG variant of Khaireddin & Chen (2021).
+MiniXception  (``"mini_xception"``)
+    The mini-Xception of Arriaga et al. (2017); its FER2013 weights ship with
+    the package: ``load_pretrained("mini_xception_fer2013")`` (see
+    :func:`available_pretrained`).
 PriorAttentionCNN  (``"prior_attention"``)
     The prior-attention approach of iTerner/Facial-Emotion-Detection
     (https://github.com/iTerner/Facial-Emotion-Detection): branches over the
@@ -29,14 +33,23 @@ Examples
 >>> import torch
 >>> from fer_toolkit.models import available_models, get_model
 >>> available_models()
-['baseline', 'conv4_dense3', 'prior_attention', 'vgg_fer']
+['baseline', 'conv4_dense3', 'mini_xception', 'prior_attention', 'vgg_fer']
 >>> model = get_model("baseline")(n_classes=4, image_size=48).eval()
 >>> model(torch.zeros(1, 1, 48, 48)).shape
 torch.Size([1, 4])
 """
 
+from ._pretrained import (
+    PretrainedInfo,
+    available_pretrained,
+    load_pretrained,
+    make_photo_pipeline,
+    pretrained_backbone,
+    pretrained_info,
+)
 from .baseline import BaselineCNN
 from .conv4_dense3 import Conv4Dense3CNN
+from .mini_xception import MiniXception
 from .prior_attention import PriorAttentionCNN
 from .registry import (
     ModelInfo,
@@ -52,11 +65,18 @@ __all__ = [
     "VGGFER",
     "BaselineCNN",
     "Conv4Dense3CNN",
+    "MiniXception",
     "ModelInfo",
+    "PretrainedInfo",
     "PriorAttentionCNN",
     "available_models",
+    "available_pretrained",
     "get_model",
+    "load_pretrained",
+    "make_photo_pipeline",
     "model_info",
+    "pretrained_backbone",
+    "pretrained_info",
     "register_model",
     "unregister_model",
 ]

@@ -19,6 +19,10 @@ Built-in models
 ``"vgg_fer"``
     :class:`~fer_toolkit.models.VGGFER`, the VGG variant of Khaireddin & Chen,
     arXiv:2105.03588 (2021), code at https://github.com/usef-kh/fer.
+``"mini_xception"``
+    :class:`~fer_toolkit.models.MiniXception`, the mini-Xception of Arriaga et
+    al. (2017); pretrained FER2013 weights load with
+    :func:`~fer_toolkit.models.load_pretrained`.
 ``"prior_attention"``
     :class:`~fer_toolkit.models.PriorAttentionCNN`, the prior-attention approach
     of iTerner/Facial-Emotion-Detection
@@ -163,7 +167,7 @@ def available_models() -> list[str]:
     --------
     >>> from fer_toolkit.models import available_models
     >>> available_models()
-    ['baseline', 'conv4_dense3', 'prior_attention', 'vgg_fer']
+    ['baseline', 'conv4_dense3', 'mini_xception', 'prior_attention', 'vgg_fer']
     """
     return sorted(_REGISTRY)
 
@@ -216,6 +220,7 @@ def model_info(name: str) -> ModelInfo:
 def _register_builtins() -> None:
     from .baseline import BaselineCNN
     from .conv4_dense3 import Conv4Dense3CNN
+    from .mini_xception import MiniXception
     from .prior_attention import PriorAttentionCNN
     from .vgg import VGGFER
 
@@ -255,6 +260,20 @@ def _register_builtins() -> None:
         description=(
             "VGG: 4 stages of 2x(conv3x3-BN-ReLU) + maxpool (64-128-256-512), "
             "fc 4096-4096 with dropout 0.2; 73.28% single-network accuracy on FER2013"
+        ),
+    )
+    register_model(
+        "mini_xception",
+        MiniXception,
+        source=(
+            "Arriaga, Valdenegro-Toro & Ploeger, 'Real-time Convolutional Neural Networks for "
+            "Emotion and Gender Classification', arXiv:1710.07557 (2017); code "
+            "github.com/oarriaga/face_classification (MIT)"
+        ),
+        description=(
+            "two valid conv3x3(8) + 4 residual modules of separable convolutions "
+            "(16-32-64-128), conv3x3(n_classes) + global average pooling (~57k parameters); "
+            "pretrained on FER2013 as 'mini_xception_fer2013'"
         ),
     )
     register_model(
