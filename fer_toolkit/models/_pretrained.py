@@ -131,10 +131,10 @@ def is_pretrained_name(value) -> bool:
 
 
 def _read(info: PretrainedInfo) -> dict:
-    import torch
+    from ..utils.untrusted import torch_load_plain
 
     try:
-        content = torch.load(info.path, map_location="cpu", weights_only=True)
+        content = torch_load_plain(info.path, "pretrained weights file")
     except FileNotFoundError:
         raise FileNotFoundError(
             f"the weights of {info.name!r} ({info.path}) are missing from this installation"
