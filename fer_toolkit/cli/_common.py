@@ -43,6 +43,7 @@ USER_ERRORS = (OSError, ValueError, ImportError)
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 _QUIET = "fer_toolkit.quiet"
+VERBOSE = "fer_toolkit.verbose"
 _NO_PROGRESS = "fer_toolkit.no_progress"
 
 
@@ -92,8 +93,9 @@ class FerCommand(click.Command):
         )
 
     def invoke(self, ctx):
-        verbose = ctx.params.pop("verbose", False)
-        ctx.meta[_QUIET] = ctx.params.pop("quiet", False)
+        # Given before the command (fer-toolkit --verbose train ...), they are in ctx.meta.
+        verbose = ctx.params.pop("verbose", False) or ctx.meta.get(VERBOSE, False)
+        ctx.meta[_QUIET] = ctx.params.pop("quiet", False) or ctx.meta.get(_QUIET, False)
         with user_errors(verbose, self.user_error_types):
             return super().invoke(ctx)
 

@@ -200,6 +200,10 @@ def train(
         spec, model, backbone_path, freeze, backbone_lr, unfreeze_every
     )
     spec.params.setdefault("restore_best", True)
+    # Before the data loads: an unknown --set name fails at once.
+    pipeline = build_pipeline(
+        spec, device=device, random_state=seed, n_jobs=n_jobs, backbone=backbone
+    )
     start = time.perf_counter()
     data = load_data(data_source, ferplus=ferplus, label_set=label_set, seed=seed, n_jobs=n_jobs)
     train_part, valid_part = split_validation(data.select("train", splits), validation, data, seed)
@@ -209,9 +213,6 @@ def train(
         + ", ".join(f"{c} {n}" for c, n in zip(classes, counts, strict=True))
         + ")"
         + (f", validating on {len(valid_part)}" if valid_part is not None else "")
-    )
-    pipeline = build_pipeline(
-        spec, device=device, random_state=seed, n_jobs=n_jobs, backbone=backbone
     )
     pipeline.set_params(cnn__verbose=0 if is_quiet() else 1)
     if backbone is not None:

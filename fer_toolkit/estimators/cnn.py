@@ -26,7 +26,13 @@ from skorch.dataset import ValidSplit, unpack_data
 from skorch.utils import is_dataset
 
 from ..models import get_model
-from ._callbacks import RestoreBestWeights, encoded_accuracy
+from ._callbacks import (
+    ChanceLevelWatch,
+    PlainPrintLog,
+    RecomputeBatchNorm,
+    RestoreBestWeights,
+    encoded_accuracy,
+)
 from ._device import DeviceMixin, resolve_device
 from ._input import as_model_input
 from .augmentation import AugmentationParams, augment_batch, augment_batches
@@ -781,7 +787,9 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
     def _default_callbacks(self):
         monitor = "valid_loss" if self._validates() else "train_loss"
         callbacks = [
-            callback for callback in super()._default_callbacks if callback[0] != "valid_acc"
+            (name, PlainPrintLog()) if name == "print_log" else (name, callback)
+            for name, callback in super()._default_callbacks
+            if name != "valid_acc"
         ]
         if self._validates():
             callbacks.insert(
@@ -835,6 +843,10 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
                     ),
                 )
             )
+        # Last: after restore_best has put the best epoch's weights back.
+        callbacks.append(("batchnorm_stats", RecomputeBatchNorm()))
+        if self._validates():
+            callbacks.append(("chance_level", ChanceLevelWatch()))
         return callbacks
 
     def _validates(self) -> bool:
