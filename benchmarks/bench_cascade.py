@@ -7,7 +7,7 @@ Three measurements, all in one run:
    (``HaarFeatures.evaluate``, vectorised in PyTorch) against the obvious NumPy version
    (gather the four corners of every rectangle from the integral images, weight, sum,
    normalise), in values/s.
-2. **A fixed training recipe** -- CASCADE.md's reference: the 100 faces of
+2. **A fixed training recipe** -- the 100 faces of
    ``skimage.data.lfw_subset()`` resized to 24x24, face-free ``skimage.data`` photos as
    backgrounds, ``-numPos 90 -numNeg 200 -numStages 6``, BASIC, GAB. Prints the time,
    weak classifiers and acceptance ratio of every stage and the peak resident memory.
