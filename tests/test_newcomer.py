@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from fer_toolkit.cli import main
 from fer_toolkit.cli._data import LabelSetParam
 from fer_toolkit.datasets import make_synthetic_faces
-from fer_toolkit.estimators import CNNClassifier
-from fer_toolkit.estimators._callbacks import ChanceLevelWarning, TrainingProgress
+from fer_toolkit.estimators import ChanceLevelWarning, CNNClassifier
+from fer_toolkit.estimators._callbacks import TrainingProgress
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

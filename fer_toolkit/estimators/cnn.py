@@ -212,6 +212,19 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
     ``fit`` refuses float images outside [0, 1] (standardised or unscaled)
     instead of distorting the training images only.
 
+    BatchNorm statistics: at the end of every ``fit`` the running mean and
+    variance of the network's BatchNorm layers (those that trained; frozen
+    blocks keep theirs) are recomputed over the training part of the data,
+    weights unchanged, at the cost of one forward pass (callback
+    ``"batchnorm_stats"``, ``fer_toolkit.estimators._callbacks.RecomputeBatchNorm``;
+    ``callbacks__batchnorm_stats=None`` keeps the moving averages). Moving
+    averages lag behind weights that change quickly, and a short run on small
+    data is scored in evaluation mode with them: see
+    :class:`~fer_toolkit.models.Seed004CNN` for figures. When the training
+    loss falls by a quarter while validation accuracy stays at chance, ``fit``
+    warns (:class:`~fer_toolkit.estimators.ChanceLevelWarning`, callback
+    ``"chance_level"``; ``callbacks__chance_level=None`` turns it off).
+
     Persistence: ``pickle``/``joblib`` round trips work and a model trained on
     CUDA loads on a CPU-only machine. To share a model without pickle (which can
     run arbitrary code when loaded), use ``save_params(f_params=...)`` and, on the
