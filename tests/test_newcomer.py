@@ -278,3 +278,25 @@ def test_frozen_blocks_keep_their_batchnorm_statistics(happy_sad):
     assert torch.equal(norms[0].running_mean, torch.zeros_like(norms[0].running_mean))
     assert torch.equal(norms[0].running_var, torch.ones_like(norms[0].running_var))
     assert not torch.equal(norms[1].running_mean, torch.zeros_like(norms[1].running_mean))
+
+
+def test_an_interrupted_recompute_keeps_the_moving_averages(happy_sad, monkeypatch):
+    net = CNNClassifier(
+        StaleStats, max_epochs=1, batch_size=20, validation_fraction=None, random_state=0
+    )
+    calls = []
+    original = CNNClassifier.infer
+
+    def second_ctrl_c(self, x, **fit_params):
+        if not self.module_.training and any(m.training for m in self.module_.modules()):
+            calls.append(1)
+            if len(calls) == 3:  # the third batch of the recompute pass
+                raise KeyboardInterrupt
+        return original(self, x, **fit_params)
+
+    monkeypatch.setattr(CNNClassifier, "infer", second_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        net.fit(happy_sad.images, happy_sad.target)
+    first = net.module_.features[1]
+    assert torch.equal(first.running_mean, torch.full_like(first.running_mean, 50.0))
+    assert first.momentum == 0.0 and not first.training

@@ -92,20 +92,28 @@ class RecomputeBatchNorm(Callback):
         if not layers:
             return
         momenta = [layer.momentum for layer in layers]
+        saved = [{k: v.clone() for k, v in layer.state_dict().items()} for layer in layers]
         for layer in layers:
             layer.reset_running_stats()
             layer.momentum = None  # cumulative average over the batches
             layer.train()
+        n_batches = 0
         try:
             with torch.no_grad():
                 for batch in net.get_iterator(dataset, training=False):
                     Xi, _ = unpack_data(batch)
                     if _batch_length(Xi) > 1:  # BatchNorm needs two values per channel
                         net.infer(Xi)
+                        n_batches += 1
+        except BaseException:  # a second Ctrl-C, an error: the moving averages, whole
+            n_batches = 0
+            raise
         finally:
-            for layer, momentum in zip(layers, momenta, strict=True):
+            for layer, momentum, state in zip(layers, momenta, saved, strict=True):
                 layer.momentum = momentum
                 layer.eval()
+                if not n_batches:
+                    layer.load_state_dict(state)
 
 
 def _batch_length(X):
