@@ -4,8 +4,10 @@
 ``CNNClassifier`` is a skorch-wrapped PyTorch network, so it sits at the end of
 a ``Pipeline`` of fer_toolkit transformers and ``GridSearchCV`` tunes it with
 cross-validation like any estimator, nested ``module__*`` parameters included.
-Training-time augmentation (seed 001's random brightness, flips and shear) is
-a parameter of the estimator, applied to training batches only.
+Training-time augmentation (the random brightness, flips and shear of the
+Facial Emotion Recognition project,
+https://github.com/muscak/Facial-Emotion-Recognition) is a parameter of the
+estimator, applied to training batches only.
 
 The script searches learning rate and augmentation on the synthetic FER data,
 then draws the learning curves of the refitted best model (from its skorch

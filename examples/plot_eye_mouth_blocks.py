@@ -1,11 +1,13 @@
-"""Eye and mouth blocks for prior attention (seed 003)
-=====================================================
+"""Eye and mouth blocks for prior attention
+=========================================
 
 ``EyeMouthBlocks`` cuts an upper block (eyes and eyebrows) and a lower block
 (mouth) out of each face, to be fed to a network beside the whole face. The
 blocks come either from MTCNN's five landmarks (``locator="landmarks"``: they
 follow head tilt and face proportions) or from fixed priors for aligned faces
 (``locator="prior"``: FER2013-style crops, or ``MTCNNFaceCropper(align=True)``).
+The approach is the prior attention of iTerner/Facial-Emotion-Detection
+(https://github.com/iTerner/Facial-Emotion-Detection).
 
 The figure shows, from top to bottom:
 

@@ -1,8 +1,10 @@
 """Self-supervised pretraining with few labelled faces: does it help?
 =====================================================================
 
-Seed 000 had 15 people x 4 emotions (happy, sad, angry, neutral) of labelled
-faces and many unlabelled face crops. It pretrained its CNN on rotation and
+The Persian FER study of faezesarlakifar/face-emotion-recognition
+(https://github.com/faezesarlakifar/face-emotion-recognition) had 15 people x
+4 emotions (happy, sad, angry, neutral) of labelled faces and many unlabelled
+face crops. It pretrained its CNN on rotation and
 jigsaw pretext tasks with the unlabelled crops, then fine-tuned on the
 labelled ones. This script repeats that regime on the embedded synthetic data:
 
@@ -43,7 +45,7 @@ expressions. One earlier single-seed run of a larger configuration (48x48,
 pointed the other way (scratch 0.305, rotation 0.366, joint 0.380). Together
 the two say the effect is small and depends on the setting. On synthetic
 faces that carry no person-specific variation, the pretext tasks have little
-to teach. Whether they help on real unlabelled face crops, as in seed 000,
+to teach. Whether they help on real unlabelled face crops, as in that study,
 is not shown here. All methods stay far below what the same network reaches
 with thousands of labels.
 

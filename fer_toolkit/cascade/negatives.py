@@ -25,6 +25,7 @@ acceptance ratio above the required one.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -80,6 +81,7 @@ class Backgrounds:
                 raise ValueError("bg is empty: negative mining needs background images.")
         self._items = items
         self.image = lru_cache(maxsize=cache_size)(self._load)
+        self.unreadable: set[int] = set()  # indices of the images that failed to decode
 
     def __len__(self) -> int:
         return len(self._items)
@@ -93,7 +95,16 @@ class Backgrounds:
         item = self._items[i]
         if isinstance(item, (str, os.PathLike)):
             # OpenCV's own reader and grayscale conversion; None when unreadable.
-            return cv2.imread(os.fspath(Path(item)), cv2.IMREAD_GRAYSCALE)
+            image = cv2.imread(os.fspath(Path(item)), cv2.IMREAD_GRAYSCALE)
+            if image is None and i not in self.unreadable:
+                self.unreadable.add(i)  # skipped, as OpenCV does, but not without a word
+                warnings.warn(
+                    f"background image {self.name(i)!r} cannot be decoded and is skipped "
+                    f"({len(self.unreadable)} of {len(self)} background images so far).",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            return image
         return np.ascontiguousarray(to_gray(to_uint8(check_image(item, index=i, name="bg"))))
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "MODEL_FORMAT",
     "PARAMS_NAME",
     "SPEC_NAME",
+    "ModelChoice",
     "PipelineSpec",
     "TrainedModel",
     "build_pipeline",
@@ -64,7 +65,7 @@ CROPPERS = ("none", "haar", "mtcnn")
 STEPS = ("crop", "gray", "resize", "blocks", "cnn")
 #: The networks of the model registry, ``fer_toolkit.models.available_models()``, named
 #: here so that declaring ``--model`` does not import PyTorch (a test checks they agree).
-MODELS = ("baseline", "prior_attention", "seed004", "vgg_fer")
+MODELS = ("baseline", "conv4_dense3", "prior_attention", "vgg_fer")
 # Objects rather than values, or set by the command itself.
 _RESERVED = (
     "module",
@@ -79,6 +80,20 @@ _RESERVED_HINTS = {
     "module": "; choose the network with --model.",
     "backbone": "; start from a backbone file with --backbone FILE.",
 }
+
+
+class ModelChoice(click.Choice):
+    """One of :data:`MODELS`; the former name of a renamed model is accepted with a note."""
+
+    def __init__(self):
+        super().__init__(MODELS)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and value not in self.choices:
+            from ..models.registry import _current_name
+
+            value = _current_name(value)
+        return super().convert(value, param, ctx)
 
 
 @dataclass
@@ -99,9 +114,11 @@ class PipelineSpec:
     grayscale : bool
         Convert faces to one channel.
     blocks : bool
-        Add ``EyeMouthBlocks(output="dict")`` (seed 003's prior attention).
+        Add ``EyeMouthBlocks(output="dict")`` (prior attention).
     model : str
-        Registry name of the network (``module``).
+        Registry name of the network (``module``). The former name of a renamed
+        model (in a ``model.json`` saved by an older version) becomes its new
+        name, with a ``FutureWarning``.
     params : dict
         Hyper-parameters (see :func:`route_params`).
     """
@@ -125,6 +142,10 @@ class PipelineSpec:
         if not isinstance(self.margin, (int, float)) or not self.margin >= 0:
             raise ValueError(f"margin must be a number >= 0; got {self.margin!r}.")
         self.size = check_size(tuple(self.size) if isinstance(self.size, list) else self.size)
+        if self.model not in MODELS:
+            from ..models.registry import _current_name
+
+            self.model = _current_name(self.model, stacklevel=3)
         for key in self.params:
             name = key.removeprefix("cnn__")
             if name in _RESERVED:
@@ -387,11 +408,11 @@ def pipeline_options(func):
             "--blocks",
             is_flag=True,
             help="Feed eye and mouth blocks beside the face (EyeMouthBlocks) to the "
-            "prior_attention network (seed 003).",
+            "prior_attention network.",
         ),
         click.option(
             "--model",
-            type=click.Choice(MODELS),
+            type=ModelChoice(),
             default=None,
             help="Network from the model registry [default: baseline; prior_attention "
             "with --blocks].",

@@ -32,7 +32,7 @@ from ..cascade.opencv_backend import (
     run_traincascade,
 )
 from ..plotting import save_figure
-from ..utils.fileio import atomic_write
+from ..utils.fileio import atomic_write, folder_lock, remove_stale_temporaries
 from ._common import FerCommand, FerGroup, echo, is_quiet, show_progress
 
 _OPENCV_ONLY = "opencv backend only"
@@ -515,14 +515,18 @@ def train(backend, opencv_bin_dir, device, seed, **params):
         for option in ("device", "seed"):
             if ctx.get_parameter_source(option) is not click.core.ParameterSource.DEFAULT:
                 raise click.UsageError(f"--{option} applies to the native backend only.")
-        cascade_path = run_traincascade(
-            **params,
-            opencv_bin_dir=opencv_bin_dir,
-            on_line=_lines(),
-            on_progress=_progress_to_terminal(),
-        )
-    else:
-        cascade_path = _train_native(params, opencv_bin_dir, device, seed)
+    # One run at a time per -data folder: two would interleave their stage files.
+    with folder_lock(params["data"], "another fer-toolkit cascade train run"):
+        remove_stale_temporaries(params["data"])  # left by a run killed mid-write
+        if backend == "opencv":
+            cascade_path = run_traincascade(
+                **params,
+                opencv_bin_dir=opencv_bin_dir,
+                on_line=_lines(),
+                on_progress=_progress_to_terminal(),
+            )
+        else:
+            cascade_path = _train_native(params, opencv_bin_dir, device, seed)
     echo(f"Cascade written to {cascade_path}")
 
 

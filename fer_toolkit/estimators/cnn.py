@@ -88,7 +88,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
     ----------
     module : str, nn.Module class or instance, default="baseline"
         A name from :func:`fer_toolkit.models.available_models` (``"baseline"``,
-        ``"seed004"``, ``"vgg_fer"``, ``"prior_attention"``), or any
+        ``"conv4_dense3"``, ``"vgg_fer"``, ``"prior_attention"``), or any
         ``torch.nn.Module`` class or instance returning logits. A class
         receives ``in_channels``, ``image_size`` and ``n_classes`` inferred
         from the data (those its constructor accepts; from the ``"face"``
@@ -115,12 +115,13 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         ``n_samples / (n_classes * count)`` as in scikit-learn; a dict maps labels
         to weights.
     brightness : tuple of (float, float) or None, default=None
-        Random brightness factor range for training batches (seed 001 used
-        ``(0.0, 2.0)``).
+        Random brightness factor range for training batches (the Facial
+        Emotion Recognition project,
+        https://github.com/muscak/Facial-Emotion-Recognition, used ``(0.0, 2.0)``).
     horizontal_flip : bool, default=False
         Mirror half of every training batch.
     shear : float, default=0.0
-        Maximum shear factor (seed 001: ``0.3``).
+        Maximum shear factor (the Facial Emotion Recognition project: ``0.3``).
     rotation : float, default=0.0
         Maximum rotation in degrees.
     translation : float, default=0.0
@@ -164,7 +165,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         whole ``features`` block (only the head trains), an int ``k`` its
         first ``k`` blocks (a block is a convolution with the normalisation,
         activation and pooling layers after it: ``"baseline"`` and
-        ``"seed004"`` have 4, ``"vgg_fer"`` 8; see
+        ``"conv4_dense3"`` have 4, ``"vgg_fer"`` 8; see
         :mod:`fer_toolkit.estimators.transfer`). Frozen blocks run in
         evaluation mode: BatchNorm keeps its running statistics.
     backbone_lr : float or None, default=None
@@ -220,7 +221,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
     ``callbacks__batchnorm_stats=None`` keeps the moving averages). Moving
     averages lag behind weights that change quickly, and a short run on small
     data is scored in evaluation mode with them: see
-    :class:`~fer_toolkit.models.Seed004CNN` for figures. When the training
+    :class:`~fer_toolkit.models.Conv4Dense3CNN` for figures. When the training
     loss falls by a quarter while validation accuracy stays at chance, ``fit``
     warns (:class:`~fer_toolkit.estimators.ChanceLevelWarning`, callback
     ``"chance_level"``; ``callbacks__chance_level=None`` turns it off).
@@ -275,7 +276,9 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
     >>> clf.predict_proba(faces.images[:3]).shape
     (3, 2)
 
-    Seed 003's prior attention takes the face and two blocks, by name:
+    Prior attention (the approach of iTerner/Facial-Emotion-Detection,
+    https://github.com/iTerner/Facial-Emotion-Detection) takes the face and two
+    blocks, by name:
 
     >>> from skorch.helper import SliceDict
     >>> images = faces.images

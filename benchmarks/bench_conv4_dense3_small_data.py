@@ -1,6 +1,6 @@
 """Does README's suggested CNN learn on small data with its defaults? BatchNorm statistics.
 
-``CNNClassifier(module="seed004")`` with default settings on the README split of
+``CNNClassifier(module="conv4_dense3")`` with default settings on the README split of
 ``make_synthetic_faces(n_samples=1400, random_state=0)`` (1,050 training and 350 test
 faces, 7 classes, chance 0.14), one training per seed. Three test accuracies come from
 each training, because BatchNorm's running statistics do not change what the network
@@ -13,7 +13,7 @@ same whatever the momentum:
 * ``recomputed``: after ``RecomputeBatchNorm`` (on by default in ``CNNClassifier``),
   which sets them to the training data's at the end of ``fit``.
 
-Run: ``python benchmarks/bench_seed004_small_data.py --seeds 0 1 2`` (one full
+Run: ``python benchmarks/bench_conv4_dense3_small_data.py --seeds 0 1 2`` (one full
 training per seed; figures in docs/benchmarks.md).
 """
 
@@ -88,7 +88,7 @@ def main():
         start = time.perf_counter()
         probe = _ThreeWayScore(X_test, y_test)
         clf = CNNClassifier(
-            module="seed004",
+            module="conv4_dense3",
             random_state=seed,
             callbacks=[("three_way", probe)],
             callbacks__batchnorm_stats=None,  # the probe recomputes, after its other scores
