@@ -108,7 +108,7 @@ def bench_features(samples: np.ndarray, device: str) -> None:
         )
 
 
-#: skimage photos without people used as training backgrounds (CASCADE.md's recipe).
+#: skimage photos without people used as training backgrounds.
 TRAIN_PHOTOS = SKIMAGE_BACKGROUNDS[:7]
 #: Photos without people never trained on: their windows are the held-out negatives.
 HELD_OUT_PHOTOS = SKIMAGE_BACKGROUNDS[7:]

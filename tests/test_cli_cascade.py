@@ -304,7 +304,10 @@ def test_a_failing_opencv_tool_is_one_error(seed_files, monkeypatch):
         (["-numpos", "5"], "Did you mean '-numPos'?"),
         (["-bt", "ADA"], "'ADA' is not one of 'GAB', 'DAB', 'RAB', 'LB'"),
         (["-minHitRate", "1.5"], "1.5 is not in the range 0<x<=1"),
-        (["-h"], "Option '-h' requires an argument"),
+        (
+            ["-h"],
+            "-h is the sample height, as in OpenCV, and needs a value (-h 24)",
+        ),
     ],
 )
 def test_bad_train_flags_are_usage_errors(seed_files, fake_train, args, message):

@@ -1,5 +1,6 @@
 """``fer-toolkit quickstart`` end to end on a small synthetic set."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,13 @@ def test_quickstart_writes_every_output(quickstart_run):
         assert (out / name).stat().st_size > 0, name
     assert not list(out.glob(".*")), "temporary files left behind"
     assert "rank" in result.output and "precision" in result.output
+
+
+def test_quickstart_shows_the_progress_of_its_final_refit(quickstart_run):
+    result, _ = quickstart_run
+    # 336 training images in batches of 64: 6 batches in each of the 3 epochs.
+    assert "refit of the best parameters on all 336 training images" in result.output
+    assert re.search(r"refit: 100%.*\b18/18\b.*epoch=3/3", result.output)
 
 
 def test_quickstart_model_predicts_the_csv_it_wrote(quickstart_run):

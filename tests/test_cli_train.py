@@ -116,6 +116,8 @@ def test_ctrl_c_keeps_the_best_epoch_and_writes_everything(tmp_path, monkeypatch
     assert spec["training"]["interrupted"] is True and spec["training"]["kept_epoch"] == best
     saved = torch.load(out / "model_params.pt", weights_only=True)
     for key, value in states[best].items():
+        if key.rsplit(".", 1)[-1] in ("running_mean", "running_var", "num_batches_tracked"):
+            continue  # BatchNorm statistics are recomputed for the kept weights
         torch.testing.assert_close(saved[key], value)
     assert (out / "learning_curve.png").exists() and (out / "metrics.json").exists()
     load_model(out, device="cpu")

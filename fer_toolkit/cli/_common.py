@@ -50,6 +50,7 @@ INTERRUPTED_STATUS = 130
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 _QUIET = "fer_toolkit.quiet"
+VERBOSE = "fer_toolkit.verbose"
 _NO_PROGRESS = "fer_toolkit.no_progress"
 
 
@@ -129,8 +130,9 @@ class FerCommand(click.Command):
             return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
-        verbose = ctx.params.pop("verbose", False)
-        ctx.meta[_QUIET] = ctx.params.pop("quiet", False)
+        # Given before the command (fer-toolkit --verbose train ...), they are in ctx.meta.
+        verbose = ctx.params.pop("verbose", False) or ctx.meta.get(VERBOSE, False)
+        ctx.meta[_QUIET] = ctx.params.pop("quiet", False) or ctx.meta.get(_QUIET, False)
         try:
             with user_errors(verbose, self.user_error_types), renamed_notes():
                 return super().invoke(ctx)

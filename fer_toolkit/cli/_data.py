@@ -13,6 +13,7 @@ validation or test) by split name, or the split names given with ``--split``.
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass, replace
 
@@ -20,6 +21,7 @@ import click
 import numpy as np
 
 from ..datasets import (
+    EMOTION_ALIASES,
     EMOTIONS,
     FER2013_EMOTIONS,
     get_label_set,
@@ -128,9 +130,41 @@ class LabelSetParam(click.ParamType):
             if os.path.isfile(text) or text.lower().endswith(".json"):
                 return LabelSet(mapping=load_label_mapping(text))
             names = [part for part in text.split(",") if part.strip()]
+            if len(names) > 1:
+                for name in names:
+                    _check_not_a_typo(name)
             return LabelSet(classes=get_label_set(names if len(names) > 1 else text))
         except (OSError, TypeError, ValueError) as exc:
             self.fail(str(exc), param, ctx)
+
+
+def _check_not_a_typo(name: str) -> None:
+    """Refuse a class name that is not an emotion but nearly spells one (``sadd``).
+
+    Other names stay allowed: an image folder may have classes of its own.
+    """
+    key = name.strip().casefold()
+    if key in EMOTIONS or key in EMOTION_ALIASES or key.isdigit():
+        return
+    close = difflib.get_close_matches(key, [*EMOTIONS, *EMOTION_ALIASES], n=1, cutoff=0.75)
+    if close:
+        suggestion = EMOTION_ALIASES.get(close[0], close[0])
+        raise ValueError(
+            f"{name.strip()!r} is not an emotion (did you mean {suggestion!r}?); emotions are "
+            f"{', '.join(EMOTIONS)}."
+        )
+
+
+def _check_emotion_classes(source: DataSource, label_set: LabelSet) -> None:
+    """FER2013 CSVs and synthetic faces have emotion labels only: other classes are an error."""
+    if source.kind == "folder" or label_set.classes is None or label_set.mapping is not None:
+        return
+    others = [name for name in label_set.classes if name not in EMOTIONS]
+    if others:
+        raise ValueError(
+            f"--label-set names {', '.join(map(repr, others))}, but {source} has emotion "
+            f"labels only ({', '.join(EMOTIONS)})."
+        )
 
 
 @dataclass(frozen=True)
@@ -248,6 +282,7 @@ def load_data(
     label_set = label_set or LabelSet()
     if ferplus is not None and source.kind != "csv":
         raise ValueError(f"--ferplus relabels a FER2013 CSV, but --data is {source}.")
+    _check_emotion_classes(source, label_set)
     if source.kind == SYNTHETIC:
         data = _synthetic(source.n_samples, label_set, seed)
     elif source.kind == "csv":

@@ -59,13 +59,19 @@ class OpenCVStyleCommand(FerCommand):
                 for opt in (*param.opts, *param.secondary_opts):
                     takes_value[opt] = not param.is_flag
         skip_next = False
-        for token in args:
+        for position, token in enumerate(args):
             if token == "--":
                 break
             if skip_next:
                 skip_next = False
             elif token in takes_value:
                 skip_next = takes_value[token]
+                if token == "-h" and skip_next and position == len(args) - 1:
+                    raise click.UsageError(
+                        "-h is the sample height, as in OpenCV, and needs a value (-h 24); "
+                        "for help, use --help.",
+                        ctx,
+                    )
             elif _SINGLE_DASH.fullmatch(token) and token[:2] not in takes_value:
                 known = [opt for opt in takes_value if not opt.startswith("--")]
                 close = difflib.get_close_matches(token, known, n=3, cutoff=0.6)

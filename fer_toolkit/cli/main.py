@@ -7,7 +7,7 @@ import importlib
 import click
 
 from .. import __version__
-from ._common import FerGroup
+from ._common import _QUIET, VERBOSE, FerGroup
 
 
 class LazyGroup(FerGroup):
@@ -54,11 +54,25 @@ class LazyGroup(FerGroup):
     },
 )
 @click.version_option(__version__, prog_name="fer-toolkit")
-def main():
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Show the full traceback of an error (also accepted after the command).",
+)
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Print nothing but errors; no progress bars (also accepted after the command).",
+)
+@click.pass_context
+def main(ctx, verbose, quiet):
     """Facial emotion recognition in the scikit-learn family.
 
     Every command has --help with examples; --verbose shows the traceback of
-    an error, --quiet prints nothing but errors.
+    an error, --quiet prints nothing but errors (before or after the command:
+    fer-toolkit --verbose train ... or fer-toolkit train --verbose ...).
 
     \b
     Start here:
@@ -72,3 +86,6 @@ def main():
       fer-toolkit evaluate model --data fer_mtcnn/fer2013.csv --out model/test
       fer-toolkit predict model photos/ clip.mp4 --annotate --out predictions
     """
+    # ctx.meta is shared with the command's context, where FerCommand reads them.
+    ctx.meta[VERBOSE] = verbose
+    ctx.meta[_QUIET] = quiet

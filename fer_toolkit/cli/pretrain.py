@@ -12,7 +12,14 @@ import numpy as np
 from ..datasets import IMAGE_EXTENSIONS, load_fer2013, make_synthetic_faces
 from ..preprocessing import Grayscale, ImageReader, Resize
 from ..utils.fileio import atomic_write, file_lock, remove_stale_temporaries
-from ._common import FerCommand, device_option, echo, seed_option
+from ._common import (
+    FerCommand,
+    device_option,
+    echo,
+    no_progress_option,
+    seed_option,
+    show_progress,
+)
 from ._model import ModelChoice
 
 __all__ = ["pretrain"]
@@ -75,6 +82,7 @@ def _unlabelled_images(data: str, size: int, seed: int) -> np.ndarray:
 )
 @device_option
 @seed_option
+@no_progress_option
 def pretrain(data, task, model, out, size, epochs, batch_size, n_permutations, device, seed):
     """Pretrain a backbone on unlabelled faces and write it to --out.
 
@@ -91,6 +99,7 @@ def pretrain(data, task, model, out, size, epochs, batch_size, n_permutations, d
           --out runs/transfer
     """
     from ..estimators import JigsawPretext, JointPretext, RotationPretext
+    from ..estimators._callbacks import TrainingProgress
 
     pretext = {"jigsaw": JigsawPretext, "joint": JointPretext, "rotation": RotationPretext}[task]
     images = _unlabelled_images(data, size, seed)
@@ -101,6 +110,7 @@ def pretrain(data, task, model, out, size, epochs, batch_size, n_permutations, d
         batch_size=batch_size,
         device=device,
         random_state=seed,
+        callbacks=[("progress", TrainingProgress(desc=task, disable=not show_progress()))],
         **options,
     )
     report_path = f"{os.fspath(out)}.json"

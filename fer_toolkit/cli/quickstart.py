@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 import numpy as np
+from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -14,7 +15,15 @@ from sklearn.svm import LinearSVC
 
 from ..datasets import load_fer2013, make_synthetic_faces, write_fer2013_csv
 from ..preprocessing import HOGFeatures
-from ._common import FerCommand, echo, is_quiet, n_jobs_option, seed_option
+from ._common import (
+    FerCommand,
+    echo,
+    is_quiet,
+    n_jobs_option,
+    no_progress_option,
+    seed_option,
+    show_progress,
+)
 from ._data import LabelSet
 from ._model import PipelineSpec, build_pipeline, save_model
 from ._report import print_cv_table, write_cv_results, write_evaluation, write_history
@@ -32,11 +41,27 @@ def quickstart_spec(max_epochs: int = 12) -> PipelineSpec:
 
 
 def build_search(spec: PipelineSpec, n_jobs: int, random_state: int) -> GridSearchCV:
-    """The model of ``spec`` grid-searched over learning rate and width with 3-fold CV."""
+    """The model of ``spec`` grid-searched over learning rate and width with 3-fold CV.
+
+    The search does not refit: :func:`refit_best` does, with a progress bar.
+    """
     pipeline = build_pipeline(spec, random_state=random_state)
     grid = {f"cnn__{name}": values for name, values in GRID.items()}
     # verbose=2 prints one line per finished fit: scikit-learn's own progress report.
-    return GridSearchCV(pipeline, grid, cv=3, n_jobs=n_jobs, verbose=0 if is_quiet() else 2)
+    return GridSearchCV(
+        pipeline, grid, cv=3, n_jobs=n_jobs, refit=False, verbose=0 if is_quiet() else 2
+    )
+
+
+def refit_best(search: GridSearchCV, X, y) -> Pipeline:
+    """The pipeline with the best parameters found, fitted on ``X``, ``y`` with a progress bar."""
+    from ..estimators._callbacks import TrainingProgress
+
+    progress = TrainingProgress(desc="refit", disable=not show_progress())
+    best = clone(search.estimator).set_params(**search.best_params_)
+    best.set_params(cnn__callbacks=[("progress", progress)])
+    best.fit(X, y)
+    return best
 
 
 def build_baseline(random_state: int) -> Pipeline:
@@ -93,6 +118,7 @@ def _done(start: float) -> None:
     show_default=True,
     help="Training epochs of every CNN fit.",
 )
+@no_progress_option
 def quickstart(out_dir: Path, n_samples: int, seed: int, n_jobs: int, max_epochs: int):
     """Train and evaluate a FER model end to end on the embedded synthetic data.
 
@@ -140,15 +166,17 @@ def quickstart(out_dir: Path, n_samples: int, seed: int, n_jobs: int, max_epochs
     search = build_search(spec, n_jobs, seed)
     n_fits = 3 * int(np.prod([len(v) for v in search.param_grid.values()]))
     start = _step(
-        f"GridSearchCV(cv=3): {n_fits} fits of CNNClassifier('baseline') over "
-        f"{', '.join(GRID)}, then a refit on all training images"
+        f"GridSearchCV(cv=3): {n_fits} fits of CNNClassifier('baseline') over {', '.join(GRID)}"
     )
     search.fit(train.images, y_train)
     print_cv_table(search)
     _done(start)
 
+    start = _step(f"refit of the best parameters on all {len(y_train)} training images")
+    best = refit_best(search, train.images, y_train)
+    _done(start)
+
     start = _step("evaluating the best CNN on the held-out test images")
-    best = search.best_estimator_
     metrics = write_evaluation(
         out_dir,
         y_test,

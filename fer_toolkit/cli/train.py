@@ -204,6 +204,10 @@ def train(
         spec, model, backbone_path, freeze, backbone_lr, unfreeze_every
     )
     spec.params.setdefault("restore_best", True)
+    # Before the data loads: an unknown --set name fails at once.
+    pipeline = build_pipeline(
+        spec, device=device, random_state=seed, n_jobs=n_jobs, backbone=backbone
+    )
     # Locked from the start (a second run fails at once); written to a staging folder that
     # replaces OUT only when every output is complete (Ctrl-C twice or a crash: OUT unchanged).
     with replaced_folder(out_dir, "another fer-toolkit train run") as staging:
@@ -220,9 +224,6 @@ def train(
             + ", ".join(f"{c} {n}" for c, n in zip(classes, counts, strict=True))
             + ")"
             + (f", validating on {len(valid_part)}" if valid_part is not None else "")
-        )
-        pipeline = build_pipeline(
-            spec, device=device, random_state=seed, n_jobs=n_jobs, backbone=backbone
         )
         pipeline.set_params(cnn__verbose=0 if is_quiet() else 1)
         if backbone is not None:

@@ -1,5 +1,6 @@
 """skorch-wrapped PyTorch estimators that behave like any scikit-learn estimator."""
 
+from ._callbacks import ChanceLevelWarning
 from ._pretext_data import jigsaw_permutations
 from .augmentation import AugmentationParams, augment_batch
 from .backbone import Backbone, load_backbone, save_backbone
@@ -11,6 +12,7 @@ __all__ = [
     "AugmentationParams",
     "Backbone",
     "CNNClassifier",
+    "ChanceLevelWarning",
     "FaceVerifier",
     "JigsawPretext",
     "JointPretext",

@@ -14,9 +14,8 @@ from ._blocks import check_model_args, keras_init_
 
 __all__ = ["Conv4Dense3CNN"]
 
-# Keras BatchNormalization defaults: moving = 0.99 * moving + 0.01 * batch, epsilon = 1e-3.
-# PyTorch's momentum is the weight of the *new* batch statistic, hence 1 - 0.99.
-_BN_MOMENTUM = 0.01
+# Keras' BatchNormalization epsilon. Its momentum (moving = 0.99 * moving + 0.01 * batch,
+# PyTorch's momentum=0.01) is not the default here: see the class docstring.
 _BN_EPS = 1e-3
 _CHANNELS = (64, 128, 256, 256)
 
@@ -47,9 +46,8 @@ class Conv4Dense3CNN(nn.Module):
     returns **logits** instead (the estimators train it with
     :class:`torch.nn.CrossEntropyLoss`, which applies log-softmax itself).
 
-    BatchNorm layers use Keras' defaults: ``momentum=0.01`` in PyTorch's
-    convention (Keras' ``momentum=0.99`` is the weight of the old moving
-    average) and ``eps=1e-3``. Weights are initialised like Keras
+    BatchNorm layers use Keras' ``eps=1e-3`` but PyTorch's ``momentum=0.1``
+    (see ``bn_momentum``). Weights are initialised like Keras
     (Glorot-uniform kernels, zero biases) unless ``keras_init=False``.
     The flattened features are in PyTorch's channel-first order; that differs
     from Keras' channel-last order only when the last feature map is larger
@@ -72,6 +70,18 @@ class Conv4Dense3CNN(nn.Module):
     keras_init : bool, default=True
         Initialise weights as Keras does (Glorot-uniform, zero bias); if
         False, keep PyTorch's default initialisation.
+    bn_momentum : float or None, default=0.1
+        Weight of each new batch in the BatchNorm running statistics
+        (PyTorch's convention; None: a cumulative average). Keras' default,
+        ``momentum=0.99``, is ``bn_momentum=0.01`` here: pass that for layer
+        for layer parity with the Keras model. It is not the default because it
+        learns too slowly for small data: after the ~150 updates of 10 epochs
+        on 1,050 faces, ``0.99 ** 150 = 22 %`` of each running statistic is
+        still its initial value (mean 0, variance 1), and the network, whose
+        training loss falls to 0.45, scores at chance (0.15 test accuracy,
+        7 classes) in evaluation mode. :class:`~fer_toolkit.estimators.CNNClassifier`
+        also recomputes the statistics over the training data at the end of
+        ``fit``, whatever the momentum (see its Notes).
 
     Attributes
     ----------
@@ -88,6 +98,23 @@ class Conv4Dense3CNN(nn.Module):
     896 channels) = 1,004,805, exactly Keras' "Total params". With
     ``n_classes`` classes the trainable count is ``1,002,688 + 65 * n_classes``
     (1,003,143 for 7 classes).
+
+    Small data, default settings (``CNNClassifier(module="conv4_dense3")``, 10
+    epochs, on the 1,050 training faces of
+    ``make_synthetic_faces(n_samples=1400, random_state=0)`` split as in the
+    README; 350 test faces, 7 classes, chance 0.14), test accuracy by
+    ``random_state``, from one training each (the weights do not depend on
+    the momentum; ``benchmarks/bench_conv4_dense3_small_data.py``):
+
+    ====  ===============  ===================  ===========================
+    seed  Keras' momentum  ``bn_momentum=0.1``  0.1 + statistics recomputed
+    ====  ===============  ===================  ===========================
+    0     0.149            0.557                0.620
+    1     0.143            0.557                0.574
+    2     0.143            0.537                0.591
+    ====  ===============  ===================  ===========================
+
+    The last column is what ``CNNClassifier`` gives by default.
 
     References
     ----------
@@ -115,6 +142,7 @@ class Conv4Dense3CNN(nn.Module):
         image_size: int | tuple[int, int] = 48,
         dropout: float = 0.25,
         keras_init: bool = True,
+        bn_momentum: float | None = 0.1,
     ):
         super().__init__()
         h, w = check_model_args(
@@ -125,14 +153,23 @@ class Conv4Dense3CNN(nn.Module):
             dropout=dropout,
             feature_size=_feature_size,
         )
+        if bn_momentum is not None and (
+            isinstance(bn_momentum, bool)
+            or not isinstance(bn_momentum, (int, float))
+            or not 0 < bn_momentum <= 1
+        ):
+            raise ValueError(
+                f"{type(self).__name__}: bn_momentum must be a number in (0, 1] or None, "
+                f"got {bn_momentum!r}."
+            )
         self.image_size = (h, w)
         c1, c2, c3, c4 = _CHANNELS
 
         def bn2d(c):
-            return nn.BatchNorm2d(c, eps=_BN_EPS, momentum=_BN_MOMENTUM)
+            return nn.BatchNorm2d(c, eps=_BN_EPS, momentum=bn_momentum)
 
         def bn1d(c):
-            return nn.BatchNorm1d(c, eps=_BN_EPS, momentum=_BN_MOMENTUM)
+            return nn.BatchNorm1d(c, eps=_BN_EPS, momentum=bn_momentum)
 
         self.features = nn.Sequential(
             OrderedDict(
