@@ -2,6 +2,7 @@
 
 import os
 
+import fer_toolkit  # noqa: F401  (first: its OpenMP settings must precede torch's import)
 import torch
 from hypothesis import settings
 
