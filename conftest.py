@@ -2,7 +2,10 @@
 
 import os
 
-import fer_toolkit  # noqa: F401  (first: its OpenMP settings must precede torch's import)
+# First: fer_toolkit's OpenMP settings (fer_toolkit.utils.threads) must precede torch's import.
+import fer_toolkit  # noqa: F401
+
+# isort: split
 import torch
 from hypothesis import settings
 
