@@ -13,9 +13,9 @@ For every reference face it prints the IoU of our matching (integer) box with
 the reference's unrounded box (below 1 through rounding alone), the largest
 difference from the reference's box rounded as the package rounds it, the
 largest landmark error as a fraction of the box width, and the score
-difference; it fails (exit status 1) when a box has IoU < 0.95, a landmark is
-off by more than 2% of the box width, the face counts differ, or an image's
-integer boxes (in order) are not the reference's rounded as the package rounds.
+difference; it fails (exit status 1) when an image's integer boxes (in order)
+are not the reference's rounded as the package rounds them, the face counts
+differ, or a landmark is off by more than 2% of the box width.
 
 ``--write-fixture`` also writes the reference output for the fixture images to
 ``tests/data/mtcnn_reference.json``, which ``tests/test_mtcnn.py`` checks
@@ -133,7 +133,7 @@ def compare(reference: dict, images: dict[str, np.ndarray], detector: MTCNN) -> 
                 f"landmarks {landmarks:.2e} of width  score diff {score:.1e}  "
                 f"rounded box diff {box}px"
             )
-            ok &= ious[k] >= 0.95 and landmarks <= 0.02
+            ok &= bool(landmarks <= 0.02)
             worst = {
                 "iou": min(worst["iou"], ious[k]),
                 "landmarks": max(worst["landmarks"], landmarks),
