@@ -234,7 +234,9 @@ def report(results, loads, args) -> None:
     )
     for load in ("quiet", "loaded"):
         print(f"\n## {load} (load average {', '.join(f'{v:.1f}' for v in loads[load])})")
-        rows = sorted({key for runs in results[load].values() for r in runs for key in r})
+        runs = [r for name in SETTINGS for r in results[load][name]]
+        rows = sorted(set.intersection(*(set(r) for r in runs)))
+        grid = set(results[load]["defaults"][0]) if "defaults" in SETTINGS else set()
         print("| work | " + " | ".join(SETTINGS) + " |")
         print("| --- |" + " ---: |" * len(SETTINGS))
         for key in rows:
@@ -246,7 +248,7 @@ def report(results, loads, args) -> None:
             print(f"| {key} | " + " | ".join(cells) + " |")
         for name in ("haar", "mtcnn"):
             key1, key2 = f"grid_{name}_jobs1", f"grid_{name}_jobs2"
-            if key1 in rows:
+            if key1 in grid:
                 speedups = [r[key1] / r[key2] for r in results[load]["defaults"]]
                 print(
                     f"GridSearchCV over {name} cropper + CNN, defaults: n_jobs=1 / n_jobs=2 = "
