@@ -120,9 +120,10 @@ def _sort(boxes: np.ndarray) -> np.ndarray:
     The package sorts candidates (P-Net's per scale and across scales, R-Net's
     and O-Net's) with numpy's default ``np.argsort(score)`` and reverses the
     result; that sort is not stable, so among equal scores the order is the one
-    numpy's quicksort leaves, reversed. Equal scores are common: when a face
-    fills P-Net's window the float32 softmax saturates, and which of the tied
-    boxes survives the next non-maximum suppression changes the final box.
+    numpy's quicksort leaves, reversed. Equal float32 scores come from alike
+    P-Net windows (flat or repeated image regions, saturated scores); when the
+    tied boxes overlap, the order decides which survives the next non-maximum
+    suppression, and so the final box.
     ``boxes`` must be in the package's order (P-Net cells row-major, then scales
     in pyramid order) for the ties to resolve alike.
     """
@@ -326,11 +327,12 @@ class MTCNN:
     largest image and runs one pyramid for all); pyramid levels too small for
     P-Net's window are skipped (the package then fails and reports no face).
     Equal scores are ordered as the package orders them (numpy's default
-    ``argsort``, reversed), which decides the surviving box when P-Net's
-    softmax saturates. Pyramid levels are area-averaged as by
-    TensorFlow's ``AREA`` resize (see :func:`area_resize`); the results agree
-    with the package's to float32 rounding (on 54 faces of 44 test images:
-    identical integer boxes, landmarks within 6e-6 of the box width).
+    ``argsort``, reversed), which decides the surviving box when tied boxes
+    overlap. Pyramid levels are area-averaged as by TensorFlow's ``AREA``
+    resize (see :func:`area_resize`); the results agree with the package's to
+    float32 rounding (on 178 faces of 168 images, photos, video frames and
+    shifted, cropped, rescaled and mirrored faces: identical integer boxes,
+    landmarks within 1.2e-5 of the box width).
 
     Examples
     --------
