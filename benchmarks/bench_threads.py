@@ -189,6 +189,8 @@ def run_setting(name: str, args, folder: Path) -> dict[str, float]:
         env = {k: v for k, v in env.items() if k not in ("OMP_WAIT_POLICY", "KMP_BLOCKTIME")}
     env.pop("FER_TOOLKIT_NUM_THREADS", None)
     env.update(SETTINGS[name])
+    # The workers measure the checkout this script is in, whatever is installed.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent), env.get("PYTHONPATH")]))
     command = [sys.executable, __file__, "--worker", "--folder", str(folder)]
     # The grid search is measured with the defaults only.
     tasks = [t for t in args.tasks if t != "grid" or name == "defaults"]
