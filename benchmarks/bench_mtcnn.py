@@ -19,15 +19,20 @@ for example a scratch venv ``/tmp/tfvenv/bin/python``) the same photos and the
 first video frames also go through ``mtcnn.MTCNN().detect_faces`` in a
 subprocess (``mtcnn_reference.py``), and the speed ratio ours/theirs is printed.
 
+``--background N`` keeps N CPU-bound processes running during all the
+measurements (``bench_threads.py``'s load generator), to time both
+implementations on a busy machine.
+
 Usage::
 
     python benchmarks/bench_mtcnn.py [--device cpu] [--n-images 20] [--repeats 3]
-        [--threads N] [--reference-python /tmp/tfvenv/bin/python]
+        [--threads N] [--reference-python /tmp/tfvenv/bin/python] [--background 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -37,13 +42,16 @@ import tempfile
 import time
 from pathlib import Path
 
+# fer_toolkit before torch: its OpenMP wait policy applies only then (as for users).
+from fer_toolkit.detection import MTCNN
+
+# isort: split
 import cv2
 import numpy as np
 import torch
 from skimage import data
 
-from fer_toolkit.detection import MTCNN
-
+HERE = Path(__file__).resolve().parent
 PHOTO_SIZES = {"512x512": (512, 512), "1000x667": (1000, 667)}  # (width, height)
 VIDEO_SIZE = (640, 480)
 
@@ -192,7 +200,21 @@ def main(argv=None):
     parser.add_argument(
         "--reference-frames", type=int, default=20, help="video frames timed with TensorFlow"
     )
+    parser.add_argument(
+        "--background",
+        type=int,
+        default=0,
+        help="CPU-bound processes kept running during the measurements (both implementations)",
+    )
     args = parser.parse_args(argv)
+    spec = importlib.util.spec_from_file_location("bench_threads", HERE / "bench_threads.py")
+    bench_threads = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_threads)
+    with bench_threads.Background(args.background):
+        measure_all(args)
+
+
+def measure_all(args):
     if args.threads:
         torch.set_num_threads(args.threads)
         cv2.setNumThreads(args.threads)
@@ -236,7 +258,10 @@ def main(argv=None):
         f"Python {platform.python_version()}; device: {device}"
         + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
     )
-    print(f"load average (1, 5, 15 min) before: {load_before}; after: {load_after}")
+    print(
+        f"{args.background} CPU-bound background processes; "
+        f"load average (1, 5, 15 min) before: {load_before}; after: {load_after}"
+    )
     print(
         f"{args.n_images} photos per size, {args.frames} video frames read with cv2.VideoCapture "
         f"(batches of {args.video_batch}); medians of {len(next(iter(ours.values()))['detect'])} "

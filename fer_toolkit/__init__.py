@@ -14,4 +14,11 @@ cli
     The ``fer-toolkit`` command line.
 """
 
+from .utils.threads import configure_openmp
+
+# Before anything imports torch: idle OpenMP threads sleep instead of spinning, which
+# keeps PyTorch work fast when other processes share the cores (see
+# fer_toolkit.utils.threads; variables the user set are left alone).
+configure_openmp()
+
 __version__ = "0.1.0"

@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..utils.threads import limit_threads
 from .boost import FeatureValues, boost_stage
 from .features import HAAR_MODES, make_features
 from .integral import integral_batch
@@ -243,7 +244,8 @@ def train_cascade(
         ``-precalcValBufSize`` / ``-precalcIdxBufSize`` in MB: feature values
         and sorted orders kept between weak trees (the rest is recomputed).
     num_threads : int or None, default=None
-        ``-numThreads``: CPU threads for PyTorch during the call (None: as is).
+        ``-numThreads``: CPU threads for PyTorch during the call (None: the cores
+        other processes leave free, see :func:`fer_toolkit.utils.threads.limit_threads`).
     accept_ratio_break_value : float, default=-1.0
         ``-acceptanceRatioBreakValue``: stop when the acceptance ratio falls to
         this value (negative: never).
@@ -338,13 +340,8 @@ def train_cascade(
         max_neg_windows=max_neg_windows,
         emit=progress or (lambda line: None),
     )
-    previous_threads = torch.get_num_threads()
-    if num_threads is not None:
-        torch.set_num_threads(num_threads)
-    try:
+    with limit_threads(num_threads):
         return trainer.run(vec, bg)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 @dataclass

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
+from ..utils.threads import limit_threads
+
 __all__ = ["DeviceMixin", "resolve_device"]
 
 
@@ -44,17 +46,20 @@ class DeviceMixin:
         """Within the block, ``self.device`` is a real device; ``"auto"`` is restored after.
 
         skorch reads ``self.device`` in many places; the parameter itself must
-        keep the value the user gave (scikit-learn's contract).
+        keep the value the user gave (scikit-learn's contract). The block also
+        runs with the CPU thread count of :func:`~fer_toolkit.utils.threads.limit_threads`
+        (the cores other processes leave free).
         """
         requested = self.device
-        if not (isinstance(requested, str) and requested == "auto"):
-            yield
-            return
-        self.device = resolve_device(requested)
-        try:
-            yield
-        finally:
-            self.device = requested
+        with limit_threads():
+            if not (isinstance(requested, str) and requested == "auto"):
+                yield
+                return
+            self.device = resolve_device(requested)
+            try:
+                yield
+            finally:
+                self.device = requested
 
     def _on_cuda(self) -> bool:
         return torch.device(resolve_device(self.device)).type == "cuda"

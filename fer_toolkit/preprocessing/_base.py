@@ -11,6 +11,7 @@ from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn_compat.base import _fit_context
 
+from ..utils.threads import free_cpus
 from ..utils.validation import check_images, stack_images
 
 __all__ = ["ImageTransformer"]
@@ -36,7 +37,7 @@ def opencv_single_threaded(active: bool):
 
 
 def map_images(func, items, n_jobs=None):
-    """Apply ``func`` to every item, in chunks on ``n_jobs`` threads.
+    """Apply ``func`` to every item, in chunks on up to ``n_jobs`` threads (the free cores).
 
     Threads, not processes: OpenCV and scikit-image release the GIL in their
     kernels, and images then never need to be pickled to a worker.
@@ -52,7 +53,9 @@ def map_images(func, items, n_jobs=None):
     [10, 20, 30, 40, 50]
     """
     items = list(items)
-    n_workers = min(effective_n_jobs(n_jobs), len(items))
+    # n_jobs is an upper bound: no more threads than the cores other processes leave
+    # free (inside GridSearchCV(n_jobs=2), each worker gets one).
+    n_workers = min(effective_n_jobs(n_jobs), len(items), free_cpus())
     if n_workers <= 1:
         return [func(item) for item in items]
     out = [None] * len(items)

@@ -1,0 +1,195 @@
+"""How many CPU threads PyTorch work uses, so that a shared machine does not collapse it.
+
+PyTorch's CPU kernels run on an OpenMP thread pool with one thread per core.
+By default OpenMP threads spin (busy-wait) between parallel regions; when other
+processes hold the cores, the spinning threads take time slices from the ones
+doing work, and a 2-thread run becomes 3-6 times slower than a 1-thread run
+(measured on a 2-core machine with 2 CPU-bound background processes). Two
+measures, both overridable:
+
+* :func:`configure_openmp`, run when ``fer_toolkit`` is imported: sets
+  ``OMP_WAIT_POLICY=PASSIVE`` (GNU and LLVM OpenMP: idle threads sleep instead
+  of spinning) and ``KMP_BLOCKTIME=0`` (Intel OpenMP) unless they are set
+  already. OpenMP reads them once, when its library loads, i.e. when
+  ``torch`` is first imported: they have no effect when ``torch`` was imported
+  before ``fer_toolkit``.
+* :func:`limit_threads`, around each fitting, prediction and detection call:
+  uses only the cores that other processes leave free (the kernel's count of
+  runnable tasks, ``/proc/loadavg``), at most the thread count PyTorch had
+  (``torch.set_num_threads`` or ``OMP_NUM_THREADS``), and restores that count
+  afterwards. On a quiet machine every core is used.
+
+``FER_TOOLKIT_NUM_THREADS=N`` fixes the count to ``N`` for every call (no
+adaptation); ``FER_TOOLKIT_NUM_THREADS=auto`` (or unset) is the default.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+
+__all__ = ["configure_openmp", "free_cpus", "limit_threads", "resolve_num_threads"]
+
+#: Environment variable that fixes the thread count of every call.
+ENV_VAR = "FER_TOOLKIT_NUM_THREADS"
+#: Set at import unless the user set them: idle OpenMP threads sleep instead of spinning.
+OPENMP_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
+#: Seconds a measurement of the free cores is reused.
+_CACHE_SECONDS = 0.5
+_cache_lock = threading.Lock()
+_cache: tuple[float, int] | None = None
+
+
+def configure_openmp(environ=None) -> dict[str, str]:
+    """Make idle OpenMP threads sleep, unless the user chose otherwise.
+
+    Sets ``OMP_WAIT_POLICY=PASSIVE`` and ``KMP_BLOCKTIME=0`` in ``environ``
+    (default ``os.environ``) where they are not set. Must run before ``torch``
+    is imported to have an effect (OpenMP reads its settings when loaded).
+
+    Returns
+    -------
+    applied : dict
+        The variables this call set (empty when all were set already).
+
+    Examples
+    --------
+    >>> from fer_toolkit.utils.threads import configure_openmp
+    >>> configure_openmp({"OMP_WAIT_POLICY": "ACTIVE"})
+    {'KMP_BLOCKTIME': '0'}
+    """
+    environ = os.environ if environ is None else environ
+    applied = {}
+    for name, value in OPENMP_DEFAULTS.items():
+        if name not in environ:
+            environ[name] = value
+            applied[name] = value
+    return applied
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _runnable_tasks(samples: int = 3) -> int | None:
+    """Tasks runnable right now on the machine (fewest of a few readings), or None."""
+    counts = []
+    for i in range(samples):
+        try:
+            with open("/proc/loadavg") as f:
+                counts.append(int(f.read().split()[3].split("/")[0]))
+        except (OSError, ValueError, IndexError):
+            return None
+        if i + 1 < samples:
+            time.sleep(0.001)
+    return min(counts)
+
+
+def free_cpus() -> int:
+    """Cores this process may use that no other runnable task is using now (at least 1).
+
+    The count of runnable tasks comes from ``/proc/loadavg`` (Linux; it
+    includes the calling thread, which is not counted as a competitor); the
+    cores from the process's CPU affinity. Where ``/proc/loadavg`` does not
+    exist, every core counts as free. Measurements are reused for half a
+    second.
+
+    Examples
+    --------
+    >>> from fer_toolkit.utils.threads import free_cpus
+    >>> free_cpus() >= 1
+    True
+    """
+    global _cache
+    now = time.monotonic()
+    with _cache_lock:
+        if _cache is not None and now - _cache[0] < _CACHE_SECONDS:
+            return _cache[1]
+    cpus = _cpus()
+    running = _runnable_tasks()
+    free = cpus if running is None else max(1, min(cpus, cpus - (running - 1)))
+    with _cache_lock:
+        _cache = (now, free)
+    return free
+
+
+def resolve_num_threads(n_threads=None, current: int | None = None) -> int:
+    """The thread count a call uses.
+
+    Parameters
+    ----------
+    n_threads : int or None
+        A count chosen by the caller (used as is), or None: then
+        ``FER_TOOLKIT_NUM_THREADS`` when it is set to an integer, else
+        ``min(current, free_cpus())``.
+    current : int, optional
+        PyTorch's thread count now (default ``torch.get_num_threads()``).
+
+    Raises
+    ------
+    ValueError
+        If ``n_threads`` or ``FER_TOOLKIT_NUM_THREADS`` is not an integer >= 1
+        (or ``"auto"`` for the latter).
+
+    Examples
+    --------
+    >>> from fer_toolkit.utils.threads import resolve_num_threads
+    >>> resolve_num_threads(3, current=2)
+    3
+    >>> 1 <= resolve_num_threads(current=2) <= 2
+    True
+    """
+    if n_threads is not None:
+        if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
+            raise ValueError(f"n_threads must be an int >= 1 or None; got {n_threads!r}.")
+        return n_threads
+    fixed = os.environ.get(ENV_VAR, "auto").strip().lower()
+    if fixed not in ("", "auto"):
+        if not fixed.isdigit() or int(fixed) < 1:
+            raise ValueError(
+                f"{ENV_VAR} must be 'auto' or an integer >= 1; got {os.environ[ENV_VAR]!r}."
+            )
+        return int(fixed)
+    if current is None:
+        import torch
+
+        current = torch.get_num_threads()
+    return max(1, min(current, free_cpus()))
+
+
+@contextlib.contextmanager
+def limit_threads(n_threads=None):
+    """Run the body with PyTorch's thread count from :func:`resolve_num_threads`, then restore it.
+
+    Parameters
+    ----------
+    n_threads : int or None
+        See :func:`resolve_num_threads`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from fer_toolkit.utils.threads import limit_threads
+    >>> before = torch.get_num_threads()
+    >>> with limit_threads(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    wanted = resolve_num_threads(n_threads, current=previous)
+    if wanted != previous:
+        torch.set_num_threads(wanted)
+    try:
+        yield wanted
+    finally:
+        if wanted != previous:
+            torch.set_num_threads(previous)
