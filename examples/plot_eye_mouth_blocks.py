@@ -1,22 +1,25 @@
-"""Eye and mouth blocks for prior attention (seed 003)
-=====================================================
+"""Eye and mouth blocks for prior attention
+=========================================
 
-``EyeMouthBlocks`` cuts an upper block (eyes and eyebrows) and a lower block
-(mouth) out of each face, to be fed to a network beside the whole face. The
-blocks come either from MTCNN's five landmarks (``locator="landmarks"``: they
-follow head tilt and face proportions) or from fixed priors for aligned faces
+:class:`~fer_toolkit.preprocessing.EyeMouthBlocks` cuts an upper block (eyes and eyebrows)
+and a lower block (mouth) out of each face, to be fed to a network beside the whole face, as
+in the prior-attention approach of
+`iTerner/Facial-Emotion-Detection <https://github.com/iTerner/Facial-Emotion-Detection>`_.
+The blocks come either from MTCNN's five landmarks (``locator="landmarks"``: they follow
+head tilt and face proportions) or from fixed priors for aligned faces
 (``locator="prior"``: FER2013-style crops, or ``MTCNNFaceCropper(align=True)``).
 
 The figure shows, from top to bottom:
 
-1. the astronaut photo with MTCNN's detection; her face aligned onto the
-   canonical template with the prior blocks; the face at native resolution
-   with the landmark-located blocks; and the two 24x48 blocks themselves;
-2. faces from scikit-image's LFW subset (25x25, upscaled 4x) with
-   landmark-located blocks (a face MTCNN misses falls back to the priors);
+1. the astronaut photo with MTCNN's detection; her face aligned onto the canonical template
+   with the prior blocks; the face at native resolution with the landmark-located blocks;
+   and the two 24x48 blocks themselves;
+2. faces from scikit-image's LFW subset (25x25, upscaled 4x) with landmark-located blocks
+   (a face MTCNN misses falls back to the priors);
 3. synthetic FER-style faces with the priors and their true landmarks.
 
-Run: ``python examples/plot_eye_mouth_blocks.py [output.png]``
+Run: ``python examples/plot_eye_mouth_blocks.py [output_prefix]`` (about ten seconds on two CPU
+cores; the figure is saved when a prefix is given).
 """
 
 import sys
@@ -53,10 +56,17 @@ def show(ax, image, title):
     ax.set_axis_off()
 
 
+# %%
+# The astronaut
+# -------------
+# MTCNN finds the face and its five landmarks.
+# :class:`~fer_toolkit.preprocessing.MTCNNFaceCropper` with ``align=True`` maps them onto
+# :data:`~fer_toolkit.preprocessing.FACE_TEMPLATE`, where the prior blocks fit; on the
+# unaligned crop, the landmarks place the blocks instead.
+
 fig = Figure(figsize=(2.2 * N_COLUMNS, 7.2), layout="constrained")
 axes = fig.subplots(3, N_COLUMNS)
 
-# 1. The astronaut: detection, aligned face with priors, native face with landmark blocks.
 photo = data.astronaut()
 cropper = MTCNNFaceCropper(device="cpu", min_face_size=40)
 (detections,) = cropper.detect([photo])
@@ -78,7 +88,12 @@ blocks = by_landmarks.fit_transform([face])
 show(axes[0, 3], blocks["eyes"][0], "eyes block 24x48")
 show(axes[0, 4], blocks["mouth"][0], "mouth block 24x48")
 
-# 2. LFW faces, upscaled from 25x25: MTCNN landmarks locate the blocks.
+# %%
+# LFW faces
+# ---------
+# Upscaled from 25x25, these small faces test the landmark locator: MTCNN's landmarks
+# locate the blocks, and a face it misses falls back to the priors (the title says which).
+
 lfw = data.lfw_subset()[[0, 3, 8, 21, 40]]  # the first 100 images are faces
 lfw = [cv2.resize(np.rint(im * 255).astype(np.uint8), (100, 100), cv2.INTER_CUBIC) for im in lfw]
 lfw_landmarks = [d.landmarks[:1] for d in cropper.detect(lfw)]
@@ -89,7 +104,12 @@ for ax, image, region, marks in zip(
         ax, image, region, marks[0] if len(marks) else None, title=f"LFW: {region['source']}"
     )
 
-# 3. Synthetic 48x48 faces: the fixed priors, with the faces' true landmarks.
+# %%
+# Synthetic faces
+# ---------------
+# :func:`~fer_toolkit.datasets.make_synthetic_faces` draws aligned 48x48 faces and returns
+# their true landmarks (red): the fixed priors cover the eyes and the mouth.
+
 faces = make_synthetic_faces(7, random_state=3)
 names = [faces.target_names[t] for t in faces.target]
 for ax, image, region, marks, name in zip(
@@ -97,6 +117,10 @@ for ax, image, region, marks, name in zip(
 ):
     draw_regions(ax, image, region, marks, title=f"synthetic {name}: priors")
 
-output = sys.argv[1] if len(sys.argv) > 1 else "eye_mouth_blocks.png"
-save_figure(fig, output)
-print(f"wrote {output}")
+# %%
+# With ``EyeMouthBlocks(output="dict")`` the face and both blocks go together to
+# ``CNNClassifier(module="prior_attention")``; see the user guide's prior-attention page.
+
+if len(sys.argv) > 1:
+    save_figure(fig, f"{sys.argv[1]}_blocks.png")
+    print(f"wrote {sys.argv[1]}_blocks.png")

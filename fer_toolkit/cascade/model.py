@@ -64,7 +64,7 @@ def _is_int(value) -> bool:
 
 @dataclass(frozen=True)
 class StageParams:
-    """Boosting parameters of every stage (``-bt -minHitRate ... -maxWeakCount``).
+    """Boosting parameters of every stage (``-bt``, ``-minHitRate`` to ``-maxWeakCount``).
 
     The detector ignores them; ``params.xml`` and ``cascade.xml`` record them.
 

@@ -315,7 +315,7 @@ class MTCNN:
     largest image and runs one pyramid for all); pyramid levels too small for
     P-Net's window are skipped (the package then fails and reports no face);
     equal scores are ordered stably. Pyramid levels are area-averaged as by
-    TensorFlow's ``AREA`` resize (see :func:`area_resize`); the results agree
+    TensorFlow's ``AREA`` resize (``fer_toolkit.detection.mtcnn.area_resize``); the results agree
     with the package's to float32 rounding (on 54 faces of 44 test images:
     identical integer boxes, landmarks within 6e-6 of the box width).
 

@@ -72,7 +72,7 @@ class MTCNNFaceCropper(_MTCNNUser, _FaceCropper):
     align : bool, default=False
         If True, warp each face by the similarity (rotation, uniform scale,
         translation) that maps its five landmarks onto the canonical template
-        (:data:`~fer_toolkit.preprocessing.alignment.FACE_TEMPLATE`): eyes
+        (:data:`~fer_toolkit.preprocessing.FACE_TEMPLATE`): eyes
         level at fixed positions, the framing that
         :class:`EyeMouthBlocks`' priors assume.
     output_size : int, tuple of (height, width) or None, default=None
@@ -94,7 +94,7 @@ class MTCNNFaceCropper(_MTCNNUser, _FaceCropper):
         ``"cuda"``, ``"cuda:1"``...
     batch_size : int, default=512
         Largest number of face candidates per R-Net or O-Net pass; the whole
-        batch of images goes through :meth:`MTCNN.detect_batch` at once.
+        batch of images goes through :meth:`~fer_toolkit.detection.MTCNN.detect_batch` at once.
 
     See Also
     --------
