@@ -1,14 +1,15 @@
-"""Write ``docs/api.rst``: one autosummary table per public subpackage, from its ``__all__``.
+"""Write the API reference: ``api.rst`` and one page per public module, from each ``__all__``.
 
-``conf.py`` runs :func:`write_api_rst` at every build, so a name added to a subpackage's
-``__all__`` gets its page without editing the docs. ``tests/test_docs_api.py`` checks that
-the page lists every public name of every subpackage.
+``conf.py`` runs :func:`write_api_reference` at every build, so a name added to a module's
+``__all__`` gets its page without editing the docs. ``api.rst`` is the index of every name;
+``api/<module>.rst`` holds the autosummary tables that generate one page per name under
+``api/generated/``. ``tests/test_docs_api.py`` checks that every public name is listed.
 """
 
 import importlib
 from pathlib import Path
 
-#: The documented modules, in the order of the reference page, and their headings.
+#: The documented modules, in the order of the reference, and their headings.
 #: ``fer_toolkit.utils`` has no ``__all__`` of its own; its modules each have one.
 SECTIONS = [
     ("fer_toolkit.preprocessing", "Transformers"),
@@ -18,16 +19,18 @@ SECTIONS = [
     ("fer_toolkit.detection", "Face detection"),
     ("fer_toolkit.cascade", "Cascade training"),
     ("fer_toolkit.plotting", "Plotting"),
-    ("fer_toolkit.utils.validation", "Utilities: input validation"),
-    ("fer_toolkit.utils.pixels", "Utilities: pixels"),
-    ("fer_toolkit.utils.fileio", "Utilities: files"),
-    ("fer_toolkit.utils.discovery", "Utilities: estimator discovery"),
-    ("fer_toolkit.utils.estimator_checks", "Utilities: estimator checks"),
-    ("fer_toolkit.utils.lazy", "Utilities: lazy imports"),
+    ("fer_toolkit.utils.validation", "Input validation"),
+    ("fer_toolkit.utils.pixels", "Pixel conversions"),
+    ("fer_toolkit.utils.fileio", "Atomic files and folder locks"),
+    ("fer_toolkit.utils.discovery", "Estimator discovery"),
+    ("fer_toolkit.utils.estimator_checks", "Estimator checks"),
+    ("fer_toolkit.utils.lazy", "Lazy imports"),
     ("fer_toolkit.cli", "Command line"),
 ]
 
 CLI = "fer_toolkit.cli"
+
+_KINDS = {"class": "Classes", "function": "Functions", "data": "Constants"}
 
 _CLI_PAGE = """\
 main
@@ -48,7 +51,7 @@ explains the commands and shows the help of each.
 def public_names(module_name):
     """The names of ``module_name.__all__``, sorted, grouped by kind (class, function, data)."""
     module = importlib.import_module(module_name)
-    groups = {"class": [], "function": [], "data": []}
+    groups = {kind: [] for kind in _KINDS}
     for name in sorted(module.__all__, key=str.lower):
         obj = getattr(module, name)
         if isinstance(obj, type):
@@ -60,47 +63,58 @@ def public_names(module_name):
     return groups
 
 
-def render_api_rst():
-    """The text of ``api.rst``."""
+def _heading(text, line):
+    return [text, line * len(text), ""]
+
+
+def _table(names, toctree, template=None):
+    options = [f"   :toctree: {toctree}"] if toctree else []
+    options += [f"   :template: autosummary/{template}.rst"] if template else []
+    return [".. autosummary::", *options, "", *(f"   {name}" for name in names), ""]
+
+
+def render_module_page(module_name, title):
+    """The text of ``api/<module_name>.rst``: the module's docstring and one table per kind."""
+    lines = _heading(f"{module_name}: {title}", "=")
+    lines += [f".. automodule:: {module_name}", ""]
+    if module_name == CLI:
+        # A click group is no function: autosummary would parse its --help text as reST.
+        # Its page (written by write_api_reference) renders it with sphinx-click.
+        lines += [".. toctree::", "   :hidden:", "", "   generated/fer_toolkit.cli.main", ""]
+        lines += [f"- :doc:`generated/{CLI}.main`: the ``fer-toolkit`` command line.", ""]
+        return "\n".join(lines)
+    for kind, names in public_names(module_name).items():
+        if names:
+            lines += _heading(_KINDS[kind], "-")
+            lines += _table(names, "generated/", kind)
+    return "\n".join(lines)
+
+
+def render_index():
+    """The text of ``api.rst``: every public name of every module, with its summary line."""
     lines = [
         ".. This file is written by docs/api_reference.py at every build; edit that instead.",
         "",
         ".. _api:",
         "",
-        "=============",
-        "API reference",
-        "=============",
-        "",
-        "Every public name of every subpackage (its ``__all__``), one page each. The",
+        *_heading("API reference", "="),
+        "Every public name of fer_toolkit (each module's ``__all__``), with a page each. The",
         ":doc:`user guide <user_guide/index>` explains how they fit together.",
+        "",
+        ".. toctree::",
+        "   :hidden:",
+        "",
+        *(f"   api/{module_name}" for module_name, _ in SECTIONS),
         "",
     ]
     for module_name, title in SECTIONS:
-        heading = f"``{module_name}``: {title}"
-        lines += [heading, "=" * len(heading), "", f".. automodule:: {module_name}", ""]
+        lines += _heading(f"{title}: :doc:`{module_name} <api/{module_name}>`", "-")
+        lines += [f".. currentmodule:: {module_name}", ""]
         if module_name == CLI:
-            # A click group is no function: autosummary would parse its --help text as
-            # reST. Its page (written by write_api_rst) renders it with sphinx-click.
-            lines += [
-                ".. toctree::",
-                "   :hidden:",
-                "",
-                f"   generated/{CLI}.main",
-                "",
-                f"- :doc:`generated/{CLI}.main`: the ``fer-toolkit`` command line.",
-                "",
-            ]
+            lines += [f"- :doc:`main <api/generated/{CLI}.main>`: the ``fer-toolkit`` command.", ""]
             continue
-        for kind, names in public_names(module_name).items():
-            if names:
-                lines += [
-                    ".. autosummary::",
-                    "   :toctree: generated/",
-                    f"   :template: autosummary/{kind}.rst",
-                    "",
-                    *(f"   {name}" for name in names),
-                    "",
-                ]
+        names = [name for group in public_names(module_name).values() for name in group]
+        lines += _table(names, toctree=None)
     return "\n".join(lines)
 
 
@@ -111,8 +125,11 @@ def _write_if_changed(path, text):
         path.write_text(text, encoding="utf-8")
 
 
-def write_api_rst(docs_dir):
-    """Write ``api.rst`` and the command line's page (``generated/``) under ``docs_dir``."""
+def write_api_reference(docs_dir):
+    """Write ``api.rst``, ``api/<module>.rst`` and the command line's page under ``docs_dir``."""
     docs_dir = Path(docs_dir)
-    _write_if_changed(docs_dir / "api.rst", render_api_rst())
-    _write_if_changed(docs_dir / "generated" / f"{CLI}.main.rst", _CLI_PAGE)
+    _write_if_changed(docs_dir / "api.rst", render_index())
+    for module_name, title in SECTIONS:
+        page = render_module_page(module_name, title)
+        _write_if_changed(docs_dir / "api" / f"{module_name}.rst", page)
+    _write_if_changed(docs_dir / "api" / "generated" / f"{CLI}.main.rst", _CLI_PAGE)

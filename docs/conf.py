@@ -21,12 +21,12 @@ sys.path.insert(0, str(DOCS.parent))  # a source checkout builds without install
 matplotlib.use("agg")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
-from api_reference import write_api_rst  # noqa: E402
+from api_reference import write_api_reference  # noqa: E402
 from gallery_scraper import FigureScraper  # noqa: E402
 
 import fer_toolkit  # noqa: E402
 
-write_api_rst(DOCS)
+write_api_reference(DOCS)
 
 project = "fer_toolkit"
 author = "fer_toolkit developers"
@@ -49,9 +49,11 @@ root_doc = "index"
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "auto_examples/*.py"]
 templates_path = ["_templates"]
 
-# API pages: one per name in each subpackage's __all__ (api_reference.py writes api.rst).
+# API pages: one per name in each subpackage's __all__ (api_reference.py writes api.rst
+# and api/<module>.rst).
 autosummary_generate = True
 autosummary_imported_members = True
+autodoc_preserve_defaults = True  # signatures show `nn.CrossEntropyLoss`, not its repr
 autodoc_typehints = "none"  # numpydoc's Parameters section says it in words
 autodoc_default_options = {"member-order": "groupwise"}
 numpydoc_show_class_members = False
@@ -61,6 +63,7 @@ numpydoc_attributes_as_param_list = False
 # -n (nitpicky) checks every internal reference; other projects' names are not ours to resolve
 # (no intersphinx: the build runs offline).
 nitpick_ignore_regex = [
+    ("py:(class|mod)", r"(Checkpoint|pickle|skimage\b.*)"),  # in docstrings skorch lends us
     ("py:func", r"(open|print|repr|isinstance|len|pickle\..*)"),
     ("py:.*", r"(numpy|np|scipy|sklearn|torch|skorch|cv2|matplotlib|click|joblib|dask|PIL)\b.*"),
     ("py:.*", r"(array-like|array_like|ndarray|optional|callable|path-like|file-like)"),
@@ -103,9 +106,10 @@ def _constant_docstring(app, what, name, obj, options, lines):
 
     autodoc looks for the comment in the module the name is documented under (the
     subpackage), finds none, and falls back to the docstring of the value's type
-    (``tuple``, ``ndarray``...), which says nothing about the constant.
+    (``tuple``, ``ndarray``...), which says nothing about the constant. Every exported
+    constant is a plain value (its type comes from elsewhere), so its docstring is replaced.
     """
-    if what != "data" or getattr(obj, "__doc__", None) != type(obj).__doc__:
+    if what != "data" or type(obj).__module__.startswith("fer_toolkit"):
         return
     package_name, _, attribute = name.rpartition(".")
     package = importlib.import_module(package_name)
@@ -118,6 +122,23 @@ def _constant_docstring(app, what, name, obj, options, lines):
             return
 
 
+def _skip_foreign_members(app, what, name, obj, skip, options):
+    """Document the methods fer_toolkit writes docstrings for.
+
+    Methods of skorch, scikit-learn or torch base classes are documented there; so are the
+    skorch hooks our classes override without a docstring of their own (autodoc would show
+    skorch's text).
+    """
+    if what != "class":
+        return None
+    function = getattr(obj, "fget", obj)
+    function = getattr(function, "__func__", function)
+    if not callable(function):
+        return None
+    ours = (getattr(function, "__module__", None) or "").startswith("fer_toolkit")
+    return True if not ours or not function.__doc__ else None
+
+
 def _escape_help_stars(app, ctx, lines):
     """``root/<class>/*`` in click help is text, not the start of reST emphasis."""
     for i, line in enumerate(lines):
@@ -127,6 +148,7 @@ def _escape_help_stars(app, ctx, lines):
 
 def setup(app):
     app.connect("autodoc-process-docstring", _constant_docstring)
+    app.connect("autodoc-skip-member", _skip_foreign_members)
     app.connect("sphinx-click-process-options", _escape_help_stars)
 
 

@@ -1,4 +1,4 @@
-"""The API reference has a page for every public name (docs/api_reference.py, docs/api.rst)."""
+"""The API reference has a page for every public name (docs/api_reference.py writes it)."""
 
 import importlib
 import importlib.util
@@ -24,13 +24,13 @@ def api_reference():
     return module
 
 
-def _documented(api_rst):
-    """``{module: [names]}`` listed in the autosummary tables of ``api_rst``."""
+def _listed(rst):
+    """``{module: [names]}`` listed in the autosummary tables of the reST text ``rst``."""
     listed, module, in_table = {}, None, False
-    for line in api_rst.splitlines():
-        if line.startswith(".. automodule:: "):
+    for line in rst.splitlines():
+        if line.startswith((".. automodule:: ", ".. currentmodule:: ")):
             module = line.split()[-1]
-            listed[module] = []
+            listed.setdefault(module, [])
         elif line.startswith(".. autosummary::"):
             in_table = True
         elif in_table and re.fullmatch(r"   \w+", line):
@@ -64,18 +64,20 @@ def test_every_public_module_has_a_section(api_reference):
 
 
 def test_every_public_name_is_listed_once(api_reference):
-    listed = _documented(api_reference.render_api_rst())
-    for module_name, _ in api_reference.SECTIONS:
+    index = _listed(api_reference.render_index())
+    for module_name, title in api_reference.SECTIONS:
         if module_name == api_reference.CLI:
-            continue  # a click group: its page is written by write_api_rst, checked below
-        names = listed[module_name]
-        assert sorted(names) == sorted(importlib.import_module(module_name).__all__), module_name
-        assert len(set(names)) == len(names), module_name
+            continue  # a click group: its page is written by write_api_reference, checked below
+        expected = sorted(importlib.import_module(module_name).__all__)
+        page = _listed(api_reference.render_module_page(module_name, title))
+        assert list(page) == [module_name]
+        assert sorted(page[module_name]) == expected, module_name
+        assert sorted(index[module_name]) == expected, module_name
 
 
 def test_stub_pages_are_generated_for_every_name(api_reference, tmp_path):
-    """Run autosummary's generator (sphinx-autogen) on api.rst, as the build does."""
-    api_reference.write_api_rst(tmp_path)
+    """Run autosummary's generator (sphinx-autogen) on the module pages, as the build does."""
+    api_reference.write_api_reference(tmp_path)
     subprocess.run(
         [
             sys.executable,
@@ -84,14 +86,16 @@ def test_stub_pages_are_generated_for_every_name(api_reference, tmp_path):
             "--templates",
             str(DOCS / "_templates"),
             "--output-dir",
-            str(tmp_path / "generated"),
-            str(tmp_path / "api.rst"),
+            str(tmp_path / "api" / "generated"),
+            *map(str, sorted((tmp_path / "api").glob("*.rst"))),
         ],
         check=True,
         capture_output=True,
         cwd=ROOT,
     )
-    pages = {p.stem: p.read_text(encoding="utf-8") for p in (tmp_path / "generated").iterdir()}
+    pages = {
+        p.stem: p.read_text(encoding="utf-8") for p in (tmp_path / "api" / "generated").iterdir()
+    }
     for module_name, _ in api_reference.SECTIONS:
         module = importlib.import_module(module_name)
         for name in module.__all__:

@@ -240,7 +240,7 @@ class CascadeEvaluation:
         }
 
     def runs(self) -> list[tuple[int, int, OperatingPoint]]:
-        """The distinct operating points of :attr:`curve`.
+        """The distinct operating points of ``curve``.
 
         Returns
         -------

@@ -695,7 +695,7 @@ class Cascade:
         ----------
         samples : ndarray of shape (n, height, width) or sequence of images
         features : array-like of int or None, default=None
-            Rows of :attr:`features` (all when None).
+            Rows of ``features`` (all when None).
 
         Returns
         -------

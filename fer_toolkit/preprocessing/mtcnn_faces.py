@@ -172,6 +172,6 @@ class MTCNNFaceCropper(_MTCNNUser, _FaceCropper):
         detections : list of Detections
             One per image: ``boxes`` ``(k, 4)`` as ``(x, y, w, h)``, ``scores``
             (O-Net's face probability), ``landmarks`` ``(k, 5, 2)``; most
-            confident face first (see :meth:`MTCNN.detect`).
+            confident face first (see :meth:`~fer_toolkit.detection.MTCNN.detect`).
         """
         return super().detect(X)
