@@ -90,7 +90,8 @@ sphinx_gallery_conf = {
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"fer_toolkit {version}"
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 html_theme_options = {
     "github_url": "https://github.com/fer-toolkit/fer_toolkit",
     "navbar_align": "left",

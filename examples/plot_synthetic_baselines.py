@@ -26,12 +26,12 @@ from fer_toolkit.plotting import plot_confusion_matrix, plot_image_grid, save_fi
 from fer_toolkit.preprocessing import Flatten, HOGFeatures, LBPHistogram, Rescale
 
 # The test suite runs every example with FER_TOOLKIT_EXAMPLE_SIZE=small, on fewer faces.
-n_samples = 700 if os.environ.get("FER_TOOLKIT_EXAMPLE_SIZE") == "small" else 2800
+n_samples = 700 if os.environ.get("FER_TOOLKIT_EXAMPLE_SIZE") == "small" else 1400
 
 # %%
 # The faces
 # ---------
-# Seven emotions, six faces each. The target is an index into ``target_names``.
+# Seven emotions, six faces each, out of 1,400 (200 per class). The target is an index into ``target_names``.
 
 faces = make_synthetic_faces(n_samples=n_samples, random_state=0)
 names = np.asarray(faces.target_names)
