@@ -31,7 +31,8 @@ n_samples = 700 if os.environ.get("FER_TOOLKIT_EXAMPLE_SIZE") == "small" else 14
 # %%
 # The faces
 # ---------
-# Seven emotions, six faces each, out of 1,400 (200 per class). The target is an index into ``target_names``.
+# Seven emotions, six faces each, out of 1,400 (200 per class). The target is an index
+# into ``target_names``.
 
 faces = make_synthetic_faces(n_samples=n_samples, random_state=0)
 names = np.asarray(faces.target_names)
