@@ -96,7 +96,9 @@ html_theme_options = {
     "github_url": "https://github.com/fer-toolkit/fer_toolkit",
     "navbar_align": "left",
     "show_toc_level": 2,
-    "secondary_sidebar_items": ["page-toc", "sourcelink"],
+    # Gallery pages without the right-hand column: their code lines (up to 100 characters)
+    # then fit without a horizontal scroll bar.
+    "secondary_sidebar_items": {"**": ["page-toc", "sourcelink"], "auto_examples/*": []},
     "navigation_with_keys": False,
 }
 html_show_sourcelink = False
