@@ -98,7 +98,11 @@ html_theme_options = {
     "show_toc_level": 2,
     # Gallery pages without the right-hand column: their code lines (up to 100 characters)
     # then fit without a horizontal scroll bar.
-    "secondary_sidebar_items": {"**": ["page-toc", "sourcelink"], "auto_examples/*": []},
+    "secondary_sidebar_items": {
+        **{page: ["page-toc"] for page in ("index", "api", "benchmarks", "changelog")},
+        **{pattern: ["page-toc"] for pattern in ("user_guide/*", "api/*")},
+        "auto_examples/*": [],
+    },
     "navigation_with_keys": False,
 }
 html_show_sourcelink = False
