@@ -4,7 +4,7 @@ Draws 48x48 uint8 faces with ``make_synthetic_faces`` (unlabelled: the labels
 are made per batch on the device) and times, in one run, ``--repeats``
 interleaved rounds (every variant once per round, the first variant rotating)
 of pretext training for each task (rotation, jigsaw, joint) and backbone
-(``baseline``, ``seed004``):
+(``baseline``, ``conv4_dense3``):
 
 * ``ours``: ``RotationPretext(...)`` / ``JigsawPretext(...)`` /
   ``JointPretext(...)`` ``.fit(X)``, AdamW, batch 64, shuffled, no validation;
@@ -23,7 +23,7 @@ measures the estimator's overhead (skorch's loop, callbacks, history), not a
 different amount of work.
 
 Jigsaw puzzles are 3x3 tiles of 13x13 pixels (``tile_crop=0.85`` of 16-pixel
-cells); ``seed004`` needs inputs of at least 46x46, so its tiles are resized to
+cells); ``conv4_dense3`` needs inputs of at least 46x46, so its tiles are resized to
 46x46 (``tile_size=46``): nine 46x46 tiles per image, about nine times the work
 of one image. ``n_permutations`` is 100.
 
@@ -37,9 +37,9 @@ per section, and the 1-minute load average at the start.
 Usage::
 
     python benchmarks/bench_pretext.py [--threads 2] [--repeats 5] [--epochs 1]
-        [--n-baseline 1024] [--n-seed004 256] [--device cpu|cuda]
+        [--n-baseline 1024] [--n-conv4-dense3 256] [--device cpu|cuda]
         [--amp off|on] [--channels-last off|on] [--tasks rotation jigsaw joint]
-        [--models baseline seed004] [--quick]
+        [--models baseline conv4_dense3] [--quick]
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ TASKS = {
     "jigsaw": (JigsawPretext, ("jigsaw",)),
     "joint": (JointPretext, ("rotation", "jigsaw")),
 }
-TILE_SIZE = {"baseline": None, "seed004": 46}
+TILE_SIZE = {"baseline": None, "conv4_dense3": 46}
 
 
 def torch_seed() -> int:
@@ -212,7 +212,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=1, help="epochs per timed run")
     parser.add_argument("--n-baseline", type=int, default=1024, help="images, baseline")
-    parser.add_argument("--n-seed004", type=int, default=256, help="images, seed004")
+    parser.add_argument("--n-conv4-dense3", type=int, default=256, help="images, conv4_dense3")
     parser.add_argument("--amp", choices=["off", "on"], help="default: on for CUDA, else off")
     parser.add_argument("--channels-last", choices=["off", "on"], default="on", help="default: on")
     parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
@@ -224,7 +224,7 @@ def main(argv=None):
         parser.error("--device cuda but no CUDA device is visible")
     args.amp = args.amp or ("on" if on_cuda else "off")
     if args.quick:
-        args.repeats, args.epochs, args.n_baseline, args.n_seed004 = 1, 1, 128, 64
+        args.repeats, args.epochs, args.n_baseline, args.n_conv4_dense3 = 1, 1, 128, 64
     torch.set_num_threads(args.threads)
 
     gpu = f", GPU {torch.cuda.get_device_name(args.device)}" if on_cuda else ""
@@ -239,7 +239,7 @@ def main(argv=None):
         f"{os.getloadavg()[0]:.2f}"
     )
     rows = []
-    sizes = {"baseline": args.n_baseline, "seed004": args.n_seed004}
+    sizes = {"baseline": args.n_baseline, "conv4_dense3": args.n_conv4_dense3}
     for model in args.models:
         n = sizes[model]
         with OtherLoad() as other:

@@ -5,7 +5,7 @@ host and scaled to float /255 batch by batch in every variant), then times, in
 one run, ``--repeats`` interleaved rounds (every variant once per round, the
 first variant of a round rotating):
 
-* training, for the ``baseline`` and ``seed004`` networks (same class, same
+* training, for the ``baseline`` and ``conv4_dense3`` networks (same class, same
   constructor arguments, AdamW at the same learning rate, batch 64, shuffled
   batches, no validation split, no augmentation, ``device`` as given):
 
@@ -24,7 +24,7 @@ first variant of a round rotating):
 * inference (``predict_proba``, batch 256) of the trained network vs a plain
   ``model.eval(); torch.no_grad()`` loop over slices (same probabilities,
   checked);
-* one epoch of a FER2013-sized training set (28,709 images) for ``seed004``
+* one epoch of a FER2013-sized training set (28,709 images) for ``conv4_dense3``
   through ``CNNClassifier(max_epochs=1)``.
 
 Throughputs are the best of the rounds. Training is reported end to end (wall
@@ -43,7 +43,7 @@ its figures mean nothing.
 Usage::
 
     python benchmarks/bench_training.py [--threads 2] [--repeats 15] [--epochs 1]
-        [--n-baseline 2048] [--n-seed004 512] [--n-predict 1024]
+        [--n-baseline 2048] [--n-conv4-dense3 512] [--n-predict 1024]
         [--skip-fer2013-epoch] [--quick] [--device cpu|cuda]
         [--amp off|on|both] [--channels-last off|on|both]
 """
@@ -374,13 +374,13 @@ def bench_model(model: str, n: int, n_predict: int, cfg: Config, args) -> None:
 
 def fer2013_epoch(cfg: Config) -> None:
     X, y = make_synthetic_faces(FER2013_TRAIN_SIZE, image_size=48, random_state=2, return_X_y=True)
-    clf = make_ours("seed004", cfg, 1)
+    clf = make_ours("conv4_dense3", cfg, 1)
     start = time.perf_counter()
     clf.fit(X, y)
     synchronize(cfg.device)
     seconds = time.perf_counter() - start
     print(
-        f"\n[FER2013-sized epoch] seed004, {FER2013_TRAIN_SIZE:,} images 48x48, batch "
+        f"\n[FER2013-sized epoch] conv4_dense3, {FER2013_TRAIN_SIZE:,} images 48x48, batch "
         f"{BATCH_SIZE}, CNNClassifier(max_epochs=1, validation_fraction=None).fit: "
         f"{seconds:.1f} s wall ({FER2013_TRAIN_SIZE / seconds:.1f} samples/s), "
         f"skorch epoch 'dur' {clf.history[-1, 'dur']:.1f} s"
@@ -398,7 +398,9 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--epochs", type=int, default=1, help="epochs per timed training run")
     parser.add_argument("--n-baseline", type=int, default=2048, help="training images, baseline")
-    parser.add_argument("--n-seed004", type=int, default=512, help="training images, seed004")
+    parser.add_argument(
+        "--n-conv4-dense3", type=int, default=512, help="training images, conv4_dense3"
+    )
     parser.add_argument("--n-predict", type=int, default=1024, help="images for inference")
     parser.add_argument("--amp", choices=["off", "on", "both"], help="default: off on CPU")
     parser.add_argument("--channels-last", choices=["off", "on", "both"])
@@ -419,7 +421,7 @@ def main(argv=None):
     ]
     if args.quick:
         args.repeats, args.epochs = 1, 1
-        args.n_baseline, args.n_seed004, args.n_predict = 512, 128, 512
+        args.n_baseline, args.n_conv4_dense3, args.n_predict = 512, 128, 512
         args.skip_fer2013_epoch = True
     torch.set_num_threads(args.threads)
 
@@ -435,7 +437,7 @@ def main(argv=None):
     )
     for cfg in configs:
         print(f"\n=== {cfg} ===")
-        for model, n in (("baseline", args.n_baseline), ("seed004", args.n_seed004)):
+        for model, n in (("baseline", args.n_baseline), ("conv4_dense3", args.n_conv4_dense3)):
             with OtherLoad() as other:
                 bench_model(model, n, args.n_predict, cfg, args)
             print(f"  other processes used {100 * other.share:.1f}% of the CPU meanwhile")

@@ -22,6 +22,7 @@ SECTIONS = [
     ("fer_toolkit.utils.validation", "Input validation"),
     ("fer_toolkit.utils.pixels", "Pixel conversions"),
     ("fer_toolkit.utils.fileio", "Atomic files and folder locks"),
+    ("fer_toolkit.utils.untrusted", "Untrusted input"),
     ("fer_toolkit.utils.discovery", "Estimator discovery"),
     ("fer_toolkit.utils.estimator_checks", "Estimator checks"),
     ("fer_toolkit.utils.lazy", "Lazy imports"),

@@ -65,6 +65,7 @@ numpydoc_attributes_as_param_list = False
 nitpick_ignore_regex = [
     ("py:(class|mod)", r"(Checkpoint|pickle|skimage\b.*)"),  # in docstrings skorch lends us
     ("py:func", r"(open|print|repr|isinstance|len|pickle\..*)"),
+    ("py:.*", r"(warnings|os|json|subprocess|threading|concurrent|shutil)\..*"),  # stdlib
     ("py:.*", r"(numpy|np|scipy|sklearn|torch|skorch|cv2|matplotlib|click|joblib|dask|PIL)\b.*"),
     ("py:.*", r"(array-like|array_like|ndarray|optional|callable|path-like|file-like)"),
     ("py:class", r"(Path|pathlib\.Path|collections\.abc\..*|typing\..*|os\.PathLike)"),

@@ -8,6 +8,8 @@ in the prior-attention approach of
 The blocks come either from MTCNN's five landmarks (``locator="landmarks"``: they follow
 head tilt and face proportions) or from fixed priors for aligned faces
 (``locator="prior"``: FER2013-style crops, or ``MTCNNFaceCropper(align=True)``).
+The approach is the prior attention of iTerner/Facial-Emotion-Detection
+(https://github.com/iTerner/Facial-Emotion-Detection).
 
 The three figures show:
 

@@ -17,7 +17,7 @@ from fer_toolkit.estimators.augmentation import (
     check_augmentation_params,
 )
 
-SEED001 = AugmentationParams(brightness=(0.0, 2.0), horizontal_flip=True, shear=0.3)
+KERAS_POLICY = AugmentationParams(brightness=(0.0, 2.0), horizontal_flip=True, shear=0.3)
 EVERYTHING = AugmentationParams(
     brightness=(0.5, 1.5),
     horizontal_flip=True,
@@ -48,7 +48,7 @@ def _rows_centroid(image):
 def test_defaults_are_identity_and_values_are_normalised():
     assert AugmentationParams().is_identity()
     assert AugmentationParams(brightness=(1, 1)).is_identity()
-    assert not SEED001.is_identity()
+    assert not KERAS_POLICY.is_identity()
     params = AugmentationParams(brightness=[0, 2], rotation=10)
     assert params.brightness == (0.0, 2.0)
     assert isinstance(params.rotation, float)
@@ -88,12 +88,12 @@ def test_wrong_types_raise(kwargs):
 
 def test_params_are_immutable():
     with pytest.raises(AttributeError):
-        SEED001.shear = 0.5
+        KERAS_POLICY.shear = 0.5
 
 
 def test_check_augmentation_params():
     assert check_augmentation_params(None) == AugmentationParams()
-    assert check_augmentation_params(SEED001) is SEED001
+    assert check_augmentation_params(KERAS_POLICY) is KERAS_POLICY
     assert check_augmentation_params({"brightness": (0, 2), "horizontal_flip": True}) == (
         AugmentationParams(brightness=(0.0, 2.0), horizontal_flip=True)
     )
@@ -108,21 +108,21 @@ def test_check_augmentation_params():
 def test_bad_batches_raise():
     x = _batch()
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
-        augment_batch(x[0], SEED001)
+        augment_batch(x[0], KERAS_POLICY)
     with pytest.raises(TypeError, match="floating-point"):
-        augment_batch((x * 255).to(torch.uint8), SEED001)
+        augment_batch((x * 255).to(torch.uint8), KERAS_POLICY)
     with pytest.raises(TypeError, match="AugmentationParams"):
         augment_batch(x, {"shear": 0.3})
     with pytest.raises(TypeError, match="Tensor"):
-        augment_batch(x.numpy(), SEED001)
+        augment_batch(x.numpy(), KERAS_POLICY)
     with pytest.raises(TypeError, match="Generator"):
-        augment_batch(x, SEED001, generator=0)
+        augment_batch(x, KERAS_POLICY, generator=0)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_generator_on_another_device_raises():
     with pytest.raises(ValueError, match=r"torch\.Generator"):
-        augment_batch(_batch(device="cuda"), SEED001, _gen(0, "cpu"))
+        augment_batch(_batch(device="cuda"), KERAS_POLICY, _gen(0, "cpu"))
 
 
 # ------------------------------------------------------------------- identity
@@ -162,7 +162,7 @@ def test_flip_in_the_affine_matrix_is_a_mirror():
 
 
 # ----------------------------------------------------------------- randomness
-@pytest.mark.parametrize("params", [SEED001, EVERYTHING], ids=["seed001", "everything"])
+@pytest.mark.parametrize("params", [KERAS_POLICY, EVERYTHING], ids=["keras_policy", "everything"])
 def test_same_seed_same_output_other_seed_other_output(params):
     x = _batch()
     first = augment_batch(x, params, _gen(7))
@@ -283,7 +283,9 @@ def test_geometric_transforms_have_the_drawn_magnitude():
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
-@pytest.mark.parametrize("params", [SEED001, EVERYTHING, AugmentationParams(horizontal_flip=True)])
+@pytest.mark.parametrize(
+    "params", [KERAS_POLICY, EVERYTHING, AugmentationParams(horizontal_flip=True)]
+)
 def test_shape_dtype_device_preserved(device, channels, dtype, params):
     x = _batch(n=5, c=channels, h=16, w=20, device=device).to(dtype)
     out = augment_batch(x, params, _gen(0, device))

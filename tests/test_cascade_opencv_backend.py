@@ -155,7 +155,8 @@ def test_createsamples_from_info_counts_the_boxes(tmp_path):
     assert argv[:6] == ["-info", str(info), "-vec", "positives.vec", "-num", "3"]
     assert argv[argv.index("-w") : argv.index("-w") + 4] == ["-w", "20", "-h", "20"]
     assert "-inv" not in argv and "-show" not in argv and "-rngseed" not in argv
-    # Seed 004's "-num 9000" with fewer boxes would give a .vec with a lying header.
+    # The "-num 9000" of amirhossein-hkh/facial-expression-recognition with fewer boxes
+    # would give a .vec with a lying header.
     with pytest.raises(ValueError, match=r"-num 9000 exceeds the 3 boxes listed in -info"):
         run_createsamples(
             info=info,

@@ -12,7 +12,12 @@ from skimage import data
 from fer_toolkit.cascade import negatives, train_cascade, write_bg, write_vec
 from fer_toolkit.cascade.features import haar_features
 from fer_toolkit.cascade.model import Cascade, StageParams
-from fer_toolkit.cascade.negatives import Backgrounds, mine_negatives, walk_windows
+from fer_toolkit.cascade.negatives import (
+    Backgrounds,
+    NegativeWalk,
+    mine_negatives,
+    walk_windows,
+)
 from fer_toolkit.cascade.xml import read_cascade
 
 # skimage images without people (astronaut and camera show faces).
@@ -90,7 +95,7 @@ def trained(tmp_path_factory):
         num_stages=3,
         width=20,
         height=20,
-        random_state=0,
+        max_false_alarm_rate=0.2,  # OpenCV stops at 0.5 ** 3 here, before the third stage
         progress=lines.append,
     )
     return folder, result, lines
@@ -236,9 +241,9 @@ def test_positives_running_out_stop_training_cleanly(tmp_path):
         random_state=0,
         progress=None,
     )
-    assert result.stop_reason.startswith("Positives exhausted: stage 1 needs num_pos=99")
-    assert "of the 100 samples in" in result.stop_reason
-    assert len(result.cascade.stages) == 1
+    assert result.stop_reason.startswith("Positives exhausted: stage 2 needs num_pos=99")
+    assert "stages 0-1 accept, but only 97 of the 100 samples in" in result.stop_reason
+    assert len(result.cascade.stages) == 2
     assert cv2.CascadeClassifier(str(tmp_path / "d/cascade.xml")).getOriginalWindowSize() == (
         12,
         12,
@@ -247,14 +252,16 @@ def test_positives_running_out_stop_training_cleanly(tmp_path):
 
 def test_negatives_running_out_say_how_many_windows_were_tried(tmp_path):
     vec, _ = _tiny_recipe(tmp_path)
-    small = [_gray("brick")[:30, :30]]  # 144 passes over one small image, then it repeats
+    small = [_gray("brick")[:30, :30]]
     with pytest.raises(
         ValueError,
-        match=r"can't be trained: Negatives exhausted: (\d+) windows "
-        r"tried in 1 of the 1 background images .* only \d+ accepted .*"
-        r"every window of the background images was tried",
+        match=r"can't be trained: Negatives exhausted: 0 windows "
+        r"tried in 0 of the 1 background images, only 0 accepted .*"
+        r"no background image is readable and at least as large as the window",
     ):
-        train_cascade(tmp_path / "a", vec, small, 60, 5000, width=12, height=12, progress=None)
+        train_cascade(
+            tmp_path / "a", vec, [small[0][:8]], 60, 50, width=12, height=12, progress=None
+        )
     with pytest.raises(ValueError, match=r"the per-stage limit of 50 windows was reached"):
         train_cascade(
             tmp_path / "b",
@@ -269,18 +276,18 @@ def test_negatives_running_out_say_how_many_windows_were_tried(tmp_path):
         )
 
 
-def test_low_contrast_positives_are_dropped_with_a_warning(tmp_path):
+def test_low_contrast_positives_are_trained_on_with_a_warning(tmp_path):
     faces = _faces(12)
     flat = np.full((5, 12, 12), 128, dtype=np.uint8)
     flat[:, ::2] += 3  # a little texture, still under the detector's contrast floor
     samples = np.concatenate([flat[:2], faces, flat[2:]])
     bg = _bg_list(tmp_path / "bg", FACE_FREE[:4], shrink=4)
-    with pytest.warns(UserWarning, match=r"5 of the 105 samples .* standard deviation"):
+    with pytest.warns(UserWarning, match=r"5 of the 105 samples .* trained on"):
         result = train_cascade(
             tmp_path / "d", samples, bg, 100, 40, num_stages=1, width=12, height=12, progress=None
         )
-    # The two flat samples in front were read and skipped.
-    assert result.stages[0].pos_consumed == 102
+    # As in OpenCV, the two flat samples in front are among the first 100 positives.
+    assert result.stages[0].pos_consumed == 100
 
 
 def test_accept_ratio_break_value_stops_training(tmp_path):
@@ -369,6 +376,10 @@ def test_bad_parameters_are_rejected(tmp_path, kwargs, message):
 # --- the walk over the backgrounds and the mining rules --------------------------------
 
 
+def _resize(image, size):
+    return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR_EXACT)
+
+
 def test_walk_visits_shrunk_then_growing_images_on_half_window_grids():
     image = (np.arange(40 * 64) % 251).astype(np.uint8).reshape(40, 64)
     index, windows = next(walk_windows(Backgrounds([image, image]), 16, 16))
@@ -376,9 +387,100 @@ def test_walk_visits_shrunk_then_growing_images_on_half_window_grids():
     # then 51x32 (0..32 step 8 by rows 0, 8), then the 72x45 step would exceed scale 1.
     assert index == 0
     assert len(windows) == 2 + 3 + 5 * 2
-    np.testing.assert_array_equal(windows[0], cv2.resize(image, (26, 16))[:16, :16])
-    np.testing.assert_array_equal(windows[1], cv2.resize(image, (26, 16))[:16, 8:24])
-    np.testing.assert_array_equal(windows[-1], cv2.resize(image, (51, 32))[8:24, 32:48])
+    np.testing.assert_array_equal(windows[0], _resize(image, (26, 16))[:16, :16])
+    np.testing.assert_array_equal(windows[1], _resize(image, (26, 16))[:16, 8:24])
+    np.testing.assert_array_equal(windows[-1], _resize(image, (51, 32))[8:24, 32:48])
+
+
+class _NegReader:
+    """``CvCascadeImageReader::NegReader`` of OpenCV's imagestorage.cpp, line by line,
+    one window per ``get`` (float32 where the C++ uses float)."""
+
+    def __init__(self, images, width, height):
+        self.images, self.w, self.h = images, width, height
+        self.last = self.round = 0
+        self.img = None
+        self.scale_factor, self.step = np.float32(1.4142135623730950488016887242097), 0.5
+
+    def next_img(self):
+        count, src, offset = len(self.images), None, None
+        for _ in range(count):
+            src = self.images[self.last]
+            self.last += 1
+            if src is None:
+                self.last %= count
+                continue
+            self.round = (self.round + self.last // count) % (self.w * self.h)
+            self.last %= count
+            offset = (
+                min(self.round % self.w, src.shape[1] - self.w),
+                min(self.round // self.w, src.shape[0] - self.h),
+            )
+            if offset[0] >= 0 and offset[1] >= 0:
+                break
+        if src is None or offset[0] < 0 or offset[1] < 0:
+            return False
+        self.src, self.offset, self.point = src, offset, list(offset)
+        rows, cols = src.shape
+        f32 = np.float32
+        self.scale = max(
+            (f32(self.w) + f32(offset[0])) / f32(cols), (f32(self.h) + f32(offset[1])) / f32(rows)
+        )
+        self.img = _resize(
+            src, (int(self.scale * f32(cols) + f32(0.5)), int(self.scale * f32(rows) + f32(0.5)))
+        )
+        return True
+
+    def get(self):
+        if self.img is None and not self.next_img():
+            return None
+        x, y = self.point
+        window = self.img[y : y + self.h, x : x + self.w].copy()
+        step = np.float32(1.0 + self.step)
+        if int(np.float32(x) + step * np.float32(self.w)) < self.img.shape[1]:
+            self.point[0] += int(self.step * self.w)
+        else:
+            self.point[0] = self.offset[0]
+            if int(np.float32(y) + step * np.float32(self.h)) < self.img.shape[0]:
+                self.point[1] += int(self.step * self.h)
+            else:
+                self.point[1] = self.offset[1]
+                self.scale = np.float32(self.scale * self.scale_factor)
+                if self.scale <= 1:
+                    rows, cols = self.src.shape
+                    size = (int(self.scale * np.float32(cols)), int(self.scale * np.float32(rows)))
+                    self.img = _resize(self.src, size)
+                elif not self.next_img():
+                    return None
+        return window
+
+
+def test_walk_gives_opencvs_windows_in_opencvs_order_across_stages():
+    rng = np.random.default_rng(3)
+    images = [
+        rng.integers(0, 256, (37, 53), dtype=np.uint8),
+        None,  # unreadable: skipped without counting a pass
+        rng.integers(0, 256, (9, 40), dtype=np.uint8),  # smaller than the window
+        rng.integers(0, 256, (24, 18), dtype=np.uint8),
+        rng.integers(0, 256, (61, 30), dtype=np.uint8),
+    ]
+    reader = _NegReader(images, 14, 12)
+    expected = np.stack([reader.get() for _ in range(6000)])  # about 40 passes
+    backgrounds = Backgrounds([np.zeros((1, 1), np.uint8)] * len(images))
+    backgrounds.image = lambda i: images[i]
+    walk = NegativeWalk(backgrounds, 14, 12)
+
+    class _All:
+        height, width, stages = 12, 14, []
+
+        def accepts(self, windows, training):
+            return np.ones(len(windows), dtype=bool)
+
+    got = []
+    # Three "stages" taking 1,000, 2,500 and 2,500 windows: the walk goes on between them.
+    for count in (1000, 2500, 2500):
+        got.append(mine_negatives(_All(), walk, count).samples)
+    np.testing.assert_array_equal(np.concatenate(got), expected)
 
 
 def test_walk_shifts_its_grid_after_each_pass_and_skips_small_images():
@@ -393,19 +495,19 @@ def test_walk_shifts_its_grid_after_each_pass_and_skips_small_images():
 
 
 class _VerdictCascade:
-    """A stand-in cascade: pixel [0, 0] of each window holds its verdict (-1 flat, 0, 1)."""
+    """A stand-in cascade: pixel [0, 0] of each window holds its verdict (0, 1)."""
 
     height = width = 2
     stages = [None]
 
-    def evaluate(self, windows):
-        return windows[:, 0, 0].astype(np.int64) - 1, None
+    def accepts(self, windows, training):
+        assert training
+        return windows[:, 0, 0] == 1
 
 
-def _opencv_fill(verdicts, count, ratio):
-    """OpenCV's fillPassedSamples on a stream of verdicts, flat windows left out."""
+def _opencv_fill(stream, count, ratio):
+    """OpenCV's fillPassedSamples on a stream of verdicts."""
     got = consumed = 0
-    stream = iter(v for v in verdicts if v >= 0)
     while got < count:
         if consumed and (got + 1) / consumed <= ratio:
             return got, consumed, "ratio"
@@ -419,24 +521,34 @@ def _opencv_fill(verdicts, count, ratio):
 
 @settings(max_examples=80, deadline=None)
 @given(
-    verdicts=st.lists(st.sampled_from([-1, 0, 0, 0, 1]), min_size=1, max_size=300),
-    count=st.integers(1, 40),
+    verdicts=st.lists(st.sampled_from([0, 0, 0, 1]), min_size=1, max_size=300),
+    counts=st.lists(st.integers(1, 40), min_size=1, max_size=3),
     ratio=st.sampled_from([0.0, 0.01, 0.1, 0.3]),
     visit=st.integers(1, 50),
     batch=st.sampled_from([1, 7, 64, 8192]),
 )
-def test_vectorised_mining_matches_opencv_sequential_rules(verdicts, count, ratio, visit, batch):
+def test_vectorised_mining_matches_opencv_sequential_rules(verdicts, counts, ratio, visit, batch):
     windows = np.zeros((len(verdicts), 2, 2), dtype=np.uint8)
-    windows[:, 0, 0] = np.array(verdicts) + 1
-    walk = ((0, windows[i : i + visit]) for i in range(0, len(windows), visit))
-    with mock.patch.object(negatives, "_BATCH", batch):
-        mined = mine_negatives(_VerdictCascade(), walk, count, min_acceptance_ratio=ratio)
-    got, consumed, stop = _opencv_fill(verdicts, count, ratio)
-    assert (len(mined.samples), mined.tried, mined.stop) == (got, consumed, stop)
-    assert (mined.samples[:, 0, 0] == 2).all()
+    windows[:, 0, 0] = verdicts
+    windows[:, 1, 1] = np.arange(len(verdicts)) % 256
+    visits = ((0, windows[i : i + visit]) for i in range(0, len(windows), visit))
+    walk = NegativeWalk(Backgrounds([np.zeros((2, 2), np.uint8)]), 2, 2)
+    walk._visits = visits
+    stream = iter(verdicts)
+    position = 0
+    # Successive stages share the walk, as OpenCV's NegReader is shared.
+    for count in counts:
+        with mock.patch.object(negatives, "_BATCH", batch):
+            mined = mine_negatives(_VerdictCascade(), walk, count, min_acceptance_ratio=ratio)
+        got, consumed, stop = _opencv_fill(stream, count, ratio)
+        assert (len(mined.samples), mined.tried, mined.stop) == (got, consumed, stop)
+        assert (mined.samples[:, 0, 0] == 1).all()
+        taken = np.flatnonzero(np.array(verdicts[position : position + consumed]) == 1)
+        np.testing.assert_array_equal(mined.samples[:, 1, 1], (taken + position) % 256)
+        position += consumed
 
 
-def test_mining_an_empty_cascade_accepts_every_textured_window():
+def test_mining_an_empty_cascade_accepts_every_window():
     empty = Cascade(
         width=12,
         height=12,
@@ -447,11 +559,12 @@ def test_mining_an_empty_cascade_accepts_every_textured_window():
         features=haar_features(12, 12),
     )
     image = _gray("coffee", shrink=4)
-    image[:, :60] = 90  # a flat band: never a negative, never counted
-    mined = mine_negatives(empty, walk_windows(Backgrounds([image]), 12, 12), 10**6)
-    assert mined.stop == "exhausted" and mined.acceptance_ratio == 1.0
-    assert mined.flat > 0 and mined.tried == len(mined.samples)
-    assert mined.samples[:, 1:-1, 1:-1].std(axis=(1, 2)).min() > 9.99
+    image[:, :60] = 90  # a flat band: trained on as negatives too, as in OpenCV
+    walk = walk_windows(Backgrounds([image]), 12, 12)
+    mined = mine_negatives(empty, walk, 10**6, max_windows=3000)
+    assert mined.stop == "budget" and mined.acceptance_ratio == 1.0
+    assert mined.tried == len(mined.samples) == 3000
+    assert mined.samples[:, 1:-1, 1:-1].std(axis=(1, 2)).min() == 0
 
 
 # --- the cascade this project trained (cascades/fer_toolkit_frontalface.xml) -----------

@@ -25,7 +25,8 @@ from fer_toolkit.cli import cascade as cli_cascade
 from fer_toolkit.cli import main
 
 FAKE = Path(__file__).parent / "data" / "fake_opencv"
-# Seed 004's two command lines, with the program names replaced.
+# The two command lines of amirhossein-hkh/facial-expression-recognition, with the program
+# names replaced.
 SEED_CREATESAMPLES = shlex.split("-info info/info.lst -num 9000 -w 20 -h 20 -vec positives.vec")
 SEED_TRAIN = shlex.split(
     "-data data -vec positives.vec -bg bg.txt -numPos 7000 -numNeg 3500 -numStages 10 -w 20 -h 20"
@@ -46,7 +47,7 @@ TRAIN_DEFAULTS = {
     "max_weak_count": 100,
     "mode": "BASIC",
     "device": "auto",
-    "random_state": 0,
+    "random_state": None,
 }
 
 
@@ -73,7 +74,10 @@ def fake_train(monkeypatch):
 
 @pytest.fixture
 def seed_files(tmp_path, monkeypatch):
-    """Seed 004's input files in the working directory (a 9000-sample 20x20 .vec)."""
+    """amirhossein-hkh/facial-expression-recognition's input files in the working directory.
+
+    The .vec holds 9000 samples of 20x20.
+    """
     monkeypatch.chdir(tmp_path)
     write_vec("positives.vec", np.zeros((9000, 20, 20), dtype=np.uint8))
     Path("bg.txt").write_text("neg/1.jpg\n")

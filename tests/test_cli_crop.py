@@ -130,7 +130,7 @@ def test_interrupted_csv_crop_resumes_where_it_stopped(fer_csv, tmp_path, monkey
     monkeypatch.setattr(crop_module, "_cut_rows", flaky)
     out = tmp_path / "out"
     args = [fer_csv, "--out", out, "--format", "csv", "--detector", "haar", "-q"]
-    assert run(*args).exit_code == 1  # click reports the Ctrl-C as "Aborted!"
+    assert run(*args).exit_code == 130  # Ctrl-C: 128 + SIGINT, as every command
     assert not (out / "fer2013.csv").exists()
     calls.clear()
     monkeypatch.setattr(crop_module, "_cut_rows", lambda *a, **k: calls.append(1) or real(*a, **k))

@@ -23,7 +23,14 @@ def invoke(*args):
 def model_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("model")
     result = invoke(
-        "train", "--data", "synthetic:280", "--label-set", "seed001", *TINY, "--out", out
+        "train",
+        "--data",
+        "synthetic:280",
+        "--label-set",
+        "happy_sad_surprise_neutral",
+        *TINY,
+        "--out",
+        out,
     )
     assert result.exit_code == 0, result.output
     return out
@@ -59,8 +66,8 @@ def test_metrics_are_those_of_the_models_predictions(model_dir, evaluation):
     metrics = json.loads((out / "metrics.json").read_text())
     # The test split (PrivateTest, the last 15%) of the same synthetic draw: the model's four
     # classes (the synthetic data is drawn with the label set's classes).
-    seed001 = LabelSet(classes=("happy", "sad", "surprise", "neutral"))
-    data = load_data(DataSource("synthetic", n_samples=280), label_set=seed001).select("test")
+    four_classes = LabelSet(classes=("happy", "sad", "surprise", "neutral"))
+    data = load_data(DataSource("synthetic", n_samples=280), label_set=four_classes).select("test")
     images, truth = data.images, data.labels
     predicted = joblib.load(model_dir / "model.joblib").predict(images)
     assert metrics["n_samples"] == len(truth) == 42

@@ -145,7 +145,7 @@ def fer_csv(tmp_path_factory):
 def test_fer2013_csv_with_its_own_validation_split_and_a_label_set(fer_csv, tmp_path):
     out = tmp_path / "run"
     result = train(
-        "--data", fer_csv, "--label-set", "seed001", "--validation", "dataset",
+        "--data", fer_csv, "--label-set", "happy_sad_surprise_neutral", "--validation", "dataset",
         "--set", "max_epochs=2", *TINY, "--out", out, "-q",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -236,7 +236,7 @@ def test_image_folder_with_blocks_trains_prior_attention(tmp_path):
         (["--data", "synthetic", "--blocks", "--model", "vgg_fer"], 2, "--blocks feeds"),
         (["--data", "synthetic", "--model", "resnet"], 2, "Invalid value for '--model'"),
         (["--data", "synthetic", "--validation", "2"], 2, "use a fraction in (0, 1)"),
-        (["--data", "synthetic", "--label-set", "seed009"], 2, "Unknown label set 'seed009'"),
+        (["--data", "synthetic", "--label-set", "happy9"], 2, "Unknown label set 'happy9'"),
         (["--data", "synthetic", "--label-set", "nope.json"], 2, "not found: 'nope.json'"),
         (["--data", "synthetic", "--split", "dev"], 1, "has no split dev"),
         (["--data", "synthetic", "--ferplus", "FILE"], 1, "--ferplus relabels a FER2013 CSV"),

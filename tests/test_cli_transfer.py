@@ -128,7 +128,7 @@ def test_search_grid_over_freeze_with_a_backbone(backbone_file, tmp_path):
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["--model", "seed004"], 2, "is the backbone of 'baseline': use --model baseline"),
+        (["--model", "conv4_dense3"], 2, "is the backbone of 'baseline': use --model baseline"),
         (["--rgb"], 2, "was pretrained on grayscale images: add --grayscale"),
         (["--blocks"], 2, "a network built on --backbone takes the face only"),
         (["--freeze", "5"], 2, "has 4 blocks: use at most 4"),

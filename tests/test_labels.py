@@ -53,21 +53,44 @@ def test_normalize_emotion_rejects_unknown_and_non_strings():
 
 
 def test_named_sets_and_canonical_order():
-    assert get_label_set("seed000") == ("angry", "happy", "sad", "neutral")
-    assert get_label_set("seed001") == ("happy", "sad", "surprise", "neutral")
-    assert get_label_set("SEED004") == ("angry", "happy", "sad", "surprise", "neutral")
-    assert get_label_set("seed002") == get_label_set("seed003") == FER2013_EMOTIONS
+    assert get_label_set("angry_happy_sad_neutral") == ("angry", "happy", "sad", "neutral")
+    assert get_label_set("happy_sad_surprise_neutral") == ("happy", "sad", "surprise", "neutral")
+    assert get_label_set(" Angry_Happy_Sad_Surprise_Neutral") == (
+        "angry",
+        "happy",
+        "sad",
+        "surprise",
+        "neutral",
+    )
     assert get_label_set("fer2013") == FER2013_EMOTIONS
     assert get_label_set("ferplus") == EMOTIONS
     for classes in LABEL_SETS.values():
         assert list(classes) == sorted(classes, key=EMOTIONS.index)
 
 
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("seed000", "angry_happy_sad_neutral"),
+        ("seed001", "happy_sad_surprise_neutral"),
+        ("SEED004", "angry_happy_sad_surprise_neutral"),
+        ("seed002", "fer2013"),
+        ("seed003", "fer2013"),
+    ],
+)
+def test_former_label_set_names_map_to_new_ones_with_a_future_warning(old, new):
+    with pytest.warns(FutureWarning, match=f"label set '{old.lower()}' is now called '{new}'"):
+        assert get_label_set(old) == LABEL_SETS[new]
+    assert old.lower() not in LABEL_SETS
+
+
 def test_label_set_by_count():
-    assert get_label_set(5) == LABEL_SETS["seed004"]
+    assert get_label_set(5) == LABEL_SETS["angry_happy_sad_surprise_neutral"]
     assert get_label_set(np.int64(7)) == FER2013_EMOTIONS
     assert get_label_set("8") == EMOTIONS
-    with pytest.raises(ValueError, match=r"4 classes is ambiguous: seed000 = .*; seed001 = "):
+    with pytest.raises(
+        ValueError, match=r"4 classes is ambiguous: angry_happy_sad_neutral = .*; happy_sad_s"
+    ):
         get_label_set(4)
     with pytest.raises(ValueError, match=r"No named label set has 3 classes; .* 4, 5, 7, 8"):
         get_label_set("3")
@@ -83,8 +106,10 @@ def test_label_set_from_names():
 
 
 def test_label_set_rejects_unknown_name_and_types():
-    with pytest.raises(ValueError, match="Unknown label set 'seed9'; named sets are seed000"):
-        get_label_set("seed9")
+    with pytest.raises(
+        ValueError, match="Unknown label set 'sad9'; named sets are angry_happy_sad_neutral, "
+    ):
+        get_label_set("sad9")
     with pytest.raises(TypeError):
         get_label_set(True)
     with pytest.raises(TypeError):
@@ -93,14 +118,14 @@ def test_label_set_rejects_unknown_name_and_types():
 
 def test_map_labels_restricts_to_a_set():
     y = [3, 0, "Surprised", 6, np.int64(4), "1"]
-    mapped, kept = map_labels(y, "seed001", unknown="drop")
+    mapped, kept = map_labels(y, "happy_sad_surprise_neutral", unknown="drop")
     assert mapped.tolist() == ["happy", "surprise", "neutral", "sad"]
     assert kept.tolist() == [True, False, True, True, True, False]
     with pytest.raises(
         ValueError,
         match=r"Label 0 at position 1 maps to 'angry', which is not in the label set \(happy, sad",
     ):
-        map_labels(y, "seed001")
+        map_labels(y, "happy_sad_surprise_neutral")
 
 
 def test_map_labels_merges_with_mapping():

@@ -11,8 +11,8 @@ from torch import nn
 from fer_toolkit.models import (
     VGGFER,
     BaselineCNN,
+    Conv4Dense3CNN,
     ModelInfo,
-    Seed004CNN,
     available_models,
     get_model,
     model_info,
@@ -23,11 +23,11 @@ from fer_toolkit.models import registry as registry_module
 
 # Light extras per model so the generic tests stay fast (VGG's 4096-wide FC layers
 # have tens of millions of parameters).
-LIGHT_KWARGS = {"baseline": {}, "seed004": {}, "vgg_fer": {"fc_width": 64}}
-MIN_SIZE = {"baseline": 7, "seed004": 46, "vgg_fer": 16}
-BUILTINS = ["baseline", "seed004", "vgg_fer"]
+LIGHT_KWARGS = {"baseline": {}, "conv4_dense3": {}, "vgg_fer": {"fc_width": 64}}
+MIN_SIZE = {"baseline": 7, "conv4_dense3": 46, "vgg_fer": 16}
+BUILTINS = ["baseline", "conv4_dense3", "vgg_fer"]
 # Small inputs for the gradient / determinism tests.
-FAST_SIZE = {"baseline": 32, "seed004": 48, "vgg_fer": 32}
+FAST_SIZE = {"baseline": 32, "conv4_dense3": 48, "vgg_fer": 32}
 
 
 @pytest.fixture
@@ -55,12 +55,12 @@ def build(name, **kwargs):
     return get_model(name)(**{**LIGHT_KWARGS[name], **kwargs})
 
 
-# --------------------------------------------------------------------------- seed 004
+# --------------------------------------------------------------------------- conv4_dense3
 
-# The Keras summary of seed 004 (48x48x1 input, 5 classes): our layer name, the Keras
-# output shape (H, W, C) or (features,), and Keras' "Param #" (BatchNorm: gamma, beta,
-# moving mean and moving variance).
-SEED004_TABLE = [
+# The Keras summary of amirhossein-hkh/facial-expression-recognition (48x48x1 input,
+# 5 classes): our layer name, the Keras output shape (H, W, C) or (features,), and Keras'
+# "Param #" (BatchNorm: gamma, beta, moving mean and moving variance).
+CONV4_DENSE3_TABLE = [
     ("features.conv1", (46, 46, 64), 640),
     ("features.relu1", (46, 46, 64), 0),
     ("features.bn1", (46, 46, 64), 256),
@@ -90,14 +90,14 @@ SEED004_TABLE = [
 ]
 
 
-def test_seed004_parameter_counts_match_keras():
-    model = Seed004CNN(n_classes=5)
+def test_conv4_dense3_parameter_counts_match_keras():
+    model = Conv4Dense3CNN(n_classes=5)
     assert n_trainable(model) == 1_003_013
     assert n_running_stats(model) == 1_792
     assert n_trainable(model) + n_running_stats(model) == 1_004_805
 
 
-def test_seed004_parameter_count_formula_for_7_classes():
+def test_conv4_dense3_parameter_count_formula_for_7_classes():
     def conv(c_in, c_out):
         return 9 * c_in * c_out + c_out
 
@@ -115,30 +115,30 @@ def test_seed004_parameter_count_formula_for_7_classes():
         + dense(64, 7)
         + 2 * sum(bn_channels)
     )
-    model = Seed004CNN(n_classes=7)
+    model = Conv4Dense3CNN(n_classes=7)
     assert n_trainable(model) == expected == 1_003_143
     assert n_running_stats(model) == 2 * sum(bn_channels)
 
 
-def test_seed004_layers_shapes_and_params_match_the_seed_table():
-    model = Seed004CNN(n_classes=5).eval()
+def test_conv4_dense3_layers_shapes_and_params_match_the_keras_table():
+    model = Conv4Dense3CNN(n_classes=5).eval()
     modules = dict(model.named_modules())
     leaf_names = [name for name, m in model.named_modules() if not list(m.children())]
-    assert leaf_names == [name for name, _, _ in SEED004_TABLE]
+    assert leaf_names == [name for name, _, _ in CONV4_DENSE3_TABLE]
 
     shapes = {}
     hooks = [
         modules[name].register_forward_hook(
             lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(out.shape[1:]))
         )
-        for name, _, _ in SEED004_TABLE
+        for name, _, _ in CONV4_DENSE3_TABLE
     ]
     with torch.no_grad():
         model(torch.zeros(2, 1, 48, 48))
     for h in hooks:
         h.remove()
 
-    for name, keras_shape, keras_params in SEED004_TABLE:
+    for name, keras_shape, keras_params in CONV4_DENSE3_TABLE:
         if len(keras_shape) == 3:  # Keras is channels-last
             keras_shape = (keras_shape[2], keras_shape[0], keras_shape[1])
         assert shapes[name] == keras_shape, name
@@ -147,8 +147,8 @@ def test_seed004_layers_shapes_and_params_match_the_seed_table():
         assert count == keras_params, name
 
 
-def test_seed004_layer_types_and_keras_batchnorm_defaults():
-    model = Seed004CNN()
+def test_conv4_dense3_layer_types_and_keras_batchnorm_defaults():
+    model = Conv4Dense3CNN()
     types = [type(m) for m in model.modules() if not list(m.children())]
     assert types[:4] == [nn.Conv2d, nn.ReLU, nn.BatchNorm2d, nn.MaxPool2d]
     assert types[4:9] == [nn.Conv2d, nn.Dropout, nn.ReLU, nn.BatchNorm2d, nn.MaxPool2d]
@@ -160,11 +160,11 @@ def test_seed004_layer_types_and_keras_batchnorm_defaults():
             assert m.eps == pytest.approx(1e-3)
 
 
-def test_seed004_larger_input_grows_the_first_dense_layer():
+def test_conv4_dense3_larger_input_grows_the_first_dense_layer():
     # 64: 62->31->29->14->12->6->4->2, so 256 * 2 * 2 flattened features.
-    model = Seed004CNN(image_size=64)
+    model = Conv4Dense3CNN(image_size=64)
     assert model.classifier.fc1.in_features == 256 * 2 * 2
-    model = Seed004CNN(image_size=(64, 48))
+    model = Conv4Dense3CNN(image_size=(64, 48))
     assert model.classifier.fc1.in_features == 256 * 2 * 1
 
 
@@ -205,8 +205,17 @@ def test_builtins_are_registered():
     assert set(BUILTINS) <= set(available_models())
     assert available_models() == sorted(available_models())
     assert get_model("baseline") is BaselineCNN
-    assert get_model("seed004") is Seed004CNN
+    assert get_model("conv4_dense3") is Conv4Dense3CNN
     assert get_model("vgg_fer") is VGGFER
+
+
+def test_former_model_name_still_resolves_with_a_future_warning():
+    # Saved models and backbones of earlier versions name "seed004".
+    assert "seed004" not in available_models()
+    with pytest.warns(FutureWarning, match="model 'seed004' is now called 'conv4_dense3'"):
+        assert get_model("seed004") is Conv4Dense3CNN
+    with pytest.warns(FutureWarning, match="now called 'conv4_dense3'"):
+        assert model_info("seed004").name == "conv4_dense3"
 
 
 @pytest.mark.parametrize("name", BUILTINS)

@@ -5,6 +5,7 @@ import re
 import numpy as np
 import pytest
 from skimage.feature import hog, local_binary_pattern
+from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
@@ -253,3 +254,38 @@ def test_hog_linear_svc_baseline_learns_stripes():
     model = Pipeline([("resize", Resize(32)), ("hog", HOGFeatures()), ("svc", LinearSVC())])
     model.fit(X_train, y_train)
     assert model.score(X_test, y_test) > 0.9
+
+
+@pytest.mark.parametrize(
+    ("transformer", "prefix"),
+    [(HOGFeatures(pixels_per_cell=(6, 6)), "hog_block"), (LBPHistogram(grid=(3, 2)), "lbp_cell")],
+)
+def test_feature_names_match_columns_and_reach_pandas(colour, transformer, prefix):
+    pd = pytest.importorskip("pandas")
+    names = transformer.fit(colour).get_feature_names_out()
+    Xt = transformer.transform(colour)
+    assert names.shape == (Xt.shape[1],)
+    assert len(set(names)) == len(names)
+    assert all(name.startswith(prefix) for name in names)
+    frame = clone(transformer).set_output(transform="pandas").fit_transform(colour)
+    assert isinstance(frame, pd.DataFrame)
+    assert frame.columns.tolist() == names.tolist()
+    np.testing.assert_array_equal(frame.to_numpy(), Xt)
+
+
+def test_hog_feature_names_follow_scikit_image_layout(colour):
+    hog = HOGFeatures(orientations=4, pixels_per_cell=(8, 8), cells_per_block=(2, 2)).fit(colour)
+    names = hog.get_feature_names_out().reshape(5, 5, 2, 2, 4)  # 48 px: 6 cells, 5 blocks
+    assert names[1, 3, 0, 1, 2] == "hog_block1_3_cell0_1_o2"
+
+
+def test_pipeline_reports_feature_names(colour):
+    pipe = Pipeline([("lbp", LBPHistogram(grid=(1, 1))), ("svm", LinearSVC())])
+    pipe.fit(colour, [0, 1, 0])
+    assert pipe[:-1].get_feature_names_out().tolist() == [f"lbp_cell0_0_bin{b}" for b in range(10)]
+
+
+@pytest.mark.parametrize("transformer", [HOGFeatures(), LBPHistogram()])
+def test_feature_names_need_fit(transformer):
+    with pytest.raises(NotFittedError):
+        transformer.get_feature_names_out()

@@ -360,9 +360,9 @@ def test_rotation_needs_square_images():
 
 def test_backbones_that_reject_the_tiles_say_so_and_tile_size_fixes_it():
     X = make_synthetic_faces(n_samples=8, image_size=48, random_state=0).images
-    with pytest.raises(ValueError, match=r"'seed004' cannot take the jigsaw tiles.*tile_size"):
-        JigsawPretext("seed004", n_permutations=5, **FAST).fit(X)
-    fitted = JigsawPretext("seed004", n_permutations=5, tile_size=46, **FAST).fit(X)
+    with pytest.raises(ValueError, match=r"'conv4_dense3' cannot take the jigsaw tiles.*tile_size"):
+        JigsawPretext("conv4_dense3", n_permutations=5, **FAST).fit(X)
+    fitted = JigsawPretext("conv4_dense3", n_permutations=5, tile_size=46, **FAST).fit(X)
     assert fitted.backbone_.model_kwargs["image_size"] == [46, 46]
     assert fitted.transform(X).shape == (8, 256)
     with pytest.raises(ValueError, match="no `features`"):

@@ -1,4 +1,4 @@
-"""Seed 003's prior-attention network and ``CNNClassifier`` on dict input (face, eyes, mouth).
+"""The prior-attention network and ``CNNClassifier`` on dict input (face, eyes, mouth).
 
 The blocks are cut out of synthetic 48x48 faces by fixed slices (rows 10-26 hold
 the brows and eyes, rows 28-44 the mouth), so every sample's eye and mouth block
@@ -93,7 +93,8 @@ def fitted(data):
 def test_registered_under_prior_attention_with_the_common_signature():
     assert get_model("prior_attention") is PriorAttentionCNN
     info = model_info("prior_attention")
-    assert "seed 003" in info.source and "Prior Attention" in info.source
+    assert "iTerner/Facial-Emotion-Detection" in info.source
+    assert "Prior Attention" in info.source
     params = inspect.signature(PriorAttentionCNN).parameters
     assert params["in_channels"].default == 1
     assert params["n_classes"].default == 7

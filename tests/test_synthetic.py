@@ -1,7 +1,5 @@
 """Tests for fer_toolkit.datasets.synthetic.make_synthetic_faces."""
 
-import time
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,7 +7,6 @@ from hypothesis import strategies as st
 from skimage.feature import hog
 from sklearn.linear_model import RidgeClassifier
 from sklearn.svm import LinearSVC
-from threadpoolctl import threadpool_limits
 
 from fer_toolkit.datasets.labels import EMOTIONS, FER2013_EMOTIONS
 from fer_toolkit.datasets.synthetic import MIN_IMAGE_SIZE, make_synthetic_faces
@@ -216,24 +213,6 @@ def test_sad_and_angry_brows_differ():
     low = difference[row - 4 : row, columns].mean()
     # Sad is darker high above the eyes, angry darker just above them.
     assert high < low - 8, (high, low)
-
-
-def test_throughput_single_core():
-    n_samples = 4000
-    make_synthetic_faces(100, random_state=0)  # warm up
-    with threadpool_limits(limits=1):
-        best = min(
-            _timed(lambda seed=seed: make_synthetic_faces(n_samples, random_state=seed))
-            for seed in range(2)
-        )
-    rate = n_samples / best
-    assert rate >= 2000, f"{rate:.0f} images/s at 48x48 on one core"
-
-
-def _timed(function):
-    start = time.perf_counter()
-    function()
-    return time.perf_counter() - start
 
 
 def test_hog_beats_raw_pixels_by_a_clear_margin():

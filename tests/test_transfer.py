@@ -48,10 +48,10 @@ def _same(a, b):
 def test_blocks_of_registry_backbones():
     counts = {
         name: len(backbone_blocks(get_model(name)().features))
-        for name in ("baseline", "seed004", "vgg_fer")
+        for name in ("baseline", "conv4_dense3", "vgg_fer")
     }
-    assert counts == {"baseline": 4, "seed004": 4, "vgg_fer": 8}
-    first = backbone_blocks(get_model("seed004")().features)[0]
+    assert counts == {"baseline": 4, "conv4_dense3": 4, "vgg_fer": 8}
+    first = backbone_blocks(get_model("conv4_dense3")().features)[0]
     assert [type(m).__name__ for m in first] == ["Conv2d", "ReLU", "BatchNorm2d", "MaxPool2d"]
 
 
@@ -213,7 +213,7 @@ def test_mismatched_backbones_are_refused(faces, pretext, tmp_path):
     with pytest.raises(ValueError, match="pretrained on 1-channel images"):
         CNNClassifier(backbone=pretext, max_epochs=1, **FAST).fit(rgb, faces.target)
     with pytest.raises(ValueError, match="set module='baseline'"):
-        CNNClassifier("seed004", backbone=pretext, max_epochs=1, **FAST).fit(
+        CNNClassifier("conv4_dense3", backbone=pretext, max_epochs=1, **FAST).fit(
             faces.images, faces.target
         )
     with pytest.raises(ValueError, match="do not fit 'baseline'"):

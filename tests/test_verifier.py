@@ -64,8 +64,23 @@ def test_real_faces_from_elsewhere_are_accepted(verifier):
     assert keep([_face_crop(skdata.astronaut(), VERIFY_MARGIN)]).tolist() == [True]
     assert verifier.as_filter(margin=0)([_face_crop(skdata.astronaut(), 0.0)]).tolist() == [True]
     assert verifier.is_face([_face_crop(skdata.astronaut(), 0.0)]).tolist() == [True]
+
+
+def test_faces_from_elsewhere_are_mostly_accepted_whatever_the_seed(verifier, split):
+    """The docstring's claim: how surely such faces pass varies with the seed (0.85 at 0.2)."""
+    X_train, _, y_train, _ = split
     hopper = plt.imread(cbook.get_sample_data("grace_hopper.jpg"))
-    assert keep([_face_crop(hopper, VERIFY_MARGIN)]).tolist() == [True]
+    faces = [_face_crop(skdata.astronaut(), VERIFY_MARGIN), _face_crop(hopper, VERIFY_MARGIN)]
+    others = [
+        FaceVerifier(module__width=16, max_epochs=20, device="cpu", random_state=seed)
+        for seed in (1, 2)
+    ]
+    verdicts = np.concatenate(
+        [verifier.as_filter()(faces)]
+        + [other.fit(X_train, y_train).as_filter()(faces) for other in others]
+    )
+    print(f"faces from elsewhere accepted by 3 seeds: {verdicts.tolist()}")
+    assert verdicts.mean() >= 4 / 6
 
 
 def test_patches_of_unseen_scenes_are_rejected(verifier):

@@ -27,6 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..preprocessing.io import check_image_size
 from ..utils.fileio import atomic_write
 
 __all__ = ["Positive", "read_bg", "read_info", "write_bg", "write_info"]
@@ -119,7 +120,12 @@ def _read_gray(path: str | os.PathLike, where: str) -> np.ndarray:
         raise ValueError(f"{where}: image {os.fspath(path)!r} does not exist.") from None
     except OSError as exc:
         raise ValueError(f"{where}: cannot read image {os.fspath(path)!r} ({exc}).") from None
-    image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
+    try:
+        check_image_size(data.tobytes(), os.fspath(path))
+        image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
+    except (ValueError, cv2.error) as exc:
+        message = str(exc).strip().splitlines()[-1]
+        raise ValueError(f"{where}: {message}") from None
     if image is None:
         raise ValueError(
             f"{where}: {os.fspath(path)!r} cannot be decoded as an image (corrupt or not an "

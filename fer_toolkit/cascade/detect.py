@@ -22,7 +22,7 @@ from ..detection import Detections, HaarCascadeDetector
 from ..plotting import annotate_faces
 from ..preprocessing._base import map_images
 from ..preprocessing.io import read_image
-from ..utils.fileio import atomic_path, atomic_write
+from ..utils.fileio import atomic_path, atomic_write, printable_path
 
 __all__ = [
     "ImageDetections",
@@ -210,7 +210,8 @@ def detect_files(
     annotate_dir : str, os.PathLike or None, default=None
         Write a copy of each image with its boxes drawn (see
         :func:`draw_detections`) here, under its path relative to the images'
-        common folder; ``None`` writes none.
+        common folder; ``None`` writes none. A copy that would land on one of
+        the input images is refused (``ValueError``) before anything is read.
     n_jobs : int or None, default=None
         Images processed in parallel threads (``-1``: all cores).
     on_image : callable or None, default=None
@@ -244,6 +245,15 @@ def detect_files(
     )
     paths = find_images(inputs, recursive=recursive)
     outputs = _annotated_names(paths) if annotate_dir is not None else [None] * len(paths)
+    if annotate_dir is not None:
+        inputs_real = {os.path.realpath(path) for path in paths}
+        for path, name in zip(paths, outputs, strict=True):
+            if os.path.realpath(Path(annotate_dir) / name) in inputs_real:
+                raise ValueError(
+                    f"the annotated copy of {os.fspath(path)!r} would overwrite the input "
+                    f"{os.fspath(Path(annotate_dir) / name)!r}; choose another output folder "
+                    "(inputs are never written to)."
+                )
 
     def process(item) -> ImageDetections:
         path, name = item
@@ -279,14 +289,14 @@ def write_detections_csv(path, results: Sequence[ImageDetections]) -> None:
     image,x,y,w,h,score
     a.png,1,2,30,30,4
     """
-    with atomic_write(path, newline="") as f:
+    with atomic_write(path, newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["image", "x", "y", "w", "h", "score"])
         for result in results:
             for box, score in zip(
                 result.detections.boxes.tolist(), result.detections.scores, strict=True
             ):
-                writer.writerow([os.fspath(result.path), *box, f"{score:g}"])
+                writer.writerow([printable_path(result.path), *box, f"{score:g}"])
 
 
 def write_detections_json(path, results: Sequence[ImageDetections], **metadata) -> None:

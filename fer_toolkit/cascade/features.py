@@ -7,7 +7,10 @@ that ``opencv_traincascade`` numbers ``i`` for the same window size and mode, so
 * :class:`HaarFeatures`: two or three weighted rectangles, upright or rotated by 45
   degrees (``mode="ALL"``). ``mode="BASIC"`` has the Viola-Jones edge, line and
   chequerboard features, ``"CORE"`` adds the 4-wide lines and the centre-surround
-  feature, ``"ALL"`` adds the tilted versions. Every feature sums to zero on a flat patch.
+  feature, ``"ALL"`` adds the tilted versions. Every feature sums to zero on a flat patch
+  except the upright three-rectangle lines ``x3`` and ``y3``: ``opencv_traincascade``
+  weights their middle third ``+2``, not ``+3`` (``CvHaarEvaluator::generateFeatures``;
+  the tilted ones have ``+3``), and so does this table, to train the same cascades.
 * :class:`LBPFeatures`: a 3x3 block of equal cells; its value is the 8-bit local binary
   pattern of the cell sums (bit 128 top-left, then clockwise, a bit set when that cell's
   sum is ``>=`` the centre's).
@@ -70,12 +73,12 @@ _HAAR_PROTOTYPES = (
     (
         "BASIC",
         False,
-        ((_X, _Y, _lin((3, _DX)), _DY, -1), (_lin((1, _X), (1, _DX)), _Y, _DX, _DY, 3)),
+        ((_X, _Y, _lin((3, _DX)), _DY, -1), (_lin((1, _X), (1, _DX)), _Y, _DX, _DY, 2)),
     ),
     (
         "BASIC",
         False,
-        ((_X, _Y, _DX, _lin((3, _DY)), -1), (_X, _lin((1, _Y), (1, _DY)), _DX, _DY, 3)),
+        ((_X, _Y, _DX, _lin((3, _DY)), -1), (_X, _lin((1, _Y), (1, _DY)), _DX, _DY, 2)),
     ),
     (
         "CORE",
@@ -537,11 +540,8 @@ class LBPFeatures(_FeatureTable):
         return coefs.reshape(9, 16)
 
     def _codes(self, cells, axis: int):
-        """Float32 LBP codes from cell sums along ``axis`` (array or tensor, row by row)."""
+        """Float32 LBP codes from cell sums along ``axis`` (row by row)."""
         bits = self.CELL_BITS.astype(np.float32)
-        if isinstance(cells, torch.Tensor):
-            above = (cells >= cells.narrow(axis, 4, 1)).to(torch.float32)
-            return torch.tensordot(above, torch.from_numpy(bits).to(cells.device), ([axis], [0]))
         above = (cells >= np.take(cells, [4], axis=axis)).astype(np.float32)
         return np.tensordot(above, bits, ([axis], [0]))
 
@@ -584,10 +584,37 @@ class LBPFeatures(_FeatureTable):
         [[255.0]]
         """
         table = self._checked(*batch.window, idx)
-        out = torch.empty((len(table), len(batch)), dtype=torch.float32, device=batch.sum.device)
-        for feats, cells in table._sample_outputs(batch, max_bytes):
-            out[feats] = self._codes(cells.reshape(-1, 9, len(batch)), 1)
-        return out.T
+        x, y = (table.rects[:, k].astype(np.int64) for k in (0, 1))
+        sizes, group = np.unique(table.rects[:, 2:], axis=0, return_inverse=True)
+        order = np.argsort(group.ravel(), kind="stable")
+        bounds = np.searchsorted(group.ravel()[order], np.arange(len(sizes) + 1))
+        all_sums = batch.sum.cpu().numpy()
+        out = np.empty((len(table), len(batch)), dtype=np.float32)
+        step = max(1, max_bytes // (4 * all_sums[0].size * 4))
+        # Per cell size, that cell's sum at every position of every sample, then each
+        # feature's nine cells looked up in it (integer sums, exact as OpenCV's).
+        for g, (cw, ch) in enumerate(sizes.tolist()):
+            feats = order[bounds[g] : bounds[g + 1]]
+            for lo in range(0, len(batch), step):
+                sums = all_sums[lo : lo + step]
+                cells = (
+                    sums[:, ch:, cw:]
+                    - sums[:, :-ch, cw:]
+                    - sums[:, ch:, :-cw]
+                    + sums[:, :-ch, :-cw]
+                )
+                stride = cells.shape[2]
+                flat = np.ascontiguousarray(cells.reshape(len(cells), -1).T)
+                base = y[feats] * stride + x[feats]
+                centre = flat[base + ch * stride + cw]
+                code = np.zeros(centre.shape, dtype=np.uint8)
+                for i, bit in enumerate(self.CELL_BITS.tolist()):
+                    if bit:
+                        r, c = divmod(i, 3)
+                        above = flat[base + r * ch * stride + c * cw] >= centre
+                        code |= above.view(np.uint8) * np.uint8(bit)
+                out[feats, lo : lo + step] = code
+        return torch.from_numpy(out).to(batch.sum.device).T
 
 
 LBPFeatures._corner_coefs = LBPFeatures._cell_coefs()

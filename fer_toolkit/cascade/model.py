@@ -21,8 +21,13 @@ window the cascade accepts here is one ``cv2.CascadeClassifier`` accepts:
   position below scale 2 (every position above) and skips the next position after a
   rejection by the first stage, then groups boxes with ``cv2.groupRectangles``.
 
-The trainer uses the same evaluation to keep positives and mine negatives, so windows
-that could never fire in the detector (too flat) are never trained on.
+The trainer instead keeps positives and mines negatives with ``opencv_traincascade``'s
+own evaluation (``evaluate(..., training=True)``, ``CvCascadeClassifier::predict``): Haar
+values are the float32 weighted sum divided by the float32 norm
+``sqrt(area * sqsum - sum ** 2)`` (0 when the norm is 0), nodes go left when
+``value <= threshold``, and no window is rejected for being flat. The two agree except
+for values exactly at a threshold, last-bit differences of the normalisation, and flat
+windows (which only the trainer evaluates).
 """
 
 from __future__ import annotations
@@ -298,7 +303,7 @@ class WeakTree:
         nodes[:, 2] = np.asarray(mapping)[self.feature]
         return WeakTree(nodes=nodes, leaf_values=self.leaf_values)
 
-    def leaves(self, values: np.ndarray) -> np.ndarray:
+    def leaves(self, values: np.ndarray, inclusive: bool = False) -> np.ndarray:
         """Leaf index reached by each window.
 
         Parameters
@@ -306,6 +311,9 @@ class WeakTree:
         values : ndarray of shape (n, k)
             The value of node ``j``'s feature at each window: float32 Haar values, or LBP
             codes 0-255.
+        inclusive : bool, default=False
+            Go left when ``value <= threshold`` (the trainer's test) instead of the
+            detector's ``value < threshold``.
 
         Returns
         -------
@@ -316,6 +324,8 @@ class WeakTree:
             words = self.subsets.astype(np.int64) & 0xFFFFFFFF
             node_ids = np.arange(len(self.nodes))
             go_left = (words[node_ids, codes >> 5] >> (codes & 31)) & 1 == 1
+        elif inclusive:
+            go_left = values <= self.threshold
         else:
             go_left = values < self.threshold
         rows = np.arange(len(values))
@@ -380,18 +390,22 @@ class _StagePlan:
             self.subsets = np.array([t.subsets[0] for t in self.trees]).astype(np.int64)
             self.leaf_values = np.array([t.leaf_values for t in self.trees], dtype=np.float64)
 
-    def sums(self, values: np.ndarray) -> np.ndarray:
-        """Stage sums of windows whose feature values are ``values`` (n, table size)."""
+    def sums(self, values: np.ndarray, inclusive: bool = False) -> np.ndarray:
+        """Stage sums of windows whose feature values are ``values`` (n, table size);
+        ``inclusive``: nodes go left when ``value <= threshold`` (the trainer's test)."""
         if not self.stumps:
             total = np.zeros(len(values), dtype=np.float64)
             for tree, cols in zip(self.trees, self.columns, strict=True):
-                total += tree.leaf_values[tree.leaves(values[:, cols])].astype(np.float64)
+                leaves = tree.leaves(values[:, cols], inclusive=inclusive)
+                total += tree.leaf_values[leaves].astype(np.float64)
             return total
         node_values = values[:, self.stump_columns]
         if self.trees[0].categorical:
             codes = node_values.astype(np.int64)
             words = np.take_along_axis(self.subsets[None] & 0xFFFFFFFF, codes[..., None] >> 5, -1)
             go_left = (words[..., 0] >> (codes & 31)) & 1 == 1
+        elif inclusive:
+            go_left = node_values <= self.thresholds
         else:
             go_left = node_values < self.thresholds
         # OpenCV's stump path: leaf 0 on the left, leaf 1 on the right, summed in order.
@@ -409,6 +423,8 @@ class _Windows:
     bases: np.ndarray
     factor: np.ndarray
     valid: np.ndarray
+    norm: np.ndarray
+    training: bool
 
 
 def _variance_factor(vsum: np.ndarray, vsqsum: np.ndarray, area: int):
@@ -568,14 +584,17 @@ class Cascade:
     def _needs_tilted(self) -> bool:
         return self.feature_type == "HAAR" and bool(self.features.tilted.any())
 
-    def _sample_windows(self, samples) -> _Windows:
+    def _sample_windows(self, samples, training: bool = False) -> _Windows:
         stack = self._check_samples(samples)
         # Stacked vertically, the windows form one tall image; sums inside a window only
         # depend on that window's pixels, upright or tilted.
         tall = stack.reshape(-1, self.width)
-        return self._image_windows(tall, np.zeros(1, np.int64), np.arange(len(stack)) * self.height)
+        ys = np.arange(len(stack)) * self.height
+        return self._image_windows(tall, np.zeros(1, np.int64), ys, training)
 
-    def _image_windows(self, gray: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> _Windows:
+    def _image_windows(
+        self, gray: np.ndarray, xs: np.ndarray, ys: np.ndarray, training: bool = False
+    ) -> _Windows:
         """Windows at the grid ``xs x ys`` of one grayscale uint8 image (row-major order)."""
         total, sqsum, tilted = opencv_tables(gray, self._needs_tilted)
         stride = gray.shape[1] + 1
@@ -587,8 +606,11 @@ class Cascade:
         signs = np.array([1.0, -1.0, -1.0, 1.0])
         vsum = np.take(total, corners) @ signs
         vsqsum = np.take(sqsum, corners) @ signs
-        valid, factor = _variance_factor(vsum, vsqsum, (w - 2) * (h - 2))
-        if self.feature_type == "LBP":
+        area = (w - 2) * (h - 2)
+        valid, factor = _variance_factor(vsum, vsqsum, area)
+        # The trainer's calcNormFactor: float32(sqrt(area * sqsum - sum ** 2)), in double.
+        norm = np.sqrt(area * vsqsum.astype(np.float64) - vsum.astype(np.float64) ** 2)
+        if self.feature_type == "LBP" or training:
             valid = np.ones(len(bases), dtype=bool)
         planes = (
             total.ravel() if tilted is None else np.concatenate([total.ravel(), tilted.ravel()])
@@ -600,6 +622,8 @@ class Cascade:
             bases=bases,
             factor=factor,
             valid=valid,
+            norm=norm.astype(np.float32),
+            training=training,
         )
 
     def _check_samples(self, samples) -> np.ndarray:
@@ -623,15 +647,21 @@ class Cascade:
     # --- evaluation ------------------------------------------------------------------
 
     def _values(self, table, windows: _Windows, idx: np.ndarray) -> np.ndarray:
-        """Detector values of ``table``'s features at windows ``idx``."""
+        """Detector (or trainer) values of ``table``'s features at windows ``idx``."""
         values = table.window_values(
             windows.planes, windows.bases[idx], windows.stride, windows.tilted_offset
         )
-        return values * windows.factor[idx, None] if self.feature_type == "HAAR" else values
+        if self.feature_type != "HAAR":
+            return values
+        if not windows.training:
+            return values * windows.factor[idx, None]
+        norm = windows.norm[idx, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(norm == 0, np.float32(0), values / norm)
 
     def _stage_sums(self, s: int, windows: _Windows, idx: np.ndarray) -> np.ndarray:
         plan = self._plan[s]
-        return plan.sums(self._values(plan.table, windows, idx))
+        return plan.sums(self._values(plan.table, windows, idx), inclusive=windows.training)
 
     def _run(self, windows: _Windows, chunk: int = 1 << 16):
         """Stages passed and last stage sum of every window, with early rejection."""
@@ -650,13 +680,16 @@ class Cascade:
                 active = active[~rejected]
         return passed, score
 
-    def evaluate(self, samples) -> tuple[np.ndarray, np.ndarray]:
+    def evaluate(self, samples, *, training: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Run the cascade on windows of exactly the cascade's size.
 
         Parameters
         ----------
         samples : ndarray of shape (n, height, width) or sequence of images
             Grayscale (or RGB, converted) windows, uint8 or float in [0, 1].
+        training : bool, default=False
+            Evaluate as ``opencv_traincascade`` does while it fills a stage's samples
+            (see the module docstring) instead of as the detector does.
 
         Returns
         -------
@@ -673,20 +706,22 @@ class Cascade:
         TypeError, ValueError
             If ``samples`` is not a batch of images of the cascade's window size.
         """
-        return self._run(self._sample_windows(samples))
+        return self._run(self._sample_windows(samples, training))
 
-    def accepts(self, samples) -> np.ndarray:
+    def accepts(self, samples, *, training: bool = False) -> np.ndarray:
         """Whether the cascade (as ``cv2.CascadeClassifier``) accepts each window.
 
         Parameters
         ----------
         samples : ndarray of shape (n, height, width) or sequence of images
+        training : bool, default=False
+            As ``opencv_traincascade`` judges samples instead (see :meth:`evaluate`).
 
         Returns
         -------
         accepted : ndarray of shape (n,), dtype bool
         """
-        return self.evaluate(samples)[0] == len(self.stages)
+        return self.evaluate(samples, training=training)[0] == len(self.stages)
 
     def feature_values(self, samples, features=None) -> np.ndarray:
         """The detector's values of features on windows: what the tree nodes compare.

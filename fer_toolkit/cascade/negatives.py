@@ -8,23 +8,29 @@ The walk over the backgrounds is ``opencv_traincascade``'s
   over the list, so successive passes see shifted grids (``w x h`` passes in
   all before the walk repeats itself);
 * a visit first shrinks the image so that the window (plus offset) just fits,
-  then grows it by a factor ``sqrt(2)`` per step until its original size
-  (``cv2.resize``, bilinear); at each scale the windows lie on a grid with
-  steps of half the window (``int(0.5 * w)``, ``int(0.5 * h)``), row by row;
-* images smaller than the window, or unreadable, are skipped.
+  then grows it by a factor ``sqrt(2)`` (float32) per step while the scale stays
+  ``<= 1`` (``cv2.resize`` with ``INTER_LINEAR_EXACT``); at each scale the windows
+  lie on a grid with steps of half the window (``int(0.5 * w)``, ``int(0.5 * h)``),
+  row by row;
+* images smaller than the window, or unreadable, are skipped; the walk only
+  ends when a whole pass over the list finds no usable image (OpenCV: "no
+  appropriate image");
+* the walk is **not** restarted between stages: each stage takes the windows
+  after the last one the previous stage looked at (:class:`NegativeWalk`).
 
 Mining evaluates whole batches of windows with the cascade at once, in
-parallel blocks on PyTorch's thread count
-(:meth:`~fer_toolkit.cascade.model.Cascade.evaluate`, the detector's own
-semantics, so windows too flat for the detector never count), then applies
-OpenCV's sequential rules to the verdicts in walk order: stop when enough
-negatives are accepted, or when even one more acceptance could not keep the
-acceptance ratio above the required one.
+parallel blocks on PyTorch's thread count, as ``opencv_traincascade`` judges
+them (:meth:`~fer_toolkit.cascade.model.Cascade.evaluate` with
+``training=True``), then applies OpenCV's sequential rules to the verdicts in
+walk order: stop when enough negatives are accepted, or when even one more
+acceptance could not keep the acceptance ratio above the required one. The
+windows of the last batch that were not looked at go back to the walk.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,7 +45,7 @@ from ..utils.pixels import to_gray, to_uint8
 from ..utils.validation import check_image
 from .description import read_bg
 
-__all__ = ["Backgrounds", "MinedNegatives", "mine_negatives", "walk_windows"]
+__all__ = ["Backgrounds", "MinedNegatives", "NegativeWalk", "mine_negatives", "walk_windows"]
 
 _SCALE_FACTOR = np.float32(1.4142135623730950488016887242097)
 _STEP_FACTOR = np.float32(0.5)
@@ -80,6 +86,7 @@ class Backgrounds:
                 raise ValueError("bg is empty: negative mining needs background images.")
         self._items = items
         self.image = lru_cache(maxsize=cache_size)(self._load)
+        self.unreadable: set[int] = set()  # indices of the images that failed to decode
 
     def __len__(self) -> int:
         return len(self._items)
@@ -93,7 +100,16 @@ class Backgrounds:
         item = self._items[i]
         if isinstance(item, (str, os.PathLike)):
             # OpenCV's own reader and grayscale conversion; None when unreadable.
-            return cv2.imread(os.fspath(Path(item)), cv2.IMREAD_GRAYSCALE)
+            image = cv2.imread(os.fspath(Path(item)), cv2.IMREAD_GRAYSCALE)
+            if image is None and i not in self.unreadable:
+                self.unreadable.add(i)  # skipped, as OpenCV does, but not without a word
+                warnings.warn(
+                    f"background image {self.name(i)!r} cannot be decoded and is skipped "
+                    f"({len(self.unreadable)} of {len(self)} background images so far).",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            return image
         return np.ascontiguousarray(to_gray(to_uint8(check_image(item, index=i, name="bg"))))
 
 
@@ -120,7 +136,11 @@ def _visit(src: np.ndarray, offset: tuple[int, int], width: int, height: int) ->
     size = (int(scale * np.float32(cols) + half), int(scale * np.float32(rows) + half))
     windows = []
     while True:
-        img = cv2.resize(src, size) if size != (cols, rows) else src
+        img = (
+            cv2.resize(src, size, interpolation=cv2.INTER_LINEAR_EXACT)
+            if size != (cols, rows)
+            else src
+        )
         xs = _grid(ox, img.shape[1], width)
         ys = _grid(oy, img.shape[0], height)
         view = np.lib.stride_tricks.sliding_window_view(img, (height, width))
@@ -138,8 +158,9 @@ def walk_windows(
     """Yield ``(image index, windows)`` per image visit, in OpenCV's order.
 
     The walk begins at image ``start`` in pass ``round_`` (OpenCV starts at 0
-    and 0) and ends after ``len(backgrounds) * width * height`` visits, when
-    it would repeat itself, or as soon as a whole pass finds no usable image.
+    and 0) and goes on cycling through the list (repeating itself after
+    ``len(backgrounds) * width * height`` visits, as OpenCV's does); it ends
+    only when a whole pass finds no usable image.
 
     Examples
     --------
@@ -153,7 +174,7 @@ def walk_windows(
     count = len(backgrounds)
     last, round_ = int(start) % count, int(round_) % (width * height)
     skipped = 0
-    for _ in range(count * width * height):
+    while skipped < count:
         src = backgrounds.image(last)
         last += 1
         if src is None:  # unreadable: OpenCV moves on without counting a pass
@@ -171,8 +192,53 @@ def walk_windows(
             else:
                 skipped = 0
                 yield (last - 1) % count, _visit(src, offset, width, height)
-        if skipped >= count:
-            return
+
+
+class NegativeWalk:
+    """The walk over the backgrounds as one stream of windows shared by all stages.
+
+    OpenCV's ``NegReader`` keeps its place from one stage to the next; so does
+    this: :func:`mine_negatives` hands back the windows it drew but did not
+    look at, and the next stage starts with them.
+
+    Parameters
+    ----------
+    backgrounds : Backgrounds
+    width, height : int
+        Window size.
+    start, round_ : int, default=0
+        Where the walk begins (see :func:`walk_windows`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fer_toolkit.cascade.negatives import Backgrounds, NegativeWalk
+    >>> image = np.zeros((48, 48), np.uint8)
+    >>> walk = NegativeWalk(Backgrounds([image, image]), 24, 24)
+    >>> owners, windows = next(walk)  # the first visit of image 0: 6 windows
+    >>> walk.push_back(owners[2:], windows[2:])  # a stage took only two of them
+    >>> len(next(walk)[1])
+    4
+    """
+
+    def __init__(self, backgrounds, width: int, height: int, *, start=0, round_=0):
+        self._visits = walk_windows(backgrounds, width, height, start=start, round_=round_)
+        self._returned: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> tuple[np.ndarray, np.ndarray]:
+        """The next windows in walk order: ``(owners, windows)``, each window's image index."""
+        if self._returned:
+            return self._returned.pop()
+        index, windows = next(self._visits)
+        return np.full(len(windows), index), windows
+
+    def push_back(self, owners: np.ndarray, windows: np.ndarray) -> None:
+        """Put windows back at the front of the walk (the last pushed comes first)."""
+        if len(windows):
+            self._returned.append((owners, windows))
 
 
 @dataclass
@@ -185,9 +251,6 @@ class MinedNegatives:
         Accepted windows, in walk order.
     tried : int
         Windows the cascade judged up to the stop (OpenCV's ``negConsumed``).
-    flat : int
-        Windows skipped before that because the detector never evaluates them
-        (Haar: pixel standard deviation not above about 10 grey levels).
     images : int
         Distinct background images the windows came from.
     stop : {"filled", "ratio", "budget", "exhausted"}
@@ -198,7 +261,6 @@ class MinedNegatives:
 
     samples: np.ndarray
     tried: int
-    flat: int
     images: int
     stop: str
 
@@ -209,11 +271,12 @@ class MinedNegatives:
 
 
 def _batches(walk, size: int):
-    """Concatenate visits into batches of at least ``size`` windows (and their images)."""
-    pending: list[tuple[int, np.ndarray]] = []
+    """Concatenate the walk's pieces into batches of at least ``size`` windows
+    (with their images' indices)."""
+    pending: list[tuple[np.ndarray, np.ndarray]] = []
     total = 0
-    for index, windows in walk:
-        pending.append((index, windows))
+    for owners, windows in walk:
+        pending.append((owners, windows))
         total += len(windows)
         if total >= size:
             yield _concat(pending)
@@ -222,15 +285,23 @@ def _batches(walk, size: int):
         yield _concat(pending)
 
 
-def _concat(visits):
-    windows = np.concatenate([w for _, w in visits])
-    owners = np.concatenate([np.full(len(w), i) for i, w in visits])
-    return windows, owners
+def _concat(pieces):
+    return np.concatenate([w for _, w in pieces]), np.concatenate([o for o, _ in pieces])
+
+
+def _pieces(walk):
+    """``(owners, windows)`` pieces from a :class:`NegativeWalk` or visits of
+    :func:`walk_windows`."""
+    if isinstance(walk, NegativeWalk):
+        yield from walk
+        return
+    for index, windows in walk:
+        yield np.full(len(windows), index), windows
 
 
 def mine_negatives(
     cascade,
-    walk: Iterator[tuple[int, np.ndarray]],
+    walk,
     count: int,
     *,
     min_acceptance_ratio: float = 0.0,
@@ -238,17 +309,18 @@ def mine_negatives(
 ) -> MinedNegatives:
     """Collect up to ``count`` windows from ``walk`` that ``cascade`` accepts.
 
-    Windows the detector never evaluates (too flat, see
-    :meth:`~fer_toolkit.cascade.model.Cascade.evaluate`) are skipped: they are
-    neither negatives nor counted as tried, so a cascade without stages has an
-    acceptance ratio of 1, as in OpenCV.
+    Windows are judged as ``opencv_traincascade`` judges them
+    (:meth:`~fer_toolkit.cascade.model.Cascade.evaluate` with ``training=True``):
+    a cascade without stages accepts every window, flat ones included.
 
     Parameters
     ----------
     cascade : Cascade
-        The stages trained so far (none: every window with enough contrast).
-    walk : iterator of (int, ndarray)
-        From :func:`walk_windows`.
+        The stages trained so far (none: every window).
+    walk : NegativeWalk or iterator of (int, ndarray)
+        A :class:`NegativeWalk`, which gets back the windows drawn but not
+        looked at, or the visits of :func:`walk_windows` (such windows are
+        then lost).
     count : int
         Negatives wanted.
     min_acceptance_ratio : float, default=0.0
@@ -256,8 +328,7 @@ def mine_negatives(
         ``(accepted + 1) / tried <= min_acceptance_ratio``, i.e. the cascade
         already meets the required false-alarm rate.
     max_windows : int or None, default=None
-        Most windows to look at, flat ones included (None: no limit besides
-        the walk's length).
+        Most windows to look at (None: no limit besides the walk's length).
 
     Returns
     -------
@@ -286,54 +357,52 @@ def mine_negatives(
             pool.shutdown()
 
 
-def _evaluate(cascade, windows: np.ndarray, pool, n_threads: int) -> np.ndarray:
-    """Stages passed by each window (see Cascade.evaluate), in parallel row blocks."""
+def _accepts(cascade, windows: np.ndarray, pool, n_threads: int) -> np.ndarray:
+    """The trainer's verdict on each window, in parallel row blocks."""
+
+    def judge(block):
+        return cascade.accepts(block, training=True)
+
     if pool is None or len(windows) < 2 * n_threads:
-        return cascade.evaluate(windows)[0]
-    blocks = np.array_split(windows, n_threads)
-    return np.concatenate([passed for passed, _ in pool.map(cascade.evaluate, blocks)])
+        return judge(windows)
+    return np.concatenate(list(pool.map(judge, np.array_split(windows, n_threads))))
 
 
 def _mine(cascade, walk, count, min_acceptance_ratio, max_windows, pool, n_threads):
     height, width = cascade.height, cascade.width
     found: list[np.ndarray] = []
-    n_found = tried = flat = seen = 0
+    n_found = tried = 0
     images: set[int] = set()
     budget = np.inf if max_windows is None else max_windows
-    for windows, owners in _batches(walk, _BATCH * n_threads):
-        keep = int(min(len(windows), budget - seen))
-        windows, owners = windows[:keep], owners[:keep]
-        passed = _evaluate(cascade, windows, pool, n_threads)
-        judged = np.flatnonzero(passed >= 0)
-        accepted = passed[judged] == len(cascade.stages)
-        # Accepted windows before each judged one, and judged windows before it.
+    stop = None
+    for windows, owners in _batches(_pieces(walk), _BATCH * n_threads):
+        keep = int(min(len(windows), budget - tried))
+        accepted = _accepts(cascade, windows[:keep], pool, n_threads)
+        # Accepted windows before each one, and windows tried before it.
         before = n_found + np.cumsum(accepted) - accepted
-        position = tried + np.arange(len(judged))
+        position = tried + np.arange(keep)
         give_up = (position > 0) & ((before + 1) / np.maximum(position, 1) <= min_acceptance_ratio)
         full = before + accepted >= count
-        stop_ratio = int(np.argmax(give_up)) if give_up.any() else len(judged)
-        stop_full = int(np.argmax(full)) + 1 if full.any() else len(judged) + 1
-        end = min(stop_ratio, stop_full, len(judged))
-        taken = judged[:end][accepted[:end]]
-        found.append(windows[taken])
-        n_found += len(taken)
+        stop_ratio = int(np.argmax(give_up)) if give_up.any() else keep
+        stop_full = int(np.argmax(full)) + 1 if full.any() else keep + 1
+        end = min(stop_ratio, stop_full, keep)
+        found.append(windows[:end][accepted[:end]])
+        n_found += int(accepted[:end].sum())
         tried += end
-        if stop_full <= stop_ratio and stop_full <= len(judged):
-            stop, looked = "filled", judged[end - 1] + 1
-        elif stop_ratio < len(judged):
-            stop, looked = "ratio", judged[end]
-        else:
-            stop, looked = None, len(windows)
-        flat += int(looked) - end
-        seen += int(looked)
-        images.update(owners[:looked].tolist())
-        if stop is None and seen >= budget:
+        images.update(owners[:end].tolist())
+        if stop_full <= stop_ratio and stop_full <= keep:
+            stop = "filled"
+        elif stop_ratio < keep:
+            stop = "ratio"
+        elif tried >= budget:
             stop = "budget"
         if stop is not None:
+            if isinstance(walk, NegativeWalk):
+                walk.push_back(owners[end:], windows[end:])
             break
     else:
         # OpenCV checks the ratio before asking the walk for another window.
         ratio_met = tried > 0 and (n_found + 1) / tried <= min_acceptance_ratio
         stop = "ratio" if ratio_met else "exhausted"
     samples = np.concatenate(found) if found else np.zeros((0, height, width), np.uint8)
-    return MinedNegatives(samples=samples, tried=tried, flat=flat, images=len(images), stop=stop)
+    return MinedNegatives(samples=samples, tried=tried, images=len(images), stop=stop)

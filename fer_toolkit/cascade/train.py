@@ -20,18 +20,21 @@
 5. ``params.xml`` (first stage) and ``stageN.xml`` are written into ``data``
    after each stage, ``cascade.xml`` at the end, all atomically.
 
-Positives and negatives are checked with the detector's own evaluation
-(:meth:`~fer_toolkit.cascade.model.Cascade.accepts`), so windows too flat for
-``cv2.CascadeClassifier`` (pixel standard deviation not above about 10 grey
-levels) never count: such positives are dropped with a warning.
+Positives and negatives are judged as ``opencv_traincascade`` judges them
+(:meth:`~fer_toolkit.cascade.model.Cascade.accepts` with ``training=True``), and
+the walk over the backgrounds goes on from stage to stage as OpenCV's does, so
+the same ``.vec`` and ``bg.txt`` give each stage the same samples as OpenCV as
+long as the stages agree. Positives too flat for ``cv2.CascadeClassifier``
+(pixel standard deviation not above about 10 grey levels) are trained on, as
+in OpenCV, with a warning: the detector never evaluates such windows.
 
 **Resuming.** Started again on the same ``data`` folder, training picks up the
 stage files there (refusing, with the differences listed, when ``params.xml``
-disagrees with the parameters given). Each stage's walk over the backgrounds
-starts at a point drawn from ``(random_state, stage index)`` only, so a run
-that is killed and resumed produces the same cascade as an uninterrupted one
-with the same ``random_state``. (OpenCV instead continues the walk from stage
-to stage, so its resumed runs differ from uninterrupted ones.)
+disagrees with the parameters given), and replays the loaded stages' negative
+mining to bring the walk to where the uninterrupted run had it, so a run that
+is killed and resumed produces the same cascade as an uninterrupted one.
+(OpenCV restarts the walk at the first image on resume, so its resumed runs
+differ from uninterrupted ones.)
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ from .boost import FeatureValues, boost_stage
 from .features import HAAR_MODES, make_features
 from .integral import integral_batch
 from .model import Cascade, CascadeParams, StageParams
-from .negatives import Backgrounds, mine_negatives, walk_windows
+from .negatives import Backgrounds, NegativeWalk, mine_negatives
 from .vec import read_vec
 from .xml import read_params, read_stage, write_cascade, write_params, write_stage
 
@@ -171,10 +174,6 @@ def _params_differences(saved: CascadeParams, wanted: CascadeParams) -> list[str
     return diffs
 
 
-def _stage_seed(base: int, stage: int) -> np.random.Generator:
-    return np.random.default_rng([base, stage])
-
-
 def _elapsed(seconds: float) -> str:
     s = int(seconds)
     return f"{s // 86400} days {s // 3600 % 24} hours {s // 60 % 60} minutes {s % 60} seconds"
@@ -251,8 +250,10 @@ def train_cascade(
     device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
         Where feature values are computed and the splits searched.
     random_state : int or None, default=None
-        Seeds where each stage's walk over the backgrounds starts; the same
-        seed gives the same cascade, also across a resume.
+        None starts the walk over the backgrounds where OpenCV's starts (first
+        image, first pass), so that both trainers see the same negatives; an
+        int starts it at an image and pass drawn from that seed instead.
+        Training is deterministic either way, also across a resume.
     max_neg_windows : int, default=20_000_000
         Most background windows tried per stage. OpenCV's own limit is
         ``(numNeg + 1) / (maxFalseAlarmRate ** numStages / maxDepth)``
@@ -333,11 +334,7 @@ def train_cascade(
         precalc=(precalc_val_buf_size, precalc_idx_buf_size),
         accept_ratio_break_value=accept_ratio_break_value,
         device=torch.device(resolve_device(device)),
-        seed=(
-            random_state
-            if random_state is not None
-            else int(np.random.SeedSequence().generate_state(1)[0])
-        ),
+        seed=random_state,
         max_neg_windows=max_neg_windows,
         emit=progress or (lambda line: None),
     )
@@ -360,7 +357,7 @@ class _Trainer:
     precalc: tuple[float, float]
     accept_ratio_break_value: float
     device: torch.device
-    seed: int
+    seed: int | None
     max_neg_windows: int
     emit: Callable[[str], object]
 
@@ -378,21 +375,26 @@ class _Trainer:
         if n_flat:
             warnings.warn(
                 f"{n_flat} of the {len(positives)} samples in {vec_name} have a pixel standard "
-                "deviation of at most about 10 grey levels; cv2.CascadeClassifier rejects such "
-                "windows, so they are skipped.",
+                "deviation of at most about 10 grey levels; they are trained on (as OpenCV "
+                "does), but cv2.CascadeClassifier rejects such windows, so it can never find "
+                "them.",
                 stacklevel=3,
             )
-        if self.num_pos > int(usable.sum()):
+        if self.num_pos > len(positives):
             raise ValueError(
                 f"numPos too large for the .vec: num_pos={self.num_pos} but {vec_name} holds "
-                f"{len(positives)} samples, {int(usable.sum())} of them usable. Use a smaller "
-                "num_pos (each stage also rejects a few positives, so leave a margin)."
+                f"{len(positives)} samples. Use a smaller num_pos (each stage also rejects a "
+                "few positives, so leave a margin)."
             )
         self._print_parameters(vec_name, backgrounds, len(table), len(stages))
         sp = p.stage_params
         required = sp.max_false_alarm_rate**self.num_stages / sp.max_depth
         result = TrainingResult(cascade=cascade, path=self.data / "cascade.xml")
         result.loaded_stages = len(stages)
+        walk = self._walk(backgrounds)
+        for index in range(len(stages)):
+            # Replay the loaded stages' mining: the walk goes on where it stood after them.
+            self._mine(Cascade.from_params(p, stages[:index], table), walk, required)
         try:
             for index in range(len(stages), self.num_stages):
                 stage_start = time.perf_counter()
@@ -401,7 +403,7 @@ class _Trainer:
                 self.emit("<BEGIN")
                 pos, pos_consumed = self._fill_positives(cascade, positives, vec_name, index)
                 self.emit(f"POS count : consumed   {len(pos)} : {pos_consumed}")
-                mined = self._mine(cascade, backgrounds, index, required)
+                mined = self._mine(cascade, walk, required)
                 result.acceptance_ratio = mined.acceptance_ratio
                 n_neg, ratio = len(mined.samples), mined.acceptance_ratio
                 self.emit(f"NEG count : acceptanceRatio    {n_neg} : {ratio:g}")
@@ -508,7 +510,7 @@ class _Trainer:
 
     def _fill_positives(self, cascade, positives, vec_name, index):
         """The first ``num_pos`` samples the cascade accepts, and how many were read."""
-        accepted = np.flatnonzero(cascade.accepts(positives))
+        accepted = np.flatnonzero(cascade.accepts(positives, training=True))
         if len(accepted) < self.num_pos:
             raise _Stop(
                 f"Positives exhausted: stage {index} needs num_pos={self.num_pos} positives that "
@@ -520,16 +522,20 @@ class _Trainer:
         chosen = accepted[: self.num_pos]
         return positives[chosen], int(chosen[-1]) + 1
 
-    def _mine(self, cascade, backgrounds, index, required):
+    def _walk(self, backgrounds) -> NegativeWalk:
         p = self.params
-        rng = _stage_seed(self.seed, index)
-        walk = walk_windows(
+        if self.seed is None:
+            return NegativeWalk(backgrounds, p.width, p.height)
+        rng = np.random.default_rng(self.seed)
+        return NegativeWalk(
             backgrounds,
             p.width,
             p.height,
             start=int(rng.integers(len(backgrounds))),
             round_=int(rng.integers(p.width * p.height)),
         )
+
+    def _mine(self, cascade, walk, required):
         return mine_negatives(
             cascade,
             walk,
@@ -556,12 +562,12 @@ class _Trainer:
             cause = (
                 f"the per-stage limit of {self.max_neg_windows} windows was reached"
                 if mined.stop == "budget"
-                else "every window of the background images was tried"
+                else "no background image is readable and at least as large as the window"
             )
             raise _Stop(
                 f"Negatives exhausted: {mined.tried} windows tried in {mined.images} of the "
-                f"{len(backgrounds)} background images (and {mined.flat} windows too flat for "
-                f"the detector skipped), only {len(mined.samples)} accepted by the cascade "
+                f"{len(backgrounds)} background images, only {len(mined.samples)} accepted by "
+                "the cascade "
                 f"(num_neg={self.num_neg}); {cause}. Training stops here; add background "
                 "images (without the object) or lower num_neg to train further."
             )

@@ -40,8 +40,40 @@ def _factor_pairs(product: int, limit: int = 6) -> list[str]:
     return [f"{w}x{h}" for w, h in pairs[:limit]]
 
 
+def _not_vec(path: str, raw: bytes) -> ValueError | None:
+    """The error for a file that is no .vec at all (text, an image...), else None.
+
+    ``opencv_createsamples`` writes the header's last four bytes as zeros (and a
+    sample count below 2**24 has a zero byte too); a file whose header disagrees
+    with its size and has other bytes there is something else.
+    """
+    text = len(raw) > 0 and all(32 <= b < 127 or b in (9, 10, 13) for b in raw)
+    if not text and (len(raw) < HEADER_SIZE or raw[8:12] == bytes(4)):
+        return None
+    looks = (
+        f"it starts with text {raw.decode('ascii')!r}"
+        if text
+        else "its header does not describe its size"
+    )
+    return ValueError(
+        f"{path!r} is not a .vec file: {looks} (a .vec file holds binary samples written "
+        "by opencv_createsamples or fer-toolkit cascade createsamples)."
+    )
+
+
 def _read_header(path: str) -> tuple[int, int]:
     """Validate a .vec file's header against its size; return ``(count, vecsize)``."""
+    try:
+        return _check_header(path)
+    except ValueError:
+        with open(path, "rb") as f:
+            foreign = _not_vec(path, f.read(HEADER_SIZE))
+        if foreign is not None:
+            raise foreign from None
+        raise
+
+
+def _check_header(path: str) -> tuple[int, int]:
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as f:

@@ -12,6 +12,12 @@
 Reals are written as OpenCV does (``%.16e``), so the float32 thresholds and leaf values
 round-trip exactly; every write is atomic. Malformed files raise ``ValueError`` naming
 the file and line.
+
+The readers treat every file as untrusted: no DTD or entity is accepted (so nothing is
+expanded or fetched), elements are OpenCV maps (uniquely named children) or sequences
+(``<_>`` items), integers are decimal and fit OpenCV's 32-bit ``int``, reals are
+finite, and the whole cascade is checked (feature indices, counts, rectangles inside
+the window) before :func:`~fer_toolkit.detection.haar.load_cascade` lets OpenCV load it.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from ..utils.fileio import atomic_write
-from .features import HaarFeatures, LBPFeatures
+from ..utils.validation import InputError
+from .features import HaarFeatures, LBPFeatures, _haar_fits
 from .model import Cascade, CascadeParams, FeatureParams, Stage, StageParams, WeakTree
 
 __all__ = [
@@ -39,6 +46,12 @@ __all__ = [
 ]
 
 _HEADER = '<?xml version="1.0"?>\n<opencv_storage>\n'
+#: OpenCV reads integers into a C ``int``.
+_INT_RANGE = (-(2**31), 2**31 - 1)
+_INT = re.compile(r"[+-]?[0-9]+")
+_REAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+#: Larger files are not cascades (OpenCV's biggest stock cascade is about 2.6 MB).
+MAX_XML_BYTES = 64 * 2**20
 _FOOTER = "</opencv_storage>\n"
 
 
@@ -254,13 +267,26 @@ class _Reader:
     def __init__(self, path):
         self.path = os.fspath(path)
         try:
+            size = os.path.getsize(self.path)
+            if size > MAX_XML_BYTES:
+                raise InputError(
+                    f"{self.path}: {size} bytes is too large for a cascade XML file "
+                    f"(at most {MAX_XML_BYTES})."
+                )
             data = Path(self.path).read_bytes()
         except FileNotFoundError:
             raise FileNotFoundError(f"cascade file {self.path!r} does not exist.") from None
         except IsADirectoryError:
-            raise ValueError(f"{self.path!r} is a directory, not a cascade XML file.") from None
+            raise InputError(f"{self.path!r} is a directory, not a cascade XML file.") from None
         parser = xml.parsers.expat.ParserCreate()
         stack = [_Node("", {}, 0)]
+
+        def refuse_dtd(*args):
+            # Entities could expand to gigabytes ("billion laughs") or name other files.
+            raise InputError(
+                f"{self.path}, line {parser.CurrentLineNumber}: a DTD (<!DOCTYPE ...>) or "
+                "entity declaration; OpenCV XML files have none, and they are not read."
+            )
 
         def start(tag, attrs):
             node = _Node(tag, attrs, parser.CurrentLineNumber)
@@ -276,20 +302,42 @@ class _Reader:
         parser.StartElementHandler = start
         parser.EndElementHandler = end
         parser.CharacterDataHandler = text
+        parser.StartDoctypeDeclHandler = refuse_dtd
+        parser.EntityDeclHandler = refuse_dtd
+        parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
         try:
             parser.Parse(data, True)
         except xml.parsers.expat.ExpatError as exc:
-            raise ValueError(
+            raise InputError(
                 f"{self.path}, line {exc.lineno}: not well-formed XML "
                 f"({xml.parsers.expat.ErrorString(exc.code)})."
             ) from None
         storage = stack[0].children
         if len(storage) != 1 or storage[0].tag != "opencv_storage" or not storage[0].children:
-            raise ValueError(f"{self.path}: not an OpenCV XML file (no <opencv_storage> node).")
+            raise InputError(f"{self.path}: not an OpenCV XML file (no <opencv_storage> node).")
+        self._check_structure(storage[0])
         self.root = storage[0].children[0]
 
+    def _check_structure(self, top: _Node) -> None:
+        """Every element is a map (uniquely named children) or a sequence (``<_>`` items).
+
+        OpenCV reads the file with its own parser; a repeated name would let it pick
+        another element than the one checked here.
+        """
+        pending = [top]
+        while pending:
+            node = pending.pop()
+            names = [child.tag for child in node.children]
+            items = names.count("_")
+            if items and items != len(names):
+                raise self.fail(node, f"<{node.tag}> mixes <_> items and named elements.")
+            if not items and len(set(names)) != len(names):
+                repeated = next(name for name in names if names.count(name) > 1)
+                raise self.fail(node, f"<{node.tag}> has more than one <{repeated}> element.")
+            pending.extend(node.children)
+
     def fail(self, node: _Node, message: str):
-        return ValueError(f"{self.path}, line {node.line}: {message}")
+        return InputError(f"{self.path}, line {node.line}: {message}")
 
     def child(self, node: _Node, tag: str, *, required: bool = True) -> _Node | None:
         for c in node.children:
@@ -313,11 +361,22 @@ class _Reader:
         return self.parse(element, value, kind)
 
     def parse(self, node: _Node, value: str, kind):
-        try:
-            return kind(value)
-        except ValueError:
-            name = "an integer" if kind is int else "a number"
-            raise self.fail(node, f"<{node.tag}> value {value!r} is not {name}.") from None
+        """``value`` as an OpenCV ``int`` (decimal, 32-bit) or a finite real."""
+        if kind is int:
+            if not _INT.fullmatch(value):
+                raise self.fail(node, f"<{node.tag}> value {value[:40]!r} is not an integer.")
+            number = int(value)
+            if not _INT_RANGE[0] <= number <= _INT_RANGE[1]:
+                raise self.fail(
+                    node, f"<{node.tag}> value {value[:40]} is out of range for an integer."
+                )
+            return number
+        if not _REAL.fullmatch(value):
+            raise self.fail(node, f"<{node.tag}> value {value[:40]!r} is not a number.")
+        number = float(value)
+        if not np.isfinite(number):
+            raise self.fail(node, f"<{node.tag}> value {value[:40]} is not a finite number.")
+        return number
 
     def text(self, node: _Node, tag: str, choices=None) -> str:
         element = self.child(node, tag)
@@ -380,7 +439,7 @@ def _read_params(reader: _Reader, node: _Node) -> CascadeParams:
 
 
 def _read_tree(
-    reader: _Reader, node: _Node, record: int | None, n_features: int | None
+    reader: _Reader, node: _Node, record: int | None, n_features: int | None, where: str = ""
 ) -> WeakTree:
     leaves_node, leaves = reader.tokens(node, "leafValues")
     leaves = [reader.parse(leaves_node, v, float) for v in leaves]
@@ -406,16 +465,19 @@ def _read_tree(
     if n_features is not None and tree.feature.max() >= n_features:
         raise reader.fail(
             nodes_node,
-            f"a node uses feature {tree.feature.max()}, but <features> has {n_features}.",
+            f"{where}a node uses feature {tree.feature.max()}, but <features> has {n_features}.",
         )
     return tree
 
 
 def _read_stage(
-    reader: _Reader, node: _Node, record: int | None, n_features: int | None = None
+    reader: _Reader, node: _Node, record: int | None, n_features: int | None = None, where=""
 ) -> Stage:
     trees_node = reader.child(node, "weakClassifiers")
-    trees = [_read_tree(reader, tree, record, n_features) for tree in trees_node.children]
+    trees = [
+        _read_tree(reader, tree, record, n_features, f"{where}weak classifier {w}: ")
+        for w, tree in enumerate(trees_node.children)
+    ]
     count = reader.number(node, "maxWeakCount", default=len(trees))
     if count != len(trees):
         raise reader.fail(
@@ -425,7 +487,7 @@ def _read_stage(
     return reader.wrap(node, "invalid stage", lambda: Stage(threshold=threshold, weak=trees))
 
 
-def _read_features(reader: _Reader, node: _Node, feature_type: str):
+def _read_features(reader: _Reader, node: _Node, feature_type: str, window: tuple[int, int]):
     items = reader.child(node, "features").children
     if feature_type == "LBP":
         rects = []
@@ -437,11 +499,15 @@ def _read_features(reader: _Reader, node: _Node, feature_type: str):
             "invalid features",
             lambda: LBPFeatures(rects=rects if rects else np.zeros((0, 4))),
         )
-    return _haar_table([_read_haar_feature(reader, item) for item in items])
+    return _haar_table([_read_haar_feature(reader, item, window) for item in items])
 
 
-def _read_haar_feature(reader: _Reader, node: _Node):
-    """``(rects (3, 4), weights (3,), tilted)`` of a ``<rects>`` + ``<tilted>`` node."""
+def _read_haar_feature(reader: _Reader, node: _Node, window: tuple[int, int]):
+    """``(rects (3, 4), weights (3,), tilted)`` of a ``<rects>`` + ``<tilted>`` node.
+
+    Every rectangle listed must lie inside the ``(width, height)`` window, even one
+    of weight 0 (OpenCV computes its corners all the same).
+    """
     rects_node = reader.child(node, "rects")
     if not 1 <= len(rects_node.children) <= 3:
         raise reader.fail(
@@ -453,7 +519,17 @@ def _read_haar_feature(reader: _Reader, node: _Node):
         element, values = reader.tokens(rect, count=5)
         rects[j] = [reader.parse(element, v, int) for v in values[:4]]
         weights[j] = reader.parse(element, values[4], float)
-    return rects, weights, reader.number(node, "tilted", default=0) != 0
+    tilted = reader.number(node, "tilted", default=0) != 0
+    listed = len(rects_node.children)
+    fits = _haar_fits(rects[:listed], np.full(listed, tilted), *window)
+    if not fits.all():
+        j = int(np.flatnonzero(~fits)[0])
+        raise reader.fail(
+            rects_node.children[j],
+            f"{'tilted ' if tilted else ''}rectangle {rects[j].tolist()} does not fit the "
+            f"{window[0]}x{window[1]} window.",
+        )
+    return rects, weights, tilted
 
 
 def _haar_table(features: list) -> HaarFeatures:
@@ -472,8 +548,11 @@ def _read_new_cascade(reader: _Reader) -> Cascade:
         4 if params.feature_type == "HAAR" else 3 + (params.feature_params.max_cat_count + 31) // 32
     )
     stages_node = reader.child(root, "stages")
-    features = _read_features(reader, root, params.feature_type)
-    stages = [_read_stage(reader, node, record, len(features)) for node in stages_node.children]
+    features = _read_features(reader, root, params.feature_type, (params.width, params.height))
+    stages = [
+        _read_stage(reader, node, record, len(features), f"stage {s}, ")
+        for s, node in enumerate(stages_node.children)
+    ]
     count = reader.number(root, "stageNum", default=len(stages))
     if count != len(stages):
         raise reader.fail(stages_node, f"<stageNum> is {count} but there are {len(stages)} stages.")
@@ -502,7 +581,8 @@ def _read_old_cascade(reader: _Reader) -> Cascade:
             queue, index = deque([0]), {0: 0}
             while queue:
                 node = old[queue.popleft()]
-                features.append(_read_haar_feature(reader, reader.child(node, "feature")))
+                feature = reader.child(node, "feature")
+                features.append(_read_haar_feature(reader, feature, (width, height)))
                 children = []
                 for side in ("left", "right"):
                     if reader.child(node, f"{side}_node", required=False) is not None:

@@ -4,7 +4,8 @@ Every command is a :class:`FerCommand`. It adds ``--quiet`` and ``--verbose``
 and runs its body inside :func:`user_errors`: a user error (a missing or
 malformed file, an invalid value the library rejects, a missing optional
 package) prints one ``Error: ...`` line and exits with status 1, without a
-traceback unless ``--verbose`` is given. Bugs keep their traceback.
+traceback unless ``--verbose`` is given. Bugs keep their traceback. Ctrl-C
+exits with status 130.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import json
 import re
 import sys
 import traceback
+import warnings
 
 import click
 
 __all__ = [
+    "INTERRUPTED_STATUS",
     "USER_ERRORS",
     "DeviceParam",
     "FerCommand",
@@ -31,6 +34,7 @@ __all__ = [
     "is_quiet",
     "n_jobs_option",
     "parse_value",
+    "renamed_notes",
     "seed_option",
     "show_progress",
     "user_errors",
@@ -40,6 +44,9 @@ __all__ = [
 #: The library's validation raises ValueError (scikit-learn's InvalidParameterError and
 #: NoFaceError included), file problems are OSError, missing optional packages ImportError.
 USER_ERRORS = (OSError, ValueError, ImportError)
+
+#: Exit status of a command stopped with Ctrl-C (128 + SIGINT).
+INTERRUPTED_STATUS = 130
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 _QUIET = "fer_toolkit.quiet"
@@ -64,6 +71,32 @@ def user_errors(verbose: bool = False, extra: tuple = ()):
             traceback.print_exc(file=sys.stderr)
         message = str(exc) or type(exc).__name__
         raise click.ClickException(message) from None
+
+
+#: In the FutureWarning of a renamed model or label set: "model 'x' is now called 'y'; ...".
+_RENAMED_MARK = " is now called "
+
+
+@contextlib.contextmanager
+def renamed_notes():
+    """Print the warning about a renamed model or label set as one ``note: ...`` line on stderr.
+
+    Other warnings are shown as usual.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "always", message=".*" + re.escape(_RENAMED_MARK), category=FutureWarning
+        )
+        show = warnings.showwarning
+
+        def note(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, FutureWarning) and _RENAMED_MARK in str(message):
+                click.echo(f"note: {message}", err=True)
+            else:
+                show(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = note
+        yield
 
 
 class FerCommand(click.Command):
@@ -91,11 +124,20 @@ class FerCommand(click.Command):
             )
         )
 
+    def parse_args(self, ctx, args):
+        with renamed_notes():
+            return super().parse_args(ctx, args)
+
     def invoke(self, ctx):
         verbose = ctx.params.pop("verbose", False)
         ctx.meta[_QUIET] = ctx.params.pop("quiet", False)
-        with user_errors(verbose, self.user_error_types):
-            return super().invoke(ctx)
+        try:
+            with user_errors(verbose, self.user_error_types), renamed_notes():
+                return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # Every command: 128 + SIGINT, as shells report it (click alone says "Aborted!", 1).
+            click.echo("\nInterrupted.", err=True)
+            ctx.exit(INTERRUPTED_STATUS)
 
 
 class FerGroup(click.Group):
@@ -147,9 +189,11 @@ def echo(message: str = "", **kwargs) -> None:
 
 # ----------------------------------------------------------------- parameter types
 class SizeParam(click.ParamType):
-    """``48`` (a square) or ``HEIGHTxWIDTH`` such as ``64x48``."""
+    """``48`` (a square) or ``HEIGHTxWIDTH`` such as ``64x48``, at most :attr:`max_side`."""
 
     name = "SIZE"
+    #: Largest side accepted: larger crops would only allocate gigabytes of upscaled pixels.
+    max_side = 4096
 
     def convert(self, value, param, ctx):
         if isinstance(value, tuple):
@@ -158,7 +202,14 @@ class SizeParam(click.ParamType):
         if not match or int(match[1]) == 0 or (match[2] is not None and int(match[2]) == 0):
             self.fail(f"{value!r} is not a size: use 48 or HEIGHTxWIDTH such as 64x48.", param, ctx)
         height = int(match[1])
-        return (height, int(match[2]) if match[2] is not None else height)
+        size = (height, int(match[2]) if match[2] is not None else height)
+        if max(size) > self.max_side:
+            self.fail(
+                f"{value!r} is too large: face crops are at most {self.max_side} pixels a side.",
+                param,
+                ctx,
+            )
+        return size
 
 
 class DeviceParam(click.ParamType):

@@ -115,8 +115,8 @@ class LabelSet:
 
 
 class LabelSetParam(click.ParamType):
-    """A named label set (``seed001``, ``fer2013``...), a class count, ``happy,sad,...``,
-    or a JSON mapping file ``{"source": "target"}``."""
+    """A named label set (``happy_sad_surprise_neutral``, ``fer2013``...), a class count,
+    ``happy,sad,...``, or a JSON mapping file ``{"source": "target"}``."""
 
     name = "LABELS"
 
@@ -221,7 +221,8 @@ def data_options(func):
             "--label-set",
             type=LabelSetParam(),
             default=None,
-            help="Classes to keep: a named set (seed000, seed001, seed004, fer2013, ferplus), "
+            help="Classes to keep: a named set (angry_happy_sad_neutral, "
+            "happy_sad_surprise_neutral, angry_happy_sad_surprise_neutral, fer2013, ferplus), "
             "a count (5, 7, 8), names (happy,sad,neutral), or a JSON mapping file "
             '{"source": "target"} merging classes. Other labels are dropped.',
         ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import click
 import numpy as np
 
 from ..datasets import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
@@ -12,14 +13,42 @@ from ..preprocessing._base import map_images
 
 __all__ = [
     "DETECTORS",
+    "ON_ERROR",
     "ThreadedHaar",
     "WholeImage",
     "find_media",
     "make_detector",
     "media_kind",
+    "on_error_option",
+    "report_failures",
 ]
 
 DETECTORS = ("mtcnn", "haar", "none")
+ON_ERROR = ("raise", "skip", "warn")
+
+
+def on_error_option(func):
+    """``--on-error {raise,skip,warn}``: what a file that cannot be read does to the run."""
+    return click.option(
+        "--on-error",
+        type=click.Choice(ON_ERROR),
+        default="raise",
+        show_default=True,
+        help="A file that cannot be read (corrupt, truncated, too large): stop with an error "
+        "(raise), or leave it out and go on, listing the files left out at the end (skip), "
+        "each with its reason (warn).",
+    )(func)
+
+
+def report_failures(failed, on_error: str) -> None:
+    """Print the files left out (``(path, reason)`` pairs) to stderr, even with --quiet."""
+    if not failed:
+        return
+    n = len(failed)
+    what = f"{n} file{'s' if n > 1 else ''}"
+    click.echo(f"Warning: left out {what} that could not be read:", err=True)
+    for path, reason in failed:
+        click.echo(f"  {path}: {reason}" if on_error == "warn" else f"  {path}", err=True)
 
 
 class ThreadedHaar:

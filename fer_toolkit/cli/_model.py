@@ -7,7 +7,12 @@ A trained model is a folder (the ``--out`` of ``train`` or ``search``) with
   shape and how labels were mapped;
 * ``model_params.pt``: the network weights (``save_params``), which
   :func:`load_model` reads with ``torch.load(weights_only=True)``: no pickle;
-* ``model.joblib``: the whole fitted pipeline, for ``joblib.load`` in Python.
+* ``model.joblib``: the whole fitted pipeline, a pickle: loading it runs code, so
+  :func:`load_model` reads it only when asked to (``allow_pickle=True``).
+
+Whatever ``model.json`` says, loading a folder executes nothing from it: its
+hyper-parameters must be among :data:`ALLOWED_PARAMS` (plain values routed to
+the network or to a step), and the weights are read on the pickle-free path.
 
 The pipeline is ``[crop] -> [gray] -> [resize] -> [blocks] -> cnn``, each step a
 fer_toolkit estimator. Hyper-parameters (``--set`` and search grids) name the
@@ -35,22 +40,27 @@ from ..preprocessing import (
     Resize,
 )
 from ..utils.fileio import atomic_path, atomic_write
-from ..utils.validation import check_size
+from ..utils.untrusted import torch_load_plain
+from ..utils.validation import InputError, check_size
 from ._common import SettingParam, SizeParam, closest
 from ._data import LabelSet
 
 __all__ = [
+    "ALLOWED_PARAMS",
     "JOBLIB_NAME",
     "MODELS",
     "MODEL_FORMAT",
     "PARAMS_NAME",
     "SPEC_NAME",
+    "ModelChoice",
     "PipelineSpec",
     "TrainedModel",
     "build_pipeline",
+    "check_spec_params",
     "load_model",
     "model_faces",
     "pipeline_options",
+    "read_weights",
     "route_params",
     "save_model",
 ]
@@ -64,7 +74,7 @@ CROPPERS = ("none", "haar", "mtcnn")
 STEPS = ("crop", "gray", "resize", "blocks", "cnn")
 #: The networks of the model registry, ``fer_toolkit.models.available_models()``, named
 #: here so that declaring ``--model`` does not import PyTorch (a test checks they agree).
-MODELS = ("baseline", "prior_attention", "seed004", "vgg_fer")
+MODELS = ("baseline", "conv4_dense3", "prior_attention", "vgg_fer")
 # Objects rather than values, or set by the command itself.
 _RESERVED = (
     "module",
@@ -79,6 +89,120 @@ _RESERVED_HINTS = {
     "module": "; choose the network with --model.",
     "backbone": "; start from a backbone file with --backbone FILE.",
 }
+#: The network's hyper-parameters a spec (``--set``, a search grid, ``model.json``) may
+#: set: plain values only. Anything else (``torch_load_kwargs``, ``callbacks__*``,
+#: ``predict_nonlinearity``...) could make loading a shared model folder run code.
+ALLOWED_PARAMS = frozenset(
+    {
+        "amp",
+        "backbone_lr",
+        "batch_size",
+        "brightness",
+        "channels_last",
+        "class_weight",
+        "early_stopping",
+        "freeze",
+        "horizontal_flip",
+        "lr",
+        "lr_schedule",
+        "max_epochs",
+        "restore_best",
+        "rotation",
+        "shear",
+        "translation",
+        "unfreeze_schedule",
+        "validation_fraction",
+    }
+)
+#: Prefixes of routed parameters a spec may set: network constructor arguments,
+#: optimizer and loss settings, and the parameters of the other pipeline steps.
+_ALLOWED_PREFIXES = (
+    "module__",
+    "optimizer__",
+    "criterion__",
+    "crop__",
+    "gray__",
+    "resize__",
+    "blocks__",
+)
+#: DataLoader settings a spec may set (``iterator_train__NAME`` / ``iterator_valid__NAME``).
+_LOADER_SETTINGS = ("shuffle", "num_workers", "pin_memory", "drop_last", "prefetch_factor")
+
+
+def _is_plain(value) -> bool:
+    """Whether ``value`` is JSON data (no objects that could carry behaviour)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    return False
+
+
+def check_spec_params(params) -> None:
+    """Raise ``InputError`` for a hyper-parameter a spec may not set, naming it.
+
+    Parameters
+    ----------
+    params : dict
+        ``{name: value}`` as in :attr:`PipelineSpec.params`.
+
+    Examples
+    --------
+    >>> from fer_toolkit.cli._model import check_spec_params
+    >>> check_spec_params({"lr": 0.01, "module__width": 8})
+    >>> check_spec_params({"torch_load_kwargs": {"weights_only": False}})
+    Traceback (most recent call last):
+    ...
+    fer_toolkit.utils.validation.InputError: parameter 'torch_load_kwargs' cannot be set...
+    """
+    if not isinstance(params, dict):
+        raise InputError(f"params must be a mapping of names to values; got {params!r}.")
+    for key, value in params.items():
+        if not isinstance(key, str):
+            raise InputError(f"parameter names must be strings; got {key!r}.")
+        name = key.removeprefix("cnn__")
+        if name in _RESERVED:
+            raise InputError(
+                f"parameter {key!r} cannot be set as a value" + _RESERVED_HINTS.get(name, ".")
+            )
+        head, _, rest = name.partition("__")
+        allowed = (
+            name in ALLOWED_PARAMS
+            or (name.startswith(_ALLOWED_PREFIXES) and rest)
+            or (head in ("iterator_train", "iterator_valid") and rest in _LOADER_SETTINGS)
+        )
+        if not allowed:
+            hint = closest(name, ALLOWED_PARAMS)
+            if hint:
+                raise InputError(f"unknown parameter {key!r}{hint}.")
+            raise InputError(
+                f"parameter {key!r} cannot be set: a model carries only plain "
+                f"hyper-parameters ({', '.join(sorted(ALLOWED_PARAMS))}, module__*, "
+                "optimizer__*, criterion__*, the DataLoader settings iterator_train__"
+                f"{{{','.join(_LOADER_SETTINGS)}}} and the steps' parameters such as "
+                "crop__margin)."
+            )
+        if not _is_plain(value):
+            raise InputError(
+                f"parameter {key!r} must be a plain value (number, string, list, mapping); "
+                f"got {type(value).__name__}."
+            )
+
+
+class ModelChoice(click.Choice):
+    """One of :data:`MODELS`; the former name of a renamed model is accepted with a note."""
+
+    def __init__(self):
+        super().__init__(MODELS)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and value not in self.choices:
+            from ..models.registry import _current_name
+
+            value = _current_name(value)
+        return super().convert(value, param, ctx)
 
 
 @dataclass
@@ -99,9 +223,11 @@ class PipelineSpec:
     grayscale : bool
         Convert faces to one channel.
     blocks : bool
-        Add ``EyeMouthBlocks(output="dict")`` (seed 003's prior attention).
+        Add ``EyeMouthBlocks(output="dict")`` (prior attention).
     model : str
-        Registry name of the network (``module``).
+        Registry name of the network (``module``). The former name of a renamed
+        model (in a ``model.json`` saved by an older version) becomes its new
+        name, with a ``FutureWarning``.
     params : dict
         Hyper-parameters (see :func:`route_params`).
     """
@@ -125,12 +251,13 @@ class PipelineSpec:
         if not isinstance(self.margin, (int, float)) or not self.margin >= 0:
             raise ValueError(f"margin must be a number >= 0; got {self.margin!r}.")
         self.size = check_size(tuple(self.size) if isinstance(self.size, list) else self.size)
-        for key in self.params:
-            name = key.removeprefix("cnn__")
-            if name in _RESERVED:
-                raise ValueError(
-                    f"parameter {key!r} cannot be set as a value" + _RESERVED_HINTS.get(name, ".")
-                )
+        if not isinstance(self.model, str):
+            raise ValueError(f"model must be a registry name; got {self.model!r}.")
+        if self.model not in MODELS:
+            from ..models.registry import _current_name
+
+            self.model = _current_name(self.model, stacklevel=3)
+        check_spec_params(self.params)
 
     def to_dict(self) -> dict:
         values = asdict(self)
@@ -142,11 +269,11 @@ class PipelineSpec:
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"{where}: unknown pipeline entries {unknown}.")
+            raise InputError(f"{where}: unknown pipeline entries {unknown}.")
         try:
             return cls(**values)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"{where}: {exc}") from None
+            raise InputError(f"{where}: {exc}") from None
 
 
 def route_params(params: dict, pipeline: Pipeline) -> dict:
@@ -296,11 +423,108 @@ def _sample_input(shape):
     return np.zeros(size, dtype=np.uint8)
 
 
-def load_model(path, *, device="auto") -> TrainedModel:
+#: Largest image side a model.json may announce (its network input is built at load).
+_MAX_INPUT_SIDE = 4096
+
+
+def _check_shape(shape, where: str):
+    """``input_shape`` of a model.json: ``[C, H, W]`` or ``{input: [C, H, W]}``."""
+    if isinstance(shape, dict) and shape and all(isinstance(k, str) for k in shape):
+        for key, value in shape.items():
+            _check_shape(value, f"{where}[{key!r}]")
+        return
+    if not (
+        isinstance(shape, list)
+        and len(shape) == 3
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in shape)
+        and shape[0] in (1, 3)
+        and all(0 < v <= _MAX_INPUT_SIDE for v in shape[1:])
+    ):
+        raise InputError(
+            f"{where} must be [channels (1 or 3), height, width] with sides up to "
+            f"{_MAX_INPUT_SIDE} (or a mapping of such); got {shape!r}."
+        )
+
+
+def _check_classes(classes, where: str):
+    if not (
+        isinstance(classes, list)
+        and len(classes) >= 2
+        and all(isinstance(c, (str, int)) and not isinstance(c, bool) for c in classes)
+        and len({(type(c), c) for c in classes}) == len(classes)
+    ):
+        raise InputError(
+            f"{where} must be a list of at least two distinct labels (strings or integers); "
+            f"got {classes!r}."
+        )
+
+
+def _read_document(spec_path: str) -> dict:
+    try:
+        with open(spec_path, encoding="utf-8") as f:
+            document = json.load(f)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{spec_path} is not UTF-8 text: {exc}.") from None
+    except ValueError as exc:
+        raise InputError(f"{spec_path} is not valid JSON: {exc}.") from None
+    if not isinstance(document, dict) or document.get("format") != MODEL_FORMAT:
+        raise InputError(f"{spec_path} is not a fer_toolkit model description ({SPEC_NAME}).")
+    return document
+
+
+def read_weights(path) -> dict:
+    """The state dict in a weights file, read with ``torch.load(weights_only=True)``.
+
+    Nothing in the file is executed (see :func:`~fer_toolkit.utils.untrusted.torch_load_plain`).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    InputError
+        The file is empty, not a PyTorch file, holds pickled objects, or does
+        not hold a ``{name: tensor}`` mapping; one line naming the file.
+    """
+    import torch
+
+    state = torch_load_plain(path, "weights file")
+    if not (
+        isinstance(state, dict)
+        and state
+        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items())
+    ):
+        raise InputError(f"{path}: not a network's weights (a mapping of names to tensors).")
+    return state
+
+
+def load_model(path, *, device="auto", allow_pickle=False) -> TrainedModel:
     """Rebuild a model from a folder written by ``train`` / ``search`` (or its model.json).
 
-    Nothing is unpickled: the pipeline is built from the JSON description and
-    the network weights are read with ``torch.load(weights_only=True)``.
+    By default nothing is unpickled and nothing from the folder is executed: the
+    pipeline is built from the JSON description (whose hyper-parameters must be
+    among :data:`ALLOWED_PARAMS`, plain values) and the network weights are
+    read with ``torch.load(weights_only=True)``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The model folder, or its ``model.json``.
+    device : str, default="auto"
+        Where the network runs.
+    allow_pickle : bool, default=False
+        Load the whole pipeline from ``model.joblib`` instead, with
+        ``joblib.load``. **Unpickling runs whatever code the file carries**:
+        only for folders you made yourself or trust as you would a program.
+        The pickle keeps its own device setting.
+
+    Raises
+    ------
+    FileNotFoundError
+        No model.json or weights file.
+    InputError
+        A malformed or disallowed entry in model.json, or weights that are not
+        a plain weights file or do not fit the network; the message names the
+        file (and the entry).
     """
     path = os.fspath(path)
     spec_path = os.path.join(path, SPEC_NAME) if os.path.isdir(path) else path
@@ -309,37 +533,65 @@ def load_model(path, *, device="auto") -> TrainedModel:
             f"no model at {path!r}: expected a folder written by fer-toolkit train (with "
             f"{SPEC_NAME} and {PARAMS_NAME}) or its {SPEC_NAME}."
         )
-    with open(spec_path, encoding="utf-8") as f:
-        try:
-            document = json.load(f)
-        except ValueError as exc:
-            raise ValueError(f"{spec_path} is not valid JSON: {exc}.") from None
-    if not isinstance(document, dict) or document.get("format") != MODEL_FORMAT:
-        raise ValueError(f"{spec_path} is not a fer_toolkit model description ({SPEC_NAME}).")
+    document = _read_document(spec_path)
+    folder = os.path.dirname(spec_path)
     try:
         spec = PipelineSpec.from_dict(document["pipeline"], spec_path)
         classes, shape = document["classes"], document["input_shape"]
+        _check_classes(classes, f"{spec_path}: entry 'classes'")
+        _check_shape(shape, f"{spec_path}: entry 'input_shape'")
+        labels = document["labels"]
+        label_classes, mapping = labels["classes"], labels["mapping"]
+        if not (label_classes is None or isinstance(label_classes, list)) or not (
+            mapping is None or isinstance(mapping, dict)
+        ):
+            raise InputError(
+                f"{spec_path}: entry 'labels' must hold a 'classes' list (or null) and a "
+                f"'mapping' object (or null); got {labels!r}."
+            )
         labels = LabelSet(
-            classes=None
-            if document["labels"]["classes"] is None
-            else tuple(document["labels"]["classes"]),
-            mapping=document["labels"]["mapping"],
+            classes=None if label_classes is None else tuple(label_classes), mapping=mapping
         )
     except (KeyError, TypeError) as exc:
-        raise ValueError(f"{spec_path}: missing or malformed entry {exc}.") from None
-    params_path = os.path.join(os.path.dirname(spec_path), PARAMS_NAME)
+        raise InputError(f"{spec_path}: missing or malformed entry {exc}.") from None
+    if allow_pickle:
+        return TrainedModel(
+            pipeline=_load_pickled(os.path.join(folder, JOBLIB_NAME)),
+            spec=spec,
+            labels=labels,
+            path=folder,
+        )
+    params_path = os.path.join(folder, PARAMS_NAME)
     if not os.path.isfile(params_path):
         raise FileNotFoundError(f"{params_path!r} is missing: the weights of {spec_path}.")
-    pipeline = build_pipeline(spec, device=device)
-    cnn = pipeline[-1]
-    cnn.initialize_for(_sample_input(shape), classes)
+    state = read_weights(params_path)
     try:
-        cnn.load_params(f_params=params_path)
+        pipeline = build_pipeline(spec, device=device)
+        cnn = pipeline[-1]
+        cnn.initialize_for(_sample_input(shape), classes)
+    except (TypeError, ValueError) as exc:
+        reason = " ".join(str(exc).split())
+        raise InputError(f"{spec_path}: cannot build its network: {reason}") from None
+    try:
+        cnn.module_.load_state_dict(state)
     except RuntimeError as exc:  # torch: wrong keys or shapes for this network
-        raise ValueError(f"{params_path} does not fit the network of {spec_path}: {exc}") from None
-    return TrainedModel(
-        pipeline=pipeline, spec=spec, labels=labels, path=os.path.dirname(spec_path)
-    )
+        reason = " ".join(str(exc).split())
+        raise InputError(
+            f"{params_path} does not fit the network of {spec_path}: {reason}"
+        ) from None
+    return TrainedModel(pipeline=pipeline, spec=spec, labels=labels, path=folder)
+
+
+def _load_pickled(joblib_path: str) -> Pipeline:
+    """``joblib.load`` of a model.joblib (runs its code: only on an explicit opt-in)."""
+    if not os.path.isfile(joblib_path):
+        raise FileNotFoundError(f"{joblib_path!r} is missing (allow_pickle loads it).")
+    pipeline = joblib.load(joblib_path)
+    if not isinstance(pipeline, Pipeline):
+        raise InputError(
+            f"{joblib_path}: holds a {type(pipeline).__name__}, not a fitted pipeline."
+        )
+    return pipeline
 
 
 def model_faces(pipeline: Pipeline, images):
@@ -387,11 +639,11 @@ def pipeline_options(func):
             "--blocks",
             is_flag=True,
             help="Feed eye and mouth blocks beside the face (EyeMouthBlocks) to the "
-            "prior_attention network (seed 003).",
+            "prior_attention network.",
         ),
         click.option(
             "--model",
-            type=click.Choice(MODELS),
+            type=ModelChoice(),
             default=None,
             help="Network from the model registry [default: baseline; prior_attention "
             "with --blocks].",

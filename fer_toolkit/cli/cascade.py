@@ -32,7 +32,7 @@ from ..cascade.opencv_backend import (
     run_traincascade,
 )
 from ..plotting import save_figure
-from ..utils.fileio import atomic_write
+from ..utils.fileio import atomic_write, folder_lock, remove_stale_temporaries
 from ._common import FerCommand, FerGroup, echo, is_quiet, show_progress
 
 _OPENCV_ONLY = "opencv backend only"
@@ -486,9 +486,9 @@ _T = TRAINCASCADE_FLAGS
 @click.option(
     "--seed",
     type=int,
-    default=0,
-    show_default=True,
-    help="Native backend: random seed; a resumed run then ends with the same cascade.",
+    default=None,
+    help="Native backend: start the walk over the backgrounds at a point drawn from this "
+    "seed (default: where opencv_traincascade starts, for the same cascade as OpenCV's).",
 )
 def train(backend, opencv_bin_dir, device, seed, **params):
     """Train a boosted cascade; write params.xml, stageN.xml and cascade.xml in -data.
@@ -509,14 +509,18 @@ def train(backend, opencv_bin_dir, device, seed, **params):
         for option in ("device", "seed"):
             if ctx.get_parameter_source(option) is not click.core.ParameterSource.DEFAULT:
                 raise click.UsageError(f"--{option} applies to the native backend only.")
-        cascade_path = run_traincascade(
-            **params,
-            opencv_bin_dir=opencv_bin_dir,
-            on_line=_lines(),
-            on_progress=_progress_to_terminal(),
-        )
-    else:
-        cascade_path = _train_native(params, opencv_bin_dir, device, seed)
+    # One run at a time per -data folder: two would interleave their stage files.
+    with folder_lock(params["data"], "another fer-toolkit cascade train run"):
+        remove_stale_temporaries(params["data"])  # left by a run killed mid-write
+        if backend == "opencv":
+            cascade_path = run_traincascade(
+                **params,
+                opencv_bin_dir=opencv_bin_dir,
+                on_line=_lines(),
+                on_progress=_progress_to_terminal(),
+            )
+        else:
+            cascade_path = _train_native(params, opencv_bin_dir, device, seed)
     echo(f"Cascade written to {cascade_path}")
 
 
@@ -527,7 +531,7 @@ def train_cascade(**params):
     return train_cascade(**params)
 
 
-def _train_native(params: dict, opencv_bin_dir, device: str, seed: int) -> Path:
+def _train_native(params: dict, opencv_bin_dir, device: str, seed: int | None) -> Path:
     if opencv_bin_dir is not None:
         raise click.UsageError("--opencv-bin-dir needs --backend opencv.")
     unsupported = {

@@ -3,7 +3,9 @@ FER CSVs.
 
 Photos, folders and videos go through :func:`~fer_toolkit.datasets.extract_faces`
 (detection, filters, alignment, the index, resuming). FER2013-format CSV
-sources are re-cropped row by row (seed 002's preprocessing), keeping their
+sources are re-cropped row by row (the preprocessing of
+abdessalemmami/Facial-Expressions-Recognition,
+https://github.com/abdessalemmami/Facial-Expressions-Recognition), keeping their
 labels and row order, into a FER2013 CSV or a labelled image folder.
 """
 
@@ -34,7 +36,7 @@ from ._common import (
     no_progress_option,
     show_progress,
 )
-from ._faces import make_detector
+from ._faces import make_detector, on_error_option, report_failures
 
 __all__ = ["crop"]
 
@@ -63,23 +65,27 @@ def _is_csv(path: str) -> bool:
 
 
 class _Settings:
-    """``OUT/crop.json``: the settings of the crops written by this command, and finished
-    CSV sources; a rerun must use the same settings (or ``--restart``)."""
+    """``OUT/crop.json``: the settings of the crops written by this command, the files and
+    folders it created, and finished CSV sources; a rerun must use the same settings (or
+    ``--restart``, which deletes only what an earlier run recorded as its own)."""
 
-    def __init__(self, out_dir: Path, settings: dict, restart: bool, owned: list[str]):
+    def __init__(self, out_dir: Path, settings: dict, restart: bool, outputs: list[str], sources):
         self.path = out_dir / SETTINGS_NAME
-        if restart:
-            for name in owned:
+        previous = self._read(out_dir)
+        if restart and previous is not None:
+            inputs = {os.path.realpath(source) for source in sources}
+            for name in previous["outputs"]:
                 target = out_dir / name
-                if target.is_dir():
+                if os.path.realpath(target) in inputs or Path(name).name != name:
+                    continue  # never an input, nor anything outside OUT
+                if target.is_dir() and not target.is_symlink():
                     shutil.rmtree(target)
-                elif target.exists():
+                elif target.exists() or target.is_symlink():
                     target.unlink()
-            self.path.unlink(missing_ok=True)
+            self.path.unlink()
+            previous = None
         self.done: list[str] = []
-        if self.path.exists():
-            with open(self.path, encoding="utf-8") as f:
-                previous = json.load(f)
+        if previous is not None:
             for name, value in settings.items():
                 if previous["settings"].get(name) != value:
                     raise ValueError(
@@ -88,12 +94,38 @@ class _Settings:
                         "with --restart (or use another --out)."
                     )
             self.done = previous["done"]
+            outputs = [*previous["outputs"], *(n for n in outputs if n not in previous["outputs"])]
         self.settings = settings
+        self.outputs = outputs
         self.save()
+
+    def _read(self, out_dir: Path) -> dict | None:
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                previous = json.load(f)
+            if "outputs" not in previous:  # written before crop.json listed its outputs
+                csv_out = previous["settings"]["image_format"] == "csv"
+                previous["outputs"] = [FACES_DIR, PARTS_DIR, INDEX_NAME] + [
+                    f"{Path(source).stem}.csv" for source in previous["done"] if csv_out
+                ]
+            if not isinstance(previous["settings"], dict) or not all(
+                isinstance(v, list) and all(isinstance(x, str) for x in v)
+                for v in (previous["outputs"], previous["done"])
+            ):
+                raise TypeError
+            return previous
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError):
+            raise ValueError(
+                f"{self.path} is not a crop.json written by fer-toolkit crop (it was modified?); "
+                "move it away, or use another --out."
+            ) from None
 
     def save(self) -> None:
         with atomic_write(self.path, encoding="utf-8") as f:
-            json.dump({"settings": self.settings, "done": self.done}, f, indent=2)
+            document = {"settings": self.settings, "outputs": self.outputs, "done": self.done}
+            json.dump(document, f, indent=2)
 
     def finish(self, key: str) -> None:
         if key not in self.done:
@@ -306,8 +338,10 @@ def _fmt(values, pattern: str) -> list[str]:
 @click.option(
     "--restart",
     is_flag=True,
-    help="Delete an earlier run's output in --out and start over (default: resume it).",
+    help="Delete what an earlier crop wrote in --out (nothing else) and start over "
+    "(default: resume it).",
 )
+@on_error_option
 @device_option
 @n_jobs_option("Threads detecting faces with the Haar cascade")
 @no_progress_option
@@ -326,6 +360,7 @@ def crop(
     image_format,
     save_rejected,
     restart,
+    on_error,
     device,
     n_jobs,
 ):
@@ -380,6 +415,7 @@ def crop(
                 image_format=image_format,
                 restart=restart,
                 progress=progress,
+                on_error=on_error,
                 ignored={
                     "--every": every != 1,
                     "--verify": verify != "none",
@@ -402,6 +438,7 @@ def crop(
         "progress": progress,
         "resume": not restart,
         "device": device,
+        "on_error": "raise" if on_error == "raise" else "skip",  # listed below, not warned
     }
     summary = extract_faces(
         list(sources),
@@ -420,6 +457,7 @@ def crop(
         f"from {summary.n_sources - summary.n_skipped} of {summary.n_sources} files "
         f"({summary.n_skipped} already done)."
     )
+    report_failures(summary.failed, on_error)
 
 
 def _crop_csv_sources(
@@ -434,6 +472,7 @@ def _crop_csv_sources(
     image_format,
     restart,
     progress,
+    on_error,
     ignored,
 ):
     used = [flag for flag, given in ignored.items() if given]
@@ -445,11 +484,18 @@ def _crop_csv_sources(
     stems = [Path(s).stem for s in sources]
     if len(set(stems)) != len(stems):
         raise click.UsageError("CSV sources need distinct file names: their outputs are named so.")
+    outputs = [FACES_DIR, PARTS_DIR, INDEX_NAME]
+    if image_format == "csv":
+        outputs += [f"{stem}.csv" for stem in stems]
     for source in sources:
         if not os.path.exists(source):
             raise FileNotFoundError(f"source {source!r} does not exist.")
-        if image_format == "csv" and Path(source).resolve().parent == out.resolve():
-            raise ValueError(f"--out {out} would overwrite the source {source!r}.")
+        for name in (*outputs, SETTINGS_NAME):
+            if os.path.realpath(out / name) == os.path.realpath(source):
+                raise ValueError(
+                    f"--out {out} would overwrite the source {source!r} with its {name}; "
+                    "use another --out (inputs are never written to)."
+                )
     settings = _Settings(
         out,
         {
@@ -462,26 +508,33 @@ def _crop_csv_sources(
             "image_format": image_format,
         },
         restart,
-        owned=[FACES_DIR, PARTS_DIR, INDEX_NAME, *(f"{stem}.csv" for stem in stems)],
+        outputs,
+        sources,
     )
-    rows, n_found = [], 0
+    rows, n_found, failed = [], 0, []
     for source in sources:
         index_part = out / PARTS_DIR / f"{Path(source).stem}.index.json"
         if source in settings.done:
             with open(index_part, encoding="utf-8") as f:
                 source_rows = json.load(f)
         else:
-            source_rows = _crop_csv(
-                source,
-                out,
-                finder,
-                size=size,
-                margin=margin,
-                align=align,
-                min_confidence=min_confidence,
-                image_format=image_format,
-                progress=progress,
-            )
+            try:
+                source_rows = _crop_csv(
+                    source,
+                    out,
+                    finder,
+                    size=size,
+                    margin=margin,
+                    align=align,
+                    min_confidence=min_confidence,
+                    image_format=image_format,
+                    progress=progress,
+                )
+            except (OSError, ValueError) as exc:
+                if on_error == "raise":
+                    raise
+                failed.append((source, str(exc)))
+                continue
             with atomic_write(index_part, encoding="utf-8") as f:
                 json.dump(source_rows, f)
             settings.finish(source)
@@ -497,3 +550,4 @@ def _crop_csv_sources(
         f"{len(rows)} rows of {len(sources)} CSV files: a face found in {n_found}, the whole "
         f"image kept for {len(rows) - n_found}; wrote {what} and {out / INDEX_NAME}"
     )
+    report_failures(failed, on_error)

@@ -63,7 +63,7 @@ def evaluate(
 
     \b
     Examples:
-      fer-toolkit evaluate runs/seed004 --data fer2013.csv --out runs/seed004/test
+      fer-toolkit evaluate runs/conv4_dense3 --data fer2013.csv --out runs/conv4_dense3/test
       fer-toolkit evaluate runs/demo --data synthetic:700 --out runs/demo/test
       fer-toolkit evaluate runs/blocks --data photos/ --split validation --out runs/blocks/val
     """

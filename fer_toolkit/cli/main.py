@@ -66,7 +66,8 @@ def main():
     \b
     A FER project, step by step:
       fer-toolkit crop fer2013.csv --out fer_mtcnn --format csv
-      fer-toolkit train --data fer_mtcnn/fer2013.csv --label-set seed004 --out model
+      fer-toolkit train --data fer_mtcnn/fer2013.csv --label-set happy_sad_surprise_neutral \\
+          --out model
       fer-toolkit search --data fer_mtcnn/fer2013.csv --grid grid.json --out search
       fer-toolkit evaluate model --data fer_mtcnn/fer2013.csv --out model/test
       fer-toolkit predict model photos/ clip.mp4 --annotate --out predictions

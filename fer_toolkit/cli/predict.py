@@ -20,9 +20,16 @@ from ..detection import Detections
 from ..plotting import annotate_faces
 from ..preprocessing import read_image
 from ..preprocessing.faces import cut_face
-from ..utils.fileio import atomic_path, atomic_write
+from ..utils.fileio import atomic_path, atomic_write, printable_path
 from ._common import FerCommand, device_option, echo, n_jobs_option, show_progress
-from ._faces import DETECTORS, find_media, make_detector, media_kind
+from ._faces import (
+    DETECTORS,
+    find_media,
+    make_detector,
+    media_kind,
+    on_error_option,
+    report_failures,
+)
 from ._model import load_model
 
 __all__ = ["predict"]
@@ -53,6 +60,7 @@ class _Writer:
             )
 
     def write(self, source, frame, face, box, score, landmarks, proba):
+        source = printable_path(source)  # a non-UTF-8 file name, escaped
         label = self.classes[int(np.argmax(proba))]
         if self.fmt == "csv":
             points = (
@@ -113,7 +121,7 @@ class _Annotator:
         self.writer = self.video = None
 
     def image(self, name: str, annotated: np.ndarray) -> None:
-        path = (self.out_dir / name).with_suffix(".png")
+        path = self.out_dir / name
         ok, encoded = cv2.imencode(".png", cv2.cvtColor(annotated, cv2.COLOR_RGB2BGR))
         if not ok:
             raise ValueError(f"cannot encode the annotated copy of {name!r}.")
@@ -124,7 +132,7 @@ class _Annotator:
         if self.video != source:
             self._release()
             self.stack.close()  # the previous video is complete: move it into place
-            path = (self.out_dir / name).with_suffix(".mp4")
+            path = self.out_dir / name
             tmp = self.stack.enter_context(atomic_path(path))
             fps = video_info(source).fps or 25.0
             height, width = annotated.shape[:2]
@@ -136,19 +144,61 @@ class _Annotator:
         self.writer.write(cv2.cvtColor(annotated, cv2.COLOR_RGB2BGR))
 
 
-def _items(media, every: int, annotate: bool):
+def annotated_names(media, out_dir: Path) -> dict[str, str]:
+    """Input path -> name of its annotated copy in ``out_dir`` (PNG for images, MP4 for videos).
+
+    ``a.jpg`` gives ``a.png`` unless another input claims that name (``a.png``
+    beside it): then the original extension stays, ``a.jpg.png``.
+
+    Raises
+    ------
+    ValueError
+        When an annotated copy would land on an input file.
+    """
+    wanted = {
+        path: (name, ".png" if media_kind(path) == "image" else ".mp4") for path, name in media
+    }
+    plain = Counter(os.path.normcase(os.path.splitext(n)[0] + ext) for n, ext in wanted.values())
+    names, inputs = {}, {os.path.realpath(path) for path, _ in media}
+    for path, (name, ext) in wanted.items():
+        short = os.path.splitext(name)[0] + ext
+        clash = plain[os.path.normcase(short)] > 1 and not name.lower().endswith(ext)
+        # Escaped when not UTF-8: OpenCV's video writer cannot take such a name.
+        names[path] = printable_path(name + ext if clash else short)
+        if os.path.realpath(out_dir / names[path]) in inputs:
+            raise ValueError(
+                f"the annotated copy of {path!r} would overwrite the input "
+                f"{os.fspath(out_dir / names[path])!r}; use another --out (inputs are never "
+                "written to)."
+            )
+    return names
+
+
+def _items(media, every: int, annotate: bool, on_error: str = "raise", failed=None):
     """``(path, name, frame, image, analyse)``: images, and the frames of videos.
 
     Frames between every N-th are only yielded (``analyse=False``) when they
-    are needed for an annotated video.
+    are needed for an annotated video. Unless ``on_error`` is ``"raise"``, a
+    file that cannot be read is appended to ``failed`` as ``(path, reason)``.
     """
     for path, name in media:
         if media_kind(path) == "image":
-            yield path, name, -1, read_image(path), True
-            continue
-        step = 1 if annotate else every
-        for index, frame in iter_video_frames(path, every=step):
-            yield path, name, index, frame, index % every == 0
+            frames = iter([(-1, None)])
+        else:
+            frames = iter_video_frames(path, every=1 if annotate else every)
+        while True:
+            try:
+                index, frame = next(frames)
+                if frame is None:
+                    frame = read_image(path)
+            except StopIteration:
+                break
+            except (OSError, ValueError) as exc:
+                if on_error == "raise":
+                    raise
+                failed.append((path, str(exc)))
+                break
+            yield path, name, index, frame, index < 0 or index % every == 0
 
 
 def _batches(items, size):
@@ -214,6 +264,7 @@ def _batches(items, size):
     default=None,
     help="Fraction of the face added on every side of a crop [default: the model's].",
 )
+@on_error_option
 @device_option
 @n_jobs_option("Threads running the Haar detector")
 def predict(
@@ -226,6 +277,7 @@ def predict(
     min_confidence,
     every,
     margin,
+    on_error,
     device,
     n_jobs,
 ):
@@ -240,8 +292,9 @@ def predict(
 
     \b
     Examples:
-      fer-toolkit predict runs/seed004 group.jpg photos/ --out predictions --annotate
-      fer-toolkit predict runs/seed004 interview.mp4 --every 5 --format jsonl --out clip_emotions
+      fer-toolkit predict runs/conv4_dense3 group.jpg photos/ --out predictions --annotate
+      fer-toolkit predict runs/conv4_dense3 interview.mp4 --every 5 --format jsonl \\
+          --out clip_emotions
       fer-toolkit predict runs/demo crops/faces/ --detector none --out crop_predictions
     """
     model = load_model(model_path, device=device)
@@ -257,9 +310,10 @@ def predict(
     finder = make_detector(detector, device=device, n_jobs=n_jobs)
     margin = spec.margin if margin is None else margin
     media = find_media(inputs)
+    copies = annotated_names(media, out_dir / "annotated") if annotate else {}
     out_dir.mkdir(parents=True, exist_ok=True)
     counts: Counter = Counter()
-    n_analysed = 0
+    n_analysed, failed = 0, []
     name = f"predictions.{fmt}"
     newline = "" if fmt == "csv" else None
     with (
@@ -270,9 +324,9 @@ def predict(
         writer = _Writer(f, fmt, model.classes)
         last: dict[str, tuple] = {}
         current = None
-        for batch in _batches(_items(media, every, annotate), _BATCH):
+        for batch in _batches(_items(media, every, annotate, on_error, failed), _BATCH):
             found = iter(finder.detect_batch([item[3] for item in batch if item[4]]))
-            for path, out_name, frame, image, analyse in batch:
+            for path, _name, frame, image, analyse in batch:
                 if path != current:
                     bar.update(current is not None)
                     current = path
@@ -295,9 +349,9 @@ def predict(
                 if annotate:
                     annotated = annotate_faces(image, *last[path])
                     if frame < 0:
-                        annotator.image(out_name, annotated)
+                        annotator.image(copies[path], annotated)
                     else:
-                        annotator.frame(path, out_name, annotated)
+                        annotator.frame(path, copies[path], annotated)
         bar.update(current is not None)
     total = sum(counts.values())
     summary = ", ".join(f"{label} {n}" for label, n in counts.most_common()) or "none"
@@ -306,6 +360,7 @@ def predict(
         f"wrote {out_dir / name}"
         + (f" and annotated copies in {out_dir / 'annotated'}" if annotate else "")
     )
+    report_failures(failed, on_error)
 
 
 def _scores(faces_to_scores, image, detections, spec, margin, model) -> np.ndarray:

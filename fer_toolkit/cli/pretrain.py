@@ -11,9 +11,9 @@ import numpy as np
 
 from ..datasets import IMAGE_EXTENSIONS, load_fer2013, make_synthetic_faces
 from ..preprocessing import Grayscale, ImageReader, Resize
-from ..utils.fileio import atomic_write
+from ..utils.fileio import atomic_write, file_lock, remove_stale_temporaries
 from ._common import FerCommand, device_option, echo, seed_option
-from ._model import MODELS
+from ._model import ModelChoice
 
 __all__ = ["pretrain"]
 
@@ -51,7 +51,7 @@ def _unlabelled_images(data: str, size: int, seed: int) -> np.ndarray:
 )
 @click.option(
     "--model",
-    type=click.Choice(MODELS),
+    type=ModelChoice(),
     default="baseline",
     show_default=True,
     help="Registry network whose features are pretrained.",
@@ -103,6 +103,15 @@ def pretrain(data, task, model, out, size, epochs, batch_size, n_permutations, d
         random_state=seed,
         **options,
     )
+    report_path = f"{os.fspath(out)}.json"
+    # Locked while it trains and writes: a second run on the same --out fails at once.
+    with file_lock(out, "another fer-toolkit pretrain run"):
+        names = {os.path.basename(os.fspath(p)) for p in (out, report_path)}
+        remove_stale_temporaries(os.path.dirname(os.path.abspath(out)), names)
+        _pretrain_and_save(estimator, images, out, report_path, data, task, model, size)
+
+
+def _pretrain_and_save(estimator, images, out, report_path, data, task, model, size):
     echo(f"Pretraining {model!r} on {task} with {len(images)} images of {size}x{size}...")
     estimator.fit(images)
     estimator.save_backbone(out)
@@ -116,7 +125,6 @@ def pretrain(data, task, model, out, size, epochs, batch_size, n_permutations, d
             {key: row[key] for key in row if key != "batches"} for row in estimator.history
         ],
     }
-    report_path = f"{os.fspath(out)}.json"
     with atomic_write(report_path) as handle:
         json.dump(report, handle, indent=2, default=float)
     scores = ", ".join(f"{k} {v:.3f}" for k, v in report["pretext_accuracy"].items())

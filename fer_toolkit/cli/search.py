@@ -17,6 +17,8 @@ from sklearn.model_selection import (
     RandomizedSearchCV,
 )
 
+from ..utils.fileio import replaced_folder
+from ..utils.validation import InputError
 from ._common import (
     FerCommand,
     closest,
@@ -28,7 +30,14 @@ from ._common import (
 )
 from ._data import LabelSet, data_options, load_data
 from ._grid import has_distributions, load_param_grid
-from ._model import build_pipeline, pipeline_options, route_params, save_model, spec_from_options
+from ._model import (
+    build_pipeline,
+    check_spec_params,
+    pipeline_options,
+    route_params,
+    save_model,
+    spec_from_options,
+)
 from ._report import print_cv_table, write_cv_results, write_history, write_json
 from ._transfer import apply_transfer_options, backbone_info, transfer_options
 
@@ -255,68 +264,74 @@ def search(
     if resource == "max_epochs" and not strategy.startswith("halving"):
         raise click.UsageError("--resource applies to --strategy halving and halving-random.")
     grids = load_param_grid(grid_path)
+    for grid in grids:  # the best values join model.json: the same names as --set
+        try:
+            check_spec_params(dict.fromkeys(grid))
+        except ValueError as exc:
+            raise InputError(f"{grid_path}: {exc}") from None
     pipeline = build_pipeline(spec, device=device, random_state=seed, backbone=backbone)
     routed = [route_params(grid, pipeline) for grid in grids]
-    with contextlib.ExitStack() as stack:
-        if dask_scheduler is not None:  # connect first: fail before loading any data
-            stack.enter_context(dask_backend(dask_scheduler))
-            n_jobs = -1 if n_jobs is None else n_jobs
-        data = load_data(data_source, ferplus=ferplus, label_set=label_set, seed=seed)
-        train_part = data.select("train", splits)
-        searcher = make_search(
-            strategy,
-            pipeline,
-            routed,
-            cv=cv,
-            scoring=scoring,
-            n_iter=n_iter,
-            factor=factor,
-            resource=resource,
-            seed=seed,
-            n_jobs=n_jobs,
-            refit=refit,
-            verbose=0 if is_quiet() else 2,
-        )
-        echo(
-            f"{type(searcher).__name__} over {', '.join(_as_setting(n) for n in routed[0])} "
-            f"with {cv}-fold cross-validation on {len(train_part)} images of {data.description}"
-        )
-        start = time.perf_counter()
-        searcher.fit(train_part.images, train_part.labels)
-    seconds = time.perf_counter() - start
-    print_cv_table(searcher)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_cv_results(out_dir, searcher)
-    best = {_as_setting(name): value for name, value in searcher.best_params_.items()}
-    summary = {
-        "strategy": strategy,
-        "search": type(searcher).__name__,
-        "scoring": scoring,
-        "cv": cv,
-        "n_candidates": len(searcher.cv_results_["params"]),
-        "best_params": best,
-        "best_score": float(searcher.best_score_),
-        "seconds": round(seconds, 1),
-        "dask_scheduler": dask_scheduler,
-        "data": str(data_source),
-        "n_samples": len(train_part),
-    }
-    write_json(out_dir / "search.json", summary)
-    if refit:
-        spec.params.update(best)
-        cnn = searcher.best_estimator_[-1]
-        write_history(out_dir, cnn.history_, title=f"best candidate, refit: {best}")
-        save_model(
-            out_dir,
-            searcher.best_estimator_,
-            spec,
-            label_set or LabelSet(classes=tuple(cnn.classes_.tolist())),
-            data=str(data_source),
-            n_train=len(train_part),
-            seed=seed,
-            backbone=backbone_info(backbone_path, backbone),
-            search=summary,
-        )
+    # Locked from the start; OUT is replaced only once every output is complete.
+    with replaced_folder(out_dir, "another fer-toolkit search run") as staging:
+        with contextlib.ExitStack() as stack:
+            if dask_scheduler is not None:  # connect first: fail before loading any data
+                stack.enter_context(dask_backend(dask_scheduler))
+                n_jobs = -1 if n_jobs is None else n_jobs
+            data = load_data(data_source, ferplus=ferplus, label_set=label_set, seed=seed)
+            train_part = data.select("train", splits)
+            searcher = make_search(
+                strategy,
+                pipeline,
+                routed,
+                cv=cv,
+                scoring=scoring,
+                n_iter=n_iter,
+                factor=factor,
+                resource=resource,
+                seed=seed,
+                n_jobs=n_jobs,
+                refit=refit,
+                verbose=0 if is_quiet() else 2,
+            )
+            echo(
+                f"{type(searcher).__name__} over {', '.join(_as_setting(n) for n in routed[0])} "
+                f"with {cv}-fold cross-validation on {len(train_part)} images of {data.description}"
+            )
+            start = time.perf_counter()
+            searcher.fit(train_part.images, train_part.labels)
+        seconds = time.perf_counter() - start
+        print_cv_table(searcher)
+        write_cv_results(staging, searcher)
+        best = {_as_setting(name): value for name, value in searcher.best_params_.items()}
+        summary = {
+            "strategy": strategy,
+            "search": type(searcher).__name__,
+            "scoring": scoring,
+            "cv": cv,
+            "n_candidates": len(searcher.cv_results_["params"]),
+            "best_params": best,
+            "best_score": float(searcher.best_score_),
+            "seconds": round(seconds, 1),
+            "dask_scheduler": dask_scheduler,
+            "data": str(data_source),
+            "n_samples": len(train_part),
+        }
+        write_json(staging / "search.json", summary)
+        if refit:
+            spec.params.update(best)
+            cnn = searcher.best_estimator_[-1]
+            write_history(staging, cnn.history_, title=f"best candidate, refit: {best}")
+            save_model(
+                staging,
+                searcher.best_estimator_,
+                spec,
+                label_set or LabelSet(classes=tuple(cnn.classes_.tolist())),
+                data=str(data_source),
+                n_train=len(train_part),
+                seed=seed,
+                backbone=backbone_info(backbone_path, backbone),
+                search=summary,
+            )
     echo(
         f"best {scoring} {searcher.best_score_:.3f} with {best} after {seconds:.0f} s; "
         f"results in {out_dir}/"

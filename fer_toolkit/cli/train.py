@@ -9,6 +9,7 @@ import click
 import numpy as np
 from sklearn.model_selection import PredefinedSplit, train_test_split
 
+from ..utils.fileio import replaced_folder
 from ._common import FerCommand, device_option, echo, is_quiet, n_jobs_option, seed_option
 from ._data import LabelledData, LabelSet, data_options, load_data
 from ._model import (
@@ -181,12 +182,15 @@ def train(
     predict do not need the backbone file.
 
     Ctrl-C stops training at once: the best weights so far and every output
-    are still written, and the exit status is 130.
+    are still written, and the exit status is 130. OUT is locked against a
+    second run and replaced only once every output is written: an error or a
+    second Ctrl-C while saving leaves the previous OUT as it was.
 
     \b
     Examples:
-      fer-toolkit train --data fer2013.csv --label-set seed004 --validation dataset \\
-          --set max_epochs=30 --set early_stopping=5 --out runs/seed004
+      fer-toolkit train --data fer2013.csv --label-set angry_happy_sad_surprise_neutral \\
+          --model conv4_dense3 --validation dataset --set max_epochs=30 \\
+          --set early_stopping=5 --out runs/conv4_dense3
       fer-toolkit train --data fer2013.csv --ferplus fer2013new.csv --model vgg_fer \\
           --out runs/ferplus
       fer-toolkit train --data photos/ --cropper mtcnn --align --blocks --out runs/blocks
@@ -200,69 +204,75 @@ def train(
         spec, model, backbone_path, freeze, backbone_lr, unfreeze_every
     )
     spec.params.setdefault("restore_best", True)
-    start = time.perf_counter()
-    data = load_data(data_source, ferplus=ferplus, label_set=label_set, seed=seed, n_jobs=n_jobs)
-    train_part, valid_part = split_validation(data.select("train", splits), validation, data, seed)
-    classes, counts = np.unique(train_part.labels, return_counts=True)
-    echo(
-        f"training on {len(train_part)} images of {data.description} ("
-        + ", ".join(f"{c} {n}" for c, n in zip(classes, counts, strict=True))
-        + ")"
-        + (f", validating on {len(valid_part)}" if valid_part is not None else "")
-    )
-    pipeline = build_pipeline(
-        spec, device=device, random_state=seed, n_jobs=n_jobs, backbone=backbone
-    )
-    pipeline.set_params(cnn__verbose=0 if is_quiet() else 1)
-    if backbone is not None:
-        echo(f"starting from {describe_transfer(backbone_path, backbone, spec)}")
-    fit_pipeline(pipeline, train_part, valid_part)
-    cnn = pipeline[-1]
-    rows = epoch_rows(cnn.history_)
-    interrupted = not stopped_early(cnn) and (
-        len(rows) < cnn.max_epochs or len(rows) < len(cnn.history_)
-    )
-    if not rows:
-        click.echo("Interrupted before the first epoch finished: nothing to save.", err=True)
-        click.get_current_context().exit(INTERRUPTED_STATUS)
-    monitor = "valid_loss" if valid_part is not None else "train_loss"
-    best = min(rows, key=lambda row: row[monitor])["epoch"]
-    kept = best if cnn.restore_best else rows[-1]["epoch"]
+    # Locked from the start (a second run fails at once); written to a staging folder that
+    # replaces OUT only when every output is complete (Ctrl-C twice or a crash: OUT unchanged).
+    with replaced_folder(out_dir, "another fer-toolkit train run") as staging:
+        start = time.perf_counter()
+        data = load_data(
+            data_source, ferplus=ferplus, label_set=label_set, seed=seed, n_jobs=n_jobs
+        )
+        train_part, valid_part = split_validation(
+            data.select("train", splits), validation, data, seed
+        )
+        classes, counts = np.unique(train_part.labels, return_counts=True)
+        echo(
+            f"training on {len(train_part)} images of {data.description} ("
+            + ", ".join(f"{c} {n}" for c, n in zip(classes, counts, strict=True))
+            + ")"
+            + (f", validating on {len(valid_part)}" if valid_part is not None else "")
+        )
+        pipeline = build_pipeline(
+            spec, device=device, random_state=seed, n_jobs=n_jobs, backbone=backbone
+        )
+        pipeline.set_params(cnn__verbose=0 if is_quiet() else 1)
+        if backbone is not None:
+            echo(f"starting from {describe_transfer(backbone_path, backbone, spec)}")
+        fit_pipeline(pipeline, train_part, valid_part)
+        cnn = pipeline[-1]
+        rows = epoch_rows(cnn.history_)
+        interrupted = not stopped_early(cnn) and (
+            len(rows) < cnn.max_epochs or len(rows) < len(cnn.history_)
+        )
+        if not rows:
+            click.echo("Interrupted before the first epoch finished: nothing to save.", err=True)
+            click.get_current_context().exit(INTERRUPTED_STATUS)
+        monitor = "valid_loss" if valid_part is not None else "train_loss"
+        best = min(rows, key=lambda row: row[monitor])["epoch"]
+        kept = best if cnn.restore_best else rows[-1]["epoch"]
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    report_part = valid_part if valid_part is not None else train_part
-    what = "validation data" if valid_part is not None else "training data (no validation)"
-    prepared, faces = model_faces(pipeline, report_part.images)
-    write_evaluation(
-        out_dir,
-        report_part.labels,
-        cnn.predict_proba(prepared),
-        cnn.classes_,
-        faces=faces,
-        names=report_part.names,
-        title=f"{what}, epoch {kept}",
-        data=report_part.description,
-        evaluated_on=what,
-    )
-    write_history(out_dir, cnn.history_, title=f"{spec.model}: {len(rows)} epochs")
-    save_model(
-        out_dir,
-        pipeline,
-        spec,
-        label_set or _labels_of(train_part),
-        data=str(data_source),
-        ferplus=ferplus,
-        splits=splits,
-        validation=validation,
-        n_train=len(train_part),
-        n_validation=0 if valid_part is None else len(valid_part),
-        seed=seed,
-        backbone=backbone_info(backbone_path, backbone),
-        epochs=len(rows),
-        kept_epoch=kept,
-        interrupted=interrupted,
-        seconds=round(time.perf_counter() - start, 1),
-    )
+        report_part = valid_part if valid_part is not None else train_part
+        what = "validation data" if valid_part is not None else "training data (no validation)"
+        prepared, faces = model_faces(pipeline, report_part.images)
+        write_evaluation(
+            staging,
+            report_part.labels,
+            cnn.predict_proba(prepared),
+            cnn.classes_,
+            faces=faces,
+            names=report_part.names,
+            title=f"{what}, epoch {kept}",
+            data=report_part.description,
+            evaluated_on=what,
+        )
+        write_history(staging, cnn.history_, title=f"{spec.model}: {len(rows)} epochs")
+        save_model(
+            staging,
+            pipeline,
+            spec,
+            label_set or _labels_of(train_part),
+            data=str(data_source),
+            ferplus=ferplus,
+            splits=splits,
+            validation=validation,
+            n_train=len(train_part),
+            n_validation=0 if valid_part is None else len(valid_part),
+            seed=seed,
+            backbone=backbone_info(backbone_path, backbone),
+            epochs=len(rows),
+            kept_epoch=kept,
+            interrupted=interrupted,
+            seconds=round(time.perf_counter() - start, 1),
+        )
     status = "interrupted" if interrupted else "trained"
     echo(
         f"{status} {len(rows)} epochs in {time.perf_counter() - start:.0f} s; kept the weights "

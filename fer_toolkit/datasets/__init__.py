@@ -10,7 +10,7 @@ from .extraction import ExtractionSummary, HaarVerifier, extract_faces
 from .face_patches import BACKGROUND_SCENES, make_face_patches
 from .fer2013 import FER2013_USAGES, load_fer2013, write_fer2013_csv
 from .ferplus import FERPLUS_VOTE_NAMES, load_ferplus
-from .image_folder import IMAGE_EXTENSIONS, load_image_folder
+from .image_folder import IMAGE_EXTENSIONS, load_image_folder, load_images
 from .labels import (
     EMOTION_ALIASES,
     EMOTIONS,
@@ -45,6 +45,7 @@ __all__ = [
     "load_fer2013",
     "load_ferplus",
     "load_image_folder",
+    "load_images",
     "load_label_mapping",
     "make_face_patches",
     "make_synthetic_faces",

@@ -1,10 +1,12 @@
 """Building face datasets from videos and image folders: detect, verify, crop, index.
 
-Seed 000's recipe: sample frames from videos, detect faces with MTCNN, and
-drop a crop when either the detector (too low a confidence) or a second
-face/non-face model rejects it. :func:`extract_faces` runs it over any mix of
-video files, image files and folders, streaming frames and writing crops as
-it goes, and can be killed and rerun at any point.
+The recipe of the Persian FER study of faezesarlakifar/face-emotion-recognition
+(https://github.com/faezesarlakifar/face-emotion-recognition): sample frames
+from videos, detect faces with MTCNN, and drop a crop when either the detector
+(too low a confidence) or a second face/non-face model rejects it.
+:func:`extract_faces` runs it over any mix of video files, image files and
+folders, streaming frames and writing crops as it goes, and can be killed and
+rerun at any point.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import math
 import os
 import shutil
 import time
+import warnings
 from dataclasses import dataclass
 from numbers import Integral, Real
 from pathlib import Path
@@ -29,7 +32,7 @@ from ..detection import Detections, HaarCascadeDetector
 from ..preprocessing.faces import crop_box, cut_face
 from ..preprocessing.geometry import resize_image
 from ..preprocessing.io import read_image
-from ..utils.fileio import atomic_write, folder_lock, remove_stale_temporaries
+from ..utils.fileio import atomic_write, folder_lock, printable_path, remove_stale_temporaries
 from ..utils.pixels import to_gray
 from ..utils.validation import check_size
 from .image_folder import IMAGE_EXTENSIONS
@@ -97,6 +100,9 @@ class ExtractionSummary:
         Face crops kept, over the whole index (earlier runs included).
     n_rejected : int
         Detections rejected, over the whole index.
+    failed : tuple of (str, str)
+        ``(path, reason)`` of the files this run could not read and left out
+        (``on_error="skip"`` or ``"warn"``); a rerun tries them again.
     """
 
     out_dir: str
@@ -106,15 +112,16 @@ class ExtractionSummary:
     n_frames: int
     n_kept: int
     n_rejected: int
+    failed: tuple = ()
 
 
 class HaarVerifier:
     """Face/non-face check of crops: accept a crop when a Haar cascade finds a face in it.
 
-    The second opinion of seed 000's "drop a crop when either model rejects
-    it". Any callable with the same signature (a list of crops in, a boolean
-    mask out), such as a learned face/non-face classifier, can take its place
-    in :func:`extract_faces`.
+    The second opinion of the rule "drop a crop when either model rejects it" of
+    faezesarlakifar/face-emotion-recognition. Any callable with the same
+    signature (a list of crops in, a boolean mask out), such as a learned
+    face/non-face classifier, can take its place in :func:`extract_faces`.
 
     Parameters
     ----------
@@ -193,13 +200,15 @@ def extract_faces(
     progress=True,
     resume=True,
     device="auto",
+    on_error="raise",
 ) -> ExtractionSummary:
     """Detect faces in videos and images and write a folder of crops plus an index CSV.
 
     Every ``every``-th frame of each video and every image is run through the
     detector. A detection is dropped when its confidence is below
     ``min_confidence`` or when the verifier says its crop is not a face
-    (seed 000: drop a crop when either model rejects it). Kept crops are
+    (as in faezesarlakifar/face-emotion-recognition: drop a crop when either
+    model rejects it). Kept crops are
     written as they are found; every detection, kept or not, gets a row in
     ``index.csv``.
 
@@ -264,6 +273,11 @@ def extract_faces(
         (``faces/``, ``rejected/``, the index and the progress record) first.
     device : str, default="auto"
         Device of the MTCNN detector ("cpu", "cuda", "auto").
+    on_error : {"raise", "skip", "warn"}, default="raise"
+        A file that cannot be read (corrupt, truncated, too large): stop with
+        an error naming it, or leave it out and go on, listing it in the
+        summary's ``failed`` (``"warn"`` also warns at once). Files left out
+        are not marked done: a rerun tries them again.
 
     Returns
     -------
@@ -296,7 +310,10 @@ def extract_faces(
       for rejected detections unless ``save_rejected``); ``kept`` is 1 or 0
       and ``reason`` one of ``low_confidence``, ``verifier``,
       ``not_largest`` (blank when kept). Boxes and landmarks are in pixels of
-      the source frame.
+      the source frame. A file name that is not valid UTF-8 is written (in
+      ``source``, and in its crops' names) with each undecodable byte as a
+      ``\\xNN`` escape (:func:`~fer_toolkit.utils.fileio.printable_path`), so
+      the index stays UTF-8 and lists every crop under its name on disk.
     * ``extraction.json`` (the settings) and ``progress.jsonl`` (checkpoints:
       finished files, the next frame of an unfinished video, the committed
       length of the index), which make reruns resume.
@@ -339,6 +356,8 @@ def extract_faces(
         image_format=image_format,
         save_rejected=save_rejected,
     )
+    if on_error not in ("raise", "skip", "warn"):
+        raise ValueError(f"on_error must be 'raise', 'skip' or 'warn'; got {on_error!r}.")
     if not isinstance(device, str):
         raise ValueError(
             f"device must be a string such as 'auto', 'cpu' or 'cuda'; got {device!r}."
@@ -363,10 +382,10 @@ def extract_faces(
         store = _Store(out_dir, settings, resume)
         todo = [source for source in plan if source.key not in store.done]
         bars = _Progress(len(plan), len(plan) - len(todo), single=len(plan) == 1, enabled=progress)
-        n_frames = 0
+        n_frames, failed = 0, []
         try:
             batch, n_batch = [], 0
-            for event in _events(todo, store, every):
+            for event in _events(todo, store, every, on_error, failed):
                 batch.append(event)
                 n_batch += event[2] is not None
                 if n_batch >= _BATCH_FRAMES:
@@ -386,6 +405,7 @@ def extract_faces(
         n_frames=n_frames,
         n_kept=n_kept,
         n_rejected=n_rejected,
+        failed=tuple(failed),
     )
 
 
@@ -520,6 +540,7 @@ def _plan(sources, out_dir: str) -> list[_Source]:
                 )
             entries = [(source, Path(source).stem)]
         for path, key in entries:
+            key = printable_path(key)  # crops of a non-UTF-8 name get an escaped, listable name
             real = os.path.realpath(path)
             if real in seen:
                 continue
@@ -535,16 +556,34 @@ def _plan(sources, out_dir: str) -> list[_Source]:
     return plan
 
 
-def _events(todo, store, every):
-    """Yield ``(source, index, frame)`` per frame, then ``(source, None, None)`` per file."""
+def _events(todo, store, every, on_error="raise", failed=None):
+    """Yield ``(source, index, frame)`` per frame, then ``(source, None, None)`` per file.
+
+    With ``on_error`` other than ``"raise"``, a file that cannot be read is
+    appended to ``failed`` as ``(path, reason)`` and gets no end event.
+    """
     for source in todo:
         if source.is_video:
             start = store.partial.get(source.key, 0)
-            for index, frame in iter_video_frames(source.path, every=every, start=start):
-                yield source, index, frame
+            frames = iter_video_frames(source.path, every=every, start=start)
         else:
-            yield source, -1, read_image(source.path)
-        yield source, None, None
+            frames = iter([(-1, None)])
+        while True:
+            try:
+                index, frame = next(frames)
+                if frame is None:
+                    frame = read_image(source.path)
+            except StopIteration:
+                yield source, None, None
+                break
+            except (OSError, ValueError) as exc:
+                if on_error == "raise":
+                    raise
+                failed.append((source.path, str(exc)))
+                if on_error == "warn":
+                    warnings.warn(f"left out {source.path!r}: {exc}", UserWarning, stacklevel=3)
+                break
+            yield source, index, frame
 
 
 @dataclass(frozen=True)
@@ -719,7 +758,8 @@ def _row(path, index, i, detections, crop_path, reason) -> list:
     else:
         points = [f"{float(v):.2f}" for v in np.asarray(detections.landmarks[i]).ravel()]
     score = f"{float(detections.scores[i]):.6g}"
-    return [path, index, i, x, y, w, h, score, *points, crop_path, int(not reason), reason]
+    row = [printable_path(path), index, i, x, y, w, h, score, *points]
+    return [*row, crop_path, int(not reason), reason]
 
 
 def _count(index_path: str) -> tuple[int, int]:

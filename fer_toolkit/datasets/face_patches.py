@@ -1,10 +1,12 @@
 """Real face and non-face patches for training a face/non-face verifier.
 
-Seed 000 removed false detections with a second, face/non-face model. The
-data for one ships with scikit-image: :func:`skimage.data.lfw_subset` holds
-100 face crops from Labeled Faces in the Wild and 100 non-face patches (25x25
-grayscale), and several :mod:`skimage.data` images show no human face at all,
-so random patches of them are background examples. Nothing is downloaded.
+The Persian FER study of faezesarlakifar/face-emotion-recognition
+(https://github.com/faezesarlakifar/face-emotion-recognition) removed false
+detections with a second, face/non-face model. The data for one ships with
+scikit-image: :func:`skimage.data.lfw_subset` holds 100 face crops from Labeled
+Faces in the Wild and 100 non-face patches (25x25 grayscale), and several
+:mod:`skimage.data` images show no human face at all, so random patches of them
+are background examples. Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from ..utils.pixels import to_gray, to_uint8
 __all__ = ["BACKGROUND_SCENES", "make_face_patches"]
 
 #: Images of :mod:`skimage.data` without a human face (bundled with scikit-image).
-#: ``"chelsea"`` is a cat: a non-human face counts as a non-face, as in seed 000.
+#: ``"chelsea"`` is a cat: a non-human face counts as a non-face, as in that study.
 BACKGROUND_SCENES = (
     "brick",
     "chelsea",

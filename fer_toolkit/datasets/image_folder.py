@@ -1,7 +1,8 @@
-"""Labelled image folders: ``root/<class>/*`` and ``root/<split>/<class>/*``.
+"""Image folders: labelled ``root/<class>/*`` and ``root/<split>/<class>/*``, or plain.
 
 :func:`load_image_folder` lists the image files and their labels without reading
-them; put an ``ImageReader`` step first in a pipeline to read the paths.
+them, :func:`load_images` the files of an unlabelled folder; put an
+``ImageReader`` step first in a pipeline to read the paths.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 import numpy as np
 from sklearn.utils import Bunch
 
-__all__ = ["IMAGE_EXTENSIONS", "load_image_folder"]
+__all__ = ["IMAGE_EXTENSIONS", "load_image_folder", "load_images"]
 
 #: File name endings recognised as images by default (compared case-insensitively).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -26,8 +27,9 @@ def load_image_folder(root, split=None, extensions=IMAGE_EXTENSIONS):
     * **flat**, ``root/<class>/<image>``: some sub-folder of ``root`` holds
       images directly;
     * **split**, ``root/<split>/<class>/<image>``: no sub-folder of ``root`` holds
-      images directly, and some hold class folders that do (e.g. seed 001's
-      ``train/``, ``validation/``, ``test/``).
+      images directly, and some hold class folders that do (e.g. the
+      ``train/``, ``validation/``, ``test/`` of the Facial Emotion Recognition
+      project, https://github.com/muscak/Facial-Emotion-Recognition).
 
     A tree mixing both (one sub-folder with images, another with class folders of
     images, or one folder with both) is ambiguous and rejected. Only images
@@ -105,6 +107,62 @@ def load_image_folder(root, split=None, extensions=IMAGE_EXTENSIONS):
     )
 
 
+def load_images(root, extensions=IMAGE_EXTENSIONS, recursive=True):
+    """List the images of an unlabelled folder (photos to crop, to predict on...).
+
+    The sibling of :func:`load_image_folder` for folders without class
+    folders: every image file under ``root`` (in sub-folders too, unless
+    ``recursive=False``), whatever the layout. Hidden files and folders (name
+    starting with ``.``) and files with other extensions are skipped.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The folder.
+    extensions : str or sequence of str, default=IMAGE_EXTENSIONS
+        File name endings of images, compared case-insensitively.
+    recursive : bool, default=True
+        Also list the images of sub-folders.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        ``filenames``: ndarray of str, ``root`` joined with each image's
+        relative path, sorted by that path.
+
+    Raises
+    ------
+    FileNotFoundError, NotADirectoryError
+        If ``root`` does not exist or is not a folder.
+    ValueError
+        If no image is found.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from fer_toolkit.datasets import load_images
+    >>> root = tempfile.mkdtemp()
+    >>> for part in ["b.jpg", "a.png", "trip/c.PNG", ".hidden.png", "notes.txt"]:
+    ...     os.makedirs(os.path.dirname(os.path.join(root, part)), exist_ok=True)
+    ...     open(os.path.join(root, part), "wb").close()
+    >>> [os.path.relpath(f, root) for f in load_images(root).filenames]
+    ['a.png', 'b.jpg', 'trip/c.PNG']
+    """
+    root = _check_root(root)
+    suffixes = _check_extensions(extensions)
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
+        found += [
+            os.path.relpath(os.path.join(folder, name), root)
+            for name in files
+            if not name.startswith(".") and name.lower().endswith(suffixes)
+        ]
+    if not found:
+        raise ValueError(f"No images ({', '.join(suffixes)}) found in {root}.")
+    return Bunch(filenames=np.array([os.path.join(root, rel) for rel in sorted(found)], dtype=str))
+
+
 def _group_order(item):
     (group_split, class_name), _ = item
     return ("" if group_split is None else group_split, class_name)
@@ -151,7 +209,8 @@ def _scan(root, suffixes):
     if images:
         raise ValueError(
             f"{root} holds images directly ({images[0]!r}...), outside any class folder; "
-            "expected root/<class>/<image> or root/<split>/<class>/<image>."
+            "expected root/<class>/<image> or root/<split>/<class>/<image>. For a folder "
+            "of unlabelled images use load_images(root)."
         )
     flat, nested = {}, {}
     for name in subfolders:

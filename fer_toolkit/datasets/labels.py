@@ -4,7 +4,8 @@ Every emotion label in fer_toolkit is one of the canonical names in :data:`EMOTI
 (lower case). Datasets and projects spell them differently ("Happiness", "surprised",
 FER2013's integer codes ``0``-``6``); :func:`normalize_emotion` and :func:`map_labels`
 turn those spellings into canonical names and restrict or merge them into a target
-label set such as the 4-class set of a seed project.
+label set such as the four classes of the Persian FER study
+(https://github.com/faezesarlakifar/face-emotion-recognition).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import numbers
 import os
+import warnings
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -63,17 +65,34 @@ EMOTION_ALIASES = MappingProxyType(
 )
 
 #: Named label sets; class order within each set follows :data:`EMOTIONS`.
+#:
+#: * ``angry_happy_sad_neutral``: the 4-class Persian FER study of
+#:   faezesarlakifar/face-emotion-recognition
+#:   (https://github.com/faezesarlakifar/face-emotion-recognition);
+#: * ``happy_sad_surprise_neutral``: the four classes of the Facial Emotion Recognition
+#:   project (https://github.com/muscak/Facial-Emotion-Recognition);
+#: * ``angry_happy_sad_surprise_neutral``: the five classes of the Keras CNN of
+#:   amirhossein-hkh/facial-expression-recognition
+#:   (https://github.com/amirhossein-hkh/facial-expression-recognition);
+#: * ``fer2013``: FER2013's seven emotions; ``ferplus``: FER+'s eight.
 LABEL_SETS = MappingProxyType(
     {
-        "seed000": ("angry", "happy", "sad", "neutral"),
-        "seed001": ("happy", "sad", "surprise", "neutral"),
-        "seed002": FER2013_EMOTIONS,
-        "seed003": FER2013_EMOTIONS,
-        "seed004": ("angry", "happy", "sad", "surprise", "neutral"),
+        "angry_happy_sad_neutral": ("angry", "happy", "sad", "neutral"),
+        "happy_sad_surprise_neutral": ("happy", "sad", "surprise", "neutral"),
+        "angry_happy_sad_surprise_neutral": ("angry", "happy", "sad", "surprise", "neutral"),
         "fer2013": FER2013_EMOTIONS,
         "ferplus": EMOTIONS,
     }
 )
+
+# Former names of label sets, still accepted by get_label_set with a FutureWarning.
+_RENAMED = {
+    "seed000": "angry_happy_sad_neutral",
+    "seed001": "happy_sad_surprise_neutral",
+    "seed002": "fer2013",
+    "seed003": "fer2013",
+    "seed004": "angry_happy_sad_surprise_neutral",
+}
 
 _UNKNOWN_POLICIES = ("raise", "drop")
 
@@ -190,11 +209,12 @@ def get_label_set(name_or_count):
     name_or_count : str, int or sequence of str
         One of
 
-        * a name in :data:`LABEL_SETS` (``"seed001"``, ``"fer2013"``, ``"ferplus"``...),
-          case-insensitive;
+        * a name in :data:`LABEL_SETS` (``"happy_sad_surprise_neutral"``,
+          ``"fer2013"``, ``"ferplus"``...), case-insensitive;
         * a class count (int, or a string of digits as typed on a command line) that
-          identifies exactly one named set: 5 (seed 004), 7 (FER2013) or 8 (FER+).
-          4 is ambiguous (seeds 000 and 001 use different 4-class sets) and is rejected
+          identifies exactly one named set: 5 (``angry_happy_sad_surprise_neutral``),
+          7 (FER2013) or 8 (FER+). 4 is ambiguous (``angry_happy_sad_neutral`` and
+          ``happy_sad_surprise_neutral`` are different 4-class sets) and is rejected
           with a message naming both;
         * a sequence of class names, returned in the given order after normalisation
           (emotion aliases become canonical names; other names are case-folded, so
@@ -215,7 +235,7 @@ def get_label_set(name_or_count):
     Examples
     --------
     >>> from fer_toolkit.datasets.labels import get_label_set
-    >>> get_label_set("seed001")
+    >>> get_label_set("happy_sad_surprise_neutral")
     ('happy', 'sad', 'surprise', 'neutral')
     >>> get_label_set(5)
     ('angry', 'happy', 'sad', 'surprise', 'neutral')
@@ -228,8 +248,17 @@ def get_label_set(name_or_count):
         key = name_or_count.strip()
         if key.isascii() and key.isdigit():
             return _label_set_by_count(int(key))
-        if key.casefold() in LABEL_SETS:
-            return LABEL_SETS[key.casefold()]
+        key = key.casefold()
+        if key in _RENAMED:
+            warnings.warn(
+                f"label set {key!r} is now called {_RENAMED[key]!r}; the old name will stop "
+                "working in a future release.",
+                FutureWarning,
+                stacklevel=2,
+            )
+            key = _RENAMED[key]
+        if key in LABEL_SETS:
+            return LABEL_SETS[key]
         raise ValueError(
             f"Unknown label set {name_or_count!r}; named sets are {', '.join(LABEL_SETS)}, "
             "or give a class count (5, 7, 8) or a sequence of class names."
@@ -307,14 +336,17 @@ def map_labels(y, label_set, mapping=None, unknown="raise"):
 
     Examples
     --------
-    Keep seed 001's four classes, dropping the other FER2013 emotions:
+    Keep four classes, dropping the other FER2013 emotions:
 
     >>> from fer_toolkit.datasets.labels import map_labels
-    >>> y_mapped, kept = map_labels([3, 0, "Surprised", 6], "seed001", unknown="drop")
+    >>> y_mapped, kept = map_labels(
+    ...     [3, 0, "Surprised", 6], "happy_sad_surprise_neutral", unknown="drop"
+    ... )
     >>> y_mapped.tolist(), kept.tolist()
     (['happy', 'surprise', 'neutral'], [True, False, True, True])
 
-    Merge disgust into angry for seed 004's five classes:
+    Merge disgust into angry for the five classes
+    ``angry_happy_sad_surprise_neutral``:
 
     >>> y_mapped, kept = map_labels(["disgust", "angry", "happy"], 5, {"disgust": "angry"})
     >>> y_mapped.tolist()

@@ -304,7 +304,7 @@ default=None
     >>> np.bincount(faces.target).tolist()
     [10, 10, 10, 10, 10, 10, 10]
 
-    The four classes of seed 001, at 64x64 pixels, as arrays:
+    Four classes (those of ``happy_sad_surprise_neutral``), at 64x64 pixels, as arrays:
 
     >>> X, y = make_synthetic_faces(
     ...     10, classes=["happy", "neutral", "sad", "surprise"], image_size=64,

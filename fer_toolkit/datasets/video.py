@@ -10,6 +10,8 @@ from numbers import Integral
 import cv2
 import numpy as np
 
+from ..utils.fileio import printable_path
+
 __all__ = ["VIDEO_EXTENSIONS", "VideoInfo", "iter_video_frames", "video_info"]
 
 #: File name endings recognised as videos (compared case-insensitively).
@@ -49,6 +51,13 @@ def _open(path) -> tuple[str, cv2.VideoCapture]:
         raise IsADirectoryError(f"{path!r} is a directory, not a video file.")
     if not os.access(path, os.R_OK):
         raise PermissionError(f"cannot read video file {path!r}: permission denied.")
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:  # OpenCV's binding crashes (SIGSEGV) on such a name
+        raise ValueError(
+            f"video file {printable_path(path)!r}: OpenCV cannot open a file whose name is "
+            "not valid UTF-8; rename it."
+        ) from None
     capture = cv2.VideoCapture(path)
     if not capture.isOpened():
         capture.release()

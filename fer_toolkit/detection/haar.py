@@ -90,8 +90,49 @@ def resolve_cascade(cascade: str | os.PathLike) -> str:
     )
 
 
+#: ``(real path, size, mtime)`` of user cascade files already checked in this process.
+_CHECKED: set = set()
+
+
+def check_cascade_file(path: str) -> None:
+    """Validate a cascade file fully before OpenCV sees it (OpenCV trusts its input).
+
+    OpenCV's own cascades and fer_toolkit's are trusted; any other file is read with
+    :func:`fer_toolkit.cascade.read_cascade`, which checks the XML (no DTD or entity),
+    the counts, the numbers, the feature indices and that every rectangle lies inside
+    the window, and raises a ``ValueError`` naming the file, line and element at fault.
+    A file OpenCV would crash on (a node naming feature 99999, say) never reaches it.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from fer_toolkit.detection.haar import check_cascade_file
+    >>> path = os.path.join(tempfile.mkdtemp(), "bad.xml")
+    >>> _ = open(path, "w").write("<opencv_storage><cascade/></opencv_storage>")
+    >>> check_cascade_file(path)
+    Traceback (most recent call last):
+    ...
+    fer_toolkit.utils.validation.InputError: ...bad.xml, line 1: <cascade> has no <stageType>...
+    """
+    real = os.path.realpath(path)
+    if any(os.path.dirname(real) == os.path.realpath(folder) for folder in _cascade_folders()):
+        return
+    status = os.stat(real)
+    key = (real, status.st_size, status.st_mtime_ns)
+    if key in _CHECKED:
+        return
+    from ..cascade.xml import read_cascade
+
+    read_cascade(real)
+    _CHECKED.add(key)
+
+
 def load_cascade(path: str) -> cv2.CascadeClassifier:
-    """Load a cascade XML, raising an error naming the file when OpenCV cannot read it."""
+    """Load a cascade XML, raising an error naming the file when OpenCV cannot read it.
+
+    The file is checked first (see :func:`check_cascade_file`).
+    """
+    check_cascade_file(path)
     classifier = cv2.CascadeClassifier()
     try:
         loaded = classifier.load(path)

@@ -88,7 +88,7 @@ def as_nchw(X, name: str = "X") -> np.ndarray:
 def as_model_input(X, name: str = "X"):
     """:func:`as_nchw` for one batch; per key for a dict of batches (several images per sample).
 
-    A network with several image inputs, such as seed 003's prior-attention
+    A network with several image inputs, such as the prior-attention
     network (face, eye block, mouth block), takes a dict (or a
     :class:`skorch.helper.SliceDict`) of batches, one image per sample under
     every key; skorch passes the keys as keyword arguments of ``forward``.

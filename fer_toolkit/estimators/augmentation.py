@@ -1,13 +1,14 @@
 """Training-time image augmentation of whole torch batches, on the batch's device.
 
-Seed 001 augmented its *training* images only (validation and test data left
-untouched, to avoid leakage) with a random brightness factor in [0, 2],
-horizontal flips and a shear of "up to 30%". :class:`AugmentationParams`
-describes such a policy and :func:`augment_batch` applies it to one batch: the
-CNN estimator's training step calls it, never validation or prediction. For
-inputs made of several images per sample (seed 003's face, eye block and mouth
-block), :func:`augment_batches` applies the same random draw to every image of
-a sample.
+The Facial Emotion Recognition project
+(https://github.com/muscak/Facial-Emotion-Recognition) augmented its *training*
+images only (validation and test data left untouched, to avoid leakage) with a
+random brightness factor in [0, 2], horizontal flips and a shear of "up to 30%".
+:class:`AugmentationParams` describes such a policy and :func:`augment_batch`
+applies it to one batch: the CNN estimator's training step calls it, never
+validation or prediction. For inputs made of several images per sample (the
+face, eye block and mouth block of prior attention), :func:`augment_batches`
+applies the same random draw to every image of a sample.
 
 Everything is vectorised over the batch and runs where the batch lives (CPU or
 CUDA): per-sample random parameters are drawn as ``(N,)`` tensors from a
@@ -82,7 +83,8 @@ class AugmentationParams:
         ``ImageDataGenerator(brightness_range=...)`` semantics: each sample is
         multiplied by one factor drawn from ``U(lo, hi)`` and clipped to
         [0, 1]. Factors below 1 darken, above 1 brighten, 0 gives black.
-        Seed 001 used ``(0.0, 2.0)``. Requires ``0 <= lo <= hi``.
+        The Facial Emotion Recognition project used ``(0.0, 2.0)``. Requires
+        ``0 <= lo <= hi``.
     horizontal_flip : bool, default=False
         Mirror each sample left-right with probability 0.5.
     shear : float, default=0.0
@@ -90,10 +92,10 @@ class AugmentationParams:
         sheared by ``s ~ U(-shear, shear)`` with the matrix ``[[1, s], [0, 1]]``
         around the image centre, i.e. a pixel ``d`` rows below the centre moves
         ``s * d`` pixels right, and vertical lines tilt by ``atan(s)`` from the
-        vertical. ``shear=0.3`` is seed 001's "up to 30%" (up to about 16.7
-        degrees). Note that Keras' ``shear_range`` is an angle in degrees, so
-        Keras' ``shear_range=0.3`` would be a far smaller shear than this one.
-        Must be >= 0.
+        vertical. ``shear=0.3`` is the "up to 30%" of the Facial Emotion
+        Recognition project (up to about 16.7 degrees). Note that Keras'
+        ``shear_range`` is an angle in degrees, so Keras' ``shear_range=0.3``
+        would be a far smaller shear than this one. Must be >= 0.
     rotation : float, default=0.0
         Maximum rotation in degrees; each sample is rotated by
         ``U(-rotation, rotation)`` around the image centre, positive angles
@@ -110,8 +112,9 @@ class AugmentationParams:
     padding_mode : {"border", "reflection", "zeros"}, default="border"
         How geometric transforms fill pixels pulled in from outside the image:
         ``"border"`` repeats the edge pixels (Keras' default
-        ``fill_mode="nearest"``, used by seed 001), ``"reflection"`` mirrors
-        the image about its edges, ``"zeros"`` fills black. Ignored when no
+        ``fill_mode="nearest"``, used by the Facial Emotion Recognition
+        project), ``"reflection"`` mirrors the image about its edges,
+        ``"zeros"`` fills black. Ignored when no
         geometric transform other than flipping is enabled.
 
     Notes
@@ -126,8 +129,8 @@ class AugmentationParams:
     >>> from fer_toolkit.estimators.augmentation import AugmentationParams
     >>> AugmentationParams().is_identity()
     True
-    >>> seed001 = AugmentationParams(brightness=[0, 2], horizontal_flip=True, shear=0.3)
-    >>> seed001.brightness, seed001.is_identity()
+    >>> keras_like = AugmentationParams(brightness=[0, 2], horizontal_flip=True, shear=0.3)
+    >>> keras_like.brightness, keras_like.is_identity()
     ((0.0, 2.0), False)
     >>> AugmentationParams(rotation=200)
     Traceback (most recent call last):
@@ -497,7 +500,7 @@ def augment_batch(x, params, generator=None):
 def augment_batches(batches, params, generator=None):
     """Augment several images per sample (a dict of batches) with one random draw per sample.
 
-    For inputs such as seed 003's face, eye block and mouth block: sample
+    For inputs such as the face, eye block and mouth block of prior attention: sample
     ``i`` of every batch gets the same flip, shear factor, rotation angle,
     zoom factor, relative shift and brightness factor. The geometric
     parameters are in normalised units (a dimensionless shear and zoom, an

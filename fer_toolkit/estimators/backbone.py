@@ -40,7 +40,9 @@ import torch
 from torch import nn
 
 from ..models import get_model
+from ..models.registry import _current_name
 from ..utils.fileio import atomic_path
+from ..utils.untrusted import torch_load_plain
 
 __all__ = ["BACKBONE_FORMAT", "Backbone", "load_backbone", "save_backbone"]
 
@@ -75,7 +77,7 @@ class Backbone(nn.Module):
     model : str
         Registry name (see :func:`~fer_toolkit.models.available_models`). The
         model must have a ``features`` module mapping ``(n, C, H, W)`` to a
-        feature map, as ``"baseline"``, ``"seed004"`` and ``"vgg_fer"`` do.
+        feature map, as ``"baseline"``, ``"conv4_dense3"`` and ``"vgg_fer"`` do.
     model_kwargs : dict or None, default=None
         Constructor arguments of the registry model (``in_channels``,
         ``image_size``, ``width``...); plain values only.
@@ -102,17 +104,18 @@ class Backbone(nn.Module):
 
     def __init__(self, model, model_kwargs=None, *, input_shape=None, pretext=None):
         super().__init__()
-        self.model = model
+        # A backbone saved under a model's former name gets the model's current name.
+        self.model = _current_name(model)
         self.model_kwargs = _plain(dict(model_kwargs or {}), "model_kwargs")
         self.input_shape = None if input_shape is None else tuple(int(v) for v in input_shape)
         self.pretext = _plain(dict(pretext or {}), "pretext")
-        network = get_model(model)(**self.model_kwargs)
+        network = get_model(self.model)(**self.model_kwargs)
         features = getattr(network, "features", None)
         if not isinstance(features, nn.Module):
             raise ValueError(
                 f"model {model!r} ({type(network).__name__}) has no `features` module mapping "
                 "one image batch to a feature map, so it cannot serve as a backbone; use "
-                "'baseline', 'seed004' or 'vgg_fer', or register a model that has one."
+                "'baseline', 'conv4_dense3' or 'vgg_fer', or register a model that has one."
             )
         self.features = features
 
@@ -165,15 +168,7 @@ def save_backbone(backbone: Backbone, path) -> None:
 
 
 def _read(path):
-    try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
-        raise
-    except Exception as exc:
-        raise ValueError(
-            f"{path}: not a fer_toolkit backbone file (torch.load with weights_only=True "
-            f"failed: {exc})"
-        ) from exc
+    content = torch_load_plain(path, "fer_toolkit backbone file")
     if not isinstance(content, dict) or content.get("format") != BACKBONE_FORMAT:
         raise ValueError(
             f"{path}: not a fer_toolkit backbone file (no 'format': {BACKBONE_FORMAT!r} entry)"

@@ -82,7 +82,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
     ----------
     module : str, nn.Module class or instance, default="baseline"
         A name from :func:`fer_toolkit.models.available_models` (``"baseline"``,
-        ``"seed004"``, ``"vgg_fer"``, ``"prior_attention"``), or any
+        ``"conv4_dense3"``, ``"vgg_fer"``, ``"prior_attention"``), or any
         ``torch.nn.Module`` class or instance returning logits. A class
         receives ``in_channels``, ``image_size`` and ``n_classes`` inferred
         from the data (those its constructor accepts; from the ``"face"``
@@ -109,12 +109,13 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         ``n_samples / (n_classes * count)`` as in scikit-learn; a dict maps labels
         to weights.
     brightness : tuple of (float, float) or None, default=None
-        Random brightness factor range for training batches (seed 001 used
-        ``(0.0, 2.0)``).
+        Random brightness factor range for training batches (the Facial
+        Emotion Recognition project,
+        https://github.com/muscak/Facial-Emotion-Recognition, used ``(0.0, 2.0)``).
     horizontal_flip : bool, default=False
         Mirror half of every training batch.
     shear : float, default=0.0
-        Maximum shear factor (seed 001: ``0.3``).
+        Maximum shear factor (the Facial Emotion Recognition project: ``0.3``).
     rotation : float, default=0.0
         Maximum rotation in degrees.
     translation : float, default=0.0
@@ -158,7 +159,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         whole ``features`` block (only the head trains), an int ``k`` its
         first ``k`` blocks (a block is a convolution with the normalisation,
         activation and pooling layers after it: ``"baseline"`` and
-        ``"seed004"`` have 4, ``"vgg_fer"`` 8; see
+        ``"conv4_dense3"`` have 4, ``"vgg_fer"`` 8; see
         ``fer_toolkit.estimators.transfer``). Frozen blocks run in
         evaluation mode: BatchNorm keeps its running statistics.
     backbone_lr : float or None, default=None
@@ -256,7 +257,9 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
     >>> clf.predict_proba(faces.images[:3]).shape
     (3, 2)
 
-    Seed 003's prior attention takes the face and two blocks, by name:
+    Prior attention (the approach of iTerner/Facial-Emotion-Detection,
+    https://github.com/iTerner/Facial-Emotion-Detection) takes the face and two
+    blocks, by name:
 
     >>> from skorch.helper import SliceDict
     >>> images = faces.images
@@ -649,7 +652,11 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
             kwargs = self.get_params_for("module")
             if not isinstance(module, torch.nn.Module):
                 kwargs = {**self._inferred_module_kwargs(module), **kwargs}
-            self.module_ = self.initialized_instance(module, kwargs)
+            try:
+                self.module_ = self.initialized_instance(module, kwargs)
+            except TypeError as exc:  # a module__ value of the wrong type (width=1.5)
+                given = {f"module__{k}": v for k, v in self.get_params_for("module").items()}
+                raise ValueError(f"cannot build the network from {given}: {exc}") from exc
         else:
             self.module_ = self._transfer_module(resolve_backbone(self.backbone))
         self._initialize_freezing()

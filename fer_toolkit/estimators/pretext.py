@@ -1,6 +1,8 @@
 """Self-supervised pretext tasks on unlabelled faces: rotation prediction and jigsaw puzzles.
 
-Seed 000 had many unlabelled face crops and few labelled ones; it pretrained
+The Persian FER study of faezesarlakifar/face-emotion-recognition
+(https://github.com/faezesarlakifar/face-emotion-recognition) had many
+unlabelled face crops and few labelled ones; it pretrained
 its network on two pretext tasks, whose labels come from the images
 themselves, before fine-tuning on the labelled faces. The estimators here do
 that pretraining with any registry network as the backbone:
@@ -184,7 +186,7 @@ _JIGSAW_PARAMETERS = """n_permutations : int, default=100
         1.0 cuts the cells edge to edge.
     tile_size : int or None, default=None
         Resize tiles to ``tile_size x tile_size`` before the backbone, for
-        backbones that need larger inputs than the tiles (``"seed004"``
+        backbones that need larger inputs than the tiles (``"conv4_dense3"``
         needs 46). None keeps them as cut (``floor(tile_crop * side / 3)``)."""
 
 _COMMON_ATTRIBUTES = """backbone_ : Backbone
@@ -748,7 +750,8 @@ class JigsawPretext(_PretextEstimator):
 class JointPretext(_PretextEstimator):
     """Self-supervised pretraining on rotation prediction and jigsaw puzzles at once.
 
-    Seed 000 pretrained on both tasks. Every training batch yields a rotated
+    The Persian FER study of faezesarlakifar/face-emotion-recognition
+    pretrained on both tasks. Every training batch yields a rotated
     copy of each image and a puzzle of each image; both go through the same
     backbone, each task has its own head, and the loss is the sum of the two
     cross-entropies. ``score`` is the mean of the two accuracies

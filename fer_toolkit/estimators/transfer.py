@@ -22,7 +22,7 @@ normalisation layer (a convolution or a linear layer); normalisation,
 activation, pooling and dropout layers belong to the block of the
 convolution before them. A block is thus "a convolution with what follows
 it". The registry's backbones have: ``"baseline"`` 4 blocks (stem, block1,
-block2, block3 of its docstring), ``"seed004"`` 4 (conv1..conv4 with their
+block2, block3 of its docstring), ``"conv4_dense3"`` 4 (conv1..conv4 with their
 ReLU, BN and pooling), ``"vgg_fer"`` 8 (conv1a..conv4b).
 """
 

@@ -1,11 +1,12 @@
-"""``FaceVerifier``: a small CNN that tells face crops from non-faces (seed 000's second detector).
+"""``FaceVerifier``: a small CNN that tells face crops from non-faces (a second detector).
 
-Seed 000 detected faces in video frames with MTCNN, then dropped every crop
-that a second, face/non-face model rejected. :class:`FaceVerifier` is such a
-model: a binary :class:`~fer_toolkit.estimators.CNNClassifier` over small
-grayscale patches, trained for instance on
-:func:`~fer_toolkit.datasets.make_face_patches` (real LFW faces and
-non-faces plus background patches). Once fitted it serves
+The Persian FER study of faezesarlakifar/face-emotion-recognition
+(https://github.com/faezesarlakifar/face-emotion-recognition) detected faces in
+video frames with MTCNN, then dropped every crop that a second, face/non-face
+model rejected. :class:`FaceVerifier` is such a model: a binary
+:class:`~fer_toolkit.estimators.CNNClassifier` over small grayscale patches,
+trained for instance on :func:`~fer_toolkit.datasets.make_face_patches` (real
+LFW faces and non-faces plus background patches). Once fitted it serves
 
 * as the ``verify`` filter of :func:`~fer_toolkit.datasets.extract_faces`,
   through :meth:`FaceVerifier.as_filter`;

@@ -11,14 +11,17 @@ Models
 ------
 BaselineCNN  (``"baseline"``)
     Small and fast; the quickstart default.
-Seed004CNN  (``"seed004"``)
-    The Keras CNN of seed 004, layer for layer.
+Conv4Dense3CNN  (``"conv4_dense3"``)
+    The 5-class Keras CNN of amirhossein-hkh/facial-expression-recognition
+    (https://github.com/amirhossein-hkh/facial-expression-recognition), layer
+    for layer: four convolutions and three dense layers.
 VGGFER  (``"vgg_fer"``)
     The VGG variant of Khaireddin & Chen (2021).
 PriorAttentionCNN  (``"prior_attention"``)
-    Seed 003's prior attention: branches over the face, the eye block and the
-    mouth block, fused before the classifier. Its ``forward`` takes three
-    batches ``(face, eyes, mouth)``, which
+    The prior-attention approach of iTerner/Facial-Emotion-Detection
+    (https://github.com/iTerner/Facial-Emotion-Detection): branches over the
+    face, the eye block and the mouth block, fused before the classifier. Its
+    ``forward`` takes three batches ``(face, eyes, mouth)``, which
     :class:`~fer_toolkit.estimators.CNNClassifier` passes from a dict of images.
 
 Examples
@@ -26,13 +29,14 @@ Examples
 >>> import torch
 >>> from fer_toolkit.models import available_models, get_model
 >>> available_models()
-['baseline', 'prior_attention', 'seed004', 'vgg_fer']
+['baseline', 'conv4_dense3', 'prior_attention', 'vgg_fer']
 >>> model = get_model("baseline")(n_classes=4, image_size=48).eval()
 >>> model(torch.zeros(1, 1, 48, 48)).shape
 torch.Size([1, 4])
 """
 
 from .baseline import BaselineCNN
+from .conv4_dense3 import Conv4Dense3CNN
 from .prior_attention import PriorAttentionCNN
 from .registry import (
     ModelInfo,
@@ -42,15 +46,14 @@ from .registry import (
     register_model,
     unregister_model,
 )
-from .seed004 import Seed004CNN
 from .vgg import VGGFER
 
 __all__ = [
     "VGGFER",
     "BaselineCNN",
+    "Conv4Dense3CNN",
     "ModelInfo",
     "PriorAttentionCNN",
-    "Seed004CNN",
     "available_models",
     "get_model",
     "model_info",

@@ -38,10 +38,12 @@ def baseline_features(in_channels: int, width: int) -> nn.Sequential:
 class BaselineCNN(nn.Module):
     """A small CNN for 48x48 faces that trains quickly on a CPU.
 
-    In the spirit of the hand-made Keras baselines of seed 001 (a few
-    conv3x3 + BatchNorm + ReLU blocks with max-pooling and a dropout-regularised
-    classifier), tuned for speed: a stride-2 stem halves the input before the
-    wider blocks, so no wide feature map is ever computed at full resolution::
+    In the spirit of the hand-made Keras baselines (a few conv3x3 + BatchNorm +
+    ReLU blocks with max-pooling and a dropout-regularised classifier) of the
+    Facial Emotion Recognition project
+    (https://github.com/muscak/Facial-Emotion-Recognition), tuned for speed: a
+    stride-2 stem halves the input before the wider blocks, so no wide feature
+    map is ever computed at full resolution::
 
         stem   conv3x3/2(width/2) -> BN -> ReLU                48 -> 24
         block1 conv3x3(width)     -> BN -> ReLU -> maxpool2     24 -> 12

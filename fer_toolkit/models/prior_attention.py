@@ -1,4 +1,7 @@
-"""The prior-attention network of seed 003: face, eye block and mouth block, fused."""
+"""The prior-attention network of iTerner/Facial-Emotion-Detection: face, eye and mouth blocks.
+
+The project is at https://github.com/iTerner/Facial-Emotion-Detection.
+"""
 
 from __future__ import annotations
 
@@ -25,10 +28,11 @@ def _pooled(*layers: nn.Module) -> nn.Sequential:
 
 
 class PriorAttentionCNN(nn.Module):
-    """Three-branch CNN over the face, the eye block and the mouth block (seed 003).
+    """Three-branch CNN over the face, the eye block and the mouth block (prior attention).
 
-    Seed 003 (iTerner/Facial-Emotion-Detection, "Facial Expression Recognition
-    Using Prior Attention") puts attention in the preprocessing: on the prior
+    The prior-attention approach of iTerner/Facial-Emotion-Detection
+    (https://github.com/iTerner/Facial-Emotion-Detection, "Facial Expression
+    Recognition Using Prior Attention") puts attention in the preprocessing: on the prior
     belief that most expression cues lie around the eyes and the mouth, it cuts
     an upper block (eyes and eyebrows) and a lower block (mouth) out of each
     face and feeds them to the network alongside the whole face. This module is
@@ -52,7 +56,7 @@ class PriorAttentionCNN(nn.Module):
     on neither the face size nor the block sizes, and the blocks may have any
     size of at least 4x4 (the face at least 7x7). ``forward`` returns logits.
 
-    The seed's own layer sizes are in its report, which is not public here;
+    The project's own layer sizes are in its report, which is not public here;
     this is an independent design following its description.
 
     Parameters

@@ -9,21 +9,27 @@ Built-in models
 ---------------
 ``"baseline"``
     :class:`~fer_toolkit.models.BaselineCNN`, a small fast CNN in the spirit of
-    seed 001's hand-made Keras baselines.
-``"seed004"``
-    :class:`~fer_toolkit.models.Seed004CNN`, the Keras CNN tabled in seed 004's
-    README (amirhossein-hkh/facial-expression-recognition).
+    the hand-made Keras baselines of the Facial Emotion Recognition project
+    (https://github.com/muscak/Facial-Emotion-Recognition).
+``"conv4_dense3"``
+    :class:`~fer_toolkit.models.Conv4Dense3CNN`, the 5-class Keras CNN (four
+    convolutions, three dense layers) tabled in the README of
+    amirhossein-hkh/facial-expression-recognition
+    (https://github.com/amirhossein-hkh/facial-expression-recognition).
 ``"vgg_fer"``
     :class:`~fer_toolkit.models.VGGFER`, the VGG variant of Khaireddin & Chen,
-    arXiv:2105.03588 (2021), code at github.com/usef-kh/fer.
+    arXiv:2105.03588 (2021), code at https://github.com/usef-kh/fer.
 ``"prior_attention"``
-    :class:`~fer_toolkit.models.PriorAttentionCNN`, seed 003's prior attention:
-    three branches over the face, the eye block and the mouth block. Its
-    ``forward`` takes ``face``, ``eyes`` and ``mouth`` batches instead of one.
+    :class:`~fer_toolkit.models.PriorAttentionCNN`, the prior-attention approach
+    of iTerner/Facial-Emotion-Detection
+    (https://github.com/iTerner/Facial-Emotion-Detection): three branches over
+    the face, the eye block and the mouth block. Its ``forward`` takes
+    ``face``, ``eyes`` and ``mouth`` batches instead of one.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 from torch import nn
@@ -49,7 +55,7 @@ class ModelInfo:
     cls : type
         The :class:`torch.nn.Module` subclass.
     source : str
-        Where the architecture comes from (paper, repository, seed).
+        Where the architecture comes from (paper, repository).
     description : str
         One-line summary.
     """
@@ -61,6 +67,27 @@ class ModelInfo:
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
+
+#: Former names of built-in models, still accepted (with a FutureWarning) so that
+#: saved models and backbones that name them keep loading.
+_RENAMED = {"seed004": "conv4_dense3"}
+
+
+def _current_name(name, stacklevel=2):
+    """``name``, or the new name of a renamed model (warning with a ``FutureWarning``).
+
+    ``stacklevel`` counts from the caller of :func:`_current_name`, as in :func:`warnings.warn`.
+    """
+    new = _RENAMED.get(name) if isinstance(name, str) else None
+    if new is None:
+        return name
+    warnings.warn(
+        f"model {name!r} is now called {new!r}; the old name will stop working in a "
+        "future release.",
+        FutureWarning,
+        stacklevel=stacklevel + 1,
+    )
+    return new
 
 
 def register_model(name: str, cls: type[nn.Module], *, source: str, description: str) -> None:
@@ -77,7 +104,7 @@ def register_model(name: str, cls: type[nn.Module], *, source: str, description:
         ``in_channels``, ``n_classes``, ``image_size`` and ``dropout`` keywords
         and whose ``forward`` returns logits ``(N, n_classes)``.
     source : str
-        Where the architecture comes from (citation, URL, seed).
+        Where the architecture comes from (citation, URL).
     description : str
         One-line summary.
 
@@ -136,7 +163,7 @@ def available_models() -> list[str]:
     --------
     >>> from fer_toolkit.models import available_models
     >>> available_models()
-    ['baseline', 'prior_attention', 'seed004', 'vgg_fer']
+    ['baseline', 'conv4_dense3', 'prior_attention', 'vgg_fer']
     """
     return sorted(_REGISTRY)
 
@@ -153,6 +180,9 @@ def _check_known(name) -> None:
 def get_model(name: str) -> type[nn.Module]:
     """Return the model class registered under ``name``.
 
+    The former name of a renamed built-in model returns the model under its new
+    name, with a ``FutureWarning``.
+
     Raises
     ------
     ValueError
@@ -164,6 +194,7 @@ def get_model(name: str) -> type[nn.Module]:
     >>> get_model("baseline").__name__
     'BaselineCNN'
     """
+    name = _current_name(name)
     _check_known(name)
     return _REGISTRY[name].cls
 
@@ -177,22 +208,23 @@ def model_info(name: str) -> ModelInfo:
     >>> model_info("vgg_fer").source.startswith("Khaireddin")
     True
     """
+    name = _current_name(name)
     _check_known(name)
     return _REGISTRY[name]
 
 
 def _register_builtins() -> None:
     from .baseline import BaselineCNN
+    from .conv4_dense3 import Conv4Dense3CNN
     from .prior_attention import PriorAttentionCNN
-    from .seed004 import Seed004CNN
     from .vgg import VGGFER
 
     register_model(
         "baseline",
         BaselineCNN,
         source=(
-            "fer_toolkit; in the spirit of the hand-made Keras baselines of seed 001 "
-            "(muscak/facial-emotion-recognition)"
+            "fer_toolkit; in the spirit of the hand-made Keras baselines of the Facial "
+            "Emotion Recognition project, https://github.com/muscak/Facial-Emotion-Recognition"
         ),
         description=(
             "small fast CNN: stride-2 stem, conv-BN-ReLU blocks of width/2*width/4*width "
@@ -200,11 +232,12 @@ def _register_builtins() -> None:
         ),
     )
     register_model(
-        "seed004",
-        Seed004CNN,
+        "conv4_dense3",
+        Conv4Dense3CNN,
         source=(
-            "seed 004: amirhossein-hkh/facial-expression-recognition README, "
-            "Keras model summary (1,004,805 parameters at 48x48x1, 5 classes)"
+            "amirhossein-hkh/facial-expression-recognition README, Keras model summary "
+            "(1,004,805 parameters at 48x48x1, 5 classes), "
+            "https://github.com/amirhossein-hkh/facial-expression-recognition"
         ),
         description=(
             "4 valid conv3x3 (64-128-256-256) + ReLU + BN + maxpool stages, "
@@ -216,7 +249,8 @@ def _register_builtins() -> None:
         VGGFER,
         source=(
             "Khaireddin & Chen, 'Facial Emotion Recognition: State of the Art Performance "
-            "on FER2013', arXiv:2105.03588 (2021); code github.com/usef-kh/fer models/vgg.py"
+            "on FER2013', arXiv:2105.03588 (2021); code https://github.com/usef-kh/fer "
+            "models/vgg.py"
         ),
         description=(
             "VGG: 4 stages of 2x(conv3x3-BN-ReLU) + maxpool (64-128-256-512), "
@@ -227,8 +261,9 @@ def _register_builtins() -> None:
         "prior_attention",
         PriorAttentionCNN,
         source=(
-            "seed 003: iTerner/Facial-Emotion-Detection README, 'Facial Expression "
-            "Recognition Using Prior Attention' (eye and mouth blocks fed alongside the face)"
+            "iTerner/Facial-Emotion-Detection README, 'Facial Expression Recognition Using "
+            "Prior Attention' (eye and mouth blocks fed alongside the face), "
+            "https://github.com/iTerner/Facial-Emotion-Detection"
         ),
         description=(
             "three conv-BN-ReLU branches (face, eye block, mouth block) with global "

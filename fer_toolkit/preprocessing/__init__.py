@@ -7,7 +7,7 @@ of differently sized arrays, RGB channel order, ``uint8`` or float in [0, 1].
 from .alignment import FACE_TEMPLATE, align_face, face_template, similarity_transform
 from .blocks import EyeMouthBlocks, eye_mouth_regions, prior_regions
 from .color import Grayscale
-from .faces import HaarFaceCropper, NoFaceError, crop_box, cut_face
+from .faces import FaceFallbackWarning, HaarFaceCropper, NoFaceError, crop_box, cut_face
 from .features import Flatten, HOGFeatures, LBPHistogram
 from .geometry import Resize
 from .intensity import Rescale
@@ -17,6 +17,7 @@ from .mtcnn_faces import MTCNNFaceCropper
 __all__ = [
     "FACE_TEMPLATE",
     "EyeMouthBlocks",
+    "FaceFallbackWarning",
     "Flatten",
     "Grayscale",
     "HOGFeatures",

@@ -113,8 +113,8 @@ class ImageTransformer(TransformerMixin, BaseEstimator):
         self : object
             The transformer.
         """
-        self._check_input(X)
-        self._prepare()
+        images = self._check_input(X)
+        self._fit_images(images, self._prepare())
         return self
 
     def transform(self, X):
@@ -145,6 +145,9 @@ class ImageTransformer(TransformerMixin, BaseEstimator):
 
     def _prepare(self):
         return None
+
+    def _fit_images(self, images, context):
+        """Record what ``fit`` learns from the validated images (nothing by default)."""
 
     def _transform_image(self, image, context):
         raise NotImplementedError

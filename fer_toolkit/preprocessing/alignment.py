@@ -26,7 +26,7 @@ The framing is that of FER2013's 48x48 crops, which
 landmarks lie within 0.01 of the template. Compared with the ArcFace/insightface
 recognition template (eyes at 46% of the height, mouth at 82%), these faces sit
 higher and a little smaller: 0.2 of the side stays above the eyes for the
-eyebrows and the forehead, which expressions move (seed 003's upper block), and
+eyebrows and the forehead, which expressions move (the upper block of prior attention), and
 0.2 below the mouth for the chin and a wide-open mouth.
 """
 

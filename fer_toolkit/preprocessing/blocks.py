@@ -1,4 +1,7 @@
-"""Eye and mouth blocks beside the face: the inputs of seed 003's prior-attention network.
+"""Eye and mouth blocks beside the face: the inputs of a prior-attention network.
+
+The prior-attention approach is that of iTerner/Facial-Emotion-Detection
+(https://github.com/iTerner/Facial-Emotion-Detection).
 
 One geometric rule, :func:`eye_mouth_regions`, turns five landmarks into two
 rectangles in a frame that follows the eye line:
@@ -158,10 +161,11 @@ def _region_matrix(region, size) -> np.ndarray:
 class EyeMouthBlocks(_MTCNNUser, ImageTransformer):
     """Cut the eyes block and the mouth block out of every face, beside the face itself.
 
-    Seed 003's prior attention: an upper block (eyes and eyebrows) and a lower
-    block (mouth) carry most expression cues, and a network sees them at full
-    resolution alongside the whole face. The blocks follow the rule of
-    :func:`eye_mouth_regions`, from one of two locators.
+    The prior attention of iTerner/Facial-Emotion-Detection: an upper block
+    (eyes and eyebrows) and a lower block (mouth) carry most expression cues,
+    and a network sees them at full resolution alongside the whole face. The
+    blocks follow the rule of :func:`eye_mouth_regions`, from one of two
+    locators.
 
     Parameters
     ----------

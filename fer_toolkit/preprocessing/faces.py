@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -14,7 +15,10 @@ from ._base import ImageTransformer, map_images
 from .alignment import align_face
 from .geometry import resize_image
 
-__all__ = ["HaarFaceCropper", "NoFaceError", "crop_box", "cut_face"]
+__all__ = ["FaceFallbackWarning", "HaarFaceCropper", "NoFaceError", "crop_box", "cut_face"]
+
+#: Images detected at once by a face cropper's ``transform``.
+_CHUNK = 64
 
 _SELECTORS = {
     "largest": lambda detections, shape: detections.largest(),
@@ -25,6 +29,13 @@ _SELECTORS = {
 
 class NoFaceError(ValueError):
     """Raised by a face cropper with ``on_missing="raise"`` when an image has no face."""
+
+
+class FaceFallbackWarning(UserWarning):
+    """A face cropper found no face in some images and kept its ``on_missing`` fallback.
+
+    Silence it with :func:`warnings.filterwarnings` when whole images are wanted.
+    """
 
 
 def crop_box(image: np.ndarray, box, margin: float = 0.0) -> np.ndarray:
@@ -236,11 +247,27 @@ class _FaceCropper(_DetectorCache, ImageTransformer):
         self._validate_params()
         images = self._check_input(X)
         detector, size = self._prepare()
-        found = self._detect_all(detector, images)
-        items = list(zip(range(len(images)), images, found, strict=True))
-        crops = map_images(
-            lambda item: self._crop(*item, size), items, getattr(self, "n_jobs", None)
-        )
+        crops, missing = [], []
+        # In chunks: the detector's working memory (grey copies, MTCNN's image pyramids)
+        # stays that of one chunk, however many images there are.
+        for start in range(0, len(images), _CHUNK):
+            chunk = images[start : start + _CHUNK]
+            found = self._detect_all(detector, chunk)
+            missing += [start + i for i, d in enumerate(found) if not len(d)]
+            items = list(zip(range(start, start + len(chunk)), chunk, found, strict=True))
+            crops += map_images(
+                lambda item: self._crop(*item, size), items, getattr(self, "n_jobs", None)
+            )
+        if missing:
+            fallback = "a centred square" if self.on_missing == "center" else "the whole image"
+            shown = ", ".join(f"X[{i}]" for i in missing[:5]) + (", ..." * (len(missing) > 5))
+            warnings.warn(
+                f"{self._detector_name()} found no face in {len(missing)} of {len(images)} "
+                f"images ({shown}); kept {fallback} in their place (on_missing="
+                f"{self.on_missing!r}; 'raise' stops instead).",
+                FaceFallbackWarning,
+                stacklevel=3,  # past scikit-learn's set_output wrapper, at the caller
+            )
         return stack_images(crops) if size is not None else crops
 
     def detect(self, X) -> list[Detections]:
@@ -294,7 +321,9 @@ class HaarFaceCropper(_FaceCropper):
     on_missing : {"center", "full", "raise"}, default="center"
         Policy for an image without a face: crop the largest centred square,
         keep the full frame, or raise :class:`NoFaceError` naming the image.
-        The number of images never changes, so ``y`` stays aligned.
+        The number of images never changes, so ``y`` stays aligned. Each
+        ``transform`` that falls back warns (:class:`FaceFallbackWarning`)
+        with the count and the first images concerned.
     n_jobs : int or None, default=None
         Threads detecting in parallel (``None`` means 1, ``-1`` all cores).
         While several threads run, OpenCV's own thread pool is paused to avoid

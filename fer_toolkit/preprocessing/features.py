@@ -37,7 +37,26 @@ def _check_same_shape(results, name):
     return np.stack(results)
 
 
-class HOGFeatures(ImageTransformer):
+class _NamedImageFeatures(ImageTransformer):
+    """An image transformer whose ``fit`` records ``feature_names_out_``."""
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output columns, recorded by ``fit``.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored: the input is images, not named columns.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self, "feature_names_out_")
+        return self.feature_names_out_.copy()
+
+
+class HOGFeatures(_NamedImageFeatures):
     """Histogram of oriented gradients per image (scikit-image's ``hog``).
 
     Colour images are converted to grayscale first. All images must share one
@@ -56,17 +75,32 @@ class HOGFeatures(ImageTransformer):
     n_jobs : int or None, default=None
         Threads computing descriptors.
 
-    Returns
-    -------
-    Output of ``transform`` is float32 of shape (n, n_features).
+    Attributes
+    ----------
+    n_features_out_ : int
+        Length of one descriptor for the image size seen in ``fit``.
+    feature_names_out_ : ndarray of str
+        ``hog_block{r}_{c}_cell{i}_{j}_o{k}``: orientation bin ``k`` of cell
+        ``(i, j)`` of the block at block row ``r``, column ``c`` (scikit-image's
+        order), returned by :meth:`get_feature_names_out`.
+
+    Notes
+    -----
+    ``transform`` returns float32 of shape ``(n, n_features_out_)``. It needs
+    no ``fit``; ``fit`` only validates and records the output column names, so
+    that ``set_output(transform="pandas")`` and
+    ``Pipeline.get_feature_names_out()`` work.
 
     Examples
     --------
     >>> import numpy as np
     >>> from fer_toolkit.preprocessing import HOGFeatures
     >>> X = np.random.default_rng(0).integers(0, 256, (5, 48, 48), dtype=np.uint8)
-    >>> HOGFeatures().fit_transform(X).shape
+    >>> hog = HOGFeatures().fit(X)
+    >>> hog.transform(X).shape
     (5, 900)
+    >>> hog.get_feature_names_out()[:2].tolist()
+    ['hog_block0_0_cell0_0_o0', 'hog_block0_0_cell0_0_o1']
     """
 
     _parameter_constraints: dict = {
@@ -126,6 +160,20 @@ class HOGFeatures(ImageTransformer):
             feature_vector=True,
         ).astype(np.float32)
 
+    def _fit_images(self, images, context):
+        (cell_rows, cell_cols), (block_rows, block_cols) = context
+        height, width = images[0].shape[:2]
+        names = [
+            f"hog_block{r}_{c}_cell{i}_{j}_o{k}"
+            for r in range(height // cell_rows - block_rows + 1)
+            for c in range(width // cell_cols - block_cols + 1)
+            for i in range(block_rows)
+            for j in range(block_cols)
+            for k in range(self.orientations)
+        ]
+        self.feature_names_out_ = np.asarray(names, dtype=object)
+        self.n_features_out_ = len(names)
+
     def _assemble(self, results):
         return _check_same_shape(results, "HOGFeatures")
 
@@ -135,7 +183,7 @@ class HOGFeatures(ImageTransformer):
         return tags
 
 
-class LBPHistogram(ImageTransformer):
+class LBPHistogram(_NamedImageFeatures):
     """Local binary pattern histograms over a grid of cells, concatenated.
 
     Colour images are converted to grayscale first; images may differ in size
@@ -151,11 +199,22 @@ class LBPHistogram(ImageTransformer):
         LBP variant; fixes the number of histogram bins (``P + 2`` for uniform).
     grid : tuple of (rows, cols), default=(4, 4)
         Cells per image; one normalised histogram per cell.
+    n_jobs : int or None, default=None
+        Threads computing the histograms (``None`` means 1, ``-1`` all
+        cores), as in ``HOGFeatures``.
 
-    Returns
-    -------
-    Output of ``transform`` is float32 of shape (n, rows * cols * n_bins),
-    each cell's histogram summing to 1.
+    Attributes
+    ----------
+    n_features_out_ : int
+        ``rows * cols * n_bins``.
+    feature_names_out_ : ndarray of str
+        ``lbp_cell{r}_{c}_bin{b}``, returned by :meth:`get_feature_names_out`.
+
+    Notes
+    -----
+    ``transform`` returns float32 of shape ``(n, rows * cols * n_bins)``, each
+    cell's histogram summing to 1. It needs no ``fit``; ``fit`` only
+    validates and records the output column names.
 
     Examples
     --------
@@ -165,6 +224,8 @@ class LBPHistogram(ImageTransformer):
     >>> Xt = LBPHistogram(grid=(2, 2)).fit_transform(X)
     >>> Xt.shape, float(Xt[0, :10].sum())
     ((3, 40), 1.0)
+    >>> LBPHistogram(grid=(2, 2)).fit(X).get_feature_names_out()[:2].tolist()
+    ['lbp_cell0_0_bin0', 'lbp_cell0_0_bin1']
     """
 
     _parameter_constraints: dict = {
@@ -211,6 +272,17 @@ class LBPHistogram(ImageTransformer):
             for c0, c1 in itertools.pairwise(col_edges)
         ]
         return np.concatenate(histograms).astype(np.float32)
+
+    def _fit_images(self, images, n_bins):
+        rows, cols = self.grid
+        names = [
+            f"lbp_cell{r}_{c}_bin{b}"
+            for r in range(rows)
+            for c in range(cols)
+            for b in range(n_bins)
+        ]
+        self.feature_names_out_ = np.asarray(names, dtype=object)
+        self.n_features_out_ = len(names)
 
     def _assemble(self, results):
         return np.stack(results)

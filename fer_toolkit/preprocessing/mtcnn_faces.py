@@ -88,7 +88,9 @@ class MTCNNFaceCropper(_MTCNNUser, _FaceCropper):
         Policy for an image without a face: crop the largest centred square,
         keep the full frame, or raise :class:`NoFaceError` naming the image.
         The number of images never changes, so ``y`` stays aligned. Fallback
-        images are never aligned.
+        images are never aligned. Each ``transform`` that falls back warns
+        (:class:`~fer_toolkit.preprocessing.faces.FaceFallbackWarning`) with
+        the count and the first images concerned.
     device : str or torch.device, default="auto"
         Where MTCNN runs: ``"auto"`` (CUDA when available), ``"cpu"``,
         ``"cuda"``, ``"cuda:1"``...

@@ -19,9 +19,25 @@ from numbers import Integral
 
 import numpy as np
 
-__all__ = ["check_image", "check_images", "check_paths", "check_size", "stack_images"]
+__all__ = [
+    "InputError",
+    "check_image",
+    "check_images",
+    "check_paths",
+    "check_size",
+    "stack_images",
+]
 
 _FLOAT_KINDS = "f"
+
+
+class InputError(ValueError):
+    """A file or value given to fer_toolkit is wrong; the message names it.
+
+    Raised where untrusted input is read (model folders, weights, cascade XML):
+    the command line prints it as one ``Error: ...`` line. A ``ValueError``, so
+    code that catches those keeps working.
+    """
 
 
 def _describe(index: int | None, name: str) -> str:

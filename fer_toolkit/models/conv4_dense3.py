@@ -1,4 +1,7 @@
-"""The Keras CNN of seed 004 (amirhossein-hkh/facial-expression-recognition), in PyTorch."""
+"""The 5-class Keras CNN of amirhossein-hkh/facial-expression-recognition, in PyTorch.
+
+The project is at https://github.com/amirhossein-hkh/facial-expression-recognition.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from torch import nn
 
 from ._blocks import check_model_args, keras_init_
 
-__all__ = ["Seed004CNN"]
+__all__ = ["Conv4Dense3CNN"]
 
 # Keras BatchNormalization defaults: moving = 0.99 * moving + 0.01 * batch, epsilon = 1e-3.
 # PyTorch's momentum is the weight of the *new* batch statistic, hence 1 - 0.99.
@@ -25,11 +28,11 @@ def _feature_size(size: int) -> int:
     return size
 
 
-class Seed004CNN(nn.Module):
-    """The 4-conv + 3-dense CNN from seed 004's README, layer for layer.
+class Conv4Dense3CNN(nn.Module):
+    """The 4-conv + 3-dense Keras CNN of amirhossein-hkh/facial-expression-recognition.
 
-    Seed 004 (amirhossein-hkh/facial-expression-recognition, Keras 2.2.4) prints
-    its model summary for 48x48x1 faces and 5 classes (happy, sad, surprise,
+    The project's README (amirhossein-hkh/facial-expression-recognition [1]_,
+    Keras 2.2.4) prints its model summary for 48x48x1 faces and 5 classes (happy, sad, surprise,
     angry, neutral). This module reproduces that table::
 
         conv3x3(64, 'valid') -> ReLU -> BN -> maxpool2          46 -> 23
@@ -64,7 +67,7 @@ class Seed004CNN(nn.Module):
         inputs give a larger flattened vector and first dense layer.
     dropout : float, default=0.25
         Drop probability of both dropout layers (after the second convolution
-        and after the first dense layer). The seed's README does not state its
+        and after the first dense layer). The project's README does not state its
         rates; 0.25 is a common Keras choice.
     keras_init : bool, default=True
         Initialise weights as Keras does (Glorot-uniform, zero bias); if
@@ -89,13 +92,14 @@ class Seed004CNN(nn.Module):
     References
     ----------
     .. [1] amirhossein-hkh, "facial-expression-recognition", GitHub README,
-       section "CNN" (Keras model summary).
+       section "CNN" (Keras model summary),
+       https://github.com/amirhossein-hkh/facial-expression-recognition
 
     Examples
     --------
     >>> import torch
-    >>> from fer_toolkit.models import Seed004CNN
-    >>> model = Seed004CNN(n_classes=5).eval()
+    >>> from fer_toolkit.models import Conv4Dense3CNN
+    >>> model = Conv4Dense3CNN(n_classes=5).eval()
     >>> with torch.no_grad():
     ...     logits = model(torch.zeros(2, 1, 48, 48))
     >>> logits.shape
