@@ -101,7 +101,7 @@ html_theme_options = {
     # then fit without a horizontal scroll bar.
     "secondary_sidebar_items": {
         **{page: ["page-toc"] for page in ("index", "api", "benchmarks", "changelog")},
-        **{pattern: ["page-toc"] for pattern in ("user_guide/*", "api/*")},
+        **{pattern: ["page-toc"] for pattern in ("user_guide/*", "api/*", "api/generated/*")},
         "auto_examples/*": [],
     },
     "navigation_with_keys": False,
