@@ -1,12 +1,14 @@
 """Crop faces from a real photo with a Haar cascade
 ====================================================
 
-``HaarFaceCropper`` finds faces with one of OpenCV's stock cascades, keeps the
-largest, adds a margin and resizes the crop. Here it runs on the astronaut
-photo that ships with scikit-image; the figure shows the detection and the
-48x48 grayscale face that a FER pipeline would see, for three cascades.
+:class:`~fer_toolkit.preprocessing.HaarFaceCropper` finds faces with one of OpenCV's stock
+cascades, keeps the largest, adds a margin and resizes the crop. Here it runs on the
+astronaut photo that ships with scikit-image, with three cascades: each finds the face at a
+slightly different box, and the 48x48 grayscale crop that a FER pipeline sees changes with
+it.
 
-Run: ``python examples/plot_haar_face_crops.py [output.png]``
+Run: ``python examples/plot_haar_face_crops.py [output_prefix]`` (a few seconds; the figure is
+saved when a prefix is given).
 """
 
 import sys
@@ -20,6 +22,14 @@ from fer_toolkit.preprocessing import Grayscale, HaarFaceCropper
 
 photo = data.astronaut()
 cascades = ["frontalface_default", "frontalface_alt2", "frontalface_alt"]
+
+# %%
+# Detect, then crop
+# -----------------
+# ``detect`` returns the boxes a cascade finds (a
+# :class:`~fer_toolkit.detection.Detections` per image); ``fit_transform`` crops the kept box
+# with a 15% margin and resizes it. Followed by :class:`~fer_toolkit.preprocessing.Grayscale`
+# in a pipeline, the result is what a FER2013-trained network expects.
 
 fig = Figure(figsize=(10, 6.5), layout="constrained")
 grid = fig.add_gridspec(2, len(cascades), height_ratios=[3, 1.4])
@@ -37,6 +47,10 @@ for column, cascade in enumerate(cascades):
     )
     ax.set_axis_off()
 
-output = sys.argv[1] if len(sys.argv) > 1 else "haar_face_crops.png"
-save_figure(fig, output)
-print(f"wrote {output}")
+# %%
+# The three boxes overlap but differ by a few pixels, and so do the crops: a model trained on
+# one cascade's crops should be used with that cascade.
+
+if len(sys.argv) > 1:
+    save_figure(fig, f"{sys.argv[1]}_crops.png")
+    print(f"wrote {sys.argv[1]}_crops.png")

@@ -185,10 +185,10 @@ class CascadeEvaluation:
     n_images, n_objects : int
         Images evaluated (annotated + negatives) and ground-truth boxes.
     min_neighbors : int
-        The operating point reported by :attr:`hit_rate`, :attr:`precision`...
+        The operating point reported by ``hit_rate``, ``precision``...
     curve : list of OperatingPoint
         One per ``min_neighbors`` from 0 up to the first that returns no box
-        (or up to :attr:`min_neighbors`, if larger).
+        (or up to ``min_neighbors``, if larger).
     images : list of dict
         Per image at ``min_neighbors``: ``path``, ``objects``, ``hits``,
         ``false_positives``.
@@ -204,22 +204,22 @@ class CascadeEvaluation:
 
     @property
     def point(self) -> OperatingPoint:
-        """The operating point at :attr:`min_neighbors`."""
+        """The operating point at ``min_neighbors``."""
         return self.curve[self.min_neighbors]
 
     @property
     def hit_rate(self) -> float:
-        """Fraction of ground-truth boxes found at :attr:`min_neighbors`."""
+        """Fraction of ground-truth boxes found at ``min_neighbors``."""
         return self.point.hit_rate
 
     @property
     def false_positives_per_image(self) -> float:
-        """Boxes matching no ground truth, per image, at :attr:`min_neighbors`."""
+        """Boxes matching no ground truth, per image, at ``min_neighbors``."""
         return self.point.false_positives_per_image
 
     @property
     def precision(self) -> float:
-        """Fraction of boxes that hit a ground-truth box at :attr:`min_neighbors`."""
+        """Fraction of boxes that hit a ground-truth box at ``min_neighbors``."""
         return self.point.precision
 
     def to_dict(self) -> dict:
@@ -240,7 +240,7 @@ class CascadeEvaluation:
         }
 
     def runs(self) -> list[tuple[int, int, OperatingPoint]]:
-        """The distinct operating points of :attr:`curve`.
+        """The distinct operating points of ``curve``.
 
         Returns
         -------

@@ -434,7 +434,7 @@ class HaarFeatures(_FeatureTable):
         Parameters
         ----------
         batch : IntegralBatch
-            From :func:`~fer_toolkit.cascade.integral.integral_batch` (with
+            From :func:`~fer_toolkit.cascade.integral_batch` (with
             ``tilted=True`` when the table has tilted features).
         idx : array-like of int or None, default=None
             Features to evaluate (all when None).

@@ -69,7 +69,7 @@ def _is_int(value) -> bool:
 
 @dataclass(frozen=True)
 class StageParams:
-    """Boosting parameters of every stage (``-bt -minHitRate ... -maxWeakCount``).
+    """Boosting parameters of every stage (``-bt``, ``-minHitRate`` to ``-maxWeakCount``).
 
     The detector ignores them; ``params.xml`` and ``cascade.xml`` record them.
 
@@ -730,7 +730,7 @@ class Cascade:
         ----------
         samples : ndarray of shape (n, height, width) or sequence of images
         features : array-like of int or None, default=None
-            Rows of :attr:`features` (all when None).
+            Rows of ``features`` (all when None).
 
         Returns
         -------

@@ -217,7 +217,7 @@ def extract_faces(
     sources : str, os.PathLike or sequence of them
         Video files, image files, and folders, searched recursively for both
         (by extension: :data:`~fer_toolkit.datasets.IMAGE_EXTENSIONS` and
-        :data:`~fer_toolkit.datasets.video.VIDEO_EXTENSIONS`; hidden files and
+        :data:`~fer_toolkit.datasets.VIDEO_EXTENSIONS`; hidden files and
         folders are skipped). Files are processed in sorted order.
     out_dir : str or os.PathLike
         Output folder, created if needed. It must not lie inside a source
@@ -252,7 +252,7 @@ def extract_faces(
         callable receives a list of RGB uint8 crops of the boxes that passed
         ``min_confidence``, and returns one boolean per crop, True for a face.
         Each crop is the square of side ``max(w, h)`` centred on the box,
-        grown by :data:`VERIFY_MARGIN` on every side (whatever ``margin`` is).
+        grown by ``VERIFY_MARGIN`` (25%) on every side (whatever ``margin`` is).
     keep : {"all", "largest"}, default="all"
         Keep every accepted face of a frame, or only the largest one (the
         others are indexed with reason ``not_largest``).
@@ -303,7 +303,7 @@ def extract_faces(
       of an image ``a.jpg`` to ``faces/a_<face>.png``. The files of a source
       folder ``data/`` keep their place under ``faces/data/``, so a labelled
       ``root/<class>/<image>`` folder gives a labelled crop folder.
-    * ``index.csv``: columns :data:`INDEX_COLUMNS`. ``frame`` is -1 for
+    * ``index.csv``: columns ``INDEX_COLUMNS``. ``frame`` is -1 for
       images; ``face`` numbers the detections of a frame in the detector's
       order; the ten landmark columns are blank for detectors without
       landmarks; ``crop`` is the crop's path relative to ``out_dir`` (blank

@@ -5,7 +5,7 @@ and Kaggle's ``icml_face_data.csv`` (``emotion, Usage, pixels``, with a space be
 the later header names). Columns are found by name, so both (and any other column
 order) load the same way. ``pixels`` holds 2304 space-separated integers 0-255, a
 48x48 grayscale image in row-major order; ``emotion`` is a code 0-6 into
-:data:`~fer_toolkit.datasets.labels.FER2013_EMOTIONS`; ``Usage`` is one of
+:data:`~fer_toolkit.datasets.FER2013_EMOTIONS`; ``Usage`` is one of
 :data:`FER2013_USAGES`.
 """
 
@@ -73,7 +73,7 @@ def load_fer2013(path, usage=None):
         ``target``
             ndarray of int64, shape (n_samples,): codes 0-6 into ``target_names``.
         ``target_names``
-            :data:`~fer_toolkit.datasets.labels.FER2013_EMOTIONS`.
+            :data:`~fer_toolkit.datasets.FER2013_EMOTIONS`.
         ``usage``
             ndarray of str, shape (n_samples,).
         ``filename``
@@ -341,7 +341,7 @@ def write_fer2013_csv(path, images, labels, usage="Training", variant="fer2013")
         transformers).
     labels : array-like of shape (n_samples,)
         FER2013 codes 0-6, or emotion names (aliases allowed) among
-        :data:`~fer_toolkit.datasets.labels.FER2013_EMOTIONS`.
+        :data:`~fer_toolkit.datasets.FER2013_EMOTIONS`.
     usage : str or sequence of str, default="Training"
         One usage for every row, or one per row; each among
         ``"Training"``, ``"PublicTest"``, ``"PrivateTest"``.

@@ -90,7 +90,7 @@ def load_ferplus(
     ----------
     fer2013_csv : str or os.PathLike
         ``fer2013.csv`` (or ``icml_face_data.csv``): the images, read with
-        :func:`~fer_toolkit.datasets.fer2013.load_fer2013`'s rules.
+        :func:`~fer_toolkit.datasets.load_fer2013`'s rules.
     ferplus_csv : str or os.PathLike
         ``fer2013new.csv``, with columns ``Usage, Image name, neutral, happiness,
         surprise, sadness, anger, disgust, fear, contempt, unknown, NF`` (matched
@@ -119,7 +119,7 @@ def load_ferplus(
             ``target_names``. ``mode="probability"``: ndarray of float64, shape
             (n_samples, 8), rows summing to 1, columns in ``target_names`` order.
         ``target_names``
-            :data:`~fer_toolkit.datasets.labels.EMOTIONS` (FER2013's seven and
+            :data:`~fer_toolkit.datasets.EMOTIONS` (FER2013's seven and
             ``contempt``).
         ``usage``
             ndarray of str, shape (n_samples,).

@@ -250,7 +250,7 @@ def make_synthetic_faces(
         Number of images. Must be at least the number of classes.
     classes : sequence of str or None, default=None
         Emotions to draw, by canonical name (see
-        :data:`fer_toolkit.datasets.labels.EMOTIONS`). ``None`` means the seven
+        :data:`fer_toolkit.datasets.EMOTIONS`). ``None`` means the seven
         FER2013 emotions. Names must be distinct; their order does not matter.
     image_size : int, default=48
         Side length of the square images, in pixels, at least 24. Faces are

@@ -329,7 +329,7 @@ class MTCNN:
     Equal scores are ordered as the package orders them (numpy's default
     ``argsort``, reversed), which decides the surviving box when tied boxes
     overlap. Pyramid levels are area-averaged as by TensorFlow's ``AREA``
-    resize (see :func:`area_resize`); the results agree with the package's to
+    resize (``fer_toolkit.detection.mtcnn.area_resize``); the results agree with the package's to
     float32 rounding (on 178 faces of 168 images, photos, video frames and
     shifted, cropped, rescaled and mirrored faces: identical integer boxes,
     landmarks within 1.2e-5 of the box width).

@@ -454,12 +454,11 @@ def augment_batch(x, params, generator=None):
         A new tensor with the shape, dtype, device and memory format
         (contiguous or channels-last) of ``x``, values in [0, 1].
 
-    See Also
-    --------
-    augment_batches : The same for several images per sample (a dict of batches).
-
     Notes
     -----
+    ``augment_batches`` in the same module does the same for several images per
+    sample (a dict of batches).
+
     Each call draws one ``(N, 7)`` block of uniform numbers (flip, shear,
     rotation, horizontal shift, vertical shift, zoom, brightness), whether or
     not a transform is enabled, so that switching one transform on or off does

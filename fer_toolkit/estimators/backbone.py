@@ -91,7 +91,7 @@ class Backbone(nn.Module):
     Attributes
     ----------
     features : torch.nn.Module
-        The registry model's ``features``; :meth:`forward` applies it.
+        The registry model's ``features``; ``forward`` applies it.
 
     Examples
     --------

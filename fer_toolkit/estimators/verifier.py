@@ -330,7 +330,7 @@ class FaceVerifier(TransformerMixin, CNNClassifier):
             receive, as a fraction of the box side on every side. It is cut
             away so that the verifier sees the box itself, framed like its
             training faces. None means the margin of ``extract_faces``'s
-            crops, :data:`~fer_toolkit.datasets.extraction.VERIFY_MARGIN`
+            crops, ``VERIFY_MARGIN``
             (0.25); 0 is for crops of the box alone.
 
         Returns

@@ -203,7 +203,7 @@ class EyeMouthBlocks(_MTCNNUser, ImageTransformer):
         ``"cuda"``...
     batch_size : int, default=512
         Largest number of face candidates per MTCNN R-Net or O-Net pass; all
-        images go through :meth:`MTCNN.detect_batch` at once.
+        images go through :meth:`~fer_toolkit.detection.MTCNN.detect_batch` at once.
 
     See Also
     --------

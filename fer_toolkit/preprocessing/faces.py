@@ -409,6 +409,6 @@ class HaarFaceCropper(_FaceCropper):
         detections : list of Detections
             One per image: ``boxes`` ``(k, 4)`` as ``(x, y, w, h)``, ``scores``
             (merged neighbours), no landmarks; strongest box first (see
-            :meth:`HaarCascadeDetector.detect`).
+            :meth:`~fer_toolkit.detection.HaarCascadeDetector.detect`).
         """
         return super().detect(X)

@@ -350,7 +350,8 @@ class Flatten(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        Xt : ndarray of shape (n, n_features_out_)
+        Xt : ndarray of shape (n, H * W * C)
+            ``n_features_out_`` columns: the pixels of each image, flattened.
         """
         check_is_fitted(self)
         images = check_images(X)

@@ -72,7 +72,7 @@ class MTCNNFaceCropper(_MTCNNUser, _FaceCropper):
     align : bool, default=False
         If True, warp each face by the similarity (rotation, uniform scale,
         translation) that maps its five landmarks onto the canonical template
-        (:data:`~fer_toolkit.preprocessing.alignment.FACE_TEMPLATE`): eyes
+        (:data:`~fer_toolkit.preprocessing.FACE_TEMPLATE`): eyes
         level at fixed positions, the framing that
         :class:`EyeMouthBlocks`' priors assume.
     output_size : int, tuple of (height, width) or None, default=None
@@ -96,7 +96,7 @@ class MTCNNFaceCropper(_MTCNNUser, _FaceCropper):
         ``"cuda"``, ``"cuda:1"``...
     batch_size : int, default=512
         Largest number of face candidates per R-Net or O-Net pass; the whole
-        batch of images goes through :meth:`MTCNN.detect_batch` at once.
+        batch of images goes through :meth:`~fer_toolkit.detection.MTCNN.detect_batch` at once.
 
     See Also
     --------
@@ -174,6 +174,6 @@ class MTCNNFaceCropper(_MTCNNUser, _FaceCropper):
         detections : list of Detections
             One per image: ``boxes`` ``(k, 4)`` as ``(x, y, w, h)``, ``scores``
             (O-Net's face probability), ``landmarks`` ``(k, 5, 2)``; most
-            confident face first (see :meth:`MTCNN.detect`).
+            confident face first (see :meth:`~fer_toolkit.detection.MTCNN.detect`).
         """
         return super().detect(X)
