@@ -28,7 +28,7 @@ Work (``--tasks``), timed after a warm-up in that process:
     (``bench_cascade.py``'s backgrounds);
 ``fer_epoch`` (not run by default)
     one FER2013-sized epoch (28,709 images of 48x48, 5 classes) of
-    ``CNNClassifier("seed004", validation_fraction=None)``;
+    ``CNNClassifier("conv4_dense3", validation_fraction=None)``;
 ``grid`` (not run by default)
     ``GridSearchCV(n_jobs=1)`` then ``GridSearchCV(n_jobs=2)`` (2 x 2 fits)
     over ``HaarFaceCropper(n_jobs=2) -> CNNClassifier`` and over
@@ -133,7 +133,7 @@ def run_tasks(tasks: list[str], cnn_images: int, folder: Path) -> dict[str, floa
         X = rng.integers(0, 256, size=(FER2013_TRAIN_SIZE, 48, 48), dtype=np.uint8)
         y = rng.choice(["angry", "happy", "sad", "surprise", "neutral"], FER2013_TRAIN_SIZE)
         clf = CNNClassifier(
-            "seed004", max_epochs=1, validation_fraction=None, device="cpu", random_state=0
+            "conv4_dense3", max_epochs=1, validation_fraction=None, device="cpu", random_state=0
         )
         out["fer_epoch"] = _timed(lambda: clf.fit(X, y))
     if "cascade" in tasks:
