@@ -313,6 +313,33 @@ def test_cascade_train_locks_its_data_folder(tmp_path):
     assert "is in use by another fer-toolkit cascade train run" in result.output
 
 
+def test_pretrain_replaces_backbone_and_report_together(tmp_path, monkeypatch):
+    import hashlib
+
+    import fer_toolkit.cli.pretrain as pretrain_module
+
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for i in range(16):
+        write_png(faces / f"{i}.png")
+    results = tmp_path / "results"
+    out = results / "backbone.pt"
+    args = ("pretrain", faces, "--epochs", "1", "--size", "24", "--no-progress")
+    assert invoke(*args, "--out", out).exit_code == 0
+    report = json.loads((results / "backbone.pt.json").read_text())
+    assert report["backbone_sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    before = {path.name: path.read_bytes() for path in results.iterdir()}
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pretrain_module.json, "dump", disk_full)
+    result = invoke(*args, "--seed", "1", "--out", out)
+    assert result.exit_code != 0
+    # Neither file was replaced, and no temporary is left beside them.
+    assert {path.name: path.read_bytes() for path in results.iterdir()} == before
+
+
 # ------------------------------------------------------------------------- Ctrl-C
 def test_ctrl_c_exits_130_in_crop_and_predict(model_dir, tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):

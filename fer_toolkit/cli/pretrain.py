@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -11,7 +12,7 @@ import numpy as np
 
 from ..datasets import IMAGE_EXTENSIONS, load_fer2013, make_synthetic_faces
 from ..preprocessing import Grayscale, ImageReader, Resize
-from ..utils.fileio import atomic_write, file_lock, remove_stale_temporaries
+from ..utils.fileio import atomic_path, file_lock, remove_stale_temporaries
 from ._common import (
     FerCommand,
     device_option,
@@ -124,7 +125,6 @@ def pretrain(data, task, model, out, size, epochs, batch_size, n_permutations, d
 def _pretrain_and_save(estimator, images, out, report_path, data, task, model, size):
     echo(f"Pretraining {model!r} on {task} with {len(images)} images of {size}x{size}...")
     estimator.fit(images)
-    estimator.save_backbone(out)
     report = {
         "data": data,
         "n_images": len(images),
@@ -135,7 +135,14 @@ def _pretrain_and_save(estimator, images, out, report_path, data, task, model, s
             {key: row[key] for key in row if key != "batches"} for row in estimator.history
         ],
     }
-    with atomic_write(report_path) as handle:
-        json.dump(report, handle, indent=2, default=float)
+    # Both files are complete on disk before either replaces its predecessor (the backbone
+    # first, then the report), and the report names the backbone by its sha256: a crash
+    # never leaves a half-written file, and a report always tells which backbone it is of.
+    with atomic_path(report_path) as report_tmp, atomic_path(out) as backbone_tmp:
+        estimator.save_backbone(backbone_tmp)
+        with open(backbone_tmp, "rb") as f:
+            report["backbone_sha256"] = hashlib.sha256(f.read()).hexdigest()
+        with open(report_tmp, "w", encoding="utf-8") as handle:
+            json.dump(report, handle, indent=2, default=float)
     scores = ", ".join(f"{k} {v:.3f}" for k, v in report["pretext_accuracy"].items())
     echo(f"Wrote {out} and {report_path} (pretext accuracy: {scores}).")
