@@ -27,7 +27,11 @@ __all__ = [
 
 
 class ChanceLevelWarning(UserWarning):
-    """Training loss fell but validation accuracy stayed at chance (:class:`ChanceLevelWatch`)."""
+    """Training loss fell while validation accuracy stayed at chance.
+
+    ``CNNClassifier`` warns so by default (its ``chance_level`` callback);
+    ``callbacks__chance_level=None`` or a warnings filter silences it.
+    """
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

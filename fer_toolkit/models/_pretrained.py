@@ -173,7 +173,7 @@ def load_pretrained(name="mini_xception_fer2013", *, device="auto"):
     -------
     classifier : CNNClassifier
         Fitted: ``classes_`` are the emotion names (sorted), ``predict`` and
-        ``predict_proba`` take face crops as :attr:`PretrainedInfo.input_format`
+        ``predict_proba`` take face crops as ``PretrainedInfo.input_format``
         says (for the FER2013 mini-Xception, uint8 grayscale ``(n, 64, 64)``;
         the scaling to [-1, 1] happens inside the network). It drops into a
         :class:`~sklearn.pipeline.Pipeline` after the steps that make such
