@@ -578,6 +578,15 @@ def test_extractions_from_before_align_resume_as_unaligned(photos, tmp_path):
         extract_faces(photos, tmp_path, detector=detector, align=True, progress=False)
 
 
+@pytest.mark.parametrize("content", ["[1, 2]", "not json", "null"])
+def test_a_tampered_settings_file_is_named_not_a_traceback(photos, tmp_path, content):
+    detector = StubDetector([TRUE_FACE], [1.0])
+    extract_faces(photos, tmp_path, detector=detector, progress=False)
+    (tmp_path / "extraction.json").write_text(content)
+    with pytest.raises(ValueError, match=r"extraction\.json' is not an extract_faces settings"):
+        extract_faces(photos, tmp_path, detector=detector, progress=False)
+
+
 def test_a_second_run_on_a_folder_in_use_fails_at_once(photos, tmp_path):
     out = tmp_path / "out"
     holder = subprocess.Popen(

@@ -902,14 +902,17 @@ class _Store:
 def _read_settings(path: str) -> dict | None:
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            settings = json.load(f)
     except FileNotFoundError:
         return None
     except ValueError:
+        settings = None
+    if not isinstance(settings, dict):
         raise ValueError(
-            f"{path!r} is not valid JSON: it was modified, or is not from extract_faces; "
-            f"{_START_OVER}."
-        ) from None
+            f"{path!r} is not an extract_faces settings file (a JSON object): it was "
+            f"modified, or is not from extract_faces; {_START_OVER}."
+        )
+    return settings
 
 
 def _check_same_settings(previous: dict, settings: dict, out_dir: str) -> None:
