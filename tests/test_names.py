@@ -25,6 +25,8 @@ SHORTHAND = re.compile(r"seed ?00\d|seed00", re.IGNORECASE)
 # entry per line of the label sets' table.
 ALIAS_TABLES = {"fer_toolkit/models/registry.py", "fer_toolkit/datasets/labels.py"}
 ALIAS_ENTRY = re.compile(r'\s*(_RENAMED = \{)?"seed00\d": "\w+"(,|\})?\s*')
+# The changelog records the rename, naming the former names as code (`seed004`) only.
+RENAME_RECORD = "docs/changelog.md"
 # Generated from the sources checked here (Sphinx output, gallery, API stubs).
 GENERATED = {"_build", "auto_examples", "api", "api.rst", "gen_modules", "__pycache__"}
 TEXT_SUFFIXES = {".py", ".md", ".rst", ".txt", ".toml", ".cfg", ".json", ".yml", ".yaml"}
@@ -63,8 +65,11 @@ def test_no_seed_shorthand_in_sources_docs_and_examples():
     for path in _user_facing_files():
         name = path.relative_to(ROOT).as_posix()
         for number, line in _shorthand_lines(path.read_text(encoding="utf-8")):
-            if not (name in ALIAS_TABLES and ALIAS_ENTRY.fullmatch(line)):
-                found.append(f"{name}:{number}: {line.strip()}")
+            if name in ALIAS_TABLES and ALIAS_ENTRY.fullmatch(line):
+                continue
+            if name == RENAME_RECORD and not SHORTHAND.search(re.sub(r"`seed00\d`", "", line)):
+                continue
+            found.append(f"{name}:{number}: {line.strip()}")
     assert not found, "\n".join(found)
 
 
