@@ -21,6 +21,7 @@ SECTIONS = [
     ("fer_toolkit.plotting", "Plotting"),
     ("fer_toolkit.utils.validation", "Input validation"),
     ("fer_toolkit.utils.pixels", "Pixel conversions"),
+    ("fer_toolkit.utils.boxes", "Box geometry"),
     ("fer_toolkit.utils.fileio", "Atomic files and folder locks"),
     ("fer_toolkit.utils.untrusted", "Untrusted input"),
     ("fer_toolkit.utils.threads", "Threads and CPU contention"),

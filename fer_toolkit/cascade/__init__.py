@@ -8,6 +8,7 @@
 
 __all__: list[str] = []
 
+from ..utils.boxes import box_iou
 from ..utils.lazy import lazy_attributes
 from .createsamples import create_samples, samples_from_image, samples_from_info, show_vec
 from .description import Positive, read_bg, read_info, write_bg, write_info
@@ -19,13 +20,7 @@ from .detect import (
     write_detections_csv,
     write_detections_json,
 )
-from .evaluate import (
-    CascadeEvaluation,
-    OperatingPoint,
-    box_iou,
-    evaluate_cascade,
-    match_detections,
-)
+from .evaluate import CascadeEvaluation, OperatingPoint, evaluate_cascade, match_detections
 from .opencv_backend import (
     OpenCVToolError,
     OpenCVToolNotFoundError,
