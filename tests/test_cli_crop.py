@@ -16,7 +16,7 @@ from fer_toolkit.datasets import (
     make_synthetic_faces,
     write_fer2013_csv,
 )
-from fer_toolkit.datasets.extraction import LANDMARK_NAMES
+from fer_toolkit.datasets.extraction.output import LANDMARK_NAMES
 from fer_toolkit.preprocessing import align_face
 from fer_toolkit.utils.fileio import folder_lock
 from fer_toolkit.utils.pixels import to_gray

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..datasets import FER2013_EMOTIONS, extract_faces, load_fer2013, write_fer2013_csv
-from ..datasets.extraction import FACES_DIR, IMAGE_FORMATS, INDEX_COLUMNS, INDEX_NAME
+from ..datasets.extraction.output import FACES_DIR, IMAGE_FORMATS, INDEX_COLUMNS, INDEX_NAME
 from ..preprocessing.faces import cut_face
 from ..preprocessing.geometry import resize_image
 from ..utils.fileio import atomic_path, atomic_write, folder_lock, remove_stale_temporaries

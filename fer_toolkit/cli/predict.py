@@ -15,7 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..datasets import iter_video_frames, video_info
-from ..datasets.extraction import LANDMARK_NAMES
+from ..datasets.extraction.output import LANDMARK_NAMES
 from ..detection import Detections
 from ..plotting import annotate_faces
 from ..preprocessing import read_image

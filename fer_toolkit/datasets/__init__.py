@@ -6,7 +6,9 @@ The synthetic generator, :func:`make_synthetic_faces`, is the embedded default
 dataset: everything in fer_toolkit runs on it without downloads.
 """
 
-from .extraction import ExtractionSummary, HaarVerifier, extract_faces
+from ..estimators.haar_verifier import HaarVerifier
+from .extraction.output import INDEX_COLUMNS
+from .extraction.pipeline import ExtractionSummary, extract_faces
 from .face_patches import BACKGROUND_SCENES, make_face_patches
 from .fer2013 import FER2013_USAGES, load_fer2013, write_fer2013_csv
 from .ferplus import FERPLUS_VOTE_NAMES, load_ferplus
@@ -34,6 +36,7 @@ __all__ = [
     "FERPLUS_EMOTIONS",
     "FERPLUS_VOTE_NAMES",
     "IMAGE_EXTENSIONS",
+    "INDEX_COLUMNS",
     "LABEL_SETS",
     "VIDEO_EXTENSIONS",
     "ExtractionSummary",

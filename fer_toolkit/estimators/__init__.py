@@ -1,12 +1,23 @@
-"""skorch-wrapped PyTorch estimators that behave like any scikit-learn estimator."""
+"""skorch-wrapped PyTorch estimators that behave like any scikit-learn estimator.
 
-from ._callbacks import ChanceLevelWarning
-from ._pretext_data import jigsaw_permutations
-from .augmentation import AugmentationParams, augment_batch
-from .backbone import Backbone, load_backbone, save_backbone
-from .cnn import CNNClassifier, resolve_device
-from .pretext import JigsawPretext, JointPretext, RotationPretext
-from .verifier import FaceVerifier
+The names load on first use (PEP 562), so that the modules here that need no
+PyTorch (``haar_verifier``) import without it.
+"""
+
+from ..utils.lazy import lazy_attributes
+
+__getattr__, __dir__ = lazy_attributes(
+    __name__,
+    {
+        "_callbacks": ["ChanceLevelWarning"],
+        "_pretext_data": ["jigsaw_permutations"],
+        "augmentation": ["AugmentationParams", "augment_batch"],
+        "backbone": ["Backbone", "load_backbone", "save_backbone"],
+        "cnn": ["CNNClassifier", "resolve_device"],
+        "pretext": ["JigsawPretext", "JointPretext", "RotationPretext"],
+        "verifier": ["FaceVerifier"],
+    },
+)
 
 __all__ = [
     "AugmentationParams",
