@@ -1,6 +1,6 @@
 """The output folder of a face extraction: its file names, index columns, and crop writing.
 
-Used by ``extract_faces`` (``pipeline``) and the ``crop`` command.
+Shared by ``extract_faces`` (``pipeline``) and ``crop_fer2013`` (``fer_csv``).
 """
 
 from __future__ import annotations
