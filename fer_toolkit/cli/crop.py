@@ -171,56 +171,43 @@ def crop(
             "crop FER2013 CSV sources and image/video sources in separate runs: their outputs "
             "differ (labelled CSV rows vs. detections of every face)."
         )
-    finder = make_detector(detector, device=device, n_jobs=n_jobs)
     progress = show_progress()
     out = Path(out_dir)
+    common = {
+        "detector": make_detector(detector, device=device, n_jobs=n_jobs),
+        "min_confidence": min_confidence,
+        "margin": margin,
+        "align": align,
+        "progress": progress,
+        "resume": not restart,
+        "device": device,
+        "on_error": "raise" if on_error == "raise" else "skip",  # listed below, not warned
+    }
     if csv_sources:
-        _crop_csv_sources(
-            csv_sources,
-            out,
-            finder,
-            align=align,
-            min_confidence=min_confidence,
-            margin=margin,
-            size=size,
-            image_format=image_format,
-            restart=restart,
-            progress=progress,
-            on_error=on_error,
-            ignored={
-                "--every": every != 1,
-                "--verify": verify != "none",
-                "--keep": keep != "all",
-                "--save-rejected": save_rejected,
-            },
-        )
+        ignored = {
+            "--every": every != 1,
+            "--verify": verify != "none",
+            "--keep": keep != "all",
+            "--save-rejected": save_rejected,
+        }
+        _crop_csv_sources(csv_sources, out, size, image_format, ignored, on_error, common)
         return
     if image_format == "csv":
         raise click.UsageError(
             "--format csv writes FER2013 CSVs from FER2013 CSV sources; crop images and videos "
             "to image files (their faces carry no emotion labels)."
         )
-    options = {
-        "every": every,
-        "min_confidence": min_confidence,
-        "verify": None if verify == "none" else verify,
-        "keep": keep,
-        "save_rejected": save_rejected,
-        "progress": progress,
-        "resume": not restart,
-        "device": device,
-        "on_error": "raise" if on_error == "raise" else "skip",  # listed below, not warned
-    }
     summary = extract_faces(
         list(sources),
         out,
-        detector=finder,
-        margin=margin,
+        every=every,
+        verify=None if verify == "none" else verify,
+        keep=keep,
+        save_rejected=save_rejected,
         output_size=size,
-        align=align,
         grayscale=grayscale,
         image_format=image_format,
-        **options,
+        **common,
     )
     echo(
         f"{summary.n_kept} face crops kept, {summary.n_rejected} detections rejected "
@@ -231,21 +218,8 @@ def crop(
     report_failures(summary.failed, on_error)
 
 
-def _crop_csv_sources(
-    sources,
-    out: Path,
-    finder,
-    *,
-    align,
-    min_confidence,
-    margin,
-    size,
-    image_format,
-    restart,
-    progress,
-    on_error,
-    ignored,
-):
+def _crop_csv_sources(sources, out: Path, size, image_format, ignored, on_error, common):
+    """``crop_fer2013`` with the options of ``common``, after the checks of the options."""
     used = [flag for flag, given in ignored.items() if given]
     if used:
         raise click.UsageError(f"{', '.join(used)} do not apply to FER2013 CSV sources.")
@@ -255,19 +229,7 @@ def _crop_csv_sources(
     stems = [Path(s).stem for s in sources]
     if len(set(stems)) != len(stems):
         raise click.UsageError("CSV sources need distinct file names: their outputs are named so.")
-    summary = crop_fer2013(
-        sources,
-        out,
-        detector=finder,
-        align=align,
-        min_confidence=min_confidence,
-        margin=margin,
-        output_size=size,
-        image_format=image_format,
-        progress=progress,
-        resume=not restart,
-        on_error="raise" if on_error == "raise" else "skip",  # listed below, not warned
-    )
+    summary = crop_fer2013(sources, out, output_size=size, image_format=image_format, **common)
     n_rows, n_found = summary.n_rows, summary.n_found
     echo(
         f"{n_rows} rows of {summary.n_sources} CSV files: a face found in {n_found}, the whole "

@@ -28,6 +28,7 @@ from ...utils.fileio import atomic_path, atomic_write, folder_lock, remove_stale
 from ...utils.validation import check_size
 from ..fer2013 import load_fer2013, write_fer2013_csv
 from ..labels import FER2013_EMOTIONS
+from .journal import START_OVER
 from .output import FACES_DIR, IMAGE_FORMATS, INDEX_COLUMNS, INDEX_NAME, write_image
 from .pipeline import check_detector, make_detector
 
@@ -52,9 +53,6 @@ FER2013_INDEX_COLUMNS = (
     "confidence",
     *_LANDMARKS,
     "crop",
-)
-_START_OVER = (
-    "start over with resume=False (--restart on the command line), or use another output folder"
 )
 
 
@@ -122,7 +120,7 @@ class _Record:
                     raise ValueError(
                         f"{out_dir} holds crops made with {name}={previous['settings'].get(name)!r}"
                         f", not {value!r}; rerun with the same settings to resume, or "
-                        f"{_START_OVER}."
+                        f"{START_OVER}."
                     )
             self.done = previous["done"]
             outputs = [*previous["outputs"], *(n for n in outputs if n not in previous["outputs"])]
@@ -323,43 +321,51 @@ def crop_fer2013(
         raise ValueError(
             f"CSV sources need distinct file names, their outputs are named so; got {sources}."
         )
-    finder = make_detector(detector, device)
-    out = Path(out_dir)
-    with folder_lock(out, "another crop_fer2013 (fer-toolkit crop) run"):
-        remove_stale_temporaries(out)  # left by a run killed mid-write
-        return _crop_sources(
-            sources,
-            stems,
-            out,
-            finder,
-            align=align,
-            min_confidence=min_confidence,
-            margin=margin,
-            size=size,
-            image_format=image_format,
-            resume=resume,
-            progress=progress,
-            on_error=on_error,
-        )
+    job = _Job(
+        out=Path(out_dir),
+        detector=make_detector(detector, device),
+        size=size,
+        margin=margin,
+        align=align,
+        min_confidence=min_confidence,
+        image_format=image_format,
+        progress=progress,
+    )
+    with folder_lock(job.out, "another crop_fer2013 (fer-toolkit crop) run"):
+        remove_stale_temporaries(job.out)  # left by a run killed mid-write
+        return _crop_sources(job, sources, stems, resume, on_error)
 
 
-def _crop_sources(
-    sources,
-    stems,
-    out: Path,
-    finder,
-    *,
-    align,
-    min_confidence,
-    margin,
-    size,
-    image_format,
-    resume,
-    progress,
-    on_error,
-) -> Fer2013CropSummary:
+@dataclass(frozen=True)
+class _Job:
+    """The output folder, the detector and the settings of the crops."""
+
+    out: Path
+    detector: object
+    size: tuple[int, int]
+    margin: float
+    align: bool
+    min_confidence: float | None
+    image_format: str
+    progress: bool
+
+    def settings(self) -> dict:
+        """The settings ``crop.json`` records, which a resumed run must repeat."""
+        return {
+            "detector": type(self.detector).__name__,
+            "align": self.align,
+            "min_confidence": self.min_confidence,
+            "margin": self.margin,
+            "size": list(self.size),
+            "grayscale": True,
+            "image_format": self.image_format,
+        }
+
+
+def _crop_sources(job: _Job, sources, stems, resume: bool, on_error: str) -> Fer2013CropSummary:
+    out = job.out
     outputs = [FACES_DIR, PARTS_DIR, INDEX_NAME]
-    if image_format == "csv":
+    if job.image_format == "csv":
         outputs += [f"{stem}.csv" for stem in stems]
     for source in sources:
         if not os.path.exists(source):
@@ -370,21 +376,7 @@ def _crop_sources(
                     f"the output folder {out} would overwrite the source {source!r} with its "
                     f"{name}; use another output folder (inputs are never written to)."
                 )
-    record = _Record(
-        out,
-        {
-            "detector": type(finder).__name__,
-            "align": align,
-            "min_confidence": min_confidence,
-            "margin": margin,
-            "size": list(size),
-            "grayscale": True,
-            "image_format": image_format,
-        },
-        not resume,
-        outputs,
-        sources,
-    )
+    record = _Record(out, job.settings(), not resume, outputs, sources)
     rows, n_found, n_skipped, failed = [], 0, 0, []
     for source in sources:
         index_part = out / PARTS_DIR / f"{Path(source).stem}.index.json"
@@ -394,17 +386,7 @@ def _crop_sources(
             n_skipped += 1
         else:
             try:
-                source_rows = _crop_csv(
-                    source,
-                    out,
-                    finder,
-                    size=size,
-                    margin=margin,
-                    align=align,
-                    min_confidence=min_confidence,
-                    image_format=image_format,
-                    progress=progress,
-                )
+                source_rows = _crop_csv(job, source)
             except (OSError, ValueError) as exc:
                 if on_error == "raise":
                     raise
@@ -422,7 +404,7 @@ def _crop_sources(
         writer = csv.DictWriter(f, FER2013_INDEX_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    written = [str(out / f"{stem}.csv") for stem in stems] if image_format == "csv" else []
+    written = [str(out / f"{stem}.csv") for stem in stems] if job.image_format == "csv" else []
     return Fer2013CropSummary(
         out_dir=str(out),
         index_path=str(index_path),
@@ -462,26 +444,25 @@ def _cut_rows(images, detector, *, size, margin, align, min_confidence):
     return np.stack(crops), found
 
 
-def _crop_csv(
-    path, out_dir: Path, detector, *, size, margin, align, min_confidence, image_format, progress
-):
+def _crop_csv(job: _Job, path: str) -> list[dict]:
     """Re-crop the rows of one FER2013-format CSV; return its index rows."""
+    out_dir, image_format = job.out, job.image_format
     data = load_fer2013(path)
     stem = Path(path).stem
     emotions = np.asarray(FER2013_EMOTIONS)[data.target]
     parts = out_dir / PARTS_DIR / stem
     n = len(data.target)
-    with tqdm(total=n, unit="row", desc=os.path.basename(path), disable=not progress) as bar:
+    with tqdm(total=n, unit="row", desc=os.path.basename(path), disable=not job.progress) as bar:
         for start in range(0, n, _CSV_CHUNK):
             part = parts / f"{start:08d}.npz"
             if not part.exists():
                 crops, found = _cut_rows(
                     data.images[start : start + _CSV_CHUNK],
-                    detector,
-                    size=size,
-                    margin=margin,
-                    align=align,
-                    min_confidence=min_confidence,
+                    job.detector,
+                    size=job.size,
+                    margin=job.margin,
+                    align=job.align,
+                    min_confidence=job.min_confidence,
                 )
                 with atomic_path(part) as tmp:
                     np.savez(tmp, crops=crops, detections=np.array(_detection_table(found)))

@@ -20,6 +20,7 @@ from .output import FACES_DIR, INDEX_COLUMNS, INDEX_NAME, REJECTED_DIR
 __all__ = [
     "PROGRESS_NAME",
     "SETTINGS_NAME",
+    "START_OVER",
     "Journal",
     "check_same_settings",
     "count_index",
@@ -29,7 +30,8 @@ __all__ = [
 SETTINGS_NAME = "extraction.json"
 PROGRESS_NAME = "progress.jsonl"
 
-_START_OVER = (
+#: How to get past a refusal to resume, for error messages.
+START_OVER = (
     "start over with resume=False (--restart on the command line), or use another output folder"
 )
 # A checkpoint (index fsync + one progress line) after this many frames or seconds,
@@ -95,7 +97,7 @@ class Journal:
         if next(csv.reader([header]), None) != list(INDEX_COLUMNS):
             raise ValueError(
                 f"{self.index_path!r} does not start with the index header {INDEX_COLUMNS}; "
-                f"{_START_OVER}."
+                f"{START_OVER}."
             )
         committed, valid = len(header.encode("utf-8")), 0
         with contextlib.suppress(FileNotFoundError), open(progress_path, "rb") as f:
@@ -116,7 +118,7 @@ class Journal:
         if os.path.getsize(self.index_path) < committed:
             raise ValueError(
                 f"{self.index_path!r} is shorter than its progress record: it was modified "
-                f"after the extraction; {_START_OVER}."
+                f"after the extraction; {START_OVER}."
             )
         return committed
 
@@ -173,7 +175,7 @@ def read_settings(path: str) -> dict | None:
     if not isinstance(settings, dict):
         raise ValueError(
             f"{path!r} is not an extract_faces settings file (a JSON object): it was "
-            f"modified, or is not from extract_faces; {_START_OVER}."
+            f"modified, or is not from extract_faces; {START_OVER}."
         )
     return settings
 
@@ -184,7 +186,7 @@ def check_same_settings(previous: dict, settings: dict, out_dir: str) -> None:
         if before != value:
             raise ValueError(
                 f"{out_dir!r} holds an extraction made with {name}={before!r}, not "
-                f"{value!r}; rerun with the same settings to resume it, or {_START_OVER}."
+                f"{value!r}; rerun with the same settings to resume it, or {START_OVER}."
             )
 
 
