@@ -34,6 +34,7 @@ def _is_within(path: str, folder: str) -> bool:
 
 
 def media_kind(name: str) -> str | None:
+    """``"image"``, ``"video"`` or None, by file extension."""
     lower = name.lower()
     if lower.endswith(IMAGE_EXTENSIONS):
         return "image"
