@@ -23,6 +23,7 @@ from ..plotting import annotate_faces
 from ..preprocessing._base import map_images
 from ..preprocessing.io import read_image
 from ..utils.fileio import atomic_path, atomic_write, printable_path
+from ..utils.validation import InputError
 
 __all__ = [
     "ImageDetections",
@@ -91,7 +92,7 @@ def find_images(inputs, *, recursive: bool = False, extensions=IMAGE_EXTENSIONS)
             raise FileNotFoundError(f"input {os.fspath(item)!r} does not exist.")
     if not found:
         where = ", ".join(repr(os.fspath(item)) for item in inputs) or "(no inputs)"
-        raise ValueError(
+        raise InputError(
             f"no image files ({', '.join(suffixes)}) found in {where}"
             + ("" if recursive else "; pass recursive=True (--recursive) to search sub-folders")
             + "."
@@ -164,7 +165,7 @@ def draw_detections(image: np.ndarray, detections: Detections, color=_BOX_COLOR)
 def _save_image(path: Path, rgb: np.ndarray) -> None:
     ok, encoded = cv2.imencode(path.suffix or ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
-        raise ValueError(f"cannot encode an image as {path.suffix!r} for {os.fspath(path)!r}.")
+        raise InputError(f"cannot encode an image as {path.suffix!r} for {os.fspath(path)!r}.")
     with atomic_path(path) as tmp:
         encoded.tofile(tmp)
 
@@ -249,7 +250,7 @@ def detect_files(
         inputs_real = {os.path.realpath(path) for path in paths}
         for path, name in zip(paths, outputs, strict=True):
             if os.path.realpath(Path(annotate_dir) / name) in inputs_real:
-                raise ValueError(
+                raise InputError(
                     f"the annotated copy of {os.fspath(path)!r} would overwrite the input "
                     f"{os.fspath(Path(annotate_dir) / name)!r}; choose another output folder "
                     "(inputs are never written to)."

@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 from ..detection import HaarCascadeDetector
 from ..preprocessing._base import map_images
 from ..preprocessing.io import read_image
+from ..utils.validation import InputError
 from .description import Positive, read_bg, read_info
 from .detect import MIN_NEIGHBORS
 
@@ -105,7 +106,7 @@ def match_detections(truth, boxes, scores=None, iou_threshold: float = 0.5):
     ([True], [False, True])
     """
     if not 0.0 < iou_threshold <= 1.0:
-        raise ValueError(f"iou_threshold must be in (0, 1]; got {iou_threshold!r}.")
+        raise InputError(f"iou_threshold must be in (0, 1]; got {iou_threshold!r}.")
     iou = box_iou(truth, boxes)
     n, m = iou.shape
     order = np.arange(m) if scores is None else np.argsort(-np.asarray(scores), kind="stable")
@@ -338,7 +339,7 @@ def _load_ground_truth(info, negatives) -> list[Positive]:
         paths = read_bg(negatives) if isinstance(negatives, (str, os.PathLike)) else negatives
         entries += [Positive(path, np.zeros((0, 4), dtype=np.int64)) for path in paths]
     if not entries:
-        raise ValueError("nothing to evaluate: give a description file (info) or negatives.")
+        raise InputError("nothing to evaluate: give a description file (info) or negatives.")
     return entries
 
 
@@ -409,9 +410,9 @@ def evaluate_cascade(
         or isinstance(min_neighbors, bool)
         or min_neighbors < 0
     ):
-        raise ValueError(f"min_neighbors must be an int >= 0; got {min_neighbors!r}.")
+        raise InputError(f"min_neighbors must be an int >= 0; got {min_neighbors!r}.")
     if not 0.0 < iou_threshold <= 1.0:
-        raise ValueError(f"iou_threshold must be in (0, 1]; got {iou_threshold!r}.")
+        raise InputError(f"iou_threshold must be in (0, 1]; got {iou_threshold!r}.")
     detector = HaarCascadeDetector(cascade, scale_factor, 0, min_size=min_size, max_size=max_size)
     entries = _load_ground_truth(info, negatives)
     counted = map_images(

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
 
+from ..utils.validation import InputError
 from .description import read_info
 from .vec import vec_count
 
@@ -210,7 +211,7 @@ def find_opencv_tool(name: str, opencv_bin_dir: str | os.PathLike | None = None)
     True
     """
     if name not in _NATIVE_HINT:
-        raise ValueError(f"name must be one of {sorted(_NATIVE_HINT)}; got {name!r}.")
+        raise InputError(f"name must be one of {sorted(_NATIVE_HINT)}; got {name!r}.")
     if opencv_bin_dir is None:
         found = shutil.which(name)
         where = "on PATH"
@@ -401,7 +402,7 @@ def createsamples_args(
     values = dict(locals())
     validate_parameter_constraints(_CREATESAMPLES_CONSTRAINTS, values, "createsamples_args")
     if inv and randinv:
-        raise ValueError("inv (-inv) and randinv (-randinv) are exclusive; pick one.")
+        raise InputError("inv (-inv) and randinv (-randinv) are exclusive; pick one.")
     return _flag_args(CREATESAMPLES_FLAGS, values)
 
 
@@ -526,12 +527,12 @@ def _check_vec(vec, num_pos: int, width: int, height: int) -> None:
     """Catch the two .vec mistakes ``opencv_traincascade`` reports badly or late."""
     count, size = vec_count(vec)
     if size != width * height:
-        raise ValueError(
+        raise InputError(
             f"-vec {os.fspath(vec)!r} holds samples of {size} pixels, but -w {width} -h {height} "
             f"gives {width * height}; pass the -w/-h used by createsamples."
         )
     if num_pos > count:
-        raise ValueError(
+        raise InputError(
             f"-numPos {num_pos} exceeds the {count} samples in -vec {os.fspath(vec)!r}; "
             "keep numPos below the count (later stages consume extra positives, "
             "about numPos * (1 - minHitRate) each)."
@@ -711,7 +712,7 @@ def run_createsamples(
     elif vec is not None:
         inputs = {"-vec": vec}
     else:
-        raise ValueError(
+        raise InputError(
             "nothing to do: give -img and -vec (samples from one image), -img -bg and -info "
             "(test images), -info and -vec (samples from a description file), or -vec alone "
             "(show its samples)."
@@ -728,7 +729,7 @@ def _info_num(info, num: int | None) -> int:
     if num is None:
         return total
     if num > total:
-        raise ValueError(
+        raise InputError(
             f"-num {num} exceeds the {total} boxes listed in -info {os.fspath(info)!r}: "
             f"opencv_createsamples would write a .vec whose header announces {num} samples "
             f"but holds {total}. Pass -num {total} or fewer."

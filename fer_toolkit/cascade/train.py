@@ -51,6 +51,7 @@ import numpy as np
 import torch
 
 from ..utils.threads import limit_threads
+from ..utils.validation import InputError
 from .boost import FeatureValues, boost_stage
 from .features import HAAR_MODES, make_features
 from .integral import integral_batch
@@ -135,13 +136,13 @@ class _Stop(Exception):
 
 def _check_int(value, name: str, low: int = 1) -> int:
     if not isinstance(value, Integral) or isinstance(value, bool) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}; got {value!r}.")
+        raise InputError(f"{name} must be an int >= {low}; got {value!r}.")
     return int(value)
 
 
 def _check_real(value, name: str) -> float:
     if not isinstance(value, Real) or isinstance(value, bool) or not np.isfinite(value):
-        raise ValueError(f"{name} must be a finite number; got {value!r}.")
+        raise InputError(f"{name} must be a finite number; got {value!r}.")
     return float(value)
 
 
@@ -150,7 +151,7 @@ def _load_positives(vec, width: int, height: int) -> tuple[np.ndarray, str]:
         return read_vec(vec, width, height), os.fspath(vec)
     samples = np.asarray(vec)
     if samples.ndim != 3 or samples.shape[1:] != (height, width) or samples.dtype != np.uint8:
-        raise ValueError(
+        raise InputError(
             f"vec has shape {samples.shape} and dtype {samples.dtype}; expected a .vec path or "
             f"uint8 samples of shape (n, {height}, {width})."
         )
@@ -306,9 +307,9 @@ def train_cascade(
         ("max_false_alarm_rate", max_false_alarm_rate),
     ):
         if not 0 < _check_real(value, name) < 1:
-            raise ValueError(f"{name} must lie in (0, 1); got {value!r}.")
+            raise InputError(f"{name} must lie in (0, 1); got {value!r}.")
     if feature_type == "HAAR" and mode not in HAAR_MODES:
-        raise ValueError(f"mode must be one of {HAAR_MODES}; got {mode!r}.")
+        raise InputError(f"mode must be one of {HAAR_MODES}; got {mode!r}.")
     params = CascadeParams(
         width=width,
         height=height,
@@ -378,7 +379,7 @@ class _Trainer:
                 stacklevel=3,
             )
         if self.num_pos > len(positives):
-            raise ValueError(
+            raise InputError(
                 f"numPos too large for the .vec: num_pos={self.num_pos} but {vec_name} holds "
                 f"{len(positives)} samples. Use a smaller num_pos (each stage also rejects a "
                 "few positives, so leave a margin)."
@@ -437,7 +438,7 @@ class _Trainer:
             result.stop_reason = str(stop)
             self.emit(str(stop))
         if not cascade.stages:
-            raise ValueError(f"Cascade classifier can't be trained: {result.stop_reason}")
+            raise InputError(f"Cascade classifier can't be trained: {result.stop_reason}")
         write_cascade(cascade, result.path)
         return result
 
@@ -447,7 +448,7 @@ class _Trainer:
             return []
         diffs = _params_differences(read_params(params_path), self.params)
         if diffs:
-            raise ValueError(
+            raise InputError(
                 f"{params_path} was written with other parameters ("
                 + "; ".join(diffs)
                 + "). Resume with the same parameters, or empty the folder to start afresh."

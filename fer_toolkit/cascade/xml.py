@@ -194,7 +194,7 @@ def write_cascade(cascade: Cascade, path: str | os.PathLike) -> None:
     if not isinstance(cascade, Cascade):
         raise TypeError(f"cascade must be a Cascade; got {type(cascade).__name__}.")
     if not cascade.stages:
-        raise ValueError("a cascade needs at least one stage to be written.")
+        raise InputError("a cascade needs at least one stage to be written.")
     compact = cascade.compact()
     body = _params_lines(compact.params, "  ")
     body.append(f"  <stageNum>{len(compact.stages)}</stageNum>")

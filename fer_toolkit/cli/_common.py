@@ -1,11 +1,13 @@
 """What every ``fer-toolkit`` command shares: options, parameter types, the error path, output.
 
 Every command is a :class:`FerCommand`. It adds ``--quiet`` and ``--verbose``
-and runs its body inside :func:`user_errors`: a user error (a missing or
-malformed file, an invalid value the library rejects, a missing optional
-package) prints one ``Error: ...`` line and exits with status 1, without a
-traceback unless ``--verbose`` is given. Bugs keep their traceback. Ctrl-C
-exits with status 130.
+and runs its body inside :func:`user_errors`: a user error (the library's
+:class:`~fer_toolkit.utils.validation.InputError` for a malformed file or an
+invalid value, scikit-learn's parameter validation, a file that is missing,
+unreadable or a folder, a missing optional package) prints one ``Error: ...``
+line and exits with status 1, without a traceback unless ``--verbose`` is
+given. Any other exception is a bug: it keeps its traceback, after a line
+saying so. Ctrl-C exits with status 130.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ import warnings
 
 import click
 
+from ..utils.validation import InputError
+
 __all__ = [
+    "BUG_MESSAGE",
     "INTERRUPTED_STATUS",
     "USER_ERRORS",
     "DeviceParam",
@@ -32,6 +37,7 @@ __all__ = [
     "device_option",
     "echo",
     "is_quiet",
+    "is_user_error",
     "n_jobs_option",
     "parse_value",
     "renamed_notes",
@@ -40,10 +46,68 @@ __all__ = [
     "user_errors",
 ]
 
-#: Exceptions that mean "the input or the request is wrong", not "fer_toolkit is broken".
-#: The library's validation raises ValueError (scikit-learn's InvalidParameterError and
-#: NoFaceError included), file problems are OSError, missing optional packages ImportError.
-USER_ERRORS = (OSError, ValueError, ImportError)
+#: Exceptions that mean "the input or the request is wrong", not "fer_toolkit is broken":
+#: the library's InputError (NoFaceError included), a file that is missing, unreadable, a
+#: folder or not one, and a missing optional package. scikit-learn's InvalidParameterError
+#: and an OSError that names a file (``exc.filename``) are user errors too (see
+#: is_user_error); any other ValueError, OSError or exception is a bug and keeps its
+#: traceback.
+USER_ERRORS = (
+    InputError,
+    FileNotFoundError,
+    FileExistsError,
+    PermissionError,
+    IsADirectoryError,
+    NotADirectoryError,
+    ImportError,
+)
+
+#: Printed before the traceback of an exception that is not a user error.
+BUG_MESSAGE = (
+    "fer-toolkit failed with an unexpected {name}: this is a bug in fer_toolkit, not a "
+    "problem with your input. Please report it with the traceback below."
+)
+
+
+def is_user_error(exc: BaseException, extra: tuple = ()) -> bool:
+    """Whether ``exc`` is a user error (one ``Error:`` line) rather than a bug (a traceback).
+
+    Parameters
+    ----------
+    exc : BaseException
+        The exception a command raised.
+    extra : tuple of exception classes, default=()
+        More exception types to treat as user errors.
+
+    Returns
+    -------
+    bool
+        True for the types of :data:`USER_ERRORS` and ``extra``, scikit-learn's
+        ``InvalidParameterError`` (an estimator's parameter out of range) and an
+        ``OSError`` that names a file.
+
+    Examples
+    --------
+    >>> from fer_toolkit.cli._common import is_user_error
+    >>> from fer_toolkit.utils.validation import InputError
+    >>> is_user_error(InputError("data.csv, line 3: has 2 fields, expected 3."))
+    True
+    >>> is_user_error(OSError(28, "No space left on device", "out/model.pt"))
+    True
+    >>> is_user_error(ValueError("operands could not be broadcast together"))
+    False
+    >>> is_user_error(KeyError("internal"))
+    False
+    """
+    if isinstance(exc, (*USER_ERRORS, *extra)):
+        return True
+    # Looked up, not imported: the command line starts without scikit-learn, and an
+    # InvalidParameterError can only have been raised once its module was loaded.
+    param_validation = sys.modules.get("sklearn.utils._param_validation")
+    if param_validation is not None and isinstance(exc, param_validation.InvalidParameterError):
+        return True
+    return isinstance(exc, OSError) and exc.filename is not None
+
 
 #: Exit status of a command stopped with Ctrl-C (128 + SIGINT).
 INTERRUPTED_STATUS = 130
@@ -58,6 +122,10 @@ _NO_PROGRESS = "fer_toolkit.no_progress"
 def user_errors(verbose: bool = False, extra: tuple = ()):
     """Turn user errors raised in the block into one ``Error: ...`` line and exit status 1.
 
+    A user error is what :func:`is_user_error` says is one. Any other exception
+    is re-raised, after a line on stderr saying that it is a bug, so that its
+    traceback is shown.
+
     Parameters
     ----------
     verbose : bool, default=False
@@ -67,7 +135,12 @@ def user_errors(verbose: bool = False, extra: tuple = ()):
     """
     try:
         yield
-    except (*USER_ERRORS, *extra) as exc:
+    except (click.ClickException, click.exceptions.Exit, click.Abort):
+        raise  # click's own errors and exits: click prints them
+    except Exception as exc:
+        if not is_user_error(exc, extra):
+            click.echo(BUG_MESSAGE.format(name=type(exc).__name__), err=True)
+            raise
         if verbose:
             traceback.print_exc(file=sys.stderr)
         message = str(exc) or type(exc).__name__

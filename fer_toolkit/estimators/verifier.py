@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..preprocessing.geometry import resize_image
 from ..utils.pixels import to_gray, to_uint8
-from ..utils.validation import check_images
+from ..utils.validation import InputError, check_images
 from .cnn import CNNClassifier
 
 __all__ = ["FaceVerifier", "VerifierFilter"]
@@ -226,7 +226,7 @@ class FaceVerifier(TransformerMixin, CNNClassifier):
     def _check_labels(self, y):
         labels = np.unique(np.asarray(y))
         if len(labels) != 2 or not np.any(labels == self.face_label):
-            raise ValueError(
+            raise InputError(
                 f"y has the labels {labels.tolist()}; FaceVerifier needs exactly two, one of "
                 f"them face_label={self.face_label!r} (faces) and the other for non-faces."
             )
@@ -286,7 +286,7 @@ class FaceVerifier(TransformerMixin, CNNClassifier):
     def _face_column(self) -> int:
         column = np.flatnonzero(self.classes_ == self.face_label)
         if column.size == 0:
-            raise ValueError(
+            raise InputError(
                 f"face_label={self.face_label!r} is not one of the classes "
                 f"{self.classes_.tolist()} this verifier was trained on."
             )
@@ -346,5 +346,5 @@ class FaceVerifier(TransformerMixin, CNNClassifier):
 
             margin = VERIFY_MARGIN
         if isinstance(margin, bool) or not isinstance(margin, Real) or margin < 0:
-            raise ValueError(f"margin must be a number >= 0 or None; got {margin!r}.")
+            raise InputError(f"margin must be a number >= 0 or None; got {margin!r}.")
         return VerifierFilter(self, float(margin))

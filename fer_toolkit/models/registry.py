@@ -38,6 +38,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from ..utils.validation import InputError
+
 __all__ = [
     "ModelInfo",
     "available_models",
@@ -138,7 +140,7 @@ def register_model(name: str, cls: type[nn.Module], *, source: str, description:
     if not isinstance(name, str):
         raise TypeError(f"model name must be a str, got {name!r}")
     if not name.strip():
-        raise ValueError("model name must not be empty")
+        raise InputError("model name must not be empty")
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise TypeError(f"model {name!r}: cls must be a torch.nn.Module subclass, got {cls!r}")
     for field, value in (("source", source), ("description", description)):
@@ -146,7 +148,7 @@ def register_model(name: str, cls: type[nn.Module], *, source: str, description:
             raise TypeError(f"model {name!r}: {field} must be a str, got {value!r}")
     existing = _REGISTRY.get(name)
     if existing is not None and existing.cls is not cls:
-        raise ValueError(
+        raise InputError(
             f"model name {name!r} is already registered for "
             f"{existing.cls.__module__}.{existing.cls.__qualname__}; "
             "call unregister_model first to replace it"
@@ -176,7 +178,7 @@ def _check_known(name) -> None:
     if not isinstance(name, str):
         raise TypeError(f"model name must be a str, got {name!r}")
     if name not in _REGISTRY:
-        raise ValueError(
+        raise InputError(
             f"unknown model {name!r}; available models: {', '.join(available_models())}"
         )
 

@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..detection import Detections, HaarCascadeDetector
-from ..utils.validation import check_size, stack_images
+from ..utils.validation import InputError, check_size, stack_images
 from ._base import ImageTransformer, map_images
 from .alignment import align_face
 from .geometry import resize_image
@@ -27,7 +27,7 @@ _SELECTORS = {
 }
 
 
-class NoFaceError(ValueError):
+class NoFaceError(InputError):
     """Raised by a face cropper with ``on_missing="raise"`` when an image has no face."""
 
 
@@ -81,12 +81,12 @@ def crop_box(image: np.ndarray, box, margin: float = 0.0) -> np.ndarray:
     """
     values = np.asarray(box).ravel()
     if values.size != 4:
-        raise ValueError(f"box must be (x, y, w, h); got {box!r}.")
+        raise InputError(f"box must be (x, y, w, h); got {box!r}.")
     x, y, w, h = (int(v) for v in values)
     if w <= 0 or h <= 0:
-        raise ValueError(f"box {(x, y, w, h)} must have a positive width and height.")
+        raise InputError(f"box {(x, y, w, h)} must have a positive width and height.")
     if margin < 0:
-        raise ValueError(f"margin must be >= 0; got {margin!r}.")
+        raise InputError(f"margin must be >= 0; got {margin!r}.")
     dx, dy = round(w * margin), round(h * margin)
     x0, y0, x1, y1 = x - dx, y - dy, x + w + dx, y + h + dy
     height, width = image.shape[:2]
@@ -152,7 +152,7 @@ def cut_face(
     """
     if align:
         if detections.landmarks is None:
-            raise ValueError(
+            raise InputError(
                 "face alignment needs five landmarks per face, which this detector does not "
                 "give (a Haar cascade's): use MTCNN, or align=False."
             )
