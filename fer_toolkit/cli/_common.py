@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import errno
 import json
 import re
 import sys
@@ -26,6 +27,7 @@ from ..utils.validation import InputError
 
 __all__ = [
     "BUG_MESSAGE",
+    "ENVIRONMENT_ERRNOS",
     "INTERRUPTED_STATUS",
     "USER_ERRORS",
     "DeviceParam",
@@ -59,8 +61,15 @@ USER_ERRORS = (
     PermissionError,
     IsADirectoryError,
     NotADirectoryError,
+    # fer_toolkit does no non-blocking I/O: this is its folder lock saying that another
+    # run holds the output folder (fer_toolkit.utils.fileio.folder_lock).
+    BlockingIOError,
     ImportError,
 )
+
+#: OSErrors about the machine rather than the code: the disk is full, over quota or
+#: read-only. One line, like a user error, whether or not they name the file.
+ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 #: Printed before the traceback of an exception that is not a user error.
 BUG_MESSAGE = (
@@ -83,8 +92,9 @@ def is_user_error(exc: BaseException, extra: tuple = ()) -> bool:
     -------
     bool
         True for the types of :data:`USER_ERRORS` and ``extra``, scikit-learn's
-        ``InvalidParameterError`` (an estimator's parameter out of range) and an
-        ``OSError`` that names a file.
+        ``InvalidParameterError`` (an estimator's parameter out of range), an
+        ``OSError`` that names a file, and a full or read-only disk
+        (:data:`ENVIRONMENT_ERRNOS`).
 
     Examples
     --------
@@ -93,6 +103,8 @@ def is_user_error(exc: BaseException, extra: tuple = ()) -> bool:
     >>> is_user_error(InputError("data.csv, line 3: has 2 fields, expected 3."))
     True
     >>> is_user_error(OSError(28, "No space left on device", "out/model.pt"))
+    True
+    >>> is_user_error(OSError(28, "No space left on device"))
     True
     >>> is_user_error(ValueError("operands could not be broadcast together"))
     False
@@ -106,7 +118,9 @@ def is_user_error(exc: BaseException, extra: tuple = ()) -> bool:
     param_validation = sys.modules.get("sklearn.utils._param_validation")
     if param_validation is not None and isinstance(exc, param_validation.InvalidParameterError):
         return True
-    return isinstance(exc, OSError) and exc.filename is not None
+    return isinstance(exc, OSError) and (
+        exc.filename is not None or exc.errno in ENVIRONMENT_ERRNOS
+    )
 
 
 #: Exit status of a command stopped with Ctrl-C (128 + SIGINT).

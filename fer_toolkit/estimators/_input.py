@@ -127,7 +127,7 @@ def as_model_input(X, name: str = "X"):
     >>> as_model_input({"face": np.zeros((5, 48, 48)), "eyes": np.zeros((4, 16, 40))})
     Traceback (most recent call last):
         ...
-    fer_toolkit.utils.validation.InputError: X['eyes'] holds 4 images but X['face'] holds 5: one image per sample and key.
+    fer_toolkit.utils.validation.InputError: X['eyes'] holds 4 images but X['face'] holds 5: ...
     """
     if not isinstance(X, Mapping):
         return as_nchw(X, name)
