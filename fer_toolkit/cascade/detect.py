@@ -112,6 +112,19 @@ class ImageDetections:
         ``(height, width)`` of the image.
     detections : Detections
         Boxes ``(x, y, w, h)`` and their scores (merged neighbouring windows).
+
+    Examples
+    --------
+    :func:`detect_files` returns one per image; :meth:`to_dict` is its JSON record.
+
+    >>> import numpy as np
+    >>> from pathlib import Path
+    >>> from fer_toolkit.cascade import ImageDetections
+    >>> from fer_toolkit.detection import Detections
+    >>> found = ImageDetections(Path("a.png"), (48, 64),
+    ...                         Detections(np.array([[1, 2, 30, 30]]), np.array([4.0])))
+    >>> found.to_dict()
+    {'path': 'a.png', 'height': 48, 'width': 64, 'boxes': [[1, 2, 30, 30]], 'scores': [4.0]}
     """
 
     path: Path
@@ -311,6 +324,21 @@ def write_detections_json(path, results: Sequence[ImageDetections], **metadata) 
         What :func:`detect_files` returned.
     **metadata
         Stored under ``"parameters"`` (cascade, scale factor...).
+
+    Examples
+    --------
+    >>> import json, os, tempfile
+    >>> import numpy as np
+    >>> from pathlib import Path
+    >>> from fer_toolkit.cascade import ImageDetections, write_detections_json
+    >>> from fer_toolkit.detection import Detections
+    >>> found = ImageDetections(Path("a.png"), (64, 64),
+    ...                         Detections(np.array([[1, 2, 30, 30]]), np.array([4.0])))
+    >>> out = os.path.join(tempfile.mkdtemp(), "boxes.json")
+    >>> write_detections_json(out, [found], min_neighbors=3)
+    >>> document = json.load(open(out))
+    >>> document["parameters"], document["images"][0]["boxes"]
+    ({'min_neighbors': 3}, [[1, 2, 30, 30]])
     """
     document = {"parameters": metadata, "images": [result.to_dict() for result in results]}
     with atomic_write(path, encoding="utf-8") as f:

@@ -135,6 +135,7 @@ class OperatingPoint:
     Attributes
     ----------
     min_neighbors : int
+        The detector's ``min_neighbors`` at this point.
     detections : int
         Boxes returned.
     hits : int
@@ -146,6 +147,17 @@ class OperatingPoint:
     precision : float
         ``(detections - false_positives) / detections``; NaN without detections.
     false_positives_per_image : float
+        ``false_positives`` divided by the number of images.
+
+    Examples
+    --------
+    :attr:`CascadeEvaluation.curve` holds one per ``min_neighbors``:
+
+    >>> from fer_toolkit.cascade import OperatingPoint
+    >>> point = OperatingPoint(min_neighbors=3, detections=5, hits=4, false_positives=1,
+    ...                        hit_rate=0.8, precision=0.8, false_positives_per_image=0.25)
+    >>> point.hits / point.hit_rate  # ground-truth boxes
+    5.0
     """
 
     min_neighbors: int
@@ -193,6 +205,21 @@ class CascadeEvaluation:
     images : list of dict
         Per image at ``min_neighbors``: ``path``, ``objects``, ``hits``,
         ``false_positives``.
+
+    Examples
+    --------
+    :func:`evaluate_cascade` measures one (its example runs a real cascade);
+    the properties read the point at ``min_neighbors`` off the curve:
+
+    >>> from fer_toolkit.cascade import CascadeEvaluation, OperatingPoint
+    >>> curve = [OperatingPoint(k, 4 - k, 2, 2 - k, 1.0, (2 - k) / (4 - k) + 0.5, 0.5)
+    ...          for k in range(3)]
+    >>> result = CascadeEvaluation("cascade.xml", {"iou_threshold": 0.5}, n_images=4,
+    ...                            n_objects=2, min_neighbors=2, curve=curve, images=[])
+    >>> result.hit_rate, result.precision, result.false_positives_per_image
+    (1.0, 0.5, 0.5)
+    >>> [(first, last) for first, last, _ in result.runs()]
+    [(0, 0), (1, 1), (2, 2)]
     """
 
     cascade: str

@@ -118,15 +118,31 @@ def integral_image(image: np.ndarray, *, tilted: bool = False):
 class IntegralBatch:
     """Integral images of a batch of equally sized training samples (PyTorch).
 
+    :func:`integral_batch` builds one from the samples.
+
     Attributes
     ----------
     sum : Tensor of shape (n, h + 1, w + 1), dtype int32
+        The integral image of each sample (a zero first row and column).
     tilted : Tensor of shape (n, h + 1, w + 1), dtype int32, or None
+        The 45-degree rotated integral images, for tilted Haar features; None
+        when they were not computed.
     norm : Tensor of shape (n,), dtype float32
         OpenCV's training normalisation ``sqrt(area * sqsum - sum ** 2)`` over the inner
         rectangle ``(1, 1, w - 2, h - 2)``, ``area = (w - 2) * (h - 2)``. It is 0 for a
         flat inner rectangle; Haar feature values of such a sample are 0 (as in
         ``opencv_traincascade``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fer_toolkit.cascade import integral_batch
+    >>> samples = np.arange(2 * 4 * 5, dtype=np.uint8).reshape(2, 4, 5)
+    >>> batch = integral_batch(samples)
+    >>> len(batch), batch.window, tuple(batch.sum.shape), batch.tilted is None
+    (2, (5, 4), (2, 5, 6), True)
+    >>> int(batch.sum[0, -1, -1]) == int(samples[0].sum())
+    True
     """
 
     sum: torch.Tensor

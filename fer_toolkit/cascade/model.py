@@ -73,6 +73,26 @@ class StageParams:
 
     The detector ignores them; ``params.xml`` and ``cascade.xml`` record them.
 
+    Parameters
+    ----------
+    boost_type : {"GAB", "RAB", "LB", "DAB"}, default="GAB"
+        Boosting variant (``-bt``): Gentle, Real, Logit or Discrete AdaBoost.
+    min_hit_rate : float, default=0.995
+        Fraction of the positives each stage must keep (``-minHitRate``), in (0, 1].
+    max_false_alarm_rate : float, default=0.5
+        Fraction of the negatives a stage may let through (``-maxFalseAlarmRate``).
+    weight_trim_rate : float, default=0.95
+        Share of the total weight the trees are trained on (``-weightTrimRate``).
+    max_depth : int, default=1
+        Depth of each weak tree (``-maxDepth``); 1 is a stump.
+    max_weak_count : int, default=100
+        Most weak trees per stage (``-maxWeakCount``).
+
+    Raises
+    ------
+    ValueError
+        If a value is out of range; the message names it.
+
     Examples
     --------
     >>> from fer_toolkit.cascade.model import StageParams
@@ -102,7 +122,22 @@ class StageParams:
 
 @dataclass(frozen=True)
 class FeatureParams:
-    """``featureParams`` of a cascade: ``maxCatCount`` (0 Haar, 256 LBP) and ``featSize``."""
+    """``featureParams`` of a cascade: ``maxCatCount`` (0 Haar, 256 LBP) and ``featSize``.
+
+    Parameters
+    ----------
+    max_cat_count : int, default=0
+        Categories of a feature's value: 0 for Haar (an ordered value), 256 for
+        LBP (an 8-bit code).
+    feat_size : int, default=1
+        Values per feature (1 for both types).
+
+    Examples
+    --------
+    >>> from fer_toolkit.cascade import FeatureParams
+    >>> FeatureParams(max_cat_count=256)
+    FeatureParams(max_cat_count=256, feat_size=1)
+    """
 
     max_cat_count: int = 0
     feat_size: int = 1
@@ -117,9 +152,11 @@ class CascadeParams:
     width, height : int
         Window size (``-w``, ``-h``), at least 3.
     feature_type : {"HAAR", "LBP"}, default="HAAR"
+        The features (``-featureType``).
     mode : {"BASIC", "CORE", "ALL"} or None, default=None
         Haar feature set (``-mode``); None when unknown, and always None for LBP.
     stage_params : StageParams, default=StageParams()
+        The boosting parameters of every stage.
     feature_params : FeatureParams or None, default=None
         None derives OpenCV's values (``maxCatCount`` 0 for Haar, 256 for LBP).
 
@@ -348,6 +385,18 @@ class WeakTree:
 class Stage:
     """One boosted stage: its trees and its threshold (stored as float32).
 
+    Parameters
+    ----------
+    threshold : float
+        A window passes the stage when its trees' summed outputs reach it.
+    weak : sequence of WeakTree
+        The stage's weak trees, at least one (kept as a tuple).
+
+    Raises
+    ------
+    ValueError
+        If the threshold is not finite or ``weak`` is empty.
+
     Examples
     --------
     >>> from fer_toolkit.cascade.model import Stage, WeakTree
@@ -445,10 +494,12 @@ class Cascade:
     width, height : int
         Window size (``-w``, ``-h``).
     feature_type : {"HAAR", "LBP"}
+        The features its trees compare (``-featureType``).
     mode : {"BASIC", "CORE", "ALL"} or None
         Haar feature set the cascade was trained with (None when unknown, as in OpenCV's
         stock cascades; always None for LBP).
     stage_params : StageParams
+        The boosting parameters it was trained with (recorded, not used to detect).
     feature_params : FeatureParams or None, default=None
         None derives OpenCV's values (``maxCatCount`` 0 for Haar, 256 for LBP).
     stages : sequence of Stage

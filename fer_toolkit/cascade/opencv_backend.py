@@ -144,11 +144,38 @@ _TAIL_LINES = 15
 
 
 class OpenCVToolNotFoundError(FileNotFoundError):
-    """``opencv_createsamples`` / ``opencv_traincascade`` is not installed where we looked."""
+    """``opencv_createsamples`` / ``opencv_traincascade`` is not installed where we looked.
+
+    A ``FileNotFoundError``; the message says where the tool was looked for and
+    names the native backend, which does the same job without OpenCV's tools.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from fer_toolkit.cascade import OpenCVToolNotFoundError, find_opencv_tool
+    >>> try:
+    ...     find_opencv_tool("opencv_createsamples", tempfile.mkdtemp())
+    ... except OpenCVToolNotFoundError as exc:
+    ...     print(str(exc).split(";")[0].replace(tempfile.gettempdir(), "/tmp"))
+    opencv_createsamples was not found in '/tmp/...' (opencv_bin_dir)
+    """
 
 
 class OpenCVToolError(RuntimeError):
     """An OpenCV tool failed; the message quotes its last lines of output.
+
+    :func:`run_opencv_tool` and the functions built on it raise it.
+
+    Parameters
+    ----------
+    message : str
+        What failed, with the last lines of output.
+    command : list of str
+        The full command line that was run.
+    returncode : int
+        Its exit status (negative: killed by that signal).
+    last_lines : list of str
+        Its last lines of output.
 
     Attributes
     ----------
@@ -158,6 +185,18 @@ class OpenCVToolError(RuntimeError):
         Its exit status (negative: killed by that signal).
     last_lines : list of str
         Its last lines of output.
+
+    Examples
+    --------
+    >>> from fer_toolkit.cascade import OpenCVToolError
+    >>> error = OpenCVToolError(
+    ...     "opencv_traincascade exited with status 1; its last lines: Bad argument",
+    ...     ["opencv_traincascade", "-data", "out"],
+    ...     1,
+    ...     ["Bad argument"],
+    ... )
+    >>> error.returncode, error.last_lines
+    (1, ['Bad argument'])
     """
 
     def __init__(self, message: str, command: list[str], returncode: int, last_lines: list[str]):
@@ -488,6 +527,20 @@ def run_opencv_tool(
     -----
     Interrupting the call (Ctrl-C) kills the tool before the exception
     propagates, so no training keeps running in the background.
+
+    Examples
+    --------
+    Without OpenCV 3.4's tools installed (they are not on ``PATH`` here, nor in
+    an empty folder) the call fails before running anything:
+
+    >>> import tempfile
+    >>> from fer_toolkit.cascade import OpenCVToolNotFoundError, run_opencv_tool
+    >>> try:
+    ...     run_opencv_tool("opencv_traincascade", ["-data", "out"],
+    ...                     opencv_bin_dir=tempfile.mkdtemp())
+    ... except OpenCVToolNotFoundError as exc:
+    ...     print(str(exc).split("instead: ")[-1])
+    fer-toolkit cascade train --backend native ... (Python: fer_toolkit.cascade.train_cascade).
     """
     command = [find_opencv_tool(name, opencv_bin_dir), *args]
     on_line = _print_line if on_line is None else on_line
@@ -600,6 +653,23 @@ def run_traincascade(
     OpenCVToolError
         If the tool fails, or ends without writing ``cascade.xml`` (it exits
         with status 0 even when no stage could be trained).
+
+    Examples
+    --------
+    The arguments it passes to the tool are those of :func:`traincascade_args`;
+    without the tool (an empty ``opencv_bin_dir`` here) it fails before any
+    file is read:
+
+    >>> import tempfile
+    >>> from fer_toolkit.cascade import (
+    ...     OpenCVToolNotFoundError, run_traincascade, traincascade_args)
+    >>> traincascade_args("out", "pos.vec", "bg.txt", num_pos=90, num_neg=200)[:8]
+    ['-data', 'out', '-vec', 'pos.vec', '-bg', 'bg.txt', '-numPos', '90']
+    >>> try:
+    ...     run_traincascade("out", "pos.vec", "bg.txt", opencv_bin_dir=tempfile.mkdtemp())
+    ... except OpenCVToolNotFoundError as exc:
+    ...     print(str(exc).split(";")[0].split(" in ")[0])
+    opencv_traincascade was not found
     """
     params = dict(locals())
     tool = {key: params.pop(key) for key in ("opencv_bin_dir", "on_line", "on_progress")}
@@ -698,6 +768,23 @@ def run_createsamples(
         "Nothing to do" and succeed).
     OpenCVToolError
         If the tool fails.
+
+    Examples
+    --------
+    The arguments it passes to the tool are those of :func:`createsamples_args`;
+    without the tool (an empty ``opencv_bin_dir`` here) it fails before any
+    file is read:
+
+    >>> import tempfile
+    >>> from fer_toolkit.cascade import (
+    ...     OpenCVToolNotFoundError, createsamples_args, run_createsamples)
+    >>> createsamples_args(info="faces.txt", vec="pos.vec", num=100)[:6]
+    ['-info', 'faces.txt', '-vec', 'pos.vec', '-num', '100']
+    >>> try:
+    ...     run_createsamples(info="faces.txt", vec="pos.vec", opencv_bin_dir=tempfile.mkdtemp())
+    ... except OpenCVToolNotFoundError as exc:
+    ...     print(str(exc).split(";")[0].split(" in ")[0])
+    opencv_createsamples was not found
     """
     params = dict(locals())
     tool = {key: params.pop(key) for key in ("opencv_bin_dir", "on_line", "on_progress")}

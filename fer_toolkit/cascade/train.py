@@ -87,6 +87,17 @@ class StageReport:
         this stage on background windows.
     seconds : float
         Wall time of the stage.
+
+    Examples
+    --------
+    :attr:`TrainingResult.stages` holds one per stage trained:
+
+    >>> from fer_toolkit.cascade import StageReport
+    >>> report = StageReport(index=0, weak_count=3, hit_rate=1.0, false_alarm=0.4,
+    ...                      pos_count=30, pos_consumed=30, neg_count=30, neg_tried=30,
+    ...                      acceptance_ratio=1.0, seconds=0.2)
+    >>> report.pos_consumed - report.pos_count  # positives the cascade had rejected
+    0
     """
 
     index: int
@@ -120,6 +131,22 @@ class TrainingResult:
         were trained).
     acceptance_ratio : float or None
         The last acceptance ratio measured (also when it stopped training).
+
+    Examples
+    --------
+    :func:`train_cascade` returns one (its example trains a small cascade).
+    Here, that of a training that stopped before its first stage:
+
+    >>> from pathlib import Path
+    >>> from fer_toolkit.cascade import Cascade, StageParams, TrainingResult, haar_features
+    >>> empty = Cascade(width=8, height=8, feature_type="HAAR", mode="BASIC",
+    ...                 stage_params=StageParams(), stages=[],
+    ...                 features=haar_features(8, 8, "BASIC"))
+    >>> result = TrainingResult(empty, Path("data/cascade.xml"),
+    ...                         stop_reason="Required leaf false alarm rate achieved.",
+    ...                         acceptance_ratio=0.0)
+    >>> len(result.cascade.stages), len(result.stages), result.loaded_stages
+    (0, 0, 0)
     """
 
     cascade: Cascade

@@ -103,6 +103,19 @@ class ExtractionSummary:
     failed : tuple of (str, str)
         ``(path, reason)`` of the files this run could not read and left out
         (``on_error="skip"`` or ``"warn"``); a rerun tries them again.
+
+    Examples
+    --------
+    :func:`extract_faces` returns one (its example runs an extraction). Here,
+    that of a rerun that found one of three files done and one unreadable:
+
+    >>> from fer_toolkit.datasets import ExtractionSummary
+    >>> summary = ExtractionSummary(
+    ...     out_dir="faces", index_path="faces/index.csv", n_sources=3, n_skipped=1,
+    ...     n_frames=1, n_kept=2, n_rejected=0,
+    ...     failed=(("clip.mp4", "cannot decode video file 'clip.mp4'"),))
+    >>> summary.n_sources - summary.n_skipped - len(summary.failed)  # files read
+    1
     """
 
     out_dir: str

@@ -34,6 +34,15 @@ class VideoInfo:
         Frames per second (0.0 when unknown).
     width, height : int
         Frame size in pixels.
+
+    Examples
+    --------
+    :func:`video_info` reads one from a file (its example writes a clip first):
+
+    >>> from fer_toolkit.datasets import VideoInfo
+    >>> info = VideoInfo(path="clip.mp4", frame_count=250, fps=25.0, width=640, height=480)
+    >>> info.frame_count / info.fps  # seconds
+    10.0
     """
 
     path: str

@@ -186,7 +186,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         ``warm_start`` continues the plan) to the number of blocks still
         frozen from then on, e.g. ``{3: 2, 6: 0}``.
     verbose : int, default=0
-        skorch's epoch table is printed when 1.
+        Print skorch's epoch table when 1.
     **kwargs
         Any other skorch parameter: ``module__*``, ``optimizer__*``,
         ``iterator_train__*``, ``warm_start``, ``callbacks``, ``train_split``...

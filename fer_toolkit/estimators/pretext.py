@@ -169,7 +169,7 @@ _TRAINING_PARAMETERS = """lr : float, default=1e-3
         global torch random state is left as it was. On CPU the same seed
         gives the same backbone.
     verbose : int, default=0
-        skorch's epoch table (loss and pretext accuracy) is printed when 1.
+        Print skorch's epoch table (loss and pretext accuracy) when 1.
     **kwargs
         Any other skorch parameter: ``module__*``, ``optimizer__*``,
         ``iterator_train__*``, ``callbacks``, ``warm_start``,

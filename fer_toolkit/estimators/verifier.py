@@ -104,18 +104,36 @@ class FaceVerifier(TransformerMixin, CNNClassifier):
         hold exactly two labels. With ``y`` from ``make_face_patches`` (1 face,
         0 non-face) or booleans the default fits.
     max_epochs : int, default=20
+        Passes over the training patches.
     batch_size : int, default=32
+        Patches per gradient step.
     validation_fraction : float or None, default=None
+        Share of the patches held out to monitor each epoch; None trains on all.
     brightness : tuple of (float, float) or None, default=(0.6, 1.4)
+        Range of the random brightness factor of training patches.
     horizontal_flip : bool, default=True
+        Flip training patches left-right at random.
     translation : float, default=0.05
-        Training defaults suited to a few hundred patches: light brightness,
-        flip and shift augmentation; see ``CNNClassifier``.
+        Largest random shift of training patches, as a fraction of their side.
+        These are training defaults suited to a few hundred patches: light
+        brightness, flip and shift augmentation; see ``CNNClassifier``.
     random_state : int or None, default=None
         As in ``CNNClassifier``.
     **kwargs
         Any other ``CNNClassifier`` parameter (``lr``, ``device``,
         ``module__width``, ``class_weight``...).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        The two labels of ``y``.
+    module_ : torch.nn.Module
+        The trained network.
+
+    See Also
+    --------
+    fer_toolkit.datasets.make_face_patches : Real face/non-face training patches.
+    fer_toolkit.datasets.HaarVerifier : A verifier that needs no training.
 
     Notes
     -----
@@ -142,18 +160,6 @@ class FaceVerifier(TransformerMixin, CNNClassifier):
     For dependable verification, add faces like those it will check (for
     example crops that your detector found and you inspected) to the
     training set.
-
-    Attributes
-    ----------
-    classes_ : ndarray of shape (2,)
-        The two labels of ``y``.
-    module_ : torch.nn.Module
-        The trained network.
-
-    See Also
-    --------
-    fer_toolkit.datasets.make_face_patches : Real face/non-face training patches.
-    fer_toolkit.datasets.HaarVerifier : A verifier that needs no training.
 
     Examples
     --------

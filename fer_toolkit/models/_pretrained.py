@@ -53,6 +53,15 @@ class PretrainedInfo:
         The accuracy its authors report, and on what.
     file : str
         The weights file inside ``fer_toolkit/models/pretrained/``.
+
+    Examples
+    --------
+    >>> from fer_toolkit.models import pretrained_info
+    >>> info = pretrained_info("mini_xception_fer2013")
+    >>> info.model, info.input_shape, len(info.classes)
+    ('mini_xception', (1, 64, 64), 7)
+    >>> info.path.name
+    'mini_xception_fer2013.pt'
     """
 
     name: str
@@ -119,7 +128,29 @@ def available_pretrained() -> list[PretrainedInfo]:
 
 
 def pretrained_info(name) -> PretrainedInfo:
-    """The :class:`PretrainedInfo` of ``name`` (``ValueError`` listing the names if unknown)."""
+    """The :class:`PretrainedInfo` of ``name`` (``ValueError`` listing the names if unknown).
+
+    Parameters
+    ----------
+    name : str
+        One of the names of :func:`available_pretrained`.
+
+    Returns
+    -------
+    info : PretrainedInfo
+        Source, licence, training data, input format and reported accuracy.
+
+    Raises
+    ------
+    ValueError
+        ``name`` is not a pretrained network; the message lists those there are.
+
+    Examples
+    --------
+    >>> from fer_toolkit.models import pretrained_info
+    >>> pretrained_info("mini_xception_fer2013").licence.split(" (")[0]
+    'MIT'
+    """
     if not isinstance(name, str) or name not in _CATALOGUE:
         raise InputError(
             f"unknown pretrained model {name!r}; available: {', '.join(sorted(_CATALOGUE))}"

@@ -64,6 +64,13 @@ class ModelInfo:
         Where the architecture comes from (paper, repository).
     description : str
         One-line summary.
+
+    Examples
+    --------
+    >>> from fer_toolkit.models import ModelInfo, model_info
+    >>> info = model_info("mini_xception")
+    >>> isinstance(info, ModelInfo), info.name, info.cls.__name__
+    (True, 'mini_xception', 'MiniXception')
     """
 
     name: str
@@ -157,7 +164,37 @@ def register_model(name: str, cls: type[nn.Module], *, source: str, description:
 
 
 def unregister_model(name: str) -> None:
-    """Remove ``name`` from the registry (``ValueError`` if it is not registered)."""
+    """Remove ``name`` from the registry (``ValueError`` if it is not registered).
+
+    Parameters
+    ----------
+    name : str
+        A registered name (see :func:`register_model`).
+
+    Raises
+    ------
+    TypeError
+        ``name`` is not a string.
+    ValueError
+        ``name`` is not registered; the message lists the available names.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from fer_toolkit.models import available_models, register_model, unregister_model
+    >>> class Flat(nn.Module):
+    ...     def __init__(self, in_channels=1, n_classes=7, image_size=48, dropout=0.0):
+    ...         super().__init__()
+    ...         self.fc = nn.Linear(in_channels * image_size * image_size, n_classes)
+    ...     def forward(self, x):
+    ...         return self.fc(x.flatten(1))
+    >>> register_model("flat", Flat, source="this example", description="one linear layer")
+    >>> "flat" in available_models()
+    True
+    >>> unregister_model("flat")
+    >>> "flat" in available_models()
+    False
+    """
     _check_known(name)
     del _REGISTRY[name]
 

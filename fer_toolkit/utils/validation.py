@@ -34,9 +34,21 @@ _FLOAT_KINDS = "f"
 class InputError(ValueError):
     """A file or value given to fer_toolkit is wrong; the message names it.
 
-    Raised where untrusted input is read (model folders, weights, cascade XML):
-    the command line prints it as one ``Error: ...`` line. A ``ValueError``, so
-    code that catches those keeps working.
+    Raised wherever fer_toolkit rejects its input: a malformed file (CSV, model
+    folder, weights, cascade XML, ``.vec``), an image batch of the wrong shape,
+    a parameter out of range. The command line prints it as one ``Error: ...``
+    line; other exceptions are bugs and keep their traceback. A ``ValueError``,
+    so code that catches those keeps working.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fer_toolkit.utils.validation import InputError, check_image
+    >>> try:
+    ...     check_image(np.zeros((4, 5, 2), dtype=np.uint8))
+    ... except InputError as exc:
+    ...     print(isinstance(exc, ValueError), str(exc).split(";")[0])
+    True X has shape (4, 5, 2) with 2 channels
     """
 
 
