@@ -57,8 +57,11 @@ def load_param_grid(path) -> list[dict]:
     [{'lr': [0.001, 0.003], 'module__width': [8, 16]}]
     """
     path = os.fspath(path)
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text (a JSON or YAML grid): {exc}.") from None
     if path.lower().endswith((".yaml", ".yml")):
         document = _parse_yaml(text, path)
     else:

@@ -441,8 +441,11 @@ def load_label_mapping(path):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"Label mapping file not found: {path!r}.")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text (a JSON label mapping): {exc}.") from None
     try:
         pairs = json.loads(text, object_pairs_hook=_reject_duplicate_keys)
     except json.JSONDecodeError as exc:
