@@ -98,7 +98,7 @@ def test_user_error_is_one_line_and_verbose_adds_the_traceback(tmp_path):
     [
         KeyError("internal"),
         ValueError("operands could not be broadcast together with shapes (3,) (4,)"),
-        OSError(5, "Input/output error"),  # an OSError naming no file
+        OSError(9, "Bad file descriptor"),  # from the system, naming no file
         TypeError("unsupported operand type(s)"),
     ],
     ids=lambda exc: type(exc).__name__,
@@ -153,6 +153,8 @@ def test_a_library_bug_shows_a_traceback_not_a_one_liner(tmp_path):
         PermissionError(13, "Permission denied", "out/model.pt"),
         IsADirectoryError(21, "Is a directory", "photos"),
         OSError(28, "No space left on device", "out/model.pt"),  # names its file
+        OSError(28, "No space left on device"),  # a full disk, whatever the file
+        OSError("OpenCV cannot write the annotated video 'out/clip.mp4'."),  # fer_toolkit's
     ],
     ids=lambda exc: type(exc).__name__,
 )

@@ -51,9 +51,8 @@ __all__ = [
 #: Exceptions that mean "the input or the request is wrong", not "fer_toolkit is broken":
 #: the library's InputError (NoFaceError included), a file that is missing, unreadable, a
 #: folder or not one, and a missing optional package. scikit-learn's InvalidParameterError
-#: and an OSError that names a file (``exc.filename``) are user errors too (see
-#: is_user_error); any other ValueError, OSError or exception is a bug and keeps its
-#: traceback.
+#: and an OSError that names a file are user errors too (see is_user_error); any other
+#: ValueError, OSError or exception is a bug and keeps its traceback.
 USER_ERRORS = (
     InputError,
     FileNotFoundError,
@@ -93,8 +92,10 @@ def is_user_error(exc: BaseException, extra: tuple = ()) -> bool:
     bool
         True for the types of :data:`USER_ERRORS` and ``extra``, scikit-learn's
         ``InvalidParameterError`` (an estimator's parameter out of range), an
-        ``OSError`` that names a file, and a full or read-only disk
-        (:data:`ENVIRONMENT_ERRNOS`).
+        ``OSError`` that names a file (``filename``) or was raised with a
+        message naming it (no ``errno``), and a full or read-only disk
+        (:data:`ENVIRONMENT_ERRNOS`). An ``OSError`` with an ``errno`` but no
+        file (an invalid system call) is a bug.
 
     Examples
     --------
@@ -106,6 +107,10 @@ def is_user_error(exc: BaseException, extra: tuple = ()) -> bool:
     True
     >>> is_user_error(OSError(28, "No space left on device"))
     True
+    >>> is_user_error(OSError("cannot write test image 'out/0001.jpg'."))
+    True
+    >>> is_user_error(OSError(9, "Bad file descriptor"))
+    False
     >>> is_user_error(ValueError("operands could not be broadcast together"))
     False
     >>> is_user_error(KeyError("internal"))
@@ -118,8 +123,10 @@ def is_user_error(exc: BaseException, extra: tuple = ()) -> bool:
     param_validation = sys.modules.get("sklearn.utils._param_validation")
     if param_validation is not None and isinstance(exc, param_validation.InvalidParameterError):
         return True
+    # An OSError without an errno was raised with a message, not by the operating system:
+    # fer_toolkit's own ("cannot write test image 'x.jpg'") name the file at fault.
     return isinstance(exc, OSError) and (
-        exc.filename is not None or exc.errno in ENVIRONMENT_ERRNOS
+        exc.filename is not None or exc.errno is None or exc.errno in ENVIRONMENT_ERRNOS
     )
 
 
