@@ -151,7 +151,7 @@ class OperatingPoint:
 
     Examples
     --------
-    :attr:`CascadeEvaluation.curve` holds one per ``min_neighbors``:
+    The ``curve`` of a :class:`CascadeEvaluation` holds one per ``min_neighbors``:
 
     >>> from fer_toolkit.cascade import OperatingPoint
     >>> point = OperatingPoint(min_neighbors=3, detections=5, hits=4, false_positives=1,

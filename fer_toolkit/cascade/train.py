@@ -90,7 +90,7 @@ class StageReport:
 
     Examples
     --------
-    :attr:`TrainingResult.stages` holds one per stage trained:
+    The ``stages`` of a :class:`TrainingResult` hold one per stage trained:
 
     >>> from fer_toolkit.cascade import StageReport
     >>> report = StageReport(index=0, weak_count=3, hit_rate=1.0, false_alarm=0.4,
