@@ -100,6 +100,7 @@ def test_user_error_is_one_line_and_verbose_adds_the_traceback(tmp_path):
         ValueError("operands could not be broadcast together with shapes (3,) (4,)"),
         OSError(9, "Bad file descriptor"),  # from the system, naming no file
         TypeError("unsupported operand type(s)"),
+        ImportError("cannot import name 'load_data'", name="fer_toolkit.cli._data"),
     ],
     ids=lambda exc: type(exc).__name__,
 )
@@ -155,6 +156,8 @@ def test_a_library_bug_shows_a_traceback_not_a_one_liner(tmp_path):
         OSError(28, "No space left on device", "out/model.pt"),  # names its file
         OSError(28, "No space left on device"),  # a full disk, whatever the file
         OSError("OpenCV cannot write the annotated video 'out/clip.mp4'."),  # fer_toolkit's
+        ModuleNotFoundError("No module named 'distributed'", name="distributed"),
+        ImportError("--dask-scheduler needs Dask's distributed package: pip install ..."),
     ],
     ids=lambda exc: type(exc).__name__,
 )

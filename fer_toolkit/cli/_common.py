@@ -95,7 +95,8 @@ def is_user_error(exc: BaseException, extra: tuple = ()) -> bool:
         ``OSError`` that names a file (``filename``) or was raised with a
         message naming it (no ``errno``), and a full or read-only disk
         (:data:`ENVIRONMENT_ERRNOS`). An ``OSError`` with an ``errno`` but no
-        file (an invalid system call) is a bug.
+        file (an invalid system call) is a bug, and so is an ``ImportError``
+        of a fer_toolkit module (a missing optional package is a user error).
 
     Examples
     --------
@@ -115,7 +116,13 @@ def is_user_error(exc: BaseException, extra: tuple = ()) -> bool:
     False
     >>> is_user_error(KeyError("internal"))
     False
+    >>> is_user_error(ModuleNotFoundError("No module named 'distributed'", name="distributed"))
+    True
+    >>> is_user_error(ImportError("cannot import name 'x'", name="fer_toolkit.cli._data"))
+    False
     """
+    if isinstance(exc, ImportError) and (exc.name or "").split(".")[0] == "fer_toolkit":
+        return False  # not a missing optional package: fer_toolkit's own import is broken
     if isinstance(exc, (*USER_ERRORS, *extra)):
         return True
     # Looked up, not imported: the command line starts without scikit-learn, and an
