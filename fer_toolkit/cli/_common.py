@@ -11,7 +11,9 @@ exits with status 130.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
+import functools
 import json
 import re
 import sys
@@ -33,6 +35,7 @@ __all__ = [
     "echo",
     "is_quiet",
     "n_jobs_option",
+    "option_group",
     "parse_value",
     "renamed_notes",
     "seed_option",
@@ -304,6 +307,52 @@ def closest(name: str, choices) -> str:
 
 
 # ---------------------------------------------------------------- common options
+def option_group(name: str, group: type, options: list):
+    """A decorator adding ``options`` to a command, which receives them as one argument.
+
+    Parameters
+    ----------
+    name : str
+        The command function's parameter that receives the group.
+    group : dataclass type
+        Its fields are the options' parameter names; the command receives
+        ``group(**their values)``.
+    options : list of click.option decorators
+        In the order ``--help`` lists them.
+
+    Examples
+    --------
+    >>> import dataclasses, click
+    >>> from click.testing import CliRunner
+    >>> @dataclasses.dataclass
+    ... class Size:
+    ...     width: int
+    ...     height: int
+    >>> size_options = option_group("size", Size, [
+    ...     click.option("--width", type=int, default=1), click.option("--height", type=int)])
+    >>> @click.command()
+    ... @size_options
+    ... def area(size):
+    ...     click.echo(size)
+    >>> print(CliRunner().invoke(area, ["--height", "3"]).output)
+    Size(width=1, height=3)
+    <BLANKLINE>
+    """
+    fields = [field.name for field in dataclasses.fields(group)]
+
+    def decorate(func):
+        @functools.wraps(func)
+        def command(*args, **kwargs):
+            kwargs[name] = group(**{field: kwargs.pop(field) for field in fields})
+            return func(*args, **kwargs)
+
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
 def seed_option(func):
     """``--seed``: the random seed of data splits, synthetic data and training."""
     return click.option(
