@@ -98,7 +98,7 @@ class OpenCVFlag:
 
     @property
     def option(self) -> str:
-        """The long command-line option: ``--`` and the kebab-case of :attr:`name`."""
+        """The long command-line option: ``--`` and the kebab-case of ``name``."""
         return "--" + self.name.replace("_", "-")
 
     @property

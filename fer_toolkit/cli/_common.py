@@ -19,6 +19,7 @@ import re
 import sys
 import traceback
 import warnings
+from pathlib import Path
 
 import click
 
@@ -33,6 +34,7 @@ __all__ = [
     "SizeParam",
     "device_option",
     "echo",
+    "fit_options",
     "is_quiet",
     "n_jobs_option",
     "option_group",
@@ -384,3 +386,27 @@ def n_jobs_option(help_text: str, default=None):
         show_default=default is not None,
         help=f"{help_text} (-1: all cores).",
     )
+
+
+def fit_options(out_help: str, n_jobs_help: str):
+    """``--out`` (required), ``--seed``, ``--device`` and ``--n-jobs``: what ``train`` and
+    ``search`` end with; ``out_help`` and ``n_jobs_help`` say what they mean there."""
+    options = [
+        click.option(
+            "--out",
+            "out_dir",
+            required=True,
+            type=click.Path(file_okay=False, path_type=Path),
+            help=out_help,
+        ),
+        seed_option,
+        device_option,
+        n_jobs_option(n_jobs_help),
+    ]
+
+    def decorate(func):
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from pathlib import Path
 
 import click
 import joblib
@@ -19,15 +18,7 @@ from sklearn.model_selection import (
 
 from ..utils.fileio import replaced_folder
 from ..utils.validation import InputError
-from ._common import (
-    FerCommand,
-    closest,
-    device_option,
-    echo,
-    is_quiet,
-    n_jobs_option,
-    seed_option,
-)
+from ._common import FerCommand, closest, echo, fit_options, is_quiet
 from ._data import LabelSet, data_options
 from ._grid import has_distributions, load_param_grid
 from ._model import build_pipeline, check_spec_params, route_params, save_model
@@ -184,16 +175,10 @@ def _as_setting(name: str) -> str:
     "'fer_toolkit[dask]'.",
 )
 @model_options
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Output folder: cv_results.csv, search_scores.png, search.json, the best model.",
+@fit_options(
+    out_help="Output folder: cv_results.csv, search_scores.png, search.json, the best model.",
+    n_jobs_help="Parallel fits [default: 1; all cluster threads with --dask-scheduler]",
 )
-@seed_option
-@device_option
-@n_jobs_option("Parallel fits [default: 1; all cluster threads with --dask-scheduler]")
 def search(
     data_opts,
     grid_path,

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import click
 import numpy as np
 from sklearn.model_selection import PredefinedSplit, train_test_split
 
 from ..utils.fileio import replaced_folder
-from ._common import FerCommand, device_option, echo, is_quiet, n_jobs_option, seed_option
+from ._common import FerCommand, echo, fit_options, is_quiet
 from ._data import LabelledData, LabelSet, data_options
 from ._model import build_pipeline, model_faces, save_model
 from ._report import epoch_rows, write_evaluation, write_history
@@ -116,16 +115,10 @@ def stopped_early(cnn) -> bool:
     "split: FER2013 PublicTest, a validation/ folder) or 'none'.",
 )
 @model_options
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Output folder: the model, its history, report and plots.",
+@fit_options(
+    out_help="Output folder: the model, its history, report and plots.",
+    n_jobs_help="Threads reading images and detecting faces",
 )
-@seed_option
-@device_option
-@n_jobs_option("Threads reading images and detecting faces")
 def train(data_opts, validation, model_opts, out_dir, seed, device, n_jobs):
     """Train a CNN emotion classifier and write it with its history, report and plots.
 
