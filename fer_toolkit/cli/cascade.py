@@ -3,6 +3,7 @@
 ``createsamples`` and ``train`` take OpenCV's own single-dash flags (``-numPos``,
 ``-w``, ``-h``...) as well as ``--kebab-case`` names, so an ``opencv_createsamples``
 or ``opencv_traincascade`` command line runs with only the program name replaced.
+Their options are made from the tools' flag tables (``fer_toolkit.cascade.flags``).
 For them (and ``show``), ``-h`` is the sample height as in OpenCV; help is ``--help``.
 """
 
@@ -486,17 +487,7 @@ def evaluate(info, bg, out_dir, iou_threshold, cascade_name, **params):
     required=True,
     help="The .vec file.",
 )
-@click.option(
-    "-w", "--width", type=click.IntRange(min=1), default=24, show_default=True, help="Sample width."
-)
-@click.option(
-    "-h",
-    "--height",
-    type=click.IntRange(min=1),
-    default=24,
-    show_default=True,
-    help="Sample height.",
-)
+@opencv_options([CREATESAMPLES["width"], CREATESAMPLES["height"]])
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
