@@ -198,6 +198,7 @@ def test_table_lookup_and_markdown():
     assert "| float in (0, 1] |" in next(
         r for r in TRAINCASCADE.markdown().splitlines() if "Hit" in r
     )
+    assert OpenCVFlag("x", "-x", "float", 0.0, "help", high=2).describe() == "float in (-inf, 2]"
     with pytest.raises(ValueError, match="described twice"):
         FlagTable("tool", [TRAINCASCADE[0], TRAINCASCADE[0]])
     with pytest.raises(ValueError, match="kind must be one of"):

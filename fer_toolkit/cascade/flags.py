@@ -112,14 +112,13 @@ class OpenCVFlag:
             return "{" + ", ".join(self.choices) + "}"
         if self.kind in ("bool", "file", "folder"):
             return {"bool": "flag", "file": "file", "folder": "folder"}[self.kind]
-        if self.low is not None and self.high is not None:
-            left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
-            return f"{self.kind} in {left}{self.low:g}, {self.high:g}{right}"
-        if self.low is not None:
+        if self.high is None:
+            if self.low is None:
+                return self.kind
             return f"{self.kind} {'>' if self.low_open else '>='} {self.low:g}"
-        if self.high is not None:
-            return f"{self.kind} {'<' if self.high_open else '<='} {self.high:g}"
-        return self.kind
+        left = "[" if self.low is not None and not self.low_open else "("
+        low = "-inf" if self.low is None else f"{self.low:g}"
+        return f"{self.kind} in {left}{low}, {self.high:g}{')' if self.high_open else ']'}"
 
 
 class FlagTable(tuple):
