@@ -26,6 +26,7 @@ from .evaluate import (
     evaluate_cascade,
     match_detections,
 )
+from .flags import CREATESAMPLES, TRAINCASCADE, FlagTable, OpenCVFlag
 from .opencv_backend import (
     OpenCVToolError,
     OpenCVToolNotFoundError,
@@ -56,6 +57,8 @@ _LAZY_MODULES = {
     ],
 }
 __getattr__, __dir__ = lazy_attributes(__name__, _LAZY_MODULES)
+
+__all__ += ["CREATESAMPLES", "TRAINCASCADE", "FlagTable", "OpenCVFlag"]
 
 __all__ += [
     "OpenCVToolError",

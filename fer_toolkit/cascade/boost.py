@@ -54,6 +54,7 @@ import numpy as np
 import torch
 
 from ..utils.validation import InputError
+from .flags import TRAINCASCADE
 from .model import BOOST_TYPES, STAGE_THRESHOLD_EPS, SUBSET_WORDS, Stage, WeakTree
 
 __all__ = ["BoostedStage", "BoostedTree", "FeatureValues", "boost_stage", "stage_threshold"]
@@ -124,8 +125,8 @@ class FeatureValues:
         n_samples: int,
         *,
         categorical: bool = False,
-        precalc_val_buf_size: float = 1024,
-        precalc_idx_buf_size: float = 1024,
+        precalc_val_buf_size: float = TRAINCASCADE.defaults.precalc_val_buf_size,
+        precalc_idx_buf_size: float = TRAINCASCADE.defaults.precalc_idx_buf_size,
         device="cpu",
     ):
         if n_features < 1 or n_samples < 2:
@@ -677,12 +678,12 @@ def boost_stage(
     features,
     labels,
     *,
-    boost_type: str = "GAB",
-    min_hit_rate: float = 0.995,
-    max_false_alarm_rate: float = 0.5,
-    weight_trim_rate: float = 0.95,
-    max_depth: int = 1,
-    max_weak_count: int = 100,
+    boost_type: str = TRAINCASCADE.defaults.boost_type,
+    min_hit_rate: float = TRAINCASCADE.defaults.min_hit_rate,
+    max_false_alarm_rate: float = TRAINCASCADE.defaults.max_false_alarm_rate,
+    weight_trim_rate: float = TRAINCASCADE.defaults.weight_trim_rate,
+    max_depth: int = TRAINCASCADE.defaults.max_depth,
+    max_weak_count: int = TRAINCASCADE.defaults.max_weak_count,
     categorical: bool = False,
     device="auto",
     progress: Callable[[str], object] | None = None,

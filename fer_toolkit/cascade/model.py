@@ -43,6 +43,7 @@ import numpy as np
 from ..utils.pixels import to_gray, to_uint8
 from ..utils.validation import InputError, check_image, check_images, check_size
 from .features import FEATURE_TYPES, HAAR_MODES, HaarFeatures, LBPFeatures
+from .flags import TRAINCASCADE
 from .integral import opencv_tables
 
 __all__ = [
@@ -55,7 +56,7 @@ __all__ = [
     "WeakTree",
 ]
 
-BOOST_TYPES = ("GAB", "DAB", "RAB", "LB")
+BOOST_TYPES = TRAINCASCADE["boost_type"].choices
 #: OpenCV's ``THRESHOLD_EPS``, subtracted from every stage threshold (in float32).
 STAGE_THRESHOLD_EPS = np.float32(1e-5)
 #: Words of an LBP node's 256-bit category subset.
@@ -100,12 +101,12 @@ class StageParams:
     ('GAB', 2)
     """
 
-    boost_type: str = "GAB"
-    min_hit_rate: float = 0.995
-    max_false_alarm_rate: float = 0.5
-    weight_trim_rate: float = 0.95
-    max_depth: int = 1
-    max_weak_count: int = 100
+    boost_type: str = TRAINCASCADE.defaults.boost_type
+    min_hit_rate: float = TRAINCASCADE.defaults.min_hit_rate
+    max_false_alarm_rate: float = TRAINCASCADE.defaults.max_false_alarm_rate
+    weight_trim_rate: float = TRAINCASCADE.defaults.weight_trim_rate
+    max_depth: int = TRAINCASCADE.defaults.max_depth
+    max_weak_count: int = TRAINCASCADE.defaults.max_weak_count
 
     def __post_init__(self):
         if self.boost_type not in BOOST_TYPES:
