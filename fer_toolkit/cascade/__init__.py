@@ -21,6 +21,7 @@ from .detect import (
     write_detections_json,
 )
 from .evaluate import CascadeEvaluation, OperatingPoint, evaluate_cascade, match_detections
+from .flags import CREATESAMPLES, TRAINCASCADE, FlagTable, OpenCVFlag
 from .opencv_backend import (
     OpenCVToolError,
     OpenCVToolNotFoundError,
@@ -51,6 +52,8 @@ _LAZY_MODULES = {
     ],
 }
 __getattr__, __dir__ = lazy_attributes(__name__, _LAZY_MODULES)
+
+__all__ += ["CREATESAMPLES", "TRAINCASCADE", "FlagTable", "OpenCVFlag"]
 
 __all__ += [
     "OpenCVToolError",

@@ -27,8 +27,9 @@ import numpy as np
 
 from ..utils.fileio import atomic_path
 from ..utils.pixels import to_gray, to_uint8
-from ..utils.validation import check_image, check_size
+from ..utils.validation import InputError, check_image, check_size
 from .description import Positive, _check_boxes_inside, _read_gray, read_bg, read_info, write_info
+from .flags import CREATESAMPLES
 from .vec import read_vec, write_vec
 
 __all__ = ["create_samples", "samples_from_image", "samples_from_info", "show_vec"]
@@ -45,13 +46,13 @@ def _check_int(value, name: str, low: int, high: int | None = None) -> int:
         or (high is not None and value > high)
     ):
         bounds = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be an int {bounds}; got {value!r}.")
+        raise InputError(f"{name} must be an int {bounds}; got {value!r}.")
     return int(value)
 
 
 def _check_angle(value, name: str) -> float:
     if not isinstance(value, Real) or isinstance(value, bool) or not 0 <= value < math.inf:
-        raise ValueError(f"{name} must be a finite angle >= 0 in radians; got {value!r}.")
+        raise InputError(f"{name} must be a finite angle >= 0 in radians; got {value!r}.")
     return float(value)
 
 
@@ -62,7 +63,12 @@ def _gray_image(image, name: str) -> np.ndarray:
     return to_gray(to_uint8(check_image(image, name=name)))
 
 
-def samples_from_info(info, num: int | None = None, width: int = 24, height: int = 24):
+def samples_from_info(
+    info,
+    num: int | None = None,
+    width: int = CREATESAMPLES.defaults.width,
+    height: int = CREATESAMPLES.defaults.height,
+):
     """Crop the boxes of a positive description file into ``width x height`` samples.
 
     Does what ``opencv_createsamples -info ... -vec ...`` does: each image is
@@ -116,7 +122,7 @@ def samples_from_info(info, num: int | None = None, width: int = 24, height: int
         entries = [e if isinstance(e, Positive) else Positive(*e) for e in info]
     total = sum(len(entry.boxes) for entry in entries)
     if total == 0:
-        raise ValueError(f"{label or 'info'} has no boxes to crop samples from.")
+        raise InputError(f"{label or 'info'} has no boxes to crop samples from.")
     if num is not None:
         num = _check_int(num, "num", 1)
         if num > total:
@@ -176,7 +182,7 @@ class _Distorter:
 
     def __init__(self, image: np.ndarray, bg_color: int, bg_thresh: int):
         if min(image.shape) < 2:
-            raise ValueError(
+            raise InputError(
                 f"img is {image.shape[1]}x{image.shape[0]} pixels; an object image must be at "
                 "least 2x2."
             )
@@ -244,7 +250,7 @@ def _background_loaders(bg) -> list[Callable[[], np.ndarray]]:
         return [lambda p=p: _read_gray(p, where) for p in read_bg(bg)]
     items = list(bg)
     if not items:
-        raise ValueError("bg is empty: give a background list file, or background images.")
+        raise InputError("bg is empty: give a background list file, or background images.")
     return [lambda item=item, i=i: _gray_image(item, f"bg[{i}]") for i, item in enumerate(items)]
 
 
@@ -267,7 +273,7 @@ class _BackgroundWindows:
             if src.shape[0] >= h and src.shape[1] >= w:
                 break
         else:
-            raise ValueError(f"no background image is at least {w}x{h} (width x height).")
+            raise InputError(f"no background image is at least {w}x{h} (width x height).")
         self.src = src
         self.scale = max(w / src.shape[1], h / src.shape[0])
         self._resize(rounding=0.5)
@@ -319,19 +325,19 @@ def _distortion_params(
 
 def samples_from_image(
     img,
-    num: int = 1000,
-    width: int = 24,
-    height: int = 24,
+    num: int = CREATESAMPLES.defaults.num,
+    width: int = CREATESAMPLES.defaults.width,
+    height: int = CREATESAMPLES.defaults.height,
     *,
     bg=None,
-    bg_color: int = 0,
-    bg_thresh: int = 80,
-    inv: bool = False,
-    randinv: bool = False,
-    max_intensity_dev: int = 40,
-    max_x_angle: float = 1.1,
-    max_y_angle: float = 1.1,
-    max_z_angle: float = 0.5,
+    bg_color: int = CREATESAMPLES.defaults.bg_color,
+    bg_thresh: int = CREATESAMPLES.defaults.bg_thresh,
+    inv: bool = CREATESAMPLES.defaults.inv,
+    randinv: bool = CREATESAMPLES.defaults.randinv,
+    max_intensity_dev: int = CREATESAMPLES.defaults.max_intensity_dev,
+    max_x_angle: float = CREATESAMPLES.defaults.max_x_angle,
+    max_y_angle: float = CREATESAMPLES.defaults.max_y_angle,
+    max_z_angle: float = CREATESAMPLES.defaults.max_z_angle,
     random_state=None,
 ):
     """Make ``num`` randomly distorted samples of one object image.
@@ -423,7 +429,7 @@ def _check_max_scale(max_scale) -> float | None:
         or isinstance(max_scale, bool)
         or not math.isfinite(max_scale)
     ):
-        raise ValueError(f"max_scale must be a finite number or None; got {max_scale!r}.")
+        raise InputError(f"max_scale must be a finite number or None; got {max_scale!r}.")
     return None if max_scale < 0 else float(max_scale)
 
 
@@ -467,7 +473,7 @@ def _test_images(img, bg, info_out, num, width, height, inv, randinv, max_scale,
             stacklevel=3,
         )
     if not entries:
-        raise ValueError(f"no background image can hold a {width}x{height} object.")
+        raise InputError(f"no background image can hold a {width}x{height} object.")
     write_info(info_out, entries)
     return entries
 
@@ -478,18 +484,18 @@ def create_samples(
     bg=None,
     vec=None,
     num: int | None = None,
-    width: int = 24,
-    height: int = 24,
+    width: int = CREATESAMPLES.defaults.width,
+    height: int = CREATESAMPLES.defaults.height,
     *,
-    bg_color: int = 0,
-    bg_thresh: int = 80,
-    inv: bool = False,
-    randinv: bool = False,
-    max_intensity_dev: int = 40,
-    max_x_angle: float = 1.1,
-    max_y_angle: float = 1.1,
-    max_z_angle: float = 0.5,
-    max_scale: float | None = None,
+    bg_color: int = CREATESAMPLES.defaults.bg_color,
+    bg_thresh: int = CREATESAMPLES.defaults.bg_thresh,
+    inv: bool = CREATESAMPLES.defaults.inv,
+    randinv: bool = CREATESAMPLES.defaults.randinv,
+    max_intensity_dev: int = CREATESAMPLES.defaults.max_intensity_dev,
+    max_x_angle: float = CREATESAMPLES.defaults.max_x_angle,
+    max_y_angle: float = CREATESAMPLES.defaults.max_y_angle,
+    max_z_angle: float = CREATESAMPLES.defaults.max_z_angle,
+    max_scale: float | None = CREATESAMPLES.defaults.max_scale,
     random_state=None,
     info_out=None,
 ):
@@ -580,7 +586,7 @@ def create_samples(
     if img is not None and vec is not None:
         samples = samples_from_image(
             img,
-            1000 if num is None else num,
+            CREATESAMPLES.defaults.num if num is None else num,
             width,
             height,
             bg=bg,
@@ -602,7 +608,7 @@ def create_samples(
             and info_out is not None
             and os.path.abspath(info) != os.path.abspath(info_out)
         ):
-            raise ValueError(
+            raise InputError(
                 f"info={os.fspath(info)!r} and info_out={os.fspath(info_out)!r} both name the "
                 "description file to write; give one."
             )
@@ -623,7 +629,7 @@ def create_samples(
         samples = samples_from_info(info, num, width, height)
         write_vec(vec, samples)
         return samples
-    raise ValueError(
+    raise InputError(
         "nothing to create: give img and vec (distorted samples), img, bg and info_out (test "
         "images with a description file), or info and vec (crop the described boxes). To look "
         "at a .vec file use show_vec."
@@ -682,7 +688,7 @@ def show_vec(
     else:
         samples = np.asarray(vec)
         if samples.dtype != np.uint8 or samples.shape[1:] != (height, width) or not len(samples):
-            raise ValueError(
+            raise InputError(
                 f"vec must be a .vec path or uint8 samples of shape (n, {height}, {width}); got "
                 f"{samples.dtype} of shape {samples.shape}."
             )
@@ -721,5 +727,5 @@ def show_vec(
             except cv2.error:
                 written = False
             if not written:
-                raise ValueError(f"cannot write {os.fspath(path)!r}: unsupported image format.")
+                raise InputError(f"cannot write {os.fspath(path)!r}: unsupported image format.")
     return tile

@@ -22,7 +22,9 @@ from pathlib import Path
 
 from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
 
+from ..utils.validation import InputError
 from .description import read_info
+from .flags import CREATESAMPLES, TRAINCASCADE
 from .vec import vec_count
 
 __all__ = [
@@ -38,116 +40,80 @@ __all__ = [
     "traincascade_args",
 ]
 
-#: Python parameter -> ``opencv_traincascade`` flag, in the order the tool's usage lists them
-#: (``traincascade.cpp``, then ``CvCascadeParams``, ``CvCascadeBoostParams`` and
-#: ``CvHaarFeatureParams::scanAttr``).
-TRAINCASCADE_FLAGS = {
-    "data": "-data",
-    "vec": "-vec",
-    "bg": "-bg",
-    "num_pos": "-numPos",
-    "num_neg": "-numNeg",
-    "num_stages": "-numStages",
-    "precalc_val_buf_size": "-precalcValBufSize",
-    "precalc_idx_buf_size": "-precalcIdxBufSize",
-    "base_format_save": "-baseFormatSave",
-    "num_threads": "-numThreads",
-    "accept_ratio_break_value": "-acceptanceRatioBreakValue",
-    "stage_type": "-stageType",
-    "feature_type": "-featureType",
-    "width": "-w",
-    "height": "-h",
-    "boost_type": "-bt",
-    "min_hit_rate": "-minHitRate",
-    "max_false_alarm_rate": "-maxFalseAlarmRate",
-    "weight_trim_rate": "-weightTrimRate",
-    "max_depth": "-maxDepth",
-    "max_weak_count": "-maxWeakCount",
-    "mode": "-mode",
-}
+#: Python parameter -> ``opencv_traincascade`` flag, in the order the tool's usage lists them.
+TRAINCASCADE_FLAGS = TRAINCASCADE.opencv_names()
 
 #: Python parameter -> ``opencv_createsamples`` flag, in the order of its usage text.
-CREATESAMPLES_FLAGS = {
-    "info": "-info",
-    "img": "-img",
-    "vec": "-vec",
-    "bg": "-bg",
-    "num": "-num",
-    "bg_color": "-bgcolor",
-    "inv": "-inv",
-    "randinv": "-randinv",
-    "bg_thresh": "-bgthresh",
-    "max_intensity_dev": "-maxidev",
-    "max_x_angle": "-maxxangle",
-    "max_y_angle": "-maxyangle",
-    "max_z_angle": "-maxzangle",
-    "show": "-show",
-    "width": "-w",
-    "height": "-h",
-    "max_scale": "-maxscale",
-    "random_state": "-rngseed",
-}
+CREATESAMPLES_FLAGS = CREATESAMPLES.opencv_names()
 
-_PATH = [str, os.PathLike]
-_POSITIVE = [Interval(Integral, 1, None, closed="left")]
-_RATE = [Interval(Real, 0.0, 1.0, closed="right")]
 
-_TRAINCASCADE_CONSTRAINTS = {
-    "data": _PATH,
-    "vec": _PATH,
-    "bg": _PATH,
-    "num_pos": _POSITIVE,
-    "num_neg": _POSITIVE,
-    "num_stages": _POSITIVE,
-    "precalc_val_buf_size": [Interval(Integral, 0, None, closed="left")],
-    "precalc_idx_buf_size": [Interval(Integral, 0, None, closed="left")],
-    "base_format_save": ["boolean"],
-    "num_threads": [*_POSITIVE, None],
-    "accept_ratio_break_value": [Real],
-    "stage_type": [StrOptions({"BOOST"})],
-    "feature_type": [StrOptions({"HAAR", "LBP", "HOG"})],
-    "width": _POSITIVE,
-    "height": _POSITIVE,
-    "boost_type": [StrOptions({"GAB", "DAB", "RAB", "LB"})],
-    "min_hit_rate": _RATE,
-    "max_false_alarm_rate": _RATE,
-    "weight_trim_rate": _RATE,
-    "max_depth": _POSITIVE,
-    "max_weak_count": _POSITIVE,
-    "mode": [StrOptions({"BASIC", "CORE", "ALL"})],
-}
+def _constraints(table) -> dict[str, list]:
+    """scikit-learn's parameter constraints of every flag of ``table``."""
+    constraints = {}
+    for flag in table:
+        if flag.kind in ("file", "folder"):
+            allowed = [str, os.PathLike]
+        elif flag.kind == "choice":
+            allowed = [StrOptions(set(flag.choices))]
+        elif flag.kind == "bool":
+            allowed = ["boolean"]
+        else:
+            number = Integral if flag.kind == "int" else Real
+            if flag.low is None and flag.high is None:
+                allowed = [number]
+            else:
+                left = flag.low is not None and not flag.low_open
+                right = flag.high is not None and not flag.high_open
+                closed = {(True, True): "both", (True, False): "left", (False, True): "right"}
+                interval = Interval(
+                    number, flag.low, flag.high, closed=closed.get((left, right), "neither")
+                )
+                allowed = [interval]
+            if flag.flag_value is not None:  # -show alone: a bare flag
+                allowed.insert(0, "boolean")
+        constraints[flag.name] = [*allowed, None] if flag.accepts_none else allowed
+    return constraints
 
-_CREATESAMPLES_CONSTRAINTS = {
-    "info": [*_PATH, None],
-    "img": [*_PATH, None],
-    "vec": [*_PATH, None],
-    "bg": [*_PATH, None],
-    "num": [*_POSITIVE, None],
-    "bg_color": [Interval(Integral, 0, 255, closed="both")],
-    "inv": ["boolean"],
-    "randinv": ["boolean"],
-    "bg_thresh": [Interval(Integral, 0, 255, closed="both")],
-    "max_intensity_dev": [Interval(Integral, 0, 255, closed="both")],
-    "max_x_angle": [Real],
-    "max_y_angle": [Real],
-    "max_z_angle": [Real],
-    "show": ["boolean", Interval(Real, 0.0, None, closed="neither")],
-    "width": _POSITIVE,
-    "height": _POSITIVE,
-    "max_scale": [Real, None],
-    "random_state": [Integral, None],
-}
 
+_TRAINCASCADE_CONSTRAINTS = _constraints(TRAINCASCADE)
+_CREATESAMPLES_CONSTRAINTS = _constraints(CREATESAMPLES)
 _LINE_END = re.compile(rb"\r\n|\n|\r")
 _TAIL_LINES = 15
 
 
 class OpenCVToolNotFoundError(FileNotFoundError):
-    """``opencv_createsamples`` / ``opencv_traincascade`` is not installed where we looked."""
+    """``opencv_createsamples`` / ``opencv_traincascade`` is not installed where we looked.
+
+    A ``FileNotFoundError``; the message says where the tool was looked for and
+    names the native backend, which does the same job without OpenCV's tools.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from fer_toolkit.cascade import OpenCVToolNotFoundError, find_opencv_tool
+    >>> try:
+    ...     find_opencv_tool("opencv_createsamples", tempfile.mkdtemp())
+    ... except OpenCVToolNotFoundError as exc:
+    ...     print(str(exc).split(";")[0].replace(tempfile.gettempdir(), "/tmp"))
+    opencv_createsamples was not found in '/tmp/...' (opencv_bin_dir)
+    """
 
 
 class OpenCVToolError(RuntimeError):
     """An OpenCV tool failed; the message quotes its last lines of output.
+
+    :func:`run_opencv_tool` and the functions built on it raise it.
+
+    Parameters
+    ----------
+    message : str
+        What failed, with the last lines of output.
+    command : list of str
+        The full command line that was run.
+    returncode : int
+        Its exit status (negative: killed by that signal).
+    last_lines : list of str
+        Its last lines of output.
 
     Attributes
     ----------
@@ -157,6 +123,18 @@ class OpenCVToolError(RuntimeError):
         Its exit status (negative: killed by that signal).
     last_lines : list of str
         Its last lines of output.
+
+    Examples
+    --------
+    >>> from fer_toolkit.cascade import OpenCVToolError
+    >>> error = OpenCVToolError(
+    ...     "opencv_traincascade exited with status 1; its last lines: Bad argument",
+    ...     ["opencv_traincascade", "-data", "out"],
+    ...     1,
+    ...     ["Bad argument"],
+    ... )
+    >>> error.returncode, error.last_lines
+    (1, ['Bad argument'])
     """
 
     def __init__(self, message: str, command: list[str], returncode: int, last_lines: list[str]):
@@ -210,7 +188,7 @@ def find_opencv_tool(name: str, opencv_bin_dir: str | os.PathLike | None = None)
     True
     """
     if name not in _NATIVE_HINT:
-        raise ValueError(f"name must be one of {sorted(_NATIVE_HINT)}; got {name!r}.")
+        raise InputError(f"name must be one of {sorted(_NATIVE_HINT)}; got {name!r}.")
     if opencv_bin_dir is None:
         found = shutil.which(name)
         where = "on PATH"
@@ -251,31 +229,33 @@ def traincascade_args(
     vec,
     bg,
     *,
-    num_pos=2000,
-    num_neg=1000,
-    num_stages=20,
-    precalc_val_buf_size=1024,
-    precalc_idx_buf_size=1024,
-    base_format_save=False,
-    num_threads=None,
-    accept_ratio_break_value=-1.0,
-    stage_type="BOOST",
-    feature_type="HAAR",
-    width=24,
-    height=24,
-    boost_type="GAB",
-    min_hit_rate=0.995,
-    max_false_alarm_rate=0.5,
-    weight_trim_rate=0.95,
-    max_depth=1,
-    max_weak_count=100,
-    mode="BASIC",
+    num_pos=TRAINCASCADE.defaults.num_pos,
+    num_neg=TRAINCASCADE.defaults.num_neg,
+    num_stages=TRAINCASCADE.defaults.num_stages,
+    precalc_val_buf_size=TRAINCASCADE.defaults.precalc_val_buf_size,
+    precalc_idx_buf_size=TRAINCASCADE.defaults.precalc_idx_buf_size,
+    base_format_save=TRAINCASCADE.defaults.base_format_save,
+    num_threads=TRAINCASCADE.defaults.num_threads,
+    accept_ratio_break_value=TRAINCASCADE.defaults.accept_ratio_break_value,
+    stage_type=TRAINCASCADE.defaults.stage_type,
+    feature_type=TRAINCASCADE.defaults.feature_type,
+    width=TRAINCASCADE.defaults.width,
+    height=TRAINCASCADE.defaults.height,
+    boost_type=TRAINCASCADE.defaults.boost_type,
+    min_hit_rate=TRAINCASCADE.defaults.min_hit_rate,
+    max_false_alarm_rate=TRAINCASCADE.defaults.max_false_alarm_rate,
+    weight_trim_rate=TRAINCASCADE.defaults.weight_trim_rate,
+    max_depth=TRAINCASCADE.defaults.max_depth,
+    max_weak_count=TRAINCASCADE.defaults.max_weak_count,
+    mode=TRAINCASCADE.defaults.mode,
 ) -> list[str]:
     """The ``opencv_traincascade`` arguments for these parameters (defaults are OpenCV 3.4's).
 
     Every parameter is passed explicitly, so the tool's log and the result do
     not depend on its version's defaults; ``num_threads=None`` leaves OpenCV's
     thread count alone and ``base_format_save=False`` omits ``-baseFormatSave``.
+    The flags, their ranges and defaults are those of
+    :data:`~fer_toolkit.cascade.TRAINCASCADE`.
 
     Parameters
     ----------
@@ -327,24 +307,24 @@ def traincascade_args(
 
 def createsamples_args(
     *,
-    info=None,
-    img=None,
-    vec=None,
-    bg=None,
-    num=1000,
-    bg_color=0,
-    inv=False,
-    randinv=False,
-    bg_thresh=80,
-    max_intensity_dev=40,
-    max_x_angle=1.1,
-    max_y_angle=1.1,
-    max_z_angle=0.5,
-    show=False,
-    width=24,
-    height=24,
-    max_scale=None,
-    random_state=None,
+    info=CREATESAMPLES.defaults.info,
+    img=CREATESAMPLES.defaults.img,
+    vec=CREATESAMPLES.defaults.vec,
+    bg=CREATESAMPLES.defaults.bg,
+    num=CREATESAMPLES.defaults.num,
+    bg_color=CREATESAMPLES.defaults.bg_color,
+    inv=CREATESAMPLES.defaults.inv,
+    randinv=CREATESAMPLES.defaults.randinv,
+    bg_thresh=CREATESAMPLES.defaults.bg_thresh,
+    max_intensity_dev=CREATESAMPLES.defaults.max_intensity_dev,
+    max_x_angle=CREATESAMPLES.defaults.max_x_angle,
+    max_y_angle=CREATESAMPLES.defaults.max_y_angle,
+    max_z_angle=CREATESAMPLES.defaults.max_z_angle,
+    show=CREATESAMPLES.defaults.show,
+    width=CREATESAMPLES.defaults.width,
+    height=CREATESAMPLES.defaults.height,
+    max_scale=CREATESAMPLES.defaults.max_scale,
+    random_state=CREATESAMPLES.defaults.random_state,
 ) -> list[str]:
     """The ``opencv_createsamples`` arguments for these parameters (defaults are OpenCV's).
 
@@ -355,7 +335,8 @@ def createsamples_args(
     ``-show <scale>``; ``num``, ``max_scale`` and ``random_state`` left
     ``None`` are omitted (the tool then uses 1000, -1 and seed 12345; builds
     older than 3.4.1 lack ``-maxscale`` and ``-rngseed``). Everything else is
-    passed explicitly.
+    passed explicitly. The flags, their ranges and defaults are those of
+    :data:`~fer_toolkit.cascade.CREATESAMPLES`.
 
     Parameters
     ----------
@@ -372,8 +353,9 @@ def createsamples_args(
         ``-maxidev``.
     max_x_angle, max_y_angle, max_z_angle : float
         ``-maxxangle -maxyangle -maxzangle``, in radians.
-    show : bool or float
-        ``-show [scale]``: OpenCV opens a preview window.
+    show : bool, float or None
+        ``-show [scale]``: OpenCV opens a preview window (``None`` or ``False``:
+        no ``-show``).
     width, height : int
         ``-w -h``.
     max_scale : float or None
@@ -401,7 +383,7 @@ def createsamples_args(
     values = dict(locals())
     validate_parameter_constraints(_CREATESAMPLES_CONSTRAINTS, values, "createsamples_args")
     if inv and randinv:
-        raise ValueError("inv (-inv) and randinv (-randinv) are exclusive; pick one.")
+        raise InputError("inv (-inv) and randinv (-randinv) are exclusive; pick one.")
     return _flag_args(CREATESAMPLES_FLAGS, values)
 
 
@@ -487,6 +469,20 @@ def run_opencv_tool(
     -----
     Interrupting the call (Ctrl-C) kills the tool before the exception
     propagates, so no training keeps running in the background.
+
+    Examples
+    --------
+    Without OpenCV 3.4's tools installed (they are not on ``PATH`` here, nor in
+    an empty folder) the call fails before running anything:
+
+    >>> import tempfile
+    >>> from fer_toolkit.cascade import OpenCVToolNotFoundError, run_opencv_tool
+    >>> try:
+    ...     run_opencv_tool("opencv_traincascade", ["-data", "out"],
+    ...                     opencv_bin_dir=tempfile.mkdtemp())
+    ... except OpenCVToolNotFoundError as exc:
+    ...     print(str(exc).split("instead: ")[-1])
+    fer-toolkit cascade train --backend native ... (Python: fer_toolkit.cascade.train_cascade).
     """
     command = [find_opencv_tool(name, opencv_bin_dir), *args]
     on_line = _print_line if on_line is None else on_line
@@ -526,12 +522,12 @@ def _check_vec(vec, num_pos: int, width: int, height: int) -> None:
     """Catch the two .vec mistakes ``opencv_traincascade`` reports badly or late."""
     count, size = vec_count(vec)
     if size != width * height:
-        raise ValueError(
+        raise InputError(
             f"-vec {os.fspath(vec)!r} holds samples of {size} pixels, but -w {width} -h {height} "
             f"gives {width * height}; pass the -w/-h used by createsamples."
         )
     if num_pos > count:
-        raise ValueError(
+        raise InputError(
             f"-numPos {num_pos} exceeds the {count} samples in -vec {os.fspath(vec)!r}; "
             "keep numPos below the count (later stages consume extra positives, "
             "about numPos * (1 - minHitRate) each)."
@@ -543,25 +539,25 @@ def run_traincascade(
     vec,
     bg,
     *,
-    num_pos=2000,
-    num_neg=1000,
-    num_stages=20,
-    precalc_val_buf_size=1024,
-    precalc_idx_buf_size=1024,
-    base_format_save=False,
-    num_threads=None,
-    accept_ratio_break_value=-1.0,
-    stage_type="BOOST",
-    feature_type="HAAR",
-    width=24,
-    height=24,
-    boost_type="GAB",
-    min_hit_rate=0.995,
-    max_false_alarm_rate=0.5,
-    weight_trim_rate=0.95,
-    max_depth=1,
-    max_weak_count=100,
-    mode="BASIC",
+    num_pos=TRAINCASCADE.defaults.num_pos,
+    num_neg=TRAINCASCADE.defaults.num_neg,
+    num_stages=TRAINCASCADE.defaults.num_stages,
+    precalc_val_buf_size=TRAINCASCADE.defaults.precalc_val_buf_size,
+    precalc_idx_buf_size=TRAINCASCADE.defaults.precalc_idx_buf_size,
+    base_format_save=TRAINCASCADE.defaults.base_format_save,
+    num_threads=TRAINCASCADE.defaults.num_threads,
+    accept_ratio_break_value=TRAINCASCADE.defaults.accept_ratio_break_value,
+    stage_type=TRAINCASCADE.defaults.stage_type,
+    feature_type=TRAINCASCADE.defaults.feature_type,
+    width=TRAINCASCADE.defaults.width,
+    height=TRAINCASCADE.defaults.height,
+    boost_type=TRAINCASCADE.defaults.boost_type,
+    min_hit_rate=TRAINCASCADE.defaults.min_hit_rate,
+    max_false_alarm_rate=TRAINCASCADE.defaults.max_false_alarm_rate,
+    weight_trim_rate=TRAINCASCADE.defaults.weight_trim_rate,
+    max_depth=TRAINCASCADE.defaults.max_depth,
+    max_weak_count=TRAINCASCADE.defaults.max_weak_count,
+    mode=TRAINCASCADE.defaults.mode,
     opencv_bin_dir=None,
     on_line=None,
     on_progress=None,
@@ -599,6 +595,23 @@ def run_traincascade(
     OpenCVToolError
         If the tool fails, or ends without writing ``cascade.xml`` (it exits
         with status 0 even when no stage could be trained).
+
+    Examples
+    --------
+    The arguments it passes to the tool are those of :func:`traincascade_args`;
+    without the tool (an empty ``opencv_bin_dir`` here) it fails before any
+    file is read:
+
+    >>> import tempfile
+    >>> from fer_toolkit.cascade import (
+    ...     OpenCVToolNotFoundError, run_traincascade, traincascade_args)
+    >>> traincascade_args("out", "pos.vec", "bg.txt", num_pos=90, num_neg=200)[:8]
+    ['-data', 'out', '-vec', 'pos.vec', '-bg', 'bg.txt', '-numPos', '90']
+    >>> try:
+    ...     run_traincascade("out", "pos.vec", "bg.txt", opencv_bin_dir=tempfile.mkdtemp())
+    ... except OpenCVToolNotFoundError as exc:
+    ...     print(str(exc).split(";")[0].split(" in ")[0])
+    opencv_traincascade was not found
     """
     params = dict(locals())
     tool = {key: params.pop(key) for key in ("opencv_bin_dir", "on_line", "on_progress")}
@@ -636,24 +649,24 @@ def run_traincascade(
 
 def run_createsamples(
     *,
-    info=None,
-    img=None,
-    vec=None,
-    bg=None,
-    num=1000,
-    bg_color=0,
-    inv=False,
-    randinv=False,
-    bg_thresh=80,
-    max_intensity_dev=40,
-    max_x_angle=1.1,
-    max_y_angle=1.1,
-    max_z_angle=0.5,
-    show=False,
-    width=24,
-    height=24,
-    max_scale=None,
-    random_state=None,
+    info=CREATESAMPLES.defaults.info,
+    img=CREATESAMPLES.defaults.img,
+    vec=CREATESAMPLES.defaults.vec,
+    bg=CREATESAMPLES.defaults.bg,
+    num=CREATESAMPLES.defaults.num,
+    bg_color=CREATESAMPLES.defaults.bg_color,
+    inv=CREATESAMPLES.defaults.inv,
+    randinv=CREATESAMPLES.defaults.randinv,
+    bg_thresh=CREATESAMPLES.defaults.bg_thresh,
+    max_intensity_dev=CREATESAMPLES.defaults.max_intensity_dev,
+    max_x_angle=CREATESAMPLES.defaults.max_x_angle,
+    max_y_angle=CREATESAMPLES.defaults.max_y_angle,
+    max_z_angle=CREATESAMPLES.defaults.max_z_angle,
+    show=CREATESAMPLES.defaults.show,
+    width=CREATESAMPLES.defaults.width,
+    height=CREATESAMPLES.defaults.height,
+    max_scale=CREATESAMPLES.defaults.max_scale,
+    random_state=CREATESAMPLES.defaults.random_state,
     opencv_bin_dir=None,
     on_line=None,
     on_progress=None,
@@ -697,6 +710,23 @@ def run_createsamples(
         "Nothing to do" and succeed).
     OpenCVToolError
         If the tool fails.
+
+    Examples
+    --------
+    The arguments it passes to the tool are those of :func:`createsamples_args`;
+    without the tool (an empty ``opencv_bin_dir`` here) it fails before any
+    file is read:
+
+    >>> import tempfile
+    >>> from fer_toolkit.cascade import (
+    ...     OpenCVToolNotFoundError, createsamples_args, run_createsamples)
+    >>> createsamples_args(info="faces.txt", vec="pos.vec", num=100)[:6]
+    ['-info', 'faces.txt', '-vec', 'pos.vec', '-num', '100']
+    >>> try:
+    ...     run_createsamples(info="faces.txt", vec="pos.vec", opencv_bin_dir=tempfile.mkdtemp())
+    ... except OpenCVToolNotFoundError as exc:
+    ...     print(str(exc).split(";")[0].split(" in ")[0])
+    opencv_createsamples was not found
     """
     params = dict(locals())
     tool = {key: params.pop(key) for key in ("opencv_bin_dir", "on_line", "on_progress")}
@@ -711,7 +741,7 @@ def run_createsamples(
     elif vec is not None:
         inputs = {"-vec": vec}
     else:
-        raise ValueError(
+        raise InputError(
             "nothing to do: give -img and -vec (samples from one image), -img -bg and -info "
             "(test images), -info and -vec (samples from a description file), or -vec alone "
             "(show its samples)."
@@ -728,7 +758,7 @@ def _info_num(info, num: int | None) -> int:
     if num is None:
         return total
     if num > total:
-        raise ValueError(
+        raise InputError(
             f"-num {num} exceeds the {total} boxes listed in -info {os.fspath(info)!r}: "
             f"opencv_createsamples would write a .vec whose header announces {num} samples "
             f"but holds {total}. Pass -num {total} or fewer."

@@ -51,8 +51,10 @@ import numpy as np
 import torch
 
 from ..utils.threads import limit_threads
+from ..utils.validation import InputError
 from .boost import FeatureValues, boost_stage
 from .features import HAAR_MODES, make_features
+from .flags import TRAINCASCADE
 from .integral import integral_batch
 from .model import Cascade, CascadeParams, StageParams
 from .negatives import Backgrounds, NegativeWalk, mine_negatives
@@ -86,6 +88,17 @@ class StageReport:
         this stage on background windows.
     seconds : float
         Wall time of the stage.
+
+    Examples
+    --------
+    The ``stages`` of a :class:`TrainingResult` hold one per stage trained:
+
+    >>> from fer_toolkit.cascade import StageReport
+    >>> report = StageReport(index=0, weak_count=3, hit_rate=1.0, false_alarm=0.4,
+    ...                      pos_count=30, pos_consumed=30, neg_count=30, neg_tried=30,
+    ...                      acceptance_ratio=1.0, seconds=0.2)
+    >>> report.pos_consumed - report.pos_count  # positives the cascade had rejected
+    0
     """
 
     index: int
@@ -119,6 +132,22 @@ class TrainingResult:
         were trained).
     acceptance_ratio : float or None
         The last acceptance ratio measured (also when it stopped training).
+
+    Examples
+    --------
+    :func:`train_cascade` returns one (its example trains a small cascade).
+    Here, that of a training that stopped before its first stage:
+
+    >>> from pathlib import Path
+    >>> from fer_toolkit.cascade import Cascade, StageParams, TrainingResult, haar_features
+    >>> empty = Cascade(width=8, height=8, feature_type="HAAR", mode="BASIC",
+    ...                 stage_params=StageParams(), stages=[],
+    ...                 features=haar_features(8, 8, "BASIC"))
+    >>> result = TrainingResult(empty, Path("data/cascade.xml"),
+    ...                         stop_reason="Required leaf false alarm rate achieved.",
+    ...                         acceptance_ratio=0.0)
+    >>> len(result.cascade.stages), len(result.stages), result.loaded_stages
+    (0, 0, 0)
     """
 
     cascade: Cascade
@@ -135,13 +164,13 @@ class _Stop(Exception):
 
 def _check_int(value, name: str, low: int = 1) -> int:
     if not isinstance(value, Integral) or isinstance(value, bool) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}; got {value!r}.")
+        raise InputError(f"{name} must be an int >= {low}; got {value!r}.")
     return int(value)
 
 
 def _check_real(value, name: str) -> float:
     if not isinstance(value, Real) or isinstance(value, bool) or not np.isfinite(value):
-        raise ValueError(f"{name} must be a finite number; got {value!r}.")
+        raise InputError(f"{name} must be a finite number; got {value!r}.")
     return float(value)
 
 
@@ -150,7 +179,7 @@ def _load_positives(vec, width: int, height: int) -> tuple[np.ndarray, str]:
         return read_vec(vec, width, height), os.fspath(vec)
     samples = np.asarray(vec)
     if samples.ndim != 3 or samples.shape[1:] != (height, width) or samples.dtype != np.uint8:
-        raise ValueError(
+        raise InputError(
             f"vec has shape {samples.shape} and dtype {samples.dtype}; expected a .vec path or "
             f"uint8 samples of shape (n, {height}, {width})."
         )
@@ -186,21 +215,21 @@ def train_cascade(
     bg,
     num_pos: int,
     num_neg: int,
-    num_stages: int = 20,
-    width: int = 24,
-    height: int = 24,
-    feature_type: str = "HAAR",
-    mode: str = "BASIC",
-    boost_type: str = "GAB",
-    min_hit_rate: float = 0.995,
-    max_false_alarm_rate: float = 0.5,
-    weight_trim_rate: float = 0.95,
-    max_depth: int = 1,
-    max_weak_count: int = 100,
-    precalc_val_buf_size: float = 1024,
-    precalc_idx_buf_size: float = 1024,
-    num_threads: int | None = None,
-    accept_ratio_break_value: float = -1.0,
+    num_stages: int = TRAINCASCADE.defaults.num_stages,
+    width: int = TRAINCASCADE.defaults.width,
+    height: int = TRAINCASCADE.defaults.height,
+    feature_type: str = TRAINCASCADE.defaults.feature_type,
+    mode: str = TRAINCASCADE.defaults.mode,
+    boost_type: str = TRAINCASCADE.defaults.boost_type,
+    min_hit_rate: float = TRAINCASCADE.defaults.min_hit_rate,
+    max_false_alarm_rate: float = TRAINCASCADE.defaults.max_false_alarm_rate,
+    weight_trim_rate: float = TRAINCASCADE.defaults.weight_trim_rate,
+    max_depth: int = TRAINCASCADE.defaults.max_depth,
+    max_weak_count: int = TRAINCASCADE.defaults.max_weak_count,
+    precalc_val_buf_size: float = TRAINCASCADE.defaults.precalc_val_buf_size,
+    precalc_idx_buf_size: float = TRAINCASCADE.defaults.precalc_idx_buf_size,
+    num_threads: int | None = TRAINCASCADE.defaults.num_threads,
+    accept_ratio_break_value: float = TRAINCASCADE.defaults.accept_ratio_break_value,
     device="auto",
     random_state: int | None = None,
     max_neg_windows: int = MAX_NEG_WINDOWS,
@@ -306,9 +335,9 @@ def train_cascade(
         ("max_false_alarm_rate", max_false_alarm_rate),
     ):
         if not 0 < _check_real(value, name) < 1:
-            raise ValueError(f"{name} must lie in (0, 1); got {value!r}.")
+            raise InputError(f"{name} must lie in (0, 1); got {value!r}.")
     if feature_type == "HAAR" and mode not in HAAR_MODES:
-        raise ValueError(f"mode must be one of {HAAR_MODES}; got {mode!r}.")
+        raise InputError(f"mode must be one of {HAAR_MODES}; got {mode!r}.")
     params = CascadeParams(
         width=width,
         height=height,
@@ -378,7 +407,7 @@ class _Trainer:
                 stacklevel=3,
             )
         if self.num_pos > len(positives):
-            raise ValueError(
+            raise InputError(
                 f"numPos too large for the .vec: num_pos={self.num_pos} but {vec_name} holds "
                 f"{len(positives)} samples. Use a smaller num_pos (each stage also rejects a "
                 "few positives, so leave a margin)."
@@ -437,7 +466,7 @@ class _Trainer:
             result.stop_reason = str(stop)
             self.emit(str(stop))
         if not cascade.stages:
-            raise ValueError(f"Cascade classifier can't be trained: {result.stop_reason}")
+            raise InputError(f"Cascade classifier can't be trained: {result.stop_reason}")
         write_cascade(cascade, result.path)
         return result
 
@@ -447,7 +476,7 @@ class _Trainer:
             return []
         diffs = _params_differences(read_params(params_path), self.params)
         if diffs:
-            raise ValueError(
+            raise InputError(
                 f"{params_path} was written with other parameters ("
                 + "; ".join(diffs)
                 + "). Resume with the same parameters, or empty the folder to start afresh."

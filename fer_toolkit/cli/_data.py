@@ -33,9 +33,19 @@ from ..datasets import (
     map_labels,
 )
 from ..preprocessing import ImageReader
-from ._common import echo
+from ..utils.validation import InputError
+from ._common import echo, option_group
 
-__all__ = ["ROLES", "DataParam", "LabelSet", "LabelSetParam", "LabelledData", "load_data"]
+__all__ = [
+    "ROLES",
+    "DataOptions",
+    "DataParam",
+    "LabelSet",
+    "LabelSetParam",
+    "LabelledData",
+    "data_options",
+    "load_data",
+]
 
 #: Split names that play each role, compared case-insensitively: FER2013's Usage values
 #: and the usual folder names.
@@ -149,7 +159,7 @@ def _check_not_a_typo(name: str) -> None:
     close = difflib.get_close_matches(key, [*EMOTIONS, *EMOTION_ALIASES], n=1, cutoff=0.75)
     if close:
         suggestion = EMOTION_ALIASES.get(close[0], close[0])
-        raise ValueError(
+        raise InputError(
             f"{name.strip()!r} is not an emotion (did you mean {suggestion!r}?); emotions are "
             f"{', '.join(EMOTIONS)}."
         )
@@ -161,7 +171,7 @@ def _check_emotion_classes(source: DataSource, label_set: LabelSet) -> None:
         return
     others = [name for name in label_set.classes if name not in EMOTIONS]
     if others:
-        raise ValueError(
+        raise InputError(
             f"--label-set names {', '.join(map(repr, others))}, but {source} has emotion "
             f"labels only ({', '.join(EMOTIONS)})."
         )
@@ -222,21 +232,44 @@ class LabelledData:
         if not splits and self.splits is None:
             return self
         if splits and self.splits is None:
-            raise ValueError(f"--split {','.join(splits)}: {self.description} has no splits.")
+            raise InputError(f"--split {','.join(splits)}: {self.description} has no splits.")
         wanted = {name.casefold() for name in splits} if splits else set(ROLES[role])
         mask = np.array([name.casefold() in wanted for name in self.splits.tolist()], dtype=bool)
         if not mask.any():
             what = f"split {', '.join(splits)}" if splits else f"{role} split"
-            raise ValueError(
+            raise InputError(
                 f"{self.description} has no {what}; its splits are "
                 f"{', '.join(self.split_names())}: choose with --split."
             )
         return self.subset(mask)
 
 
-def data_options(func):
-    """``--data``, ``--ferplus``, ``--label-set`` and ``--split``."""
-    options = [
+@dataclass(frozen=True)
+class DataOptions:
+    """What ``--data``, ``--ferplus``, ``--label-set`` and ``--split`` chose."""
+
+    data_source: DataSource
+    ferplus: str | None
+    label_set: LabelSet | None
+    splits: list[str] | None
+
+    def load(self, *, seed: int, n_jobs=None, label_set: LabelSet | None = None) -> LabelledData:
+        """:func:`load_data` of ``--data``; ``label_set`` replaces a missing ``--label-set``."""
+        return load_data(
+            self.data_source,
+            ferplus=self.ferplus,
+            label_set=self.label_set or label_set,
+            seed=seed,
+            n_jobs=n_jobs,
+        )
+
+
+#: ``--data``, ``--ferplus``, ``--label-set`` and ``--split``, received as ``data_opts``
+#: (a :class:`DataOptions`).
+data_options = option_group(
+    "data_opts",
+    DataOptions,
+    [
         click.option(
             "--data",
             "data_source",
@@ -269,10 +302,8 @@ def data_options(func):
             help="Split names to use (FER2013 Usage values or split folders), comma "
             "separated. Default: the split that plays the command's role.",
         ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    ],
+)
 
 
 def load_data(
@@ -281,7 +312,7 @@ def load_data(
     """Load ``source`` with canonical labels, keeping only the classes of ``label_set``."""
     label_set = label_set or LabelSet()
     if ferplus is not None and source.kind != "csv":
-        raise ValueError(f"--ferplus relabels a FER2013 CSV, but --data is {source}.")
+        raise InputError(f"--ferplus relabels a FER2013 CSV, but --data is {source}.")
     _check_emotion_classes(source, label_set)
     if source.kind == SYNTHETIC:
         data = _synthetic(source.n_samples, label_set, seed)
@@ -294,7 +325,7 @@ def load_data(
         echo(f"{int((~kept).sum())} of {len(kept)} samples dropped: labels outside the label set")
         data = data.subset(kept)
     if len(data) == 0:
-        raise ValueError(f"no sample of {source} is left with the label set.")
+        raise InputError(f"no sample of {source} is left with the label set.")
     return replace(data, labels=labels)
 
 

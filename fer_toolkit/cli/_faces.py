@@ -11,6 +11,7 @@ from ..datasets import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from ..datasets.extraction.sources import media_kind
 from ..detection import Detections, HaarCascadeDetector
 from ..preprocessing._base import map_images
+from ..utils.validation import InputError
 
 __all__ = [
     "DETECTORS",
@@ -87,7 +88,7 @@ def make_detector(name: str, *, device="auto", n_jobs=None):
         return MTCNN(device=device)
     if name == "none":
         return WholeImage()
-    raise ValueError(f"detector must be one of {DETECTORS}; got {name!r}.")
+    raise InputError(f"detector must be one of {DETECTORS}; got {name!r}.")
 
 
 def find_media(inputs) -> list[tuple[str, str]]:
@@ -119,13 +120,13 @@ def find_media(inputs) -> list[tuple[str, str]]:
                     if not name.startswith(".") and media_kind(name):
                         entries.append((path, os.path.join(base, os.path.relpath(path, item))))
             if not entries:
-                raise ValueError(
+                raise InputError(
                     f"no images ({', '.join(IMAGE_EXTENSIONS)}) or videos "
                     f"({', '.join(VIDEO_EXTENSIONS)}) in folder {item!r}."
                 )
         elif os.path.isfile(item):
             if media_kind(item) is None:
-                raise ValueError(
+                raise InputError(
                     f"{item!r} is neither an image ({', '.join(IMAGE_EXTENSIONS)}) nor a "
                     f"video ({', '.join(VIDEO_EXTENSIONS)}) by its extension."
                 )
@@ -137,7 +138,7 @@ def find_media(inputs) -> list[tuple[str, str]]:
             if real in found:
                 continue
             if name in names:
-                raise ValueError(
+                raise InputError(
                     f"{names[name]!r} and {path!r} would share the output name {name!r}; "
                     "give their folders instead."
                 )

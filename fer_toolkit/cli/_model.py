@@ -51,6 +51,7 @@ __all__ = [
     "MODELS",
     "MODEL_FORMAT",
     "PARAMS_NAME",
+    "PIPELINE_OPTIONS",
     "PRETRAINED",
     "SPEC_NAME",
     "ModelChoice",
@@ -61,7 +62,6 @@ __all__ = [
     "check_spec_params",
     "load_model",
     "model_faces",
-    "pipeline_options",
     "read_weights",
     "route_params",
     "save_model",
@@ -248,16 +248,16 @@ class PipelineSpec:
 
     def __post_init__(self):
         if self.cropper not in CROPPERS:
-            raise ValueError(f"cropper must be one of {CROPPERS}; got {self.cropper!r}.")
+            raise InputError(f"cropper must be one of {CROPPERS}; got {self.cropper!r}.")
         if self.align and self.cropper != "mtcnn":
-            raise ValueError(
+            raise InputError(
                 "alignment needs the landmarks of the MTCNN cropper (--cropper mtcnn)."
             )
         if not isinstance(self.margin, (int, float)) or not self.margin >= 0:
-            raise ValueError(f"margin must be a number >= 0; got {self.margin!r}.")
+            raise InputError(f"margin must be a number >= 0; got {self.margin!r}.")
         self.size = check_size(tuple(self.size) if isinstance(self.size, list) else self.size)
         if not isinstance(self.model, str):
-            raise ValueError(f"model must be a registry name; got {self.model!r}.")
+            raise InputError(f"model must be a registry name; got {self.model!r}.")
         if self.model not in MODELS:
             from ..models.registry import _current_name
 
@@ -302,20 +302,20 @@ def route_params(params: dict, pipeline: Pipeline) -> dict:
         if head in steps and rest:
             known = steps[head].get_params(deep=True)
             if rest not in known:
-                raise ValueError(
+                raise InputError(
                     f"unknown parameter {name!r}: step {head!r} ({type(steps[head]).__name__}) "
                     f"has {', '.join(sorted(known))}."
                 )
             routed[name] = value
         elif head in STEPS and rest:
-            raise ValueError(
+            raise InputError(
                 f"unknown parameter {name!r}: this pipeline has no {head!r} step (its steps "
                 f"are {', '.join(steps)})."
             )
         elif name in cnn_names or (rest and head in cnn_prefixes):
             routed[f"cnn__{name}"] = value
         else:
-            raise ValueError(
+            raise InputError(
                 f"unknown parameter {name!r}{closest(name, cnn_names)}: network parameters are "
                 f"{', '.join(sorted(cnn_names))}, or module__*, optimizer__*, iterator_train__*..."
             )
@@ -646,82 +646,75 @@ def model_faces(pipeline: Pipeline, images):
     return prepared, faces
 
 
-def pipeline_options(func):
-    """``--cropper``, ``--align``, ``--margin``, ``--size``, ``--grayscale/--rgb``,
-    ``--blocks``, ``--model`` and ``--set``."""
-    options = [
-        click.option(
-            "--cropper",
-            type=click.Choice(CROPPERS),
-            default="none",
-            show_default=True,
-            help="Face cropping step: none (the images are faces already), haar or mtcnn.",
-        ),
-        click.option(
-            "--align", is_flag=True, help="Align faces on their landmarks (--cropper mtcnn)."
-        ),
-        click.option(
-            "--margin",
-            type=click.FloatRange(min=0.0),
-            default=0.0,
-            show_default=True,
-            help="Fraction of the face added on every side of a crop.",
-        ),
-        click.option(
-            "--size",
-            type=SizeParam(),
-            default="48",
-            show_default=True,
-            help="Face size the network sees: 48 or HEIGHTxWIDTH.",
-        ),
-        click.option(
-            "--grayscale/--rgb",
-            default=True,
-            show_default=True,
-            help="One-channel or colour faces.",
-        ),
-        click.option(
-            "--blocks",
-            is_flag=True,
-            help="Feed eye and mouth blocks beside the face (EyeMouthBlocks) to the "
-            "prior_attention network.",
-        ),
-        click.option(
-            "--model",
-            type=ModelChoice(),
-            default=None,
-            help="Network from the model registry [default: baseline; prior_attention "
-            "with --blocks].",
-        ),
-        click.option(
-            "--set",
-            "settings",
-            type=SettingParam(),
-            multiple=True,
-            help="A hyper-parameter, repeatable: lr=0.003, max_epochs=20, batch_size=32, "
-            "module__width=16, early_stopping=5, crop__min_neighbors=3...",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+#: ``--cropper``, ``--align``, ``--margin``, ``--size``, ``--grayscale/--rgb``, ``--blocks``,
+#: ``--model`` and ``--set``: the pipeline of ``train`` and ``search``.
+PIPELINE_OPTIONS = [
+    click.option(
+        "--cropper",
+        type=click.Choice(CROPPERS),
+        default="none",
+        show_default=True,
+        help="Face cropping step: none (the images are faces already), haar or mtcnn.",
+    ),
+    click.option("--align", is_flag=True, help="Align faces on their landmarks (--cropper mtcnn)."),
+    click.option(
+        "--margin",
+        type=click.FloatRange(min=0.0),
+        default=0.0,
+        show_default=True,
+        help="Fraction of the face added on every side of a crop.",
+    ),
+    click.option(
+        "--size",
+        type=SizeParam(),
+        default="48",
+        show_default=True,
+        help="Face size the network sees: 48 or HEIGHTxWIDTH.",
+    ),
+    click.option(
+        "--grayscale/--rgb",
+        default=True,
+        show_default=True,
+        help="One-channel or colour faces.",
+    ),
+    click.option(
+        "--blocks",
+        is_flag=True,
+        help="Feed eye and mouth blocks beside the face (EyeMouthBlocks) to the "
+        "prior_attention network.",
+    ),
+    click.option(
+        "--model",
+        type=ModelChoice(),
+        default=None,
+        help="Network from the model registry [default: baseline; prior_attention with --blocks].",
+    ),
+    click.option(
+        "--set",
+        "settings",
+        type=SettingParam(),
+        multiple=True,
+        help="A hyper-parameter, repeatable: lr=0.003, max_epochs=20, batch_size=32, "
+        "module__width=16, early_stopping=5, crop__min_neighbors=3...",
+    ),
+]
 
 
-def spec_from_options(cropper, align, margin, size, grayscale, blocks, model, settings):
-    """The :class:`PipelineSpec` of the options of :func:`pipeline_options`."""
-    if align and cropper != "mtcnn":
+def spec_from_options(options) -> PipelineSpec:
+    """The :class:`PipelineSpec` of the values of :data:`PIPELINE_OPTIONS` (their attributes)."""
+    if options.align and options.cropper != "mtcnn":
         raise click.UsageError("--align needs --cropper mtcnn (alignment uses its landmarks).")
-    if blocks and model not in (None, "prior_attention"):
+    if options.blocks and options.model not in (None, "prior_attention"):
         raise click.UsageError(
-            f"--blocks feeds the prior_attention network; --model {model} takes one image."
+            f"--blocks feeds the prior_attention network; --model {options.model} takes one image."
         )
     return PipelineSpec(
-        cropper=cropper,
-        align=align,
-        margin=margin,
-        size=size,
-        grayscale=grayscale,
-        blocks=blocks,
-        model=model or ("prior_attention" if blocks else "baseline"),
-        params=dict(settings),
+        cropper=options.cropper,
+        align=options.align,
+        margin=options.margin,
+        size=options.size,
+        grayscale=options.grayscale,
+        blocks=options.blocks,
+        model=options.model or ("prior_attention" if options.blocks else "baseline"),
+        params=dict(options.settings),
     )

@@ -31,6 +31,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..utils.validation import InputError
+
 __all__ = [
     "GRID",
     "N_ROTATIONS",
@@ -173,7 +175,7 @@ def jigsaw_permutations(n_permutations: int = 100, seed: int = PERMUTATION_SEED)
         or not isinstance(n_permutations, (int, np.integer))
         or not 2 <= n_permutations <= math.factorial(N_TILES)
     ):
-        raise ValueError(
+        raise InputError(
             f"n_permutations must be an int from 2 to 9! = {math.factorial(N_TILES)}, "
             f"got {n_permutations!r}."
         )
@@ -204,7 +206,7 @@ def jigsaw_geometry(height: int, width: int, tile_crop: float) -> JigsawGeometry
     tile_h, tile_w = math.floor(cell_h * tile_crop), math.floor(cell_w * tile_crop)
     if min(tile_h, tile_w) < MIN_TILE:
         needed = GRID * math.ceil(MIN_TILE / tile_crop)
-        raise ValueError(
+        raise InputError(
             f"images of {height}x{width} pixels are too small for 3x3 jigsaw tiles: "
             f"tiles would be {tile_h}x{tile_w} pixels with tile_crop={tile_crop}; "
             f"need at least {needed}x{needed}."

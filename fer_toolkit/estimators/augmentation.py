@@ -44,6 +44,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..utils.validation import InputError
+
 __all__ = [
     "PADDING_MODES",
     "AugmentationParams",
@@ -68,7 +70,7 @@ def _check_real(name, value, low, high, *, high_inclusive=True):
     upper_ok = value <= high if high_inclusive else value < high
     if not (math.isfinite(value) and low <= value and upper_ok):
         bracket = "]" if high_inclusive else ")"
-        raise ValueError(f"{name} must lie in [{low:g}, {high:g}{bracket}, got {value!r}.")
+        raise InputError(f"{name} must lie in [{low:g}, {high:g}{bracket}, got {value!r}.")
     return value
 
 
@@ -135,7 +137,7 @@ class AugmentationParams:
     >>> AugmentationParams(rotation=200)
     Traceback (most recent call last):
         ...
-    ValueError: rotation must lie in [0, 180], got 200.0.
+    fer_toolkit.utils.validation.InputError: rotation must lie in [0, 180], got 200.0.
     """
 
     brightness: tuple[float, float] | None = None
@@ -152,13 +154,13 @@ class AugmentationParams:
             try:
                 lo, hi = brightness
             except (TypeError, ValueError):
-                raise ValueError(
+                raise InputError(
                     f"brightness must be None or a (low, high) pair, got {brightness!r}."
                 ) from None
             lo = _check_real("brightness low", lo, 0.0, math.inf)
             hi = _check_real("brightness high", hi, 0.0, math.inf)
             if lo > hi:
-                raise ValueError(f"brightness must satisfy low <= high, got {brightness!r}.")
+                raise InputError(f"brightness must satisfy low <= high, got {brightness!r}.")
             object.__setattr__(self, "brightness", (lo, hi))
         if not isinstance(self.horizontal_flip, (bool, np.bool_)):
             raise TypeError(f"horizontal_flip must be a bool, got {self.horizontal_flip!r}.")
@@ -174,7 +176,7 @@ class AugmentationParams:
             self, "zoom", _check_real("zoom", self.zoom, 0.0, 1.0, high_inclusive=False)
         )
         if self.padding_mode not in PADDING_MODES:
-            raise ValueError(
+            raise InputError(
                 f"padding_mode must be one of {PADDING_MODES}, got {self.padding_mode!r}."
             )
 
@@ -356,7 +358,7 @@ def _check_generator(generator, device):
         and device.index is not None
         and gen_device.index != device.index
     ):
-        raise ValueError(
+        raise InputError(
             f"generator is on {gen_device} but the batch is on {device}; "
             f"create it with torch.Generator(device={str(device)!r})."
         )
@@ -374,7 +376,7 @@ def _check_batch(x, name):
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}.")
     if x.ndim != 4:
-        raise ValueError(f"{name} must have shape (N, C, H, W), got shape {tuple(x.shape)}.")
+        raise InputError(f"{name} must have shape (N, C, H, W), got shape {tuple(x.shape)}.")
     if not x.is_floating_point():
         raise TypeError(
             f"{name} must be a floating-point tensor scaled to [0, 1], got dtype {x.dtype}."
@@ -551,12 +553,12 @@ def augment_batches(batches, params, generator=None):
         name = f"batches[{key!r}]"
         _check_batch(x, name)
         if x.shape[0] != first.shape[0]:
-            raise ValueError(
+            raise InputError(
                 f"{name} holds {x.shape[0]} images but batches[{first_key!r}] holds "
                 f"{first.shape[0]}: every batch needs one image per sample."
             )
         if x.device != first.device:
-            raise ValueError(
+            raise InputError(
                 f"{name} is on {x.device} but batches[{first_key!r}] is on {first.device}."
             )
     _check_generator(generator, first.device)

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..detection import HaarCascadeDetector
 from ..preprocessing.geometry import resize_image
-from ..utils.validation import check_size
+from ..utils.validation import InputError, check_size
 
 __all__ = ["HaarVerifier"]
 
@@ -57,9 +57,9 @@ class HaarVerifier:
     def __init__(self, cascade="frontalface_default", min_neighbors=3, size=96, min_face=0.4):
         size = check_size(size, "size")
         if size[0] != size[1]:
-            raise ValueError(f"size must be a single int (a square); got {size!r}.")
+            raise InputError(f"size must be a single int (a square); got {size!r}.")
         if not isinstance(min_face, Real) or not 0.0 < min_face <= 1.0:
-            raise ValueError(f"min_face must be a number in (0, 1]; got {min_face!r}.")
+            raise InputError(f"min_face must be a number in (0, 1]; got {min_face!r}.")
         self.cascade = cascade
         self.min_neighbors = min_neighbors
         self.size = size[0]

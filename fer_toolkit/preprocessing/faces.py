@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..detection import Detections, HaarCascadeDetector
 from ..utils.boxes import centre_square, crop_box
-from ..utils.validation import check_size, stack_images
+from ..utils.validation import InputError, check_size, stack_images
 from ._base import ImageTransformer, map_images
 from .alignment import align_face
 from .geometry import resize_image
@@ -28,14 +28,47 @@ _SELECTORS = {
 }
 
 
-class NoFaceError(ValueError):
-    """Raised by a face cropper with ``on_missing="raise"`` when an image has no face."""
+class NoFaceError(InputError):
+    """Raised by a face cropper with ``on_missing="raise"`` when an image has no face.
+
+    An :class:`~fer_toolkit.utils.validation.InputError` (so a ``ValueError``);
+    the message names the image by its position in the batch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fer_toolkit.preprocessing import HaarFaceCropper, NoFaceError
+    >>> blank = np.zeros((1, 64, 64), dtype=np.uint8)
+    >>> try:
+    ...     HaarFaceCropper(on_missing="raise").fit_transform(blank)
+    ... except NoFaceError as exc:
+    ...     print(str(exc).split(" with ")[0])
+    no face found in X[0] (shape (64, 64))
+    """
 
 
 class FaceFallbackWarning(UserWarning):
     """A face cropper found no face in some images and kept its ``on_missing`` fallback.
 
     Silence it with :func:`warnings.filterwarnings` when whole images are wanted.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from fer_toolkit.preprocessing import FaceFallbackWarning, HaarFaceCropper
+    >>> blank = np.zeros((1, 64, 64), dtype=np.uint8)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     crops = HaarFaceCropper(on_missing="center").fit_transform(blank)
+    >>> [warning.category.__name__ for warning in caught]
+    ['FaceFallbackWarning']
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error")  # any warning would raise here
+    ...     warnings.filterwarnings("ignore", category=FaceFallbackWarning)
+    ...     crops = HaarFaceCropper(on_missing="center").fit_transform(blank)
+    >>> len(crops), crops[0].shape  # the centred square of each faceless image
+    (1, (64, 64))
     """
 
 
@@ -91,7 +124,7 @@ def cut_face(
     """
     if align:
         if detections.landmarks is None:
-            raise ValueError(
+            raise InputError(
                 "face alignment needs five landmarks per face, which this detector does not "
                 "give (a Haar cascade's): use MTCNN, or align=False."
             )

@@ -16,6 +16,8 @@ import math
 
 import numpy as np
 
+from .validation import InputError
+
 __all__ = ["box_iou", "centre_square", "crop_box", "nms", "square_box", "square_corners"]
 
 #: Entries of one block of the pairwise-overlap matrix computed by :func:`nms`.
@@ -94,12 +96,12 @@ def crop_box(image: np.ndarray, box, margin: float = 0.0) -> np.ndarray:
     """
     values = np.asarray(box).ravel()
     if values.size != 4:
-        raise ValueError(f"box must be (x, y, w, h); got {box!r}.")
+        raise InputError(f"box must be (x, y, w, h); got {box!r}.")
     x, y, w, h = (int(v) for v in values)
     if w <= 0 or h <= 0:
-        raise ValueError(f"box {(x, y, w, h)} must have a positive width and height.")
+        raise InputError(f"box {(x, y, w, h)} must have a positive width and height.")
     if margin < 0:
-        raise ValueError(f"margin must be >= 0; got {margin!r}.")
+        raise InputError(f"margin must be >= 0; got {margin!r}.")
     dx, dy = round(w * margin), round(h * margin)
     x0, y0, x1, y1 = x - dx, y - dy, x + w + dx, y + h + dy
     height, width = image.shape[:2]
@@ -241,7 +243,7 @@ def nms(boxes: np.ndarray, threshold: float, method: str = "union") -> np.ndarra
     array([0.9, 0.8, 0.7])
     """
     if method not in ("union", "min"):
-        raise ValueError(f"method must be 'union' or 'min'; got {method!r}.")
+        raise InputError(f"method must be 'union' or 'min'; got {method!r}.")
     n = len(boxes)
     if n < 2:
         return boxes

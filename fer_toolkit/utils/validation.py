@@ -34,9 +34,21 @@ _FLOAT_KINDS = "f"
 class InputError(ValueError):
     """A file or value given to fer_toolkit is wrong; the message names it.
 
-    Raised where untrusted input is read (model folders, weights, cascade XML):
-    the command line prints it as one ``Error: ...`` line. A ``ValueError``, so
-    code that catches those keeps working.
+    Raised wherever fer_toolkit rejects its input: a malformed file (CSV, model
+    folder, weights, cascade XML, ``.vec``), an image batch of the wrong shape,
+    a parameter out of range. The command line prints it as one ``Error: ...``
+    line; other exceptions are bugs and keep their traceback. A ``ValueError``,
+    so code that catches those keeps working.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fer_toolkit.utils.validation import InputError, check_image
+    >>> try:
+    ...     check_image(np.zeros((4, 5, 2), dtype=np.uint8))
+    ... except InputError as exc:
+    ...     print(isinstance(exc, ValueError), str(exc).split(";")[0])
+    True X has shape (4, 5, 2) with 2 channels
     """
 
 
@@ -85,7 +97,7 @@ def check_image(image, *, index: int | None = None, name: str = "X") -> np.ndarr
     if image.dtype == object:
         raise TypeError(f"{where} has dtype object; expected uint8 or float pixels.")
     if image.ndim not in (2, 3):
-        raise ValueError(f"{where} has shape {image.shape}; an image must be (H, W) or (H, W, C).")
+        raise InputError(f"{where} has shape {image.shape}; an image must be (H, W) or (H, W, C).")
     if image.ndim == 3 and image.shape[2] not in (1, 3):
         if image.shape[2] == 4:
             hint = " (RGBA: read it with ImageReader, which composites or drops alpha)"
@@ -93,20 +105,20 @@ def check_image(image, *, index: int | None = None, name: str = "X") -> np.ndarr
             hint = " (channels first? use np.moveaxis(image, 0, -1))"
         else:
             hint = ""
-        raise ValueError(
+        raise InputError(
             f"{where} has shape {image.shape} with {image.shape[2]} channels; "
             f"expected 1 (grayscale) or 3 (RGB){hint}."
         )
     if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError(f"{where} has shape {image.shape}: an image cannot be empty.")
+        raise InputError(f"{where} has shape {image.shape}: an image cannot be empty.")
     if image.dtype == np.uint8:
         return image
     if image.dtype.kind == _FLOAT_KINDS:
         lo, hi = float(np.min(image)), float(np.max(image))
         if not (np.isfinite(lo) and np.isfinite(hi)):
-            raise ValueError(f"{where} contains NaN or infinite values.")
+            raise InputError(f"{where} contains NaN or infinite values.")
         if lo < 0.0 or hi > 1.0:
-            raise ValueError(
+            raise InputError(
                 f"{where} is a float image with values in [{lo:g}, {hi:g}]; float images "
                 "must lie in [0, 1] (divide uint8 pixels by 255, or use Rescale)."
             )
@@ -159,12 +171,12 @@ def check_images(X, *, name: str = "X") -> list[np.ndarray]:
     if isinstance(X, np.ndarray) and X.dtype != object:
         if X.ndim not in (3, 4):
             hint = " (a single image? use X[np.newaxis])" if X.ndim == 2 else ""
-            raise ValueError(
+            raise InputError(
                 f"{name} has shape {X.shape}; expected a batch of shape (n, H, W) or "
                 f"(n, H, W, C){hint}."
             )
         if X.shape[0] == 0:
-            raise ValueError(f"{name} is empty: got a batch of shape {X.shape}.")
+            raise InputError(f"{name} is empty: got a batch of shape {X.shape}.")
         # One image checks dtype and channels for all; the range check is vectorised.
         check_image(X[0], index=0, name=name)
         _check_batch_range(X, name)
@@ -172,7 +184,7 @@ def check_images(X, *, name: str = "X") -> list[np.ndarray]:
     if not isinstance(X, (Sequence, np.ndarray)):
         raise TypeError(f"{name} must be an ndarray or a list of images; got {type(X).__name__}.")
     if len(X) == 0:
-        raise ValueError(f"{name} is empty: got 0 images.")
+        raise InputError(f"{name} is empty: got 0 images.")
     return [check_image(image, index=i, name=name) for i, image in enumerate(X)]
 
 
@@ -211,13 +223,13 @@ def check_paths(X, *, name: str = "X") -> list[str]:
     if isinstance(X, (str, bytes, os.PathLike)):
         raise TypeError(f"{name} is a single path ({X!r}); pass a list of paths.")
     if isinstance(X, np.ndarray) and X.ndim != 1:
-        raise ValueError(f"{name} has shape {X.shape}; expected a 1-D list of paths.")
+        raise InputError(f"{name} has shape {X.shape}; expected a 1-D list of paths.")
     try:
         n = len(X)
     except TypeError:
         raise TypeError(f"{name} must be a list of file paths; got {type(X).__name__}.") from None
     if n == 0:
-        raise ValueError(f"{name} is empty: got 0 paths.")
+        raise InputError(f"{name} is empty: got 0 paths.")
     paths = []
     for i, path in enumerate(X):
         if not isinstance(path, (str, os.PathLike)):
@@ -247,7 +259,7 @@ def stack_images(images: Sequence[np.ndarray]) -> np.ndarray | list[np.ndarray]:
     'list'
     """
     if len(images) == 0:
-        raise ValueError("stack_images needs at least one image; got 0.")
+        raise InputError("stack_images needs at least one image; got 0.")
     first = images[0]
     if all(im.shape == first.shape and im.dtype == first.dtype for im in images):
         return np.stack(images)
@@ -280,5 +292,5 @@ def check_size(size, name: str = "size", order: str = "(height, width)") -> tupl
         or len(size) != 2
         or not all(isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in size)
     ):
-        raise ValueError(f"{name} must be a positive int or a {order} pair; got {size!r}.")
+        raise InputError(f"{name} must be a positive int or a {order} pair; got {size!r}.")
     return int(size[0]), int(size[1])

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from ...preprocessing.faces import cut_face
 from ...preprocessing.geometry import resize_image
 from ...utils.fileio import atomic_path, atomic_write, folder_lock, remove_stale_temporaries
-from ...utils.validation import check_size
+from ...utils.validation import InputError, check_size
 from ..fer2013 import load_fer2013, write_fer2013_csv
 from ..labels import FER2013_EMOTIONS
 from .journal import START_OVER
@@ -81,6 +81,19 @@ class Fer2013CropSummary:
     failed : tuple of (str, str)
         ``(path, reason)`` of the files that could not be read and were left
         out (``on_error="skip"`` or ``"warn"``); a rerun tries them again.
+
+    Examples
+    --------
+    :func:`crop_fer2013` returns one (its example runs a re-crop). Here, that
+    of a run over two files, one finished earlier:
+
+    >>> from fer_toolkit.datasets import Fer2013CropSummary
+    >>> summary = Fer2013CropSummary(
+    ...     out_dir="out", index_path="out/index.csv",
+    ...     outputs=("out/train.csv", "out/test.csv"), n_sources=2, n_skipped=1,
+    ...     n_rows=500, n_found=470)
+    >>> summary.n_rows - summary.n_found  # rows that kept their whole image
+    30
     """
 
     out_dir: str
@@ -117,7 +130,7 @@ class _Record:
         if previous is not None:
             for name, value in settings.items():
                 if previous["settings"].get(name) != value:
-                    raise ValueError(
+                    raise InputError(
                         f"{out_dir} holds crops made with {name}={previous['settings'].get(name)!r}"
                         f", not {value!r}; rerun with the same settings to resume, or "
                         f"{START_OVER}."
@@ -146,7 +159,7 @@ class _Record:
         except FileNotFoundError:
             return None
         except (ValueError, KeyError, TypeError):
-            raise ValueError(
+            raise InputError(
                 f"{self.path} is not a crop.json written by fer-toolkit crop (it was modified?); "
                 "move it away, or use another output folder."
             ) from None
@@ -288,37 +301,37 @@ def crop_fer2013(
         sources = [sources]
     sources = [os.fspath(source) for source in sources]
     if not sources:
-        raise ValueError("sources is empty: give at least one FER2013-format CSV file.")
+        raise InputError("sources is empty: give at least one FER2013-format CSV file.")
     size = check_size(output_size, "output_size")
     if image_format not in ("csv", *IMAGE_FORMATS):
-        raise ValueError(
+        raise InputError(
             f"image_format must be 'csv' or one of {IMAGE_FORMATS}; got {image_format!r}."
         )
     if image_format == "csv" and size != (48, 48):
-        raise ValueError(
+        raise InputError(
             f"image_format='csv' writes FER2013 CSVs: 48x48 images (output_size=48); got "
             f"output_size={output_size!r}."
         )
     check_detector(detector)
     if on_error not in ("raise", "skip", "warn"):
-        raise ValueError(f"on_error must be 'raise', 'skip' or 'warn'; got {on_error!r}.")
+        raise InputError(f"on_error must be 'raise', 'skip' or 'warn'; got {on_error!r}.")
     for name, value in (("align", align), ("progress", progress), ("resume", resume)):
         if not isinstance(value, bool):
-            raise ValueError(f"{name} must be True or False; got {value!r}.")
+            raise InputError(f"{name} must be True or False; got {value!r}.")
     if not isinstance(margin, Real) or isinstance(margin, bool) or not margin >= 0:
-        raise ValueError(f"margin must be a number >= 0; got {margin!r}.")
+        raise InputError(f"margin must be a number >= 0; got {margin!r}.")
     if min_confidence is not None and (
         not isinstance(min_confidence, Real) or isinstance(min_confidence, bool)
     ):
-        raise ValueError(f"min_confidence must be a number or None; got {min_confidence!r}.")
+        raise InputError(f"min_confidence must be a number or None; got {min_confidence!r}.")
     if align and detector == "haar":
-        raise ValueError(
+        raise InputError(
             "align=True needs five landmarks per face, which the Haar cascade does not give: "
             "use detector='mtcnn'."
         )
     stems = [Path(s).stem for s in sources]
     if len(set(stems)) != len(stems):
-        raise ValueError(
+        raise InputError(
             f"CSV sources need distinct file names, their outputs are named so; got {sources}."
         )
     job = _Job(
@@ -372,7 +385,7 @@ def _crop_sources(job: _Job, sources, stems, resume: bool, on_error: str) -> Fer
             raise FileNotFoundError(f"source {source!r} does not exist.")
         for name in (*outputs, SETTINGS_NAME):
             if os.path.realpath(out / name) == os.path.realpath(source):
-                raise ValueError(
+                raise InputError(
                     f"the output folder {out} would overwrite the source {source!r} with its "
                     f"{name}; use another output folder (inputs are never written to)."
                 )

@@ -15,6 +15,7 @@ import shutil
 import time
 
 from ...utils.fileio import atomic_write
+from ...utils.validation import InputError
 from .output import FACES_DIR, INDEX_COLUMNS, INDEX_NAME, REJECTED_DIR
 
 __all__ = [
@@ -95,7 +96,7 @@ class Journal:
         with open(self.index_path, newline="", encoding="utf-8") as f:
             header = f.readline()
         if next(csv.reader([header]), None) != list(INDEX_COLUMNS):
-            raise ValueError(
+            raise InputError(
                 f"{self.index_path!r} does not start with the index header {INDEX_COLUMNS}; "
                 f"{START_OVER}."
             )
@@ -116,7 +117,7 @@ class Journal:
         if os.path.exists(progress_path):
             os.truncate(progress_path, valid)
         if os.path.getsize(self.index_path) < committed:
-            raise ValueError(
+            raise InputError(
                 f"{self.index_path!r} is shorter than its progress record: it was modified "
                 f"after the extraction; {START_OVER}."
             )
@@ -173,7 +174,7 @@ def read_settings(path: str) -> dict | None:
     except ValueError:
         settings = None
     if not isinstance(settings, dict):
-        raise ValueError(
+        raise InputError(
             f"{path!r} is not an extract_faces settings file (a JSON object): it was "
             f"modified, or is not from extract_faces; {START_OVER}."
         )
@@ -184,7 +185,7 @@ def check_same_settings(previous: dict, settings: dict, out_dir: str) -> None:
     for name, value in settings.items():
         before = previous.get(name, _LATER_SETTINGS.get(name))
         if before != value:
-            raise ValueError(
+            raise InputError(
                 f"{out_dir!r} holds an extraction made with {name}={before!r}, not "
                 f"{value!r}; rerun with the same settings to resume it, or {START_OVER}."
             )

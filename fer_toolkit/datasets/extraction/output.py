@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from ...utils.fileio import atomic_write
+from ...utils.validation import InputError
 
 __all__ = [
     "FACES_DIR",
@@ -65,6 +66,6 @@ def write_image(path: str | os.PathLike, image: np.ndarray, image_format: str, n
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     ok, encoded = cv2.imencode(f".{image_format}", image)
     if not ok:
-        raise ValueError(f"OpenCV cannot encode {name} as {image_format}.")
+        raise InputError(f"OpenCV cannot encode {name} as {image_format}.")
     with atomic_write(path, "wb") as f:
         f.write(encoded.tobytes())

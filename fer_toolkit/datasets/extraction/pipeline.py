@@ -26,7 +26,7 @@ from ...preprocessing.geometry import resize_image
 from ...utils.boxes import crop_box, square_box
 from ...utils.fileio import folder_lock, printable_path, remove_stale_temporaries
 from ...utils.pixels import to_gray
-from ...utils.validation import check_size
+from ...utils.validation import InputError, check_size
 from .journal import Journal, count_index
 from .output import FACES_DIR, IMAGE_FORMATS, REJECTED_DIR, VERIFY_MARGIN, write_image
 from .progress import ProgressBars
@@ -61,6 +61,19 @@ class ExtractionSummary:
     failed : tuple of (str, str)
         ``(path, reason)`` of the files this run could not read and left out
         (``on_error="skip"`` or ``"warn"``); a rerun tries them again.
+
+    Examples
+    --------
+    :func:`extract_faces` returns one (its example runs an extraction). Here,
+    that of a rerun that found one of three files done and one unreadable:
+
+    >>> from fer_toolkit.datasets import ExtractionSummary
+    >>> summary = ExtractionSummary(
+    ...     out_dir="faces", index_path="faces/index.csv", n_sources=3, n_skipped=1,
+    ...     n_frames=1, n_kept=2, n_rejected=0,
+    ...     failed=(("clip.mp4", "cannot decode video file 'clip.mp4'"),))
+    >>> summary.n_sources - summary.n_skipped - len(summary.failed)  # files read
+    1
     """
 
     out_dir: str
@@ -248,9 +261,9 @@ def extract_faces(
         save_rejected=save_rejected,
     )
     if on_error not in ("raise", "skip", "warn"):
-        raise ValueError(f"on_error must be 'raise', 'skip' or 'warn'; got {on_error!r}.")
+        raise InputError(f"on_error must be 'raise', 'skip' or 'warn'; got {on_error!r}.")
     if not isinstance(device, str):
-        raise ValueError(
+        raise InputError(
             f"device must be a string such as 'auto', 'cpu' or 'cuda'; got {device!r}."
         )
     plan = plan_sources(sources, out_dir)
@@ -307,36 +320,36 @@ def _check_settings(**values) -> dict:
     detector, verify = values["detector"], values["verify"]
     check_detector(detector)
     if not (verify is None or verify == "haar" or callable(verify)):
-        raise ValueError(f"verify must be None, 'haar' or a callable; got {verify!r}.")
+        raise InputError(f"verify must be None, 'haar' or a callable; got {verify!r}.")
     every = values["every"]
     if not isinstance(every, Integral) or isinstance(every, bool) or every < 1:
-        raise ValueError(f"every must be an int >= 1; got {every!r}.")
+        raise InputError(f"every must be an int >= 1; got {every!r}.")
     values["every"] = int(every)
     threshold = values["min_confidence"]
     if threshold is not None and (
         not isinstance(threshold, Real) or isinstance(threshold, bool) or math.isnan(threshold)
     ):
-        raise ValueError(f"min_confidence must be a number or None; got {threshold!r}.")
+        raise InputError(f"min_confidence must be a number or None; got {threshold!r}.")
     if threshold is not None:
         values["min_confidence"] = float(threshold)
     margin = values["margin"]
     if not isinstance(margin, Real) or isinstance(margin, bool) or not margin >= 0:
-        raise ValueError(f"margin must be a number >= 0; got {margin!r}.")
+        raise InputError(f"margin must be a number >= 0; got {margin!r}.")
     values["margin"] = float(margin)
     size = values["output_size"]
     if size is not None:
         values["output_size"] = list(check_size(size, "output_size"))
     for name in ("align", "grayscale", "save_rejected"):
         if not isinstance(values[name], bool):
-            raise ValueError(f"{name} must be True or False; got {values[name]!r}.")
+            raise InputError(f"{name} must be True or False; got {values[name]!r}.")
     if values["keep"] not in ("all", "largest"):
-        raise ValueError(f"keep must be 'all' or 'largest'; got {values['keep']!r}.")
+        raise InputError(f"keep must be 'all' or 'largest'; got {values['keep']!r}.")
     if values["image_format"] not in IMAGE_FORMATS:
-        raise ValueError(
+        raise InputError(
             f"image_format must be one of {IMAGE_FORMATS}; got {values['image_format']!r}."
         )
     if values["align"] and detector == "haar":
-        raise ValueError(
+        raise InputError(
             "align=True needs five landmarks per face, which the Haar cascade does not give: "
             "use detector='mtcnn'."
         )
@@ -356,7 +369,7 @@ def _describe(obj):
 def check_detector(detector) -> None:
     """Raise a ValueError unless ``detector`` is "mtcnn", "haar" or has a ``detect`` method."""
     if not (detector in ("mtcnn", "haar") or callable(getattr(detector, "detect", None))):
-        raise ValueError(
+        raise InputError(
             f"detector must be 'mtcnn', 'haar' or an object with a detect(image) method; "
             f"got {detector!r}."
         )
@@ -420,7 +433,7 @@ class _Run:
         found = batch(images) if callable(batch) else [self.detector.detect(im) for im in images]
         found = list(found)
         if len(found) != len(images):
-            raise ValueError(
+            raise InputError(
                 f"the detector's detect_batch returned {len(found)} results for {len(images)} "
                 f"images (first: {_where(*frames[0][:2])})."
             )
@@ -454,7 +467,7 @@ class _Run:
 
     def _rows(self, source, index, frame, detections) -> list[list]:
         if self.align and len(detections) and detections.landmarks is None:
-            raise ValueError(
+            raise InputError(
                 f"align=True needs five landmarks per face, but the detector gave none for "
                 f"{_where(source, index)}."
             )
@@ -505,7 +518,7 @@ def _check_detections(detections, where: str) -> Detections:
         or (boxes[:, 2:] <= 0).any()
     ):
         shape = None if landmarks is None else np.shape(landmarks)
-        raise ValueError(
+        raise InputError(
             f"the detector returned malformed Detections for {where}: boxes {boxes.shape}, "
             f"scores {scores.shape}, landmarks {shape}; expected (k, 4) with positive widths "
             "and heights, (k,), and (k, 5, 2) or None."
@@ -516,7 +529,7 @@ def _check_detections(detections, where: str) -> Detections:
 def _check_mask(mask, n: int) -> np.ndarray:
     mask = np.asarray(mask)
     if mask.shape != (n,) or mask.dtype != bool:
-        raise ValueError(
+        raise InputError(
             f"verify must return one boolean per crop: got dtype {mask.dtype}, shape "
             f"{mask.shape} for {n} crops."
         )

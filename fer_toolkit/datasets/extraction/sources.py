@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ...preprocessing.io import read_image
 from ...utils.fileio import printable_path
+from ...utils.validation import InputError
 from ..image_folder import IMAGE_EXTENSIONS
 from ..video import VIDEO_EXTENSIONS, iter_video_frames
 from .output import FACES_DIR
@@ -60,7 +61,7 @@ def plan_sources(sources, out_dir: str) -> list[Source]:
         sources = [sources]
     sources = [os.fspath(source) for source in sources]
     if not sources:
-        raise ValueError("sources is empty: give at least one video, image or folder.")
+        raise InputError("sources is empty: give at least one video, image or folder.")
     out_real = os.path.realpath(out_dir)
     plan, by_key, seen = [], {}, set()
     for source in sources:
@@ -68,14 +69,14 @@ def plan_sources(sources, out_dir: str) -> list[Source]:
             raise FileNotFoundError(f"source {source!r} does not exist.")
         real = os.path.realpath(source)
         if _is_within(out_real, real) or _is_within(real, out_real):
-            raise ValueError(
+            raise InputError(
                 f"the output folder {out_dir!r} and the source {source!r} overlap; choose an "
                 "output folder outside the inputs (inputs are never written to)."
             )
         if os.path.isdir(source):
             files = _walk(source)
             if not files:
-                raise ValueError(
+                raise InputError(
                     f"no images ({', '.join(IMAGE_EXTENSIONS)}) or videos "
                     f"({', '.join(VIDEO_EXTENSIONS)}) found in folder {source!r}."
                 )
@@ -86,7 +87,7 @@ def plan_sources(sources, out_dir: str) -> list[Source]:
             ]
         else:
             if media_kind(source) is None:
-                raise ValueError(
+                raise InputError(
                     f"source {source!r} is neither an image ({', '.join(IMAGE_EXTENSIONS)}) "
                     f"nor a video ({', '.join(VIDEO_EXTENSIONS)}) by its extension."
                 )
@@ -98,7 +99,7 @@ def plan_sources(sources, out_dir: str) -> list[Source]:
                 continue
             seen.add(real)
             if key in by_key:
-                raise ValueError(
+                raise InputError(
                     f"sources {by_key[key]!r} and {path!r} would both write their crops as "
                     f"{FACES_DIR}/{key}...; rename one or extract them into separate output "
                     "folders."
