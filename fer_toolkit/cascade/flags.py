@@ -131,10 +131,12 @@ class FlagTable(tuple):
     tool : str
         The tool (``opencv_traincascade``).
     flags : iterable of OpenCVFlag
+        Its flags, in the order of the tool's usage text; parameter names must not repeat.
 
     Attributes
     ----------
     tool : str
+        The tool's name, as given.
     defaults : namedtuple
         The Python default of every flag, by parameter name; the signatures of
         the functions that take these flags read their defaults from it.
