@@ -153,6 +153,47 @@ def ordered_splits(values, order, node_of, init, weights, column, kind, eps, bes
 
 
 @njit(cache=True)
+def stable_order(key):
+    """``np.argsort(key, kind="stable")``, faster for keys that are mostly 0.
+
+    Negative keys, then the zeros in index order, then positive keys; the
+    non-zero ones are placed by insertion (equal keys keep index order).
+    """
+    n = len(key)
+    order = np.empty(n, dtype=np.int64)
+    n_neg = 0
+    n_zero = 0
+    for c in range(n):
+        if key[c] < 0:
+            n_neg += 1
+        elif key[c] == 0:
+            n_zero += 1
+    first_pos = n_neg + n_zero
+    end_neg = 0
+    end_zero = n_neg
+    end_pos = first_pos
+    for c in range(n):
+        k = key[c]
+        if k == 0:
+            order[end_zero] = c
+            end_zero += 1
+            continue
+        if k < 0:
+            lo = 0
+            j = end_neg
+            end_neg += 1
+        else:
+            lo = first_pos
+            j = end_pos
+            end_pos += 1
+        while j > lo and key[order[j - 1]] > k:
+            order[j] = order[j - 1]
+            j -= 1
+        order[j] = c
+    return order
+
+
+@njit(cache=True)
 def category_order(values, node_of, j, weights, column, kind):
     """One feature's category sums for node ``j`` and the order OpenCV sorts them in.
 
@@ -184,7 +225,7 @@ def category_order(values, node_of, j, weights, column, kind):
         total1 += s1[c]
         if kind == REG:
             s1[c] = s1[c] / s0[c] if abs(s0[c]) > _DBL_EPSILON else 0.0
-    order = np.argsort(s1, kind="mergesort")
+    order = stable_order(s1)
     if kind == REG:
         for c in range(N_CATEGORIES):
             s1[c] *= s0[c]
