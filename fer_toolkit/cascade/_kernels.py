@@ -310,3 +310,35 @@ def argsort_rows(values, out):
     """Each row's sample order by value (``out`` int32 or uint16), rows in parallel."""
     for f in prange(values.shape[0]):
         out[f] = np.argsort(values[f])
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def lbp_codes(sums, rects, bits, out):
+    """LBP codes of features ``rects`` (k, 4) on integral images ``sums``.
+
+    ``sums`` is ``(h + 1, w + 1, n)`` int32 (samples last, so that each corner
+    is one contiguous run over the samples); ``bits[r * 3 + c]`` is the code
+    bit of cell (r, c), set when the cell's sum is at least the centre's.
+    Writes ``out`` ``(k, n)``, float32.
+    """
+    n = sums.shape[2]
+    for f in prange(rects.shape[0]):
+        x, y, w, h = rects[f, 0], rects[f, 1], rects[f, 2], rects[f, 3]
+        for s in range(n):
+            cy = y + h
+            cx = x + w
+            centre = sums[cy, cx, s] - sums[cy, cx + w, s] - sums[cy + h, cx, s]
+            centre += sums[cy + h, cx + w, s]
+            code = 0
+            for r in range(3):
+                top = y + r * h
+                for c in range(3):
+                    bit = bits[r * 3 + c]
+                    if bit == 0:
+                        continue
+                    left = x + c * w
+                    cell = sums[top, left, s] - sums[top, left + w, s] - sums[top + h, left, s]
+                    cell += sums[top + h, left + w, s]
+                    if cell >= centre:
+                        code |= bit
+            out[f, s] = code
