@@ -65,7 +65,7 @@ import numpy as np
 import scipy.sparse
 import torch
 from skimage import data
-from train_own_cascade import SKIMAGE_BACKGROUNDS, background_images
+from train_own_cascade import DISTORTION, SKIMAGE_BACKGROUNDS, background_images
 
 from fer_toolkit.cascade import (
     OpenCVToolNotFoundError,
@@ -278,12 +278,7 @@ def write_big_recipe(folder: Path, small_vec: Path) -> tuple[Path, Path]:
                 face,
                 num=BIG_DISTORTIONS,
                 bg=train,
-                bg_color=0,
-                bg_thresh=0,
-                max_intensity_dev=25,
-                max_x_angle=0.3,
-                max_y_angle=0.3,
-                max_z_angle=0.2,
+                **DISTORTION,
                 random_state=rng,
             )
         )
