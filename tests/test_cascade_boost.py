@@ -299,3 +299,19 @@ def test_caches_are_sized_as_opencv_sizes_its_precalc_buffers():
             np.take_along_axis(values, order.astype(np.int64), 1), np.sort(values, axis=1)
         )
     assert FeatureValues.from_array(X, categorical=False).n_cached_orders == 600
+
+
+def test_numba_gets_a_cache_folder_when_neither_of_its_own_is_writable(monkeypatch, tmp_path):
+    # Read-only install and no writable home: numba would refuse to compile with cache=True.
+    from fer_toolkit.cascade import _kernels
+
+    monkeypatch.setattr(_kernels.config, "CACHE_DIR", "")
+    monkeypatch.setattr(_kernels.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setattr(_kernels, "_writable", lambda folder: folder.startswith(str(tmp_path)))
+    _kernels._cache_fallback()
+    chosen = _kernels.config.CACHE_DIR
+    assert chosen == str(tmp_path / "fer_toolkit-numba-cache")
+    monkeypatch.setattr(_kernels.config, "CACHE_DIR", "")
+    monkeypatch.setattr(_kernels, "_writable", lambda folder: "numba" in folder)
+    _kernels._cache_fallback()  # numba's per-user folder is writable: left to numba
+    assert _kernels.config.CACHE_DIR == ""

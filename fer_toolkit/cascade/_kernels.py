@@ -15,16 +15,43 @@ keeps them. Kinds: 0 regression (GAB, LB), 1 Gini (RAB), 2 misclassification
 (DAB).
 
 Compiled code is cached on disk (numba's ``cache=True``: next to this file,
-or in numba's per-user cache folder when the package folder is read-only).
+or in numba's per-user cache folder when the package folder is read-only, or
+else in a temporary folder).
 """
 
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 
 import numpy as np
 from numba import config, njit, prange, set_num_threads
+from numba.misc.appdirs import AppDirs
 
+
+def _writable(folder: str) -> bool:
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def _cache_fallback() -> None:
+    """Give numba a writable cache folder when neither of its own is (else importing fails)."""
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "__pycache__")
+    user = AppDirs(appname="numba", appauthor=False).user_cache_dir
+    if config.CACHE_DIR or _writable(here) or _writable(user):
+        return
+    shared = os.path.join(tempfile.gettempdir(), "fer_toolkit-numba-cache")
+    config.CACHE_DIR = (
+        shared if _writable(shared) else tempfile.mkdtemp(prefix="fer_toolkit-numba-")
+    )
+
+
+_cache_fallback()
 REG, GINI, MISCLASS = 0, 1, 2
 _FLT_EPSILON = float(np.finfo(np.float32).eps)
 _DBL_EPSILON = float(np.finfo(np.float64).eps)
