@@ -11,7 +11,7 @@
    * ``HAAR-BIG`` / ``LBP-BIG``: the same 160 faces plus 8 createsamples-style
      distortions of each (:func:`fer_toolkit.cascade.samples_from_image`: 3-D rotation
      up to 0.3/0.3/0.2 rad, grey-level shift up to 25, over background windows), 1,440
-     samples; as backgrounds the 7 training photos, 8 other face-free photos shipped by
+     samples; as backgrounds the 7 training photos, 7 other face-free photos shipped by
      scikit-image, scikit-learn and matplotlib, each also mirrored and turned by 90
      degrees, and the lfw non-face mosaic; ``-numPos 1000 -numNeg 2000 -numStages 12
      -w 24 -h 24``.
