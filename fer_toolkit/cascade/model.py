@@ -648,10 +648,24 @@ class Cascade:
         self, gray: np.ndarray, xs: np.ndarray, ys: np.ndarray, training: bool = False
     ) -> _Windows:
         """Windows at the grid ``xs x ys`` of one grayscale uint8 image (row-major order)."""
-        total, sqsum, tilted = opencv_tables(gray, self._needs_tilted)
         stride = gray.shape[1] + 1
         gx, gy = np.meshgrid(xs, ys)
         bases = (gy * stride + gx).ravel().astype(np.int64)
+        if self.feature_type == "LBP":
+            # Codes compare cell sums: no squared sums, no variance normalisation.
+            total = cv2.integral(gray, sdepth=cv2.CV_64F)
+            n = len(bases)
+            return _Windows(
+                planes=total.ravel(),
+                stride=stride,
+                tilted_offset=total.size,
+                bases=bases,
+                factor=np.ones(n, dtype=np.float32),
+                valid=np.ones(n, dtype=bool),
+                norm=np.zeros(n, dtype=np.float32),
+                training=training,
+            )
+        total, sqsum, tilted = opencv_tables(gray, self._needs_tilted)
         w, h = self.width, self.height
         corners = bases[:, None] + np.array([stride + 1, stride + w - 1])[None, :]
         corners = np.concatenate([corners, corners + (h - 2) * stride], axis=1)
@@ -662,7 +676,7 @@ class Cascade:
         valid, factor = _variance_factor(vsum, vsqsum, area)
         # The trainer's calcNormFactor: float32(sqrt(area * sqsum - sum ** 2)), in double.
         norm = np.sqrt(area * vsqsum.astype(np.float64) - vsum.astype(np.float64) ** 2)
-        if self.feature_type == "LBP" or training:
+        if training:
             valid = np.ones(len(bases), dtype=bool)
         planes = (
             total.ravel() if tilted is None else np.concatenate([total.ravel(), tilted.ravel()])

@@ -271,9 +271,12 @@ def train_cascade(
         ``-maxWeakCount`` per stage.
     precalc_val_buf_size, precalc_idx_buf_size : float, default=1024
         ``-precalcValBufSize`` / ``-precalcIdxBufSize`` in MB: feature values
-        and sorted orders kept between weak trees (the rest is recomputed).
+        (4 bytes each) and sorted orders (2 bytes per sample) kept between weak
+        trees, as many features as fit, as OpenCV counts them (the rest is
+        recomputed); they bound the trainer's memory beyond its fixed part.
     num_threads : int or None, default=None
-        ``-numThreads``: CPU threads for PyTorch during the call (None: the cores
+        ``-numThreads``: CPU threads for PyTorch and the compiled split search
+        during the call (None: the cores
         other processes leave free, see :func:`fer_toolkit.utils.threads.limit_threads`).
     accept_ratio_break_value : float, default=-1.0
         ``-acceptanceRatioBreakValue``: stop when the acceptance ratio falls to
