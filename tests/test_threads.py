@@ -43,32 +43,13 @@ def test_configure_openmp_fills_only_missing_variables():
 
 
 @pytest.mark.parametrize(
-    ("user", "spin"),
-    [
-        ({}, threads.SPIN_COUNT),
-        ({"OMP_WAIT_POLICY": "PASSIVE"}, None),  # the user's "never spin" stays
-        ({"OMP_WAIT_POLICY": "ACTIVE"}, None),
-        ({"GOMP_SPINCOUNT": "7"}, "7"),
-    ],
-)
-def test_the_short_spin_only_without_a_user_wait_policy(user, spin):
-    env = dict(user)
-    threads.configure_openmp(env)
-    assert env.get("GOMP_SPINCOUNT") == spin
-    assert env["OMP_WAIT_POLICY"] == user.get("OMP_WAIT_POLICY", "PASSIVE")
-
-
-@pytest.mark.parametrize(
-    ("user", "expected"),
-    [({}, f"PASSIVE 0 {threads.SPIN_COUNT}"), ({"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE 0 -")],
+    ("user", "expected"), [({}, "PASSIVE 0"), ({"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE 0")]
 )
 def test_importing_fer_toolkit_sets_the_wait_policy_before_torch(user, expected):
-    ours = {*threads.OPENMP_DEFAULTS, "GOMP_SPINCOUNT"}
-    env = {k: v for k, v in os.environ.items() if k not in ours} | user
+    env = {k: v for k, v in os.environ.items() if k not in threads.OPENMP_DEFAULTS} | user
     code = (
         "import os, sys, fer_toolkit; assert 'torch' not in sys.modules; "
-        "print(os.environ['OMP_WAIT_POLICY'], os.environ['KMP_BLOCKTIME'], "
-        "os.environ.get('GOMP_SPINCOUNT', '-'))"
+        "print(os.environ['OMP_WAIT_POLICY'], os.environ['KMP_BLOCKTIME'])"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
