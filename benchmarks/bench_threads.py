@@ -227,9 +227,9 @@ DEFAULTS_ONLY = ("grid", "fer_epoch")
 
 
 def run_setting(name: str, args, folder: Path) -> dict[str, float]:
-    drop = {"OMP_NUM_THREADS", "FER_TOOLKIT_NUM_THREADS"}
-    if name == "2 spinning":
-        drop |= {"OMP_WAIT_POLICY", "KMP_BLOCKTIME", "GOMP_SPINCOUNT"}
+    # Only the setting's own variables: none of the caller's thread settings.
+    drop = {"OMP_NUM_THREADS", "OMP_WAIT_POLICY", "KMP_BLOCKTIME", "GOMP_SPINCOUNT"}
+    drop.add("FER_TOOLKIT_NUM_THREADS")
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(SETTINGS[name])
     # The workers measure the checkout this script is in, whatever is installed.
