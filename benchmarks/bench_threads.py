@@ -5,9 +5,9 @@ below, under every setting, quiet and loaded, rounds alternated::
 
     python benchmarks/bench_threads.py --size quick
 
-(``--size quick``: about 4-6 minutes on an idle 2-core machine; ``--size
-full``: the work sizes of the figures in ``docs/benchmarks.md`` of
-2026-12-02 morning, about 3 times as long).
+(``--size quick``: 706 s on a partly loaded 2-core machine, less on an idle
+one; ``--size full``: the work sizes of the figures in ``docs/benchmarks.md``
+of 2026-12-02 morning, about 3 times as long).
 
 Each measurement runs in a fresh Python process (OpenMP reads its wait policy
 once, when ``torch`` loads) under one of these settings:
