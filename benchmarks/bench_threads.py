@@ -284,7 +284,7 @@ def report(results, loads, args) -> None:
         "medians in seconds; (ratio) = setting / best '1 thread' time of that load; "
         "load = 1-minute load average / runnable tasks, read before each round"
     )
-    for load in ("quiet", "loaded"):
+    for load in args.loads:
         print(f"\n## {load} (load {', '.join(loads[load])})")
         keys = sorted(
             {k for r in results[load]["1 thread"] for k in r}
@@ -364,7 +364,7 @@ def main(argv=None) -> None:
                         cells = ", ".join(f"{k} {v:.2f}" for k, v in result.items())
                         print(f"round {round_ + 1} {load:6s} {name:10s} {cells}", flush=True)
     print(f"\n{time.perf_counter() - started:.0f} s in all")
-    report(results, {k: v for k, v in loads.items()}, args)
+    report(results, loads, args)
 
 
 if __name__ == "__main__":
