@@ -1,13 +1,27 @@
 """PyTorch work with and without CPU-bound background processes, by thread setting.
 
-Each measurement runs in a fresh Python process (the OpenMP wait policy is
-read once, when ``torch`` loads) under one of these settings:
+One command gives the table of issue "fast on a busy machine": every work
+below, under every setting, quiet and loaded, rounds alternated::
+
+    python benchmarks/bench_threads.py --size quick
+
+(``--size quick``: 706 s on a partly loaded 2-core machine, less on an idle
+one; ``--size full``: the work sizes of the figures in ``docs/benchmarks.md``
+of 2026-12-02 morning, about 3 times as long).
+
+Each measurement runs in a fresh Python process (OpenMP reads its wait policy
+once, when ``torch`` loads) under one of these settings:
 
 ``defaults``
-    nothing set: what a user gets (``OMP_WAIT_POLICY=PASSIVE`` from
-    ``import fer_toolkit``, thread counts from the free cores per call);
+    nothing set: what a user gets (``import fer_toolkit`` sets
+    ``OMP_WAIT_POLICY=PASSIVE``, thread counts come from the free cores per
+    call);
 ``1 thread`` / ``2 threads``
-    ``FER_TOOLKIT_NUM_THREADS=1`` / ``2`` (still waiting passively);
+    ``FER_TOOLKIT_NUM_THREADS=1`` / ``2`` (otherwise the defaults);
+``2 short spin``
+    2 threads that spin briefly before sleeping (``GOMP_SPINCOUNT=10000``,
+    GNU OpenMP: about 0.1 ms; it overrides the passive policy's 0): the
+    candidate for quiet-machine speed;
 ``2 spinning``
     the behaviour before ``fer_toolkit.utils.threads``: ``torch`` imported
     first with OpenMP's own wait policy, 2 threads.
@@ -15,36 +29,41 @@ read once, when ``torch`` loads) under one of these settings:
 Work (``--tasks``), timed after a warm-up in that process:
 
 ``mtcnn``
-    ``MTCNN(device="cpu").detect`` on 3 photos: ``skimage.data.astronaut()``
-    (512x512), ``camera()`` (512x512, grayscale) and a 1000x667 photo of
-    ``bench_mtcnn.py`` (the astronaut's head on ``coffee``);
+    ``MTCNN(device="cpu").detect`` on 3 photos, repeated (``--size``):
+    ``skimage.data.astronaut()`` (512x512), ``camera()`` (512x512,
+    grayscale) and a 1000x667 photo of ``bench_mtcnn.py``;
 ``cnn_fit`` / ``cnn_predict``
-    ``CNNClassifier()`` (baseline network), 1 epoch over ``--cnn-images``
-    synthetic 48x48 faces (5 classes), then ``predict`` on them;
+    ``CNNClassifier()`` (baseline network), 1 epoch over synthetic 48x48
+    faces (5 classes), then ``predict`` on them;
 ``pretext``
-    ``RotationPretext(max_epochs=1)`` on ``--cnn-images // 4`` of them;
+    ``RotationPretext(max_epochs=1)`` on a quarter of them;
 ``cascade``
-    ``train_cascade``: 100 LFW faces of 24x24, 100 negatives, 2 stages
-    (``bench_cascade.py``'s backgrounds);
-``fer_epoch`` (not run by default)
+    ``train_cascade`` on LFW faces of 24x24 and ``bench_cascade.py``'s
+    backgrounds;
+``grid`` (``defaults`` only)
+    ``GridSearchCV(n_jobs=1)`` then ``GridSearchCV(n_jobs=2)`` (2 x 2 fits,
+    ``refit=False``: the refit is one serial fit either way) over
+    ``HaarFaceCropper(n_jobs=2) -> CNNClassifier(max_epochs=2)`` and over
+    ``MTCNNFaceCropper -> CNNClassifier(max_epochs=2)`` on 96x96 synthetic
+    faces, after one untimed fit in this process and in each of joblib's two
+    workers; the speed-up n_jobs=1 / n_jobs=2 is reported (2 cores: ideal 2);
+``fer_epoch`` (not run by default; ``defaults`` only)
     one FER2013-sized epoch (28,709 images of 48x48, 5 classes) of
-    ``CNNClassifier("conv4_dense3", validation_fraction=None)``;
-``grid`` (not run by default)
-    ``GridSearchCV(n_jobs=1)`` then ``GridSearchCV(n_jobs=2)`` (2 x 2 fits)
-    over ``HaarFaceCropper(n_jobs=2) -> CNNClassifier`` and over
-    ``MTCNNFaceCropper -> CNNClassifier`` on 96x96 synthetic faces; the
-    speed-up n_jobs=1 / n_jobs=2 is reported (2 cores: ideal 2).
+    ``CNNClassifier("conv4_dense3", validation_fraction=None)``.
 
 The load generator (``--background`` CPU-bound processes, 2 by default)
-starts before the "loaded" runs and stops after them; quiet and loaded rounds
-alternate, ``--repeats`` times. The table gives the median seconds per work
-and setting, the ratio to the best single-thread time, and the 1-minute load
-average read when each round ended (other users of the machine count too).
+runs during the "loaded" rounds only; quiet and loaded rounds alternate, and
+so does the order of the settings, ``--repeats`` times. The table gives the
+median seconds per work and setting, its ratio to the best ``1 thread`` time
+of that load, and the 1-minute load average and runnable-task count read
+before each round (other users of the machine count too: a "quiet" round is
+only quiet on an otherwise idle machine).
 
 Usage::
 
-    python benchmarks/bench_threads.py [--repeats 2] [--tasks mtcnn cnn_fit ...]
-        [--cnn-images 2048] [--background 2]
+    python benchmarks/bench_threads.py [--size quick|full] [--repeats 2]
+        [--tasks mtcnn cnn_fit ...] [--settings defaults "1 thread" ...]
+        [--background 2]
 """
 
 from __future__ import annotations
@@ -66,7 +85,13 @@ SETTINGS = {
     "defaults": {},
     "1 thread": {"FER_TOOLKIT_NUM_THREADS": "1"},
     "2 threads": {"FER_TOOLKIT_NUM_THREADS": "2"},
+    "2 short spin": {"FER_TOOLKIT_NUM_THREADS": "2", "GOMP_SPINCOUNT": "10000"},
     "2 spinning": {"FER_TOOLKIT_NUM_THREADS": "2", "BENCH_TORCH_FIRST": "1"},
+}
+#: Work per size: MTCNN passes over the 3 photos, CNN images, cascade recipe, grid images.
+SIZES = {
+    "quick": dict(mtcnn_passes=3, cnn_images=1024, cascade=(40, 60, 1), grid_images=128),
+    "full": dict(mtcnn_passes=5, cnn_images=2048, cascade=(90, 100, 2), grid_images=256),
 }
 
 
@@ -84,12 +109,13 @@ def _timed(run) -> float:
 
 
 # ------------------------------------------------------------------ worker side
-def _import_estimators() -> None:
-    import fer_toolkit.estimators
-    import fer_toolkit.preprocessing  # noqa: F401
+def _fit_clone(estimator, X, y) -> None:
+    from sklearn.base import clone
+
+    clone(estimator).fit(X, y)
 
 
-def run_tasks(tasks: list[str], cnn_images: int, folder: Path) -> dict[str, float]:
+def run_tasks(tasks: list[str], size: str, folder: Path) -> dict[str, float]:
     """Seconds per task in this process (each after its own warm-up)."""
     import cv2
     import numpy as np
@@ -98,6 +124,8 @@ def run_tasks(tasks: list[str], cnn_images: int, folder: Path) -> dict[str, floa
     from fer_toolkit.datasets import make_synthetic_faces
     from fer_toolkit.estimators import CNNClassifier
 
+    sizes = SIZES[size]
+    cnn_images = sizes["cnn_images"]
     out = {}
     if "mtcnn" in tasks:
         from fer_toolkit.detection import MTCNN
@@ -108,8 +136,10 @@ def run_tasks(tasks: list[str], cnn_images: int, folder: Path) -> dict[str, floa
             _load("bench_mtcnn").make_photos(1000, 667, 1)[0],
         ]
         detector = MTCNN(device="cpu")
-        detector.detect(photos[0])
-        out["mtcnn"] = _timed(lambda: [detector.detect(p) for p in photos])
+        for photo in photos:  # warm-up: every pyramid shape once
+            detector.detect(photo)
+        passes = sizes["mtcnn_passes"]
+        out["mtcnn"] = _timed(lambda: [detector.detect(p) for p in photos * passes])
     if {"cnn_fit", "cnn_predict", "pretext"} & set(tasks):
         X, y = make_synthetic_faces(
             cnn_images,
@@ -135,12 +165,14 @@ def run_tasks(tasks: list[str], cnn_images: int, folder: Path) -> dict[str, floa
         clf = CNNClassifier(
             "conv4_dense3", max_epochs=1, validation_fraction=None, device="cpu", random_state=0
         )
+        clf.fit(X[:64], y[:64])  # warm-up
         out["fer_epoch"] = _timed(lambda: clf.fit(X, y))
     if "cascade" in tasks:
         from fer_toolkit.cascade import train_cascade
 
-        vec, bg = folder / "faces.vec", folder / "bg.txt"
-        recipe = dict(num_pos=90, num_neg=100, num_stages=2, width=24, height=24)
+        num_pos, num_neg, num_stages = sizes["cascade"]
+        recipe = dict(num_pos=num_pos, num_neg=num_neg, num_stages=num_stages, width=24, height=24)
+        vec, bg = folder / "pos.vec", folder / "bg.txt"
         with tempfile.TemporaryDirectory() as scratch:
             out["cascade"] = _timed(
                 lambda: train_cascade(
@@ -155,21 +187,28 @@ def run_tasks(tasks: list[str], cnn_images: int, folder: Path) -> dict[str, floa
         from fer_toolkit.preprocessing import HaarFaceCropper, MTCNNFaceCropper
 
         X, y = make_synthetic_faces(
-            256, classes=("happy", "sad"), image_size=96, random_state=0, return_X_y=True
+            sizes["grid_images"],
+            classes=("happy", "sad"),
+            image_size=96,
+            random_state=0,
+            return_X_y=True,
         )
         X = np.stack([cv2.cvtColor(x, cv2.COLOR_GRAY2RGB) for x in X]) if X.ndim == 3 else X
         croppers = {
             "haar": HaarFaceCropper(output_size=48, n_jobs=2),
             "mtcnn": MTCNNFaceCropper(output_size=48, device="cpu"),
         }
-        # Start the two worker processes (imports included) before timing; joblib
-        # reuses them for both searches.
-        Parallel(n_jobs=2)(delayed(_import_estimators)() for _ in range(2))
         for name, cropper in croppers.items():
             pipeline = make_pipeline(cropper, CNNClassifier(max_epochs=2, device="cpu"))
+            # The first fit in a process costs several times a later one (measured:
+            # 22 s against 4 s under load): fit once here and in both of joblib's worker
+            # processes, which the searches reuse, before timing.
+            _fit_clone(pipeline, X[:32], y[:32])
+            Parallel(n_jobs=2)(delayed(_fit_clone)(pipeline, X[:32], y[:32]) for _ in range(2))
             grid = {"cnnclassifier__lr": [1e-3, 3e-3]}
             for n_jobs in (1, 2):
-                search = GridSearchCV(pipeline, grid, cv=2, n_jobs=n_jobs)
+                # refit=False: the refit on all data is one serial fit whatever n_jobs.
+                search = GridSearchCV(pipeline, grid, cv=2, n_jobs=n_jobs, refit=False)
                 out[f"grid_{name}_jobs{n_jobs}"] = _timed(lambda s=search: s.fit(X, y))
     return out
 
@@ -179,22 +218,27 @@ def worker(args) -> None:
         import torch  # noqa: F401  (before fer_toolkit: OpenMP keeps its own wait policy)
     import fer_toolkit  # noqa: F401
 
-    print(json.dumps(run_tasks(args.tasks, args.cnn_images, Path(args.folder))))
+    print(json.dumps(run_tasks(args.tasks, args.size, Path(args.folder))))
 
 
 # ------------------------------------------------------------------ driver side
+#: Tasks measured with the defaults only (long, and about processes, not threads).
+DEFAULTS_ONLY = ("grid", "fer_epoch")
+
+
 def run_setting(name: str, args, folder: Path) -> dict[str, float]:
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS",)}
-    if name == "2 spinning":
-        env = {k: v for k, v in env.items() if k not in ("OMP_WAIT_POLICY", "KMP_BLOCKTIME")}
-    env.pop("FER_TOOLKIT_NUM_THREADS", None)
+    # Only the setting's own variables: none of the caller's thread settings.
+    drop = {"OMP_NUM_THREADS", "OMP_WAIT_POLICY", "KMP_BLOCKTIME", "GOMP_SPINCOUNT"}
+    drop.add("FER_TOOLKIT_NUM_THREADS")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(SETTINGS[name])
     # The workers measure the checkout this script is in, whatever is installed.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent), env.get("PYTHONPATH")]))
+    tasks = [t for t in args.tasks if t not in DEFAULTS_ONLY or name == "defaults"]
+    if not tasks:
+        return {}
     command = [sys.executable, __file__, "--worker", "--folder", str(folder)]
-    # The grid search is measured with the defaults only.
-    tasks = [t for t in args.tasks if t != "grid" or name == "defaults"]
-    command += ["--cnn-images", str(args.cnn_images), "--tasks", *tasks]
+    command += ["--size", args.size, "--tasks", *tasks]
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode:
         sys.exit(f"worker for {name!r} failed:\n{done.stderr[-3000:]}")
@@ -221,76 +265,105 @@ class Background:
             process.wait()
 
 
-def write_cascade_inputs(folder: Path) -> None:
-    bench_cascade = _load("bench_cascade")
-    bench_cascade.write_recipe(folder)
+def machine_load() -> str:
+    """The 1-minute load average and the runnable tasks now (``/proc/loadavg``)."""
+    try:
+        with open("/proc/loadavg") as f:
+            fields = f.read().split()
+        return f"{float(fields[0]):.1f}/{fields[3].split('/')[0]}"
+    except OSError:
+        return f"{os.getloadavg()[0]:.1f}/?"
 
 
 def report(results, loads, args) -> None:
     import numpy as np
 
+    names = list(SETTINGS)
     print(
-        f"\n{os.cpu_count()} cores; {args.repeats} rounds per load, medians in seconds; "
-        f"ratio = setting / best of '1 thread' in that load; load average = 1-minute "
-        "values read at the end of each round"
+        f"\n{os.cpu_count()} cores, size {args.size}; {args.repeats} rounds per load, "
+        "medians in seconds; (ratio) = setting / best '1 thread' time of that load; "
+        "load = 1-minute load average / runnable tasks, read before each round"
     )
-    for load in ("quiet", "loaded"):
-        print(f"\n## {load} (load average {', '.join(f'{v:.1f}' for v in loads[load])})")
-        runs = [r for name in SETTINGS for r in results[load][name]]
-        rows = sorted(set.intersection(*(set(r) for r in runs)))
-        grid = set(results[load]["defaults"][0]) if "defaults" in SETTINGS else set()
-        print("| work | " + " | ".join(SETTINGS) + " |")
-        print("| --- |" + " ---: |" * len(SETTINGS))
-        for key in rows:
-            medians = {
-                name: float(np.median([r[key] for r in results[load][name]])) for name in SETTINGS
-            }
+    for load in args.loads:
+        print(f"\n## {load} (load {', '.join(loads[load])})")
+        keys = sorted(
+            {k for r in results[load]["1 thread"] for k in r}
+            & {k for r in results[load][names[0]] for k in r}
+        )
+        print("| work | " + " | ".join(names) + " |")
+        print("| --- |" + " ---: |" * len(names))
+        for key in keys:
             single = min(r[key] for r in results[load]["1 thread"])
-            cells = [f"{medians[name]:.2f} ({medians[name] / single:.2f}x)" for name in SETTINGS]
+            cells = []
+            for name in names:
+                runs = [r[key] for r in results[load][name] if key in r]
+                median = float(np.median(runs))
+                cells.append(f"{median:.2f} ({median / single:.2f}x)")
             print(f"| {key} | " + " | ".join(cells) + " |")
+        for key in ("fer_epoch",):
+            runs = [r[key] for r in results[load]["defaults"] if key in r]
+            if runs:
+                print(f"{key}, defaults: {float(np.median(runs)):.1f} s")
         for name in ("haar", "mtcnn"):
             key1, key2 = f"grid_{name}_jobs1", f"grid_{name}_jobs2"
-            if key1 in grid:
-                speedups = [r[key1] / r[key2] for r in results[load]["defaults"]]
+            runs = [r for r in results[load]["defaults"] if key1 in r]
+            if runs:
+                one = float(np.median([r[key1] for r in runs]))
+                two = float(np.median([r[key2] for r in runs]))
+                speedups = [r[key1] / r[key2] for r in runs]
                 print(
-                    f"GridSearchCV over {name} cropper + CNN, defaults: n_jobs=1 / n_jobs=2 = "
-                    f"{float(np.median(speedups)):.2f}x"
+                    f"GridSearchCV over {name} cropper + CNN, defaults: n_jobs=1 {one:.1f} s, "
+                    f"n_jobs=2 {two:.1f} s, speed-up {float(np.median(speedups)):.2f}x "
+                    f"(rounds: {', '.join(f'{v:.2f}' for v in speedups)})"
                 )
     sys.stdout.flush()
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tasks", nargs="+", default=list(TASKS[:-2]), choices=TASKS)
-    parser.add_argument("--cnn-images", type=int, default=2048)
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS[:-1]), choices=TASKS)
+    parser.add_argument("--size", default="quick", choices=list(SIZES))
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--background", type=int, default=2, help="CPU-bound processes")
-    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument(
+        "--settings",
+        nargs="+",
+        default=[name for name in SETTINGS if name != "2 spinning"],
+        choices=list(SETTINGS),
+        help="default: all but '2 spinning' (the behaviour before fer_toolkit.utils.threads)",
+    )
+    parser.add_argument(
+        "--loads", nargs="+", default=["quiet", "loaded"], choices=["quiet", "loaded"]
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--folder", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         worker(args)
         return
-    if "1 thread" not in args.settings:
-        args.settings.append("1 thread")
+    for needed in ("1 thread", "defaults"):
+        if needed not in args.settings:
+            args.settings.append(needed)
     for name in list(SETTINGS):
         if name not in args.settings:
             del SETTINGS[name]
-    results = {load: {name: [] for name in SETTINGS} for load in ("quiet", "loaded")}
-    loads = {"quiet": [], "loaded": []}
+    results = {load: {name: [] for name in SETTINGS} for load in args.loads}
+    loads = {load: [] for load in args.loads}
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         if "cascade" in args.tasks:
-            write_cascade_inputs(Path(folder))
+            _load("bench_cascade").write_recipe(Path(folder), None)
         for round_ in range(args.repeats):
-            for load in ("quiet", "loaded"):
+            for load in args.loads if round_ % 2 == 0 else args.loads[::-1]:
+                loads[load].append(machine_load())
                 with Background(args.background if load == "loaded" else 0):
                     order = list(SETTINGS) if round_ % 2 == 0 else list(SETTINGS)[::-1]
                     for name in order:
                         result = run_setting(name, args, Path(folder))
                         results[load][name].append(result)
-                        print(f"round {round_ + 1} {load:6s} {name:10s} {result}", flush=True)
-                    loads[load].append(os.getloadavg()[0])
+                        cells = ", ".join(f"{k} {v:.2f}" for k, v in result.items())
+                        print(f"round {round_ + 1} {load:6s} {name:10s} {cells}", flush=True)
+    print(f"\n{time.perf_counter() - started:.0f} s in all")
     report(results, loads, args)
 
 

@@ -10,13 +10,14 @@ It was written by (TensorFlow lives in a scratch venv, never in fer_toolkit)::
 import json
 import pickle
 import threading
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from skimage import data
 
@@ -163,6 +164,26 @@ def test_pyramid_scales_follow_the_package():
     assert len(pyramid_scales(20, 500, 20, 0.709)) == 0  # too small for any scale
 
 
+def _area_average(image, out_height, out_width):
+    """Each output pixel's exact area average (weights from rational pixel overlaps)."""
+
+    def weights(n, m):
+        w = np.zeros((m, n))
+        for o in range(m):
+            lo, hi = Fraction(o * n, m), Fraction((o + 1) * n, m)
+            for i in range(int(lo), min(n, int(hi) + 1)):
+                w[o, i] = max(0, min(hi, i + 1) - max(lo, i)) / (hi - lo)
+        return w
+
+    height, width = image.shape[:2]
+    return np.einsum(
+        "oi,ijc,pj->opc",
+        weights(height, out_height),
+        image.astype(np.float64),
+        weights(width, out_width),
+    )
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     height=st.integers(1, 40),
@@ -171,24 +192,40 @@ def test_pyramid_scales_follow_the_package():
     upscale=st.booleans(),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_area_resize_from_the_integral_image_equals_opencv(
-    height, width, out_fractions, upscale, seed
-):
-    # OpenCV's INTER_AREA is an area average when both sides shrink or both grow.
+def test_area_resize_is_the_exact_area_average(height, width, out_fractions, upscale, seed):
     out_height, out_width = (
         max(1, round(n * f)) for n, f in zip((height, width), out_fractions, strict=True)
     )
     if upscale:
         out_height, out_width = height * height // out_height, width * width // out_width
-        # A side kept at its size is not "both grow": OpenCV then interpolates instead.
-        assume(out_height > height and out_width > width)
     image = np.random.default_rng(seed).uniform(0, 255, (height, width, 3)).astype(np.float32)
+    expected = _area_average(image, out_height, out_width)
     integral = cv2.integral(image, sdepth=cv2.CV_64F)
-    expected = cv2.resize(image, (out_width, out_height), interpolation=cv2.INTER_AREA)
-    np.testing.assert_array_equal(area_resize(image, (out_width, out_height)), expected)
-    got = area_resize(image, (out_width, out_height), integral)
-    assert got.shape == (out_height, out_width, 3) and got.dtype == np.float32
-    np.testing.assert_allclose(got, expected, atol=1e-3)
+    for got in (
+        area_resize(image, (out_width, out_height)),
+        area_resize(image, (out_width, out_height), integral),
+    ):
+        assert got.shape == (out_height, out_width, 3) and got.dtype == np.float32
+        np.testing.assert_allclose(got, expected, atol=1e-3)
+    if not upscale:
+        # Shrinking (MTCNN's pyramid), area_resize is OpenCV's INTER_AREA itself.
+        np.testing.assert_array_equal(
+            area_resize(image, (out_width, out_height)),
+            cv2.resize(image, (out_width, out_height), interpolation=cv2.INTER_AREA),
+        )
+
+
+def test_area_resize_grows_without_opencvs_whole_pixel_error():
+    # OpenCV's INTER_AREA growing 36 to 40 columns reads input column 26 for output
+    # column 30, whose area is input column 27 (its edges 27 and 28.8 fall on 27: float
+    # rounding of 30 * 0.9); the hypothesis test above once drew such a case.
+    image = np.zeros((2, 36, 3), np.float32)
+    image[:, 27] = 100
+    opencv = cv2.resize(image, (40, 3), interpolation=cv2.INTER_AREA)
+    got = area_resize(image, (40, 3))
+    assert opencv[0, 30, 0] == 0
+    np.testing.assert_allclose(got[:, 30], 100, atol=1e-3)
+    np.testing.assert_allclose(got, _area_average(image, 3, 40), atol=1e-3)
 
 
 def _crop_by_definition(image, box, size):
@@ -294,9 +331,11 @@ def test_agrees_with_the_reference_package(single, images):
             k = int(np.argmax(ious))
             assert ious[k] >= 0.95, (name, face["box"], found.boxes[k])
             np.testing.assert_array_equal(found.boxes[k], np.round(face["box"]))
+            # The agreement docs/benchmarks.md states (168 inputs): landmarks within
+            # 1.2e-5 of the box width, scores within 1.3e-6 (these 4: 1.8e-6 and 3.6e-7).
             error = np.abs(found.landmarks[k] - np.array(face["landmarks"])).max()
-            assert error <= 0.02 * face["box"][2], (name, error)
-            assert abs(found.scores[k] - face["confidence"]) < 1e-4
+            assert error <= 1.2e-5 * face["box"][2], (name, error)
+            assert abs(found.scores[k] - face["confidence"]) <= 1.3e-6, name
 
 
 def test_batch_gives_the_single_image_results(detector, images, single):

@@ -65,8 +65,14 @@ def pyramid_scales(height: int, width: int, min_face_size: float, scale_factor: 
 def area_resize(image: np.ndarray, size: tuple[int, int], integral=None) -> np.ndarray:
     """Resize by pixel-area averaging, as TensorFlow's ``AREA`` resize.
 
-    Without ``integral``, this is OpenCV's ``INTER_AREA``, which averages
-    areas when both sides shrink (MTCNN's pyramid) or both grow.
+    Without ``integral``, a shrinking resize is OpenCV's ``INTER_AREA`` (an
+    exact area average when both sides shrink, MTCNN's pyramid); a resize
+    that grows a side is computed from the integral image. OpenCV's
+    ``INTER_AREA`` is no area average there: it interpolates when one side
+    keeps its size, and when both grow it takes a whole pixel from the
+    neighbouring input pixel wherever an output pixel's edge falls exactly
+    on an input pixel's edge (float rounding; e.g. 36 to 40 columns, output
+    column 30).
 
     Parameters
     ----------
@@ -94,7 +100,9 @@ def area_resize(image: np.ndarray, size: tuple[int, int], integral=None) -> np.n
     """
     width, height = size
     if integral is None:
-        return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        if width <= image.shape[1] and height <= image.shape[0]:
+            return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        integral = cv2.integral(image, sdepth=cv2.CV_64F)
     rows, cols = integral.shape[0] - 1, integral.shape[1] - 1
     y = np.minimum(np.arange(height + 1) * (rows / height), rows)
     x = np.minimum(np.arange(width + 1) * (cols / width), cols)

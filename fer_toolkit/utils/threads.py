@@ -77,16 +77,20 @@ def _cpus() -> int:
 
 
 def _runnable_tasks(samples: int = 3) -> int | None:
-    """Tasks runnable right now on the machine (fewest of a few readings), or None."""
+    """Tasks runnable right now on the machine (fewest of a few readings), or None.
+
+    The readings follow each other without sleeping (they used to be 1 ms
+    apart): on a busy machine a sleeping thread may wait for a core to wake
+    up again. MTCNN detection measured no difference either way (6 alternated
+    rounds, load average 9-11), so this only saves the 2 ms.
+    """
     counts = []
-    for i in range(samples):
+    for _ in range(samples):
         try:
             with open("/proc/loadavg") as f:
                 counts.append(int(f.read().split()[3].split("/")[0]))
         except (OSError, ValueError, IndexError):
             return None
-        if i + 1 < samples:
-            time.sleep(0.001)
     return min(counts)
 
 
