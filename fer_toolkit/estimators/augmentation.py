@@ -35,14 +35,14 @@ zoom, ``S = [[1, s], [0, 1]]`` a horizontal shear, ``R(theta)`` a rotation by
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from numbers import Real
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from ..utils.validation import check_real
 
 __all__ = [
     "PADDING_MODES",
@@ -59,17 +59,6 @@ PADDING_MODES = ("border", "reflection", "zeros")
 # Columns of the (N, 7) block of uniform draws made for every augmented batch.
 _FLIP, _SHEAR, _ROTATION, _SHIFT_X, _SHIFT_Y, _ZOOM, _BRIGHTNESS = range(7)
 _N_DRAWS = 7
-
-
-def _check_real(name, value, low, high, *, high_inclusive=True):
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}.")
-    value = float(value)
-    upper_ok = value <= high if high_inclusive else value < high
-    if not (math.isfinite(value) and low <= value and upper_ok):
-        bracket = "]" if high_inclusive else ")"
-        raise ValueError(f"{name} must lie in [{low:g}, {high:g}{bracket}, got {value!r}.")
-    return value
 
 
 @dataclass(frozen=True)
@@ -135,7 +124,7 @@ class AugmentationParams:
     >>> AugmentationParams(rotation=200)
     Traceback (most recent call last):
         ...
-    ValueError: rotation must lie in [0, 180], got 200.0.
+    ValueError: rotation must be a finite number in [0, 180]; got 200.
     """
 
     brightness: tuple[float, float] | None = None
@@ -155,23 +144,23 @@ class AugmentationParams:
                 raise ValueError(
                     f"brightness must be None or a (low, high) pair, got {brightness!r}."
                 ) from None
-            lo = _check_real("brightness low", lo, 0.0, math.inf)
-            hi = _check_real("brightness high", hi, 0.0, math.inf)
+            lo = check_real(lo, "brightness low", 0.0)
+            hi = check_real(hi, "brightness high", 0.0)
             if lo > hi:
                 raise ValueError(f"brightness must satisfy low <= high, got {brightness!r}.")
             object.__setattr__(self, "brightness", (lo, hi))
         if not isinstance(self.horizontal_flip, (bool, np.bool_)):
             raise TypeError(f"horizontal_flip must be a bool, got {self.horizontal_flip!r}.")
         object.__setattr__(self, "horizontal_flip", bool(self.horizontal_flip))
-        object.__setattr__(self, "shear", _check_real("shear", self.shear, 0.0, math.inf))
-        object.__setattr__(self, "rotation", _check_real("rotation", self.rotation, 0.0, 180.0))
+        object.__setattr__(self, "shear", check_real(self.shear, "shear", 0.0))
+        object.__setattr__(self, "rotation", check_real(self.rotation, "rotation", 0.0, 180.0))
         object.__setattr__(
             self,
             "translation",
-            _check_real("translation", self.translation, 0.0, 1.0, high_inclusive=False),
+            check_real(self.translation, "translation", 0.0, 1.0, high_inclusive=False),
         )
         object.__setattr__(
-            self, "zoom", _check_real("zoom", self.zoom, 0.0, 1.0, high_inclusive=False)
+            self, "zoom", check_real(self.zoom, "zoom", 0.0, 1.0, high_inclusive=False)
         )
         if self.padding_mode not in PADDING_MODES:
             raise ValueError(
