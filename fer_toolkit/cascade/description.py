@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..preprocessing.io import check_image_size
+from ..preprocessing.io import decode_image_file
 from ..utils.fileio import atomic_write
 
 __all__ = ["Positive", "read_bg", "read_info", "write_bg", "write_info"]
@@ -115,23 +115,9 @@ def _check_boxes_inside(boxes: np.ndarray, shape, where: str, name: str) -> None
 def _read_gray(path: str | os.PathLike, where: str) -> np.ndarray:
     """Decode an image as OpenCV's tools do (``IMREAD_GRAYSCALE``); errors name ``where``."""
     try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except FileNotFoundError:
-        raise ValueError(f"{where}: image {os.fspath(path)!r} does not exist.") from None
-    except OSError as exc:
-        raise ValueError(f"{where}: cannot read image {os.fspath(path)!r} ({exc}).") from None
-    try:
-        check_image_size(data.tobytes(), os.fspath(path))
-        image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
-    except (ValueError, cv2.error) as exc:
-        message = str(exc).strip().splitlines()[-1]
-        raise ValueError(f"{where}: {message}") from None
-    if image is None:
-        raise ValueError(
-            f"{where}: {os.fspath(path)!r} cannot be decoded as an image (corrupt or not an "
-            "image file)."
-        )
-    return image
+        return decode_image_file(os.fspath(path), cv2.IMREAD_GRAYSCALE)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{where}: {exc}") from None
 
 
 def _lines(path: str | os.PathLike):
