@@ -20,9 +20,9 @@ import numpy as np
 from ..datasets.image_folder import IMAGE_EXTENSIONS
 from ..detection import Detections, HaarCascadeDetector
 from ..plotting import annotate_faces
-from ..preprocessing._base import map_images
 from ..preprocessing.io import read_image
 from ..utils.fileio import atomic_path, atomic_write, printable_path
+from ..utils.threads import map_images
 
 __all__ = [
     "ImageDetections",

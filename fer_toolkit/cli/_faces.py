@@ -9,7 +9,7 @@ import numpy as np
 
 from ..datasets import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from ..detection import Detections, HaarCascadeDetector
-from ..preprocessing._base import map_images
+from ..utils.threads import map_images
 
 __all__ = [
     "DETECTORS",

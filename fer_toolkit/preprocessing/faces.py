@@ -10,8 +10,9 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..detection import Detections, HaarCascadeDetector
+from ..utils.threads import map_images
 from ..utils.validation import check_size, stack_images
-from ._base import ImageTransformer, map_images
+from ._base import ImageTransformer
 from .alignment import align_face
 from .geometry import resize_image
 
