@@ -14,7 +14,6 @@ from .description import Positive, read_bg, read_info, write_bg, write_info
 from .detect import (
     ImageDetections,
     detect_files,
-    draw_detections,
     find_images,
     write_detections_csv,
     write_detections_json,
@@ -74,7 +73,6 @@ __all__ += [
     "OperatingPoint",
     "box_iou",
     "detect_files",
-    "draw_detections",
     "evaluate_cascade",
     "find_images",
     "match_detections",
