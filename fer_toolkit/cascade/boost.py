@@ -745,7 +745,7 @@ def boost_stage(
         if not isinstance(count, (int, np.integer)) or isinstance(count, bool) or count < 1:
             raise ValueError(f"{name} must be an int >= 1; got {count!r}.")
     if not isinstance(features, FeatureValues):
-        from ..estimators.cnn import resolve_device
+        from ..estimators._device import resolve_device
 
         features = FeatureValues.from_array(
             features, categorical=categorical, device=resolve_device(device)

@@ -313,7 +313,7 @@ def train_cascade(
     )
     if random_state is not None:
         random_state = check_int(random_state, "random_state", low=0)
-    from ..estimators.cnn import resolve_device
+    from ..estimators._device import resolve_device
 
     trainer = _Trainer(
         data=Path(data),

@@ -111,12 +111,14 @@ ALLOWED_PARAMS = frozenset(
         "lr",
         "lr_schedule",
         "max_epochs",
+        "padding_mode",
         "restore_best",
         "rotation",
         "shear",
         "translation",
         "unfreeze_schedule",
         "validation_fraction",
+        "zoom",
     }
 )
 #: Prefixes of routed parameters a spec may set: network constructor arguments,

@@ -388,7 +388,7 @@ class MTCNN:
         if nets is None:
             with self._lock:
                 if self._nets is None:
-                    from ..estimators.cnn import resolve_device
+                    from ..estimators._device import resolve_device
 
                     device = torch.device(resolve_device(self.device))
                     if device.type == "cuda" and not torch.cuda.is_available():

@@ -1,11 +1,10 @@
 """skorch-wrapped PyTorch estimators that behave like any scikit-learn estimator."""
 
 from ._callbacks import ChanceLevelWarning
-from ._pretext_data import jigsaw_permutations
 from .augmentation import AugmentationParams, augment_batch
 from .backbone import Backbone, load_backbone, save_backbone
-from .cnn import CNNClassifier, resolve_device
-from .pretext import JigsawPretext, JointPretext, RotationPretext
+from .cnn import CNNClassifier
+from .pretext import JigsawPretext, JointPretext, RotationPretext, jigsaw_permutations
 from .verifier import FaceVerifier
 
 __all__ = [
@@ -20,6 +19,5 @@ __all__ = [
     "augment_batch",
     "jigsaw_permutations",
     "load_backbone",
-    "resolve_device",
     "save_backbone",
 ]

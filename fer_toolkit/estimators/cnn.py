@@ -34,9 +34,9 @@ from ._callbacks import (
     RestoreBestWeights,
     encoded_accuracy,
 )
-from ._device import DeviceMixin, resolve_device
+from ._device import DeviceMixin
 from ._input import as_model_input
-from .augmentation import AugmentationParams, augment_batch, augment_batches
+from .augmentation import PADDING_MODES, AugmentationParams, augment_batch, augment_batches
 from .backbone import Backbone
 from .transfer import (
     GradualUnfreezing,
@@ -47,7 +47,7 @@ from .transfer import (
     unfreeze_plan,
 )
 
-__all__ = ["CNNClassifier", "resolve_device"]
+__all__ = ["CNNClassifier"]
 
 _INFERRED_MODULE_KWARGS = ("in_channels", "image_size", "n_classes")
 
@@ -127,6 +127,15 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         Maximum rotation in degrees.
     translation : float, default=0.0
         Maximum shift as a fraction of the image size.
+    zoom : float, default=0.0
+        Maximum relative zoom: each image is scaled about its centre by a
+        factor drawn from ``[1 - zoom, 1 + zoom]`` (Keras' ``zoom_range``).
+        Must lie in [0, 1).
+    padding_mode : {"border", "reflection", "zeros"}, default="border"
+        How shear, rotation, translation and zoom fill the pixels they pull in
+        from outside the image: repeat the edge (Keras' ``fill_mode="nearest"``),
+        mirror the image, or black (see
+        :class:`~fer_toolkit.estimators.AugmentationParams`).
     early_stopping : int or None, default=None
         Stop after this many epochs without improvement of the monitored loss.
     lr_schedule : {"cosine", "plateau"} or None, default=None
@@ -318,6 +327,8 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         "shear": [Interval(Real, 0, None, closed="left")],
         "rotation": [Interval(Real, 0, 180, closed="both")],
         "translation": [Interval(Real, 0, 1, closed="left")],
+        "zoom": [Interval(Real, 0, 1, closed="left")],
+        "padding_mode": [StrOptions(set(PADDING_MODES))],
         "early_stopping": [Interval(Integral, 1, None, closed="left"), None],
         "lr_schedule": [StrOptions({"cosine", "plateau"}), None],
         "restore_best": ["boolean"],
@@ -353,6 +364,8 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         shear=0.0,
         rotation=0.0,
         translation=0.0,
+        zoom=0.0,
+        padding_mode="border",
         early_stopping=None,
         lr_schedule=None,
         restore_best=False,
@@ -367,9 +380,6 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         verbose=0,
         **kwargs,
     ):
-        kwargs.setdefault("train_split", None)
-        # Reshuffle the training data every epoch (skorch's own default is off).
-        kwargs.setdefault("iterator_train__shuffle", True)
         super().__init__(
             module,
             criterion=criterion,
@@ -378,6 +388,9 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
             max_epochs=max_epochs,
             batch_size=batch_size,
             device=device,
+            amp=amp,
+            channels_last=channels_last,
+            random_state=random_state,
             verbose=verbose,
             **kwargs,
         )
@@ -388,12 +401,11 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         self.shear = shear
         self.rotation = rotation
         self.translation = translation
+        self.zoom = zoom
+        self.padding_mode = padding_mode
         self.early_stopping = early_stopping
         self.lr_schedule = lr_schedule
         self.restore_best = restore_best
-        self.amp = amp
-        self.channels_last = channels_last
-        self.random_state = random_state
         self.backbone = backbone
         self.freeze = freeze
         self.backbone_lr = backbone_lr
@@ -417,6 +429,8 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
             shear=self.shear,
             rotation=self.rotation,
             translation=self.translation,
+            zoom=self.zoom,
+            padding_mode=self.padding_mode,
         )
 
     def _check_augmentable(self, X):
