@@ -55,7 +55,7 @@ import torch
 
 from .model import BOOST_TYPES, STAGE_THRESHOLD_EPS, SUBSET_WORDS, Stage, WeakTree
 
-__all__ = ["BoostedStage", "BoostedTree", "FeatureValues", "boost_stage", "stage_threshold"]
+__all__ = ["boost_stage"]
 
 _FLT_EPSILON = float(np.finfo(np.float32).eps)
 _DBL_EPSILON = float(np.finfo(np.float64).eps)

@@ -45,15 +45,7 @@ from ..utils.validation import check_image, check_images, check_size
 from .features import FEATURE_TYPES, HAAR_MODES, HaarFeatures, LBPFeatures
 from .integral import opencv_tables
 
-__all__ = [
-    "BOOST_TYPES",
-    "Cascade",
-    "CascadeParams",
-    "FeatureParams",
-    "Stage",
-    "StageParams",
-    "WeakTree",
-]
+__all__ = ["Cascade", "CascadeParams", "FeatureParams", "Stage", "StageParams", "WeakTree"]
 
 BOOST_TYPES = ("GAB", "DAB", "RAB", "LB")
 #: OpenCV's ``THRESHOLD_EPS``, subtracted from every stage threshold (in float32).

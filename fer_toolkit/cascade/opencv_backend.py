@@ -26,8 +26,6 @@ from .description import read_info
 from .vec import vec_count
 
 __all__ = [
-    "CREATESAMPLES_FLAGS",
-    "TRAINCASCADE_FLAGS",
     "OpenCVToolError",
     "OpenCVToolNotFoundError",
     "createsamples_args",

@@ -38,7 +38,7 @@ from ..utils.validation import check_size
 from .image_folder import IMAGE_EXTENSIONS
 from .video import VIDEO_EXTENSIONS, iter_video_frames, video_info
 
-__all__ = ["INDEX_COLUMNS", "ExtractionSummary", "HaarVerifier", "extract_faces"]
+__all__ = ["ExtractionSummary", "HaarVerifier", "extract_faces"]
 
 LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 

@@ -23,7 +23,7 @@ from ..utils.validation import check_image, check_images
 from ._mtcnn_nets import ONet, PNet, RNet, load_keras_weights
 from ._types import Detections
 
-__all__ = ["MTCNN", "area_resize", "pyramid_scales"]
+__all__ = ["MTCNN"]
 
 _CELL = 12  # side of the window seen by one P-Net output cell, in pyramid pixels
 _STRIDE = 2  # pyramid pixels between neighbouring P-Net cells

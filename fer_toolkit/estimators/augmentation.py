@@ -36,7 +36,7 @@ zoom, ``S = [[1, s], [0, 1]]`` a horizontal shear, ``R(theta)`` a rotation by
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -44,13 +44,7 @@ import torch.nn.functional as F
 
 from ..utils.validation import check_real
 
-__all__ = [
-    "PADDING_MODES",
-    "AugmentationParams",
-    "augment_batch",
-    "augment_batches",
-    "check_augmentation_params",
-]
+__all__ = ["AugmentationParams", "augment_batch", "augment_batches"]
 
 #: How pixels that a geometric transform pulls in from outside the image are filled
 #: (the ``padding_mode`` of :func:`torch.nn.functional.grid_sample`).
@@ -202,58 +196,6 @@ class AugmentationParams:
         )
 
 
-def check_augmentation_params(augmentation):
-    """Validate an estimator's ``augmentation`` parameter into :class:`AugmentationParams`.
-
-    Meant for an estimator's ``fit`` (``__init__`` stores the parameter
-    verbatim), so that users may pass a plain dict.
-
-    Parameters
-    ----------
-    augmentation : AugmentationParams, dict or None
-        ``None`` means no augmentation; a dict holds keyword arguments of
-        :class:`AugmentationParams`.
-
-    Returns
-    -------
-    AugmentationParams
-
-    Raises
-    ------
-    TypeError
-        If ``augmentation`` has another type or a dict holds unknown keys.
-    ValueError
-        If a value is out of range.
-
-    Examples
-    --------
-    >>> from fer_toolkit.estimators.augmentation import check_augmentation_params
-    >>> check_augmentation_params(None).is_identity()
-    True
-    >>> check_augmentation_params({"horizontal_flip": True, "shear": 0.3}).shear
-    0.3
-    >>> check_augmentation_params({"flip": True})
-    Traceback (most recent call last):
-        ...
-    TypeError: Unknown augmentation option(s) ['flip']; valid options are ['brightness', \
-'horizontal_flip', 'shear', 'rotation', 'translation', 'zoom', 'padding_mode'].
-    """
-    if augmentation is None:
-        return AugmentationParams()
-    if isinstance(augmentation, AugmentationParams):
-        return augmentation
-    if isinstance(augmentation, Mapping):
-        names = [f.name for f in fields(AugmentationParams)]
-        unknown = sorted(set(augmentation) - set(names))
-        if unknown:
-            raise TypeError(f"Unknown augmentation option(s) {unknown}; valid options are {names}.")
-        return AugmentationParams(**augmentation)
-    raise TypeError(
-        "augmentation must be None, a dict or an AugmentationParams, "
-        f"got {type(augmentation).__name__}."
-    )
-
-
 def _affine_theta(height, width, *, flip=None, shear=None, angle=None, shift=None, zoom=None):
     """Per-sample 2x3 matrices for ``affine_grid`` (``align_corners=False``).
 
@@ -355,7 +297,7 @@ def _check_params(params):
     if not isinstance(params, AugmentationParams):
         raise TypeError(
             f"params must be an AugmentationParams, got {type(params).__name__}; "
-            "use check_augmentation_params to convert a dict or None."
+            "build one from a dict d with AugmentationParams(**d)."
         )
 
 

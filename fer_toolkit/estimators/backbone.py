@@ -42,7 +42,7 @@ from ..models.registry import _current_name
 from ..utils.fileio import atomic_path
 from ..utils.untrusted import plain_data, torch_load_plain
 
-__all__ = ["BACKBONE_FORMAT", "Backbone", "load_backbone", "save_backbone"]
+__all__ = ["Backbone", "load_backbone", "save_backbone"]
 
 #: Value of the ``"format"`` entry of a backbone file.
 BACKBONE_FORMAT = "fer_toolkit.backbone"

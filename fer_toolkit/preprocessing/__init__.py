@@ -9,7 +9,7 @@ from .blocks import EyeMouthBlocks, eye_mouth_regions, prior_regions
 from .color import Grayscale
 from .faces import FaceFallbackWarning, HaarFaceCropper, NoFaceError, crop_box, cut_face
 from .features import Flatten, HOGFeatures, LBPHistogram
-from .geometry import Resize
+from .geometry import Resize, resize_image
 from .intensity import Rescale
 from .io import ImageReader, read_image
 from .mtcnn_faces import MTCNNFaceCropper
@@ -35,5 +35,6 @@ __all__ = [
     "face_template",
     "prior_regions",
     "read_image",
+    "resize_image",
     "similarity_transform",
 ]

@@ -15,14 +15,7 @@ from ..utils.pixels import to_uint8
 from ..utils.validation import check_paths
 from ._base import ImageTransformer
 
-__all__ = [
-    "MAX_IMAGE_PIXELS_ENV",
-    "ImageReader",
-    "check_image_size",
-    "image_header_size",
-    "max_image_pixels",
-    "read_image",
-]
+__all__ = ["ImageReader", "read_image"]
 
 #: Environment variable that sets the largest image (width x height, in pixels) decoded;
 #: ``0`` lifts the limit.
