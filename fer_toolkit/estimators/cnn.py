@@ -179,7 +179,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         first ``k`` blocks (a block is a convolution with the normalisation,
         activation and pooling layers after it: ``"baseline"`` and
         ``"conv4_dense3"`` have 4, ``"vgg_fer"`` 8, ``"mini_xception"`` 14; see
-        ``fer_toolkit.estimators.transfer``). Frozen blocks run in
+        :func:`~fer_toolkit.estimators.backbone_blocks`). Frozen blocks run in
         evaluation mode: BatchNorm keeps its running statistics.
     backbone_lr : float or None, default=None
         Learning rate of the ``features`` parameters (discriminative
@@ -254,7 +254,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
     per sample under every key) and the network's ``forward`` receives the
     batches as keyword arguments, skorch's convention: its argument names must
     be the keys. Augmentation gives the images of one sample the same random
-    draw (see ``fer_toolkit.estimators.augmentation.augment_batches``).
+    draw (see :func:`~fer_toolkit.estimators.augment_batches`).
     Cross-validation and searches slice ``X`` by rows, which a ``SliceDict``
     supports and a plain dict does not; a pipeline that makes the dict in a
     step (``EyeMouthBlocks``) needs nothing special. Predict with a dict of
