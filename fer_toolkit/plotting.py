@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import confusion_matrix
 
 from .utils.fileio import atomic_path
+from .utils.validation import InputError
 
 __all__ = [
     "annotate_faces",
@@ -238,7 +239,7 @@ def plot_learning_curves(history, *, title=None):
     """
     rows = [row for row in history if "train_loss" in row]
     if not rows:
-        raise ValueError("history has no finished epoch (no row with a train_loss) to plot.")
+        raise InputError("history has no finished epoch (no row with a train_loss) to plot.")
     epochs = [row["epoch"] for row in rows]
     has_valid_acc = all("valid_acc" in row for row in rows)
     fig = Figure(figsize=(9 if has_valid_acc else 5, 3.6), layout="constrained")
@@ -297,7 +298,7 @@ def plot_misclassified(
     """
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if len(images) != len(y_true) or y_true.shape != y_pred.shape:
-        raise ValueError(
+        raise InputError(
             f"images, y_true and y_pred must have one entry per sample; got {len(images)}, "
             f"{y_true.shape} and {y_pred.shape}."
         )
@@ -430,7 +431,7 @@ def annotate_faces(image, detections, labels=None, *, color=(0, 255, 0)):
     annotated = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image.copy()
     texts = [f"{s:.2f}" for s in detections.scores] if labels is None else list(labels)
     if len(texts) != len(detections):
-        raise ValueError(f"labels has {len(texts)} entries for {len(detections)} faces.")
+        raise InputError(f"labels has {len(texts)} entries for {len(detections)} faces.")
     thickness = max(1, round(min(image.shape[:2]) / 300))
     scale = 0.45 * thickness
     for i, ((x, y, w, h), text) in enumerate(

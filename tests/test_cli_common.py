@@ -1,13 +1,20 @@
 """What every ``fer-toolkit`` command shares: help with examples, the error path, options."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import click
 import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
+from sklearn.linear_model import LogisticRegression
 
 from fer_toolkit.cli import main
 from fer_toolkit.cli._common import (
+    BUG_MESSAGE,
     DeviceParam,
     FerCommand,
     NJobsParam,
@@ -16,6 +23,10 @@ from fer_toolkit.cli._common import (
     echo,
     parse_value,
 )
+from fer_toolkit.preprocessing import NoFaceError
+from fer_toolkit.utils.validation import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _commands(group, prefix=()):
@@ -82,14 +93,93 @@ def test_user_error_is_one_line_and_verbose_adds_the_traceback(tmp_path):
     assert loud.stderr.strip().splitlines()[-1].startswith("Error: no model at ")
 
 
-def test_a_bug_keeps_its_traceback():
+@pytest.mark.parametrize(
+    "bug",
+    [
+        KeyError("internal"),
+        ValueError("operands could not be broadcast together with shapes (3,) (4,)"),
+        OSError(9, "Bad file descriptor"),  # from the system, naming no file
+        TypeError("unsupported operand type(s)"),
+        ImportError("cannot import name 'load_data'", name="fer_toolkit.cli._data"),
+    ],
+    ids=lambda exc: type(exc).__name__,
+)
+def test_a_bug_keeps_its_traceback(bug):
     @click.command(cls=FerCommand)
     def broken():
-        raise KeyError("internal")
+        raise bug
 
     result = CliRunner().invoke(broken, [])
     assert result.exit_code == 1
-    assert isinstance(result.exception, KeyError)
+    assert result.exception is bug  # not turned into a one-line ClickException
+    assert not result.stdout
+    assert result.stderr.strip() == BUG_MESSAGE.format(name=type(bug).__name__)
+
+
+def test_a_library_bug_shows_a_traceback_not_a_one_liner(tmp_path):
+    """A ValueError from code (not an InputError about the user's input) is a bug: the
+    real command line prints its traceback after a line saying so."""
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import sys\n"
+        "import fer_toolkit.cli._data\n"
+        "def broken(*args, **kwargs):\n"
+        "    return int('not a number')\n"
+        "fer_toolkit.cli._data.make_synthetic_faces = broken\n"
+        "from fer_toolkit.cli.main import main\n"
+        "main(sys.argv[1:], prog_name='fer-toolkit')\n",
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [sys.executable, str(script), "train", "--data", "synthetic:40", "--out", "m"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert BUG_MESSAGE.format(name="ValueError") in lines
+    assert "Traceback (most recent call last):" in lines
+    assert lines[-1].startswith("ValueError: invalid literal for int()")
+    assert not any(line.startswith("Error: ") for line in lines)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        InputError("data.csv, line 3: has 2 fields, expected 3."),
+        NoFaceError("image 0 (photo.png) has no face."),
+        FileNotFoundError(2, "No such file or directory", "data.csv"),
+        PermissionError(13, "Permission denied", "out/model.pt"),
+        IsADirectoryError(21, "Is a directory", "photos"),
+        OSError(28, "No space left on device", "out/model.pt"),  # names its file
+        OSError(28, "No space left on device"),  # a full disk, whatever the file
+        OSError("OpenCV cannot write the annotated video 'out/clip.mp4'."),  # fer_toolkit's
+        ModuleNotFoundError("No module named 'distributed'", name="distributed"),
+        ImportError("--dask-scheduler needs Dask's distributed package: pip install ..."),
+    ],
+    ids=lambda exc: type(exc).__name__,
+)
+def test_a_user_error_is_one_line(error):
+    @click.command(cls=FerCommand)
+    def failing():
+        raise error
+
+    result = CliRunner().invoke(failing, [])
+    assert result.exit_code == 1
+    assert result.output == f"Error: {error}\n"
+
+
+def test_invalid_parameter_of_an_estimator_is_one_line():
+    @click.command(cls=FerCommand)
+    def failing():
+        LogisticRegression(C=-1.0).fit([[0.0], [1.0]], [0, 1])
+
+    result = CliRunner().invoke(failing, [])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: The 'C' parameter of LogisticRegression must be")
+    assert len(result.output.splitlines()) == 1
 
 
 def test_quiet_silences_echo_but_not_errors():
@@ -98,7 +188,7 @@ def test_quiet_silences_echo_but_not_errors():
     def talk(fail):
         echo("chatter")
         if fail:
-            raise ValueError("bad input in row 3")
+            raise InputError("bad input in row 3")
 
     assert CliRunner().invoke(talk, []).output == "chatter\n"
     assert CliRunner().invoke(talk, ["-q"]).output == ""

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from fer_toolkit.cli import main
 from fer_toolkit.cli._grid import load_param_grid, parse_param_grid
 from fer_toolkit.cli._model import load_model
+from fer_toolkit.utils.validation import InputError
 
 FIXED = ["--set", "max_epochs=1", "--set", "batch_size=32"]
 
@@ -144,6 +145,13 @@ def test_bad_input_is_one_clear_line(tmp_path, grid, args, code, message):
     assert result.exit_code == code, result.output
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_grid_that_is_not_utf8_is_an_input_error(tmp_path):
+    path = tmp_path / "grid.json"
+    path.write_bytes('{"lr": [0.1], "caf\xe9": [1]}'.encode("latin-1"))
+    with pytest.raises(InputError, match=r"grid\.json is not UTF-8 text"):
+        load_param_grid(path)
 
 
 def test_yaml_errors_name_the_line(tmp_path):

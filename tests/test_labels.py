@@ -18,6 +18,7 @@ from fer_toolkit.datasets.labels import (
     map_labels,
     normalize_emotion,
 )
+from fer_toolkit.utils.validation import InputError
 
 
 def test_constants():
@@ -216,6 +217,13 @@ def test_load_label_mapping(tmp_path):
 def test_load_label_mapping_errors_name_the_file(tmp_path, document, message):
     path = write_json(tmp_path / "bad.json", document)
     with pytest.raises(ValueError, match=rf"bad\.json: {message}"):
+        load_label_mapping(path)
+
+
+def test_load_label_mapping_not_utf8_names_the_file(tmp_path):
+    path = tmp_path / "latin1.json"
+    path.write_bytes('{"caf\xe9": "sad"}'.encode("latin-1"))
+    with pytest.raises(InputError, match=r"latin1\.json is not UTF-8 text"):
         load_label_mapping(path)
 
 

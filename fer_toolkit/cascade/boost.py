@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..utils.validation import InputError
 from .model import BOOST_TYPES, STAGE_THRESHOLD_EPS, SUBSET_WORDS, Stage, WeakTree
 
 __all__ = ["boost_stage"]
@@ -128,7 +129,7 @@ class FeatureValues:
         device="cpu",
     ):
         if n_features < 1 or n_samples < 2:
-            raise ValueError(
+            raise InputError(
                 f"boosting needs at least 1 feature and 2 samples; got {n_features} "
                 f"features and {n_samples} samples."
             )
@@ -137,7 +138,7 @@ class FeatureValues:
             ("precalc_idx_buf_size", precalc_idx_buf_size),
         ):
             if not size >= 0:
-                raise ValueError(f"{name} must be >= 0 (megabytes); got {size!r}.")
+                raise InputError(f"{name} must be >= 0 (megabytes); got {size!r}.")
         self.compute = compute
         self.n_features = int(n_features)
         self.n_samples = int(n_samples)
@@ -180,15 +181,15 @@ class FeatureValues:
         """
         X = np.asarray(X)
         if X.ndim != 2:
-            raise ValueError(f"X has shape {X.shape}; expected (n_samples, n_features).")
+            raise InputError(f"X has shape {X.shape}; expected (n_samples, n_features).")
         if not np.isfinite(X).all():
             bad = tuple(np.argwhere(~np.isfinite(X))[0])
-            raise ValueError(f"X[{bad[0]}, {bad[1]}] is not finite ({X[bad]}).")
+            raise InputError(f"X[{bad[0]}, {bad[1]}] is not finite ({X[bad]}).")
         if categorical:
             wrong = (np.round(X) != X) | (X < 0) | (X >= N_CATEGORIES)
             if wrong.any():
                 bad = tuple(np.argwhere(wrong)[0])
-                raise ValueError(
+                raise InputError(
                     f"X[{bad[0]}, {bad[1]}] = {X[bad]}; categorical (LBP) features take "
                     f"integer codes in [0, {N_CATEGORIES})."
                 )
@@ -205,7 +206,7 @@ class FeatureValues:
     def _compute_range(self, start: int, stop: int) -> torch.Tensor:
         block = self.compute(torch.arange(start, stop, device=self.device))
         if tuple(block.shape) != (stop - start, self.n_samples):
-            raise ValueError(
+            raise InputError(
                 f"feature computation returned shape {tuple(block.shape)} for features "
                 f"[{start}, {stop}); expected {(stop - start, self.n_samples)}."
             )
@@ -734,16 +735,16 @@ def boost_stage(
     (2, 1.0, True)
     """
     if boost_type not in BOOST_TYPES:
-        raise ValueError(f"boost_type must be one of {BOOST_TYPES}; got {boost_type!r}.")
+        raise InputError(f"boost_type must be one of {BOOST_TYPES}; got {boost_type!r}.")
     for name, rate in (
         ("min_hit_rate", min_hit_rate),
         ("max_false_alarm_rate", max_false_alarm_rate),
     ):
         if not 0.0 < rate < 1.0:
-            raise ValueError(f"{name} must lie in (0, 1); got {rate!r}.")
+            raise InputError(f"{name} must lie in (0, 1); got {rate!r}.")
     for name, count in (("max_depth", max_depth), ("max_weak_count", max_weak_count)):
         if not isinstance(count, (int, np.integer)) or isinstance(count, bool) or count < 1:
-            raise ValueError(f"{name} must be an int >= 1; got {count!r}.")
+            raise InputError(f"{name} must be an int >= 1; got {count!r}.")
     if not isinstance(features, FeatureValues):
         from ..estimators._device import resolve_device
 
@@ -752,14 +753,14 @@ def boost_stage(
         )
     labels_np = np.asarray(labels)
     if labels_np.shape != (features.n_samples,):
-        raise ValueError(
+        raise InputError(
             f"labels has shape {labels_np.shape}; expected ({features.n_samples},), one per sample."
         )
     if not np.isin(labels_np, (0, 1)).all():
         bad = int(np.flatnonzero(~np.isin(labels_np, (0, 1)))[0])
-        raise ValueError(f"labels[{bad}] = {labels_np[bad]}; labels must be 0 or 1.")
+        raise InputError(f"labels[{bad}] = {labels_np[bad]}; labels must be 0 or 1.")
     if labels_np.min() == labels_np.max():
-        raise ValueError("labels hold a single class; a stage needs positives and negatives.")
+        raise InputError("labels hold a single class; a stage needs positives and negatives.")
 
     dev = features.device
     n = features.n_samples

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..utils.fileio import atomic_path
 from ..utils.pixels import to_gray, to_uint8
-from ..utils.validation import check_image, check_int, check_size
+from ..utils.validation import InputError, check_image, check_int, check_size
 from .description import Positive, _check_boxes_inside, _read_gray, read_bg, read_info, write_info
 from .vec import read_vec, write_vec
 
@@ -39,7 +39,7 @@ _WINDOW = {"name": "(width, height)", "order": "(width, height)"}
 
 def _check_angle(value, name: str) -> float:
     if not isinstance(value, Real) or isinstance(value, bool) or not 0 <= value < math.inf:
-        raise ValueError(f"{name} must be a finite angle >= 0 in radians; got {value!r}.")
+        raise InputError(f"{name} must be a finite angle >= 0 in radians; got {value!r}.")
     return float(value)
 
 
@@ -104,7 +104,7 @@ def samples_from_info(info, num: int | None = None, width: int = 24, height: int
         entries = [e if isinstance(e, Positive) else Positive(*e) for e in info]
     total = sum(len(entry.boxes) for entry in entries)
     if total == 0:
-        raise ValueError(f"{label or 'info'} has no boxes to crop samples from.")
+        raise InputError(f"{label or 'info'} has no boxes to crop samples from.")
     if num is not None:
         num = check_int(num, "num", 1)
         if num > total:
@@ -164,7 +164,7 @@ class _Distorter:
 
     def __init__(self, image: np.ndarray, bg_color: int, bg_thresh: int):
         if min(image.shape) < 2:
-            raise ValueError(
+            raise InputError(
                 f"img is {image.shape[1]}x{image.shape[0]} pixels; an object image must be at "
                 "least 2x2."
             )
@@ -232,7 +232,7 @@ def _background_loaders(bg) -> list[Callable[[], np.ndarray]]:
         return [lambda p=p: _read_gray(p, where) for p in read_bg(bg)]
     items = list(bg)
     if not items:
-        raise ValueError("bg is empty: give a background list file, or background images.")
+        raise InputError("bg is empty: give a background list file, or background images.")
     return [lambda item=item, i=i: _gray_image(item, f"bg[{i}]") for i, item in enumerate(items)]
 
 
@@ -255,7 +255,7 @@ class _BackgroundWindows:
             if src.shape[0] >= h and src.shape[1] >= w:
                 break
         else:
-            raise ValueError(f"no background image is at least {w}x{h} (width x height).")
+            raise InputError(f"no background image is at least {w}x{h} (width x height).")
         self.src = src
         self.scale = max(w / src.shape[1], h / src.shape[0])
         self._resize(rounding=0.5)
@@ -411,7 +411,7 @@ def _check_max_scale(max_scale) -> float | None:
         or isinstance(max_scale, bool)
         or not math.isfinite(max_scale)
     ):
-        raise ValueError(f"max_scale must be a finite number or None; got {max_scale!r}.")
+        raise InputError(f"max_scale must be a finite number or None; got {max_scale!r}.")
     return None if max_scale < 0 else float(max_scale)
 
 
@@ -455,7 +455,7 @@ def _test_images(img, bg, info_out, num, width, height, inv, randinv, max_scale,
             stacklevel=3,
         )
     if not entries:
-        raise ValueError(f"no background image can hold a {width}x{height} object.")
+        raise InputError(f"no background image can hold a {width}x{height} object.")
     write_info(info_out, entries)
     return entries
 
@@ -590,7 +590,7 @@ def create_samples(
             and info_out is not None
             and os.path.abspath(info) != os.path.abspath(info_out)
         ):
-            raise ValueError(
+            raise InputError(
                 f"info={os.fspath(info)!r} and info_out={os.fspath(info_out)!r} both name the "
                 "description file to write; give one."
             )
@@ -611,7 +611,7 @@ def create_samples(
         samples = samples_from_info(info, num, width, height)
         write_vec(vec, samples)
         return samples
-    raise ValueError(
+    raise InputError(
         "nothing to create: give img and vec (distorted samples), img, bg and info_out (test "
         "images with a description file), or info and vec (crop the described boxes). To look "
         "at a .vec file use show_vec."
@@ -670,7 +670,7 @@ def show_vec(
     else:
         samples = np.asarray(vec)
         if samples.dtype != np.uint8 or samples.shape[1:] != (height, width) or not len(samples):
-            raise ValueError(
+            raise InputError(
                 f"vec must be a .vec path or uint8 samples of shape (n, {height}, {width}); got "
                 f"{samples.dtype} of shape {samples.shape}."
             )
@@ -709,5 +709,5 @@ def show_vec(
             except cv2.error:
                 written = False
             if not written:
-                raise ValueError(f"cannot write {os.fspath(path)!r}: unsupported image format.")
+                raise InputError(f"cannot write {os.fspath(path)!r}: unsupported image format.")
     return tile

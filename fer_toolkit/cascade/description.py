@@ -29,6 +29,7 @@ import numpy as np
 
 from ..preprocessing.io import decode_image_file
 from ..utils.fileio import atomic_write
+from ..utils.validation import InputError
 
 __all__ = ["Positive", "read_bg", "read_info", "write_bg", "write_info"]
 
@@ -71,12 +72,12 @@ class Positive:
         if values.size == 0:
             values = np.zeros((0, 4), dtype=np.int64)
         if values.dtype.kind not in "iu" or values.size % 4 or values.ndim not in (1, 2):
-            raise ValueError(
+            raise InputError(
                 f"{where}: boxes must be integers of shape (k, 4); got {values.dtype} values "
                 f"of shape {values.shape}."
             )
         if values.ndim == 2 and values.shape[1] != 4:
-            raise ValueError(f"{where}: boxes must have shape (k, 4); got {values.shape}.")
+            raise InputError(f"{where}: boxes must have shape (k, 4); got {values.shape}.")
         boxes = values.reshape(-1, 4).astype(np.int64)
         _check_boxes(boxes, where)
         object.__setattr__(self, "boxes", boxes)
@@ -93,9 +94,9 @@ def _check_boxes(boxes: np.ndarray, where: str) -> None:
     """Reject negative coordinates and boxes without area."""
     for i, box in enumerate(boxes):
         if (box[:2] < 0).any():
-            raise ValueError(f"{where}: box {i + 1} {tuple(box.tolist())} has a negative x or y.")
+            raise InputError(f"{where}: box {i + 1} {tuple(box.tolist())} has a negative x or y.")
         if (box[2:] <= 0).any():
-            raise ValueError(
+            raise InputError(
                 f"{where}: box {i + 1} {tuple(box.tolist())} has a zero or negative "
                 "width or height."
             )
@@ -106,7 +107,7 @@ def _check_boxes_inside(boxes: np.ndarray, shape, where: str, name: str) -> None
     height, width = shape[:2]
     for i, (x, y, w, h) in enumerate(boxes.tolist()):
         if x + w > width or y + h > height:
-            raise ValueError(
+            raise InputError(
                 f"{where}: box {i + 1} (x={x}, y={y}, w={w}, h={h}) reaches outside image "
                 f"{name!r} of size {width}x{height} (width x height)."
             )
@@ -117,7 +118,7 @@ def _read_gray(path: str | os.PathLike, where: str) -> np.ndarray:
     try:
         return decode_image_file(os.fspath(path), cv2.IMREAD_GRAYSCALE)
     except (OSError, ValueError) as exc:
-        raise ValueError(f"{where}: {exc}") from None
+        raise InputError(f"{where}: {exc}") from None
 
 
 def _lines(path: str | os.PathLike):
@@ -130,7 +131,7 @@ def _lines(path: str | os.PathLike):
         try:
             text = line.decode("utf-8-sig" if number == 1 else "utf-8").strip()
         except UnicodeDecodeError:
-            raise ValueError(f"{os.fspath(path)}, line {number}: not valid UTF-8 text.") from None
+            raise InputError(f"{os.fspath(path)}, line {number}: not valid UTF-8 text.") from None
         if text and not text.startswith("#"):
             yield number, text
 
@@ -140,12 +141,12 @@ def _split_path(text: str, where: str) -> tuple[str, str]:
     if text.startswith('"'):
         end = text.find('"', 1)
         if end < 0:
-            raise ValueError(f"{where}: the quoted path has no closing quote.")
+            raise InputError(f"{where}: the quoted path has no closing quote.")
         token, rest = text[1:end], text[end + 1 :]
         if rest and not rest[0].isspace():
-            raise ValueError(f"{where}: expected a space after the quoted path {token!r}.")
+            raise InputError(f"{where}: expected a space after the quoted path {token!r}.")
         if not token:
-            raise ValueError(f"{where}: the quoted path is empty.")
+            raise InputError(f"{where}: the quoted path is empty.")
         return token, rest
     token, *rest = text.split(None, 1)
     return token, rest[0] if rest else ""
@@ -155,20 +156,20 @@ def _parse_info_line(text: str, where: str) -> tuple[str, np.ndarray]:
     token, rest = _split_path(text, where)
     fields = rest.split()
     if not fields:
-        raise ValueError(f"{where}: image {token!r} has no object count after it.")
+        raise InputError(f"{where}: image {token!r} has no object count after it.")
     names = ["object count"] + [
         f"box {i // 4 + 1} {_FIELDS[i % 4]}" for i in range(len(fields) - 1)
     ]
     values = []
     for name, field in zip(names, fields, strict=True):
         if not _UINT.fullmatch(field):
-            raise ValueError(f"{where}: {name} {field!r} is not a non-negative integer.")
+            raise InputError(f"{where}: {name} {field!r} is not a non-negative integer.")
         if int(field) > _INT_MAX:
-            raise ValueError(f"{where}: {name} {field} is too large (OpenCV reads a 32-bit int).")
+            raise InputError(f"{where}: {name} {field} is too large (OpenCV reads a 32-bit int).")
         values.append(int(field))
     count, numbers = values[0], values[1:]
     if len(numbers) != 4 * count:
-        raise ValueError(
+        raise InputError(
             f"{where}: the object count is {count}, so {4 * count} numbers (x y w h per "
             f"object) should follow, but {len(numbers)} do."
         )
@@ -230,7 +231,7 @@ def read_info(path: str | os.PathLike, check_images: bool = True) -> list[Positi
             _check_boxes_inside(boxes, shapes[image], where, token)
         entries.append(Positive(image, boxes, line=number))
     if not entries:
-        raise ValueError(f"description file {os.fspath(path)!r} lists no images.")
+        raise InputError(f"description file {os.fspath(path)!r} lists no images.")
     return entries
 
 
@@ -243,7 +244,7 @@ def _format_path(path: str | os.PathLike, folder: Path, absolute: bool) -> str:
             text = os.path.relpath(full, os.path.abspath(folder))
     text = Path(text).as_posix()
     if '"' in text or "\n" in text or "\r" in text:
-        raise ValueError(f"cannot write path {text!r}: it contains a quote or a line break.")
+        raise InputError(f"cannot write path {text!r}: it contains a quote or a line break.")
     # A leading "#" would read back as a comment line.
     return f"./{text}" if text.startswith("#") else text
 
@@ -280,7 +281,7 @@ def write_info(path: str | os.PathLike, entries, absolute: bool = False) -> None
     """
     entries = [e if isinstance(e, Positive) else Positive(*e) for e in entries]
     if not entries:
-        raise ValueError("write_info needs at least one entry; got 0.")
+        raise InputError("write_info needs at least one entry; got 0.")
     folder = Path(path).parent
     lines = []
     for entry in entries:
@@ -342,13 +343,13 @@ def read_bg(path: str | os.PathLike, check_images: bool = True) -> list[Path]:
         if not image.exists() and Path(text).exists():
             image = Path(text)
         if check_images and not image.is_file():
-            raise ValueError(
+            raise InputError(
                 f"{os.fspath(path)}, line {number}: background image {text!r} does not exist "
                 f"(looked for {os.fspath(folder / text)!r})."
             )
         paths.append(image)
     if not paths:
-        raise ValueError(f"background list {os.fspath(path)!r} lists no images.")
+        raise InputError(f"background list {os.fspath(path)!r} lists no images.")
     return paths
 
 
@@ -386,13 +387,13 @@ def write_bg(path: str | os.PathLike, paths, absolute: bool = False) -> None:
     if isinstance(paths, (str, bytes, os.PathLike)):
         raise TypeError(f"paths must be a list of image paths, not the single path {paths!r}.")
     if len(paths) == 0:
-        raise ValueError("write_bg needs at least one path; got 0.")
+        raise InputError("write_bg needs at least one path; got 0.")
     folder = Path(path).parent
     lines = []
     for item in paths:
         text = _format_path(item, folder, absolute)
         if text != text.strip():
-            raise ValueError(
+            raise InputError(
                 f"cannot write background path {text!r}: list readers strip the whitespace at "
                 "its start or end."
             )

@@ -23,6 +23,7 @@ from ..plotting import annotate_faces
 from ..preprocessing.io import read_image
 from ..utils.fileio import atomic_path, atomic_write, printable_path
 from ..utils.threads import map_images
+from ..utils.validation import InputError
 
 __all__ = [
     "ImageDetections",
@@ -85,7 +86,7 @@ def find_images(inputs, *, recursive: bool = False, extensions=IMAGE_EXTENSIONS)
             raise FileNotFoundError(f"input {os.fspath(item)!r} does not exist.")
     if not found:
         where = ", ".join(repr(os.fspath(item)) for item in inputs) or "(no inputs)"
-        raise ValueError(
+        raise InputError(
             f"no image files ({', '.join(extensions)}) found in {where}"
             + ("" if recursive else "; pass recursive=True (--recursive) to search sub-folders")
             + "."
@@ -105,6 +106,19 @@ class ImageDetections:
         ``(height, width)`` of the image.
     detections : Detections
         Boxes ``(x, y, w, h)`` and their scores (merged neighbouring windows).
+
+    Examples
+    --------
+    :func:`detect_files` returns one per image; :meth:`to_dict` is its JSON record.
+
+    >>> import numpy as np
+    >>> from pathlib import Path
+    >>> from fer_toolkit.cascade import ImageDetections
+    >>> from fer_toolkit.detection import Detections
+    >>> found = ImageDetections(Path("a.png"), (48, 64),
+    ...                         Detections(np.array([[1, 2, 30, 30]]), np.array([4.0])))
+    >>> found.to_dict()
+    {'path': 'a.png', 'height': 48, 'width': 64, 'boxes': [[1, 2, 30, 30]], 'scores': [4.0]}
     """
 
     path: Path
@@ -125,7 +139,7 @@ class ImageDetections:
 def _save_image(path: Path, rgb: np.ndarray) -> None:
     ok, encoded = cv2.imencode(path.suffix or ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
-        raise ValueError(f"cannot encode an image as {path.suffix!r} for {os.fspath(path)!r}.")
+        raise InputError(f"cannot encode an image as {path.suffix!r} for {os.fspath(path)!r}.")
     with atomic_path(path) as tmp:
         encoded.tofile(tmp)
 
@@ -210,7 +224,7 @@ def detect_files(
         inputs_real = {os.path.realpath(path) for path in paths}
         for path, name in zip(paths, outputs, strict=True):
             if os.path.realpath(Path(annotate_dir) / name) in inputs_real:
-                raise ValueError(
+                raise InputError(
                     f"the annotated copy of {os.fspath(path)!r} would overwrite the input "
                     f"{os.fspath(Path(annotate_dir) / name)!r}; choose another output folder "
                     "(inputs are never written to)."
@@ -272,6 +286,21 @@ def write_detections_json(path, results: Sequence[ImageDetections], **metadata) 
         What :func:`detect_files` returned.
     **metadata
         Stored under ``"parameters"`` (cascade, scale factor...).
+
+    Examples
+    --------
+    >>> import json, os, tempfile
+    >>> import numpy as np
+    >>> from pathlib import Path
+    >>> from fer_toolkit.cascade import ImageDetections, write_detections_json
+    >>> from fer_toolkit.detection import Detections
+    >>> found = ImageDetections(Path("a.png"), (64, 64),
+    ...                         Detections(np.array([[1, 2, 30, 30]]), np.array([4.0])))
+    >>> out = os.path.join(tempfile.mkdtemp(), "boxes.json")
+    >>> write_detections_json(out, [found], min_neighbors=3)
+    >>> document = json.load(open(out))
+    >>> document["parameters"], document["images"][0]["boxes"]
+    ({'min_neighbors': 3}, [[1, 2, 30, 30]])
     """
     document = {"parameters": metadata, "images": [result.to_dict() for result in results]}
     with atomic_write(path, encoding="utf-8") as f:

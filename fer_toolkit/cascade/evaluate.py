@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 from ..detection import HaarCascadeDetector
 from ..preprocessing.io import read_image
 from ..utils.threads import map_images
+from ..utils.validation import InputError
 from .description import Positive, read_bg, read_info
 from .detect import MIN_NEIGHBORS
 
@@ -105,7 +106,7 @@ def match_detections(truth, boxes, scores=None, iou_threshold: float = 0.5):
     ([True], [False, True])
     """
     if not 0.0 < iou_threshold <= 1.0:
-        raise ValueError(f"iou_threshold must be in (0, 1]; got {iou_threshold!r}.")
+        raise InputError(f"iou_threshold must be in (0, 1]; got {iou_threshold!r}.")
     iou = box_iou(truth, boxes)
     n, m = iou.shape
     order = np.arange(m) if scores is None else np.argsort(-np.asarray(scores), kind="stable")
@@ -134,6 +135,7 @@ class OperatingPoint:
     Attributes
     ----------
     min_neighbors : int
+        The detector's ``min_neighbors`` at this point.
     detections : int
         Boxes returned.
     hits : int
@@ -145,6 +147,17 @@ class OperatingPoint:
     precision : float
         ``(detections - false_positives) / detections``; NaN without detections.
     false_positives_per_image : float
+        ``false_positives`` divided by the number of images.
+
+    Examples
+    --------
+    The ``curve`` of a :class:`CascadeEvaluation` holds one per ``min_neighbors``:
+
+    >>> from fer_toolkit.cascade import OperatingPoint
+    >>> point = OperatingPoint(min_neighbors=3, detections=5, hits=4, false_positives=1,
+    ...                        hit_rate=0.8, precision=0.8, false_positives_per_image=0.25)
+    >>> point.hits / point.hit_rate  # ground-truth boxes
+    5.0
     """
 
     min_neighbors: int
@@ -192,6 +205,21 @@ class CascadeEvaluation:
     images : list of dict
         Per image at ``min_neighbors``: ``path``, ``objects``, ``hits``,
         ``false_positives``.
+
+    Examples
+    --------
+    :func:`evaluate_cascade` measures one (its example runs a real cascade);
+    the properties read the point at ``min_neighbors`` off the curve:
+
+    >>> from fer_toolkit.cascade import CascadeEvaluation, OperatingPoint
+    >>> curve = [OperatingPoint(k, 4 - k, 2, 2 - k, 1.0, (2 - k) / (4 - k) + 0.5, 0.5)
+    ...          for k in range(3)]
+    >>> result = CascadeEvaluation("cascade.xml", {"iou_threshold": 0.5}, n_images=4,
+    ...                            n_objects=2, min_neighbors=2, curve=curve, images=[])
+    >>> result.hit_rate, result.precision, result.false_positives_per_image
+    (1.0, 0.5, 0.5)
+    >>> [(first, last) for first, last, _ in result.runs()]
+    [(0, 0), (1, 1), (2, 2)]
     """
 
     cascade: str
@@ -338,7 +366,7 @@ def _load_ground_truth(info, negatives) -> list[Positive]:
         paths = read_bg(negatives) if isinstance(negatives, (str, os.PathLike)) else negatives
         entries += [Positive(path, np.zeros((0, 4), dtype=np.int64)) for path in paths]
     if not entries:
-        raise ValueError("nothing to evaluate: give a description file (info) or negatives.")
+        raise InputError("nothing to evaluate: give a description file (info) or negatives.")
     return entries
 
 
@@ -409,9 +437,9 @@ def evaluate_cascade(
         or isinstance(min_neighbors, bool)
         or min_neighbors < 0
     ):
-        raise ValueError(f"min_neighbors must be an int >= 0; got {min_neighbors!r}.")
+        raise InputError(f"min_neighbors must be an int >= 0; got {min_neighbors!r}.")
     if not 0.0 < iou_threshold <= 1.0:
-        raise ValueError(f"iou_threshold must be in (0, 1]; got {iou_threshold!r}.")
+        raise InputError(f"iou_threshold must be in (0, 1]; got {iou_threshold!r}.")
     detector = HaarCascadeDetector(cascade, scale_factor, 0, min_size=min_size, max_size=max_size)
     entries = _load_ground_truth(info, negatives)
     counted = map_images(

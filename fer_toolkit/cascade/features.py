@@ -30,6 +30,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from ..utils.validation import InputError
 from .integral import IntegralBatch
 
 __all__ = ["HaarFeatures", "LBPFeatures", "haar_features", "lbp_features", "make_features"]
@@ -139,7 +140,7 @@ _HAAR_PROTOTYPES = (
 def _check_window(width, height) -> tuple[int, int]:
     for name, value in (("width", width), ("height", height)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 3:
-            raise ValueError(f"{name} must be an int >= 3; got {value!r}.")
+            raise InputError(f"{name} must be an int >= 3; got {value!r}.")
     return int(width), int(height)
 
 
@@ -160,7 +161,7 @@ def _haar_fits(rects: np.ndarray, tilted: np.ndarray, width: int, height: int) -
 def _blocks(n: int, k: int, bytes_per_item: int, max_bytes: int):
     """Yield (row slice, column slice) blocks of an ``n x k`` job within ``max_bytes``."""
     if not isinstance(max_bytes, (int, np.integer)) or max_bytes <= 0:
-        raise ValueError(f"max_bytes must be a positive int; got {max_bytes!r}.")
+        raise InputError(f"max_bytes must be a positive int; got {max_bytes!r}.")
     kc = int(min(k, max(1, max_bytes // (bytes_per_item * max(n, 1)))))
     nc = int(min(n, max(1, max_bytes // (bytes_per_item * kc))))
     for k0 in range(0, k, kc):
@@ -218,7 +219,7 @@ class _FeatureTable:
         if not fits.all():
             i = int(np.flatnonzero(~fits)[0])
             name = i if idx is None else int(np.arange(len(self))[np.asarray(idx)].ravel()[i])
-            raise ValueError(
+            raise InputError(
                 f"{self.feature_type} feature {name} ({table._describe(i)}) does not fit a "
                 f"{width}x{height} window."
             )
@@ -301,7 +302,7 @@ class _FeatureTable:
         tables = [batch.sum.reshape(n, plane)]
         if self.feature_type == "HAAR" and self.tilted.any():
             if batch.tilted is None:
-                raise ValueError(
+                raise InputError(
                     "the features include tilted ones; build the batch with "
                     "integral_batch(..., tilted=True)."
                 )
@@ -371,7 +372,7 @@ class HaarFeatures(_FeatureTable):
         tilted = np.asarray(self.tilted)
         k = rects.shape[0] if rects.ndim else 0
         if rects.shape != (k, 3, 4) or weights.shape != (k, 3) or tilted.shape != (k,):
-            raise ValueError(
+            raise InputError(
                 "HaarFeatures needs rects (k, 3, 4), weights (k, 3) and tilted (k,); got "
                 f"{rects.shape}, {weights.shape} and {tilted.shape}."
             )
@@ -503,7 +504,7 @@ class LBPFeatures(_FeatureTable):
     def __post_init__(self):
         rects = np.asarray(self.rects)
         if rects.ndim != 2 or rects.shape[1] != 4:
-            raise ValueError(f"LBPFeatures needs rects of shape (k, 4); got {rects.shape}.")
+            raise InputError(f"LBPFeatures needs rects of shape (k, 4); got {rects.shape}.")
         object.__setattr__(self, "rects", rects.astype(np.int32))
 
     def _fits(self, width: int, height: int) -> np.ndarray:
@@ -637,7 +638,7 @@ def haar_features(width: int, height: int, mode: str = "BASIC") -> HaarFeatures:
     """
     width, height = _check_window(width, height)
     if mode not in HAAR_MODES:
-        raise ValueError(f"mode must be one of {HAAR_MODES}; got {mode!r}.")
+        raise InputError(f"mode must be one of {HAAR_MODES}; got {mode!r}.")
     level = HAAR_MODES.index(mode)
     anchor = np.stack(
         np.meshgrid(
@@ -729,4 +730,4 @@ def make_features(
         return haar_features(width, height, mode)
     if feature_type == "LBP":
         return lbp_features(width, height)
-    raise ValueError(f"feature_type must be one of {FEATURE_TYPES}; got {feature_type!r}.")
+    raise InputError(f"feature_type must be one of {FEATURE_TYPES}; got {feature_type!r}.")

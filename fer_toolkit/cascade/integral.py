@@ -25,14 +25,16 @@ import cv2
 import numpy as np
 import torch
 
+from ..utils.validation import InputError
+
 __all__ = ["IntegralBatch", "integral_batch", "integral_image"]
 
 
 def _check_uint8_stack(samples, name: str) -> None:
     if samples.ndim != 3:
-        raise ValueError(f"{name} has shape {tuple(samples.shape)}; expected (n, height, width).")
+        raise InputError(f"{name} has shape {tuple(samples.shape)}; expected (n, height, width).")
     if samples.shape[0] == 0:
-        raise ValueError(f"{name} is empty: got shape {tuple(samples.shape)}.")
+        raise InputError(f"{name} is empty: got shape {tuple(samples.shape)}.")
     if samples.dtype not in (np.uint8, torch.uint8):
         raise TypeError(f"{name} has dtype {samples.dtype}; expected 8-bit pixels (uint8).")
 
@@ -106,7 +108,7 @@ def integral_image(image: np.ndarray, *, tilted: bool = False):
     """
     image = np.asarray(image)
     if image.ndim != 2:
-        raise ValueError(f"image has shape {image.shape}; expected a 2-D grayscale image.")
+        raise InputError(f"image has shape {image.shape}; expected a 2-D grayscale image.")
     _check_uint8_stack(image[np.newaxis], "image")
     tables = opencv_tables(np.ascontiguousarray(image), tilted)
     return tuple(None if t is None else t.astype(np.int64) for t in tables)
@@ -116,15 +118,31 @@ def integral_image(image: np.ndarray, *, tilted: bool = False):
 class IntegralBatch:
     """Integral images of a batch of equally sized training samples (PyTorch).
 
+    :func:`integral_batch` builds one from the samples.
+
     Attributes
     ----------
     sum : Tensor of shape (n, h + 1, w + 1), dtype int32
+        The integral image of each sample (a zero first row and column).
     tilted : Tensor of shape (n, h + 1, w + 1), dtype int32, or None
+        The 45-degree rotated integral images, for tilted Haar features; None
+        when they were not computed.
     norm : Tensor of shape (n,), dtype float32
         OpenCV's training normalisation ``sqrt(area * sqsum - sum ** 2)`` over the inner
         rectangle ``(1, 1, w - 2, h - 2)``, ``area = (w - 2) * (h - 2)``. It is 0 for a
         flat inner rectangle; Haar feature values of such a sample are 0 (as in
         ``opencv_traincascade``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fer_toolkit.cascade import integral_batch
+    >>> samples = np.arange(2 * 4 * 5, dtype=np.uint8).reshape(2, 4, 5)
+    >>> batch = integral_batch(samples)
+    >>> len(batch), batch.window, tuple(batch.sum.shape), batch.tilted is None
+    (2, (5, 4), (2, 5, 6), True)
+    >>> int(batch.sum[0, -1, -1]) == int(samples[0].sum())
+    True
     """
 
     sum: torch.Tensor
@@ -179,11 +197,11 @@ def integral_batch(samples, *, tilted: bool = False, device=None) -> IntegralBat
     _check_uint8_stack(samples, "samples")
     n, height, width = samples.shape
     if height < 3 or width < 3:
-        raise ValueError(
+        raise InputError(
             f"samples have shape {tuple(samples.shape)}; windows must be at least 3x3 pixels."
         )
     if 255 * 255 * height * width >= 2**31:
-        raise ValueError(
+        raise InputError(
             f"samples of {width}x{height} pixels are too large for training windows "
             "(their integral tables would overflow int32)."
         )

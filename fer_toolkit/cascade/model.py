@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 
 from ..utils.pixels import to_gray, to_uint8
-from ..utils.validation import check_image, check_images, check_size
+from ..utils.validation import InputError, check_image, check_images, check_size
 from .features import FEATURE_TYPES, HAAR_MODES, HaarFeatures, LBPFeatures
 from .integral import opencv_tables
 
@@ -65,6 +65,26 @@ class StageParams:
 
     The detector ignores them; ``params.xml`` and ``cascade.xml`` record them.
 
+    Parameters
+    ----------
+    boost_type : {"GAB", "RAB", "LB", "DAB"}, default="GAB"
+        Boosting variant (``-bt``): Gentle, Real, Logit or Discrete AdaBoost.
+    min_hit_rate : float, default=0.995
+        Fraction of the positives each stage must keep (``-minHitRate``), in (0, 1].
+    max_false_alarm_rate : float, default=0.5
+        Fraction of the negatives a stage may let through (``-maxFalseAlarmRate``).
+    weight_trim_rate : float, default=0.95
+        Share of the total weight the trees are trained on (``-weightTrimRate``).
+    max_depth : int, default=1
+        Depth of each weak tree (``-maxDepth``); 1 is a stump.
+    max_weak_count : int, default=100
+        Most weak trees per stage (``-maxWeakCount``).
+
+    Raises
+    ------
+    ValueError
+        If a value is out of range; the message names it.
+
     Examples
     --------
     >>> from fer_toolkit.cascade.model import StageParams
@@ -81,20 +101,35 @@ class StageParams:
 
     def __post_init__(self):
         if self.boost_type not in BOOST_TYPES:
-            raise ValueError(f"boost_type must be one of {BOOST_TYPES}; got {self.boost_type!r}.")
+            raise InputError(f"boost_type must be one of {BOOST_TYPES}; got {self.boost_type!r}.")
         for name in ("min_hit_rate", "max_false_alarm_rate", "weight_trim_rate"):
             value = getattr(self, name)
             if not isinstance(value, Real) or isinstance(value, bool) or not 0 < value <= 1:
-                raise ValueError(f"{name} must be a number in (0, 1]; got {value!r}.")
+                raise InputError(f"{name} must be a number in (0, 1]; got {value!r}.")
         for name in ("max_depth", "max_weak_count"):
             value = getattr(self, name)
             if not _is_int(value) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1; got {value!r}.")
+                raise InputError(f"{name} must be an int >= 1; got {value!r}.")
 
 
 @dataclass(frozen=True)
 class FeatureParams:
-    """``featureParams`` of a cascade: ``maxCatCount`` (0 Haar, 256 LBP) and ``featSize``."""
+    """``featureParams`` of a cascade: ``maxCatCount`` (0 Haar, 256 LBP) and ``featSize``.
+
+    Parameters
+    ----------
+    max_cat_count : int, default=0
+        Categories of a feature's value: 0 for Haar (an ordered value), 256 for
+        LBP (an 8-bit code).
+    feat_size : int, default=1
+        Values per feature (1 for both types).
+
+    Examples
+    --------
+    >>> from fer_toolkit.cascade import FeatureParams
+    >>> FeatureParams(max_cat_count=256)
+    FeatureParams(max_cat_count=256, feat_size=1)
+    """
 
     max_cat_count: int = 0
     feat_size: int = 1
@@ -109,9 +144,11 @@ class CascadeParams:
     width, height : int
         Window size (``-w``, ``-h``), at least 3.
     feature_type : {"HAAR", "LBP"}, default="HAAR"
+        The features (``-featureType``).
     mode : {"BASIC", "CORE", "ALL"} or None, default=None
         Haar feature set (``-mode``); None when unknown, and always None for LBP.
     stage_params : StageParams, default=StageParams()
+        The boosting parameters of every stage.
     feature_params : FeatureParams or None, default=None
         None derives OpenCV's values (``maxCatCount`` 0 for Haar, 256 for LBP).
 
@@ -132,21 +169,21 @@ class CascadeParams:
     def __post_init__(self):
         width, height = check_size((self.width, self.height), "(width, height)", _WINDOW)
         if width < 3 or height < 3:
-            raise ValueError(f"the window must be at least 3x3; got {width}x{height}.")
+            raise InputError(f"the window must be at least 3x3; got {width}x{height}.")
         if self.feature_type not in FEATURE_TYPES:
-            raise ValueError(
+            raise InputError(
                 f"feature_type must be one of {FEATURE_TYPES}; got {self.feature_type!r}."
             )
         if self.feature_type == "LBP" and self.mode is not None:
-            raise ValueError(f"mode is for Haar cascades only; got {self.mode!r} for LBP.")
+            raise InputError(f"mode is for Haar cascades only; got {self.mode!r} for LBP.")
         if self.mode is not None and self.mode not in HAAR_MODES:
-            raise ValueError(f"mode must be one of {HAAR_MODES} or None; got {self.mode!r}.")
+            raise InputError(f"mode must be one of {HAAR_MODES} or None; got {self.mode!r}.")
         if not isinstance(self.stage_params, StageParams):
             raise TypeError(f"stage_params must be StageParams; got {self.stage_params!r}.")
         expected = FeatureParams(max_cat_count=0 if self.feature_type == "HAAR" else 256)
         params = expected if self.feature_params is None else self.feature_params
         if params.max_cat_count != expected.max_cat_count:
-            raise ValueError(
+            raise InputError(
                 f"a {self.feature_type} cascade has maxCatCount {expected.max_cat_count}; "
                 f"got {params.max_cat_count}."
             )
@@ -189,33 +226,33 @@ class WeakTree:
     def __post_init__(self):
         nodes = np.asarray(self.nodes)
         if nodes.ndim != 2 or nodes.shape[0] < 1 or nodes.shape[1] not in (4, 3 + SUBSET_WORDS):
-            raise ValueError(
+            raise InputError(
                 f"nodes has shape {nodes.shape}; expected (k, 4) Haar records or "
                 f"(k, {3 + SUBSET_WORDS}) LBP records with k >= 1."
             )
         if not np.isfinite(nodes.astype(np.float64)).all():
-            raise ValueError("nodes contain NaN or infinite values.")
+            raise InputError("nodes contain NaN or infinite values.")
         links = nodes[:, :3].astype(np.float64)
         if not np.array_equal(links, np.round(links)):
-            raise ValueError("nodes' left, right and feature_idx columns must be integers.")
+            raise InputError("nodes' left, right and feature_idx columns must be integers.")
         if nodes.shape[1] == 4:
             nodes = nodes.astype(np.float64)
             nodes[:, 3] = nodes[:, 3].astype(np.float32)
         else:
             words = nodes[:, 3:].astype(np.int64)
             if not np.array_equal(nodes[:, 3:], words) or words.min() < -(2**31):
-                raise ValueError("LBP subset words must be signed 32-bit integers.")
+                raise InputError("LBP subset words must be signed 32-bit integers.")
             if words.max() >= 2**31:
-                raise ValueError("LBP subset words must be signed 32-bit integers.")
+                raise InputError("LBP subset words must be signed 32-bit integers.")
             nodes = nodes.astype(np.int64)
         leaves = np.asarray(self.leaf_values, dtype=np.float64)
         if leaves.shape != (len(nodes) + 1,):
-            raise ValueError(
+            raise InputError(
                 f"a tree with {len(nodes)} nodes needs {len(nodes) + 1} leaf values; got "
                 f"leaf_values of shape {leaves.shape}."
             )
         if not np.isfinite(leaves).all():
-            raise ValueError("leaf_values contain NaN or infinite values.")
+            raise InputError("leaf_values contain NaN or infinite values.")
         object.__setattr__(self, "nodes", nodes)
         object.__setattr__(self, "leaf_values", leaves.astype(np.float32))
         self._check_structure()
@@ -223,16 +260,16 @@ class WeakTree:
     def _check_structure(self) -> None:
         k = len(self.nodes)
         if (self.feature < 0).any():
-            raise ValueError(f"negative feature_idx in nodes {self.feature.tolist()}.")
+            raise InputError(f"negative feature_idx in nodes {self.feature.tolist()}.")
         children = np.concatenate([self.left, self.right])
         for c in children:
             if c >= k or -c > k:
                 what = f"node {c}" if c > 0 else f"leaf {-c}"
-                raise ValueError(f"a node refers to {what}, but the tree has {k} nodes.")
+                raise InputError(f"a node refers to {what}, but the tree has {k} nodes.")
         node_refs = np.bincount(children[children > 0], minlength=k)
         leaf_refs = np.bincount(-children[children <= 0], minlength=k + 1)
         if node_refs[0] or (node_refs[1:] != 1).any() or (leaf_refs != 1).any():
-            raise ValueError(
+            raise InputError(
                 "nodes do not form a binary tree: every node but the root and every leaf "
                 f"must be a child exactly once (children {children.tolist()})."
             )
@@ -244,7 +281,7 @@ class WeakTree:
                     seen.add(int(c))
                     todo.append(int(c))
         if len(seen) != k:
-            raise ValueError("nodes do not form a binary tree: some nodes are unreachable.")
+            raise InputError("nodes do not form a binary tree: some nodes are unreachable.")
 
     def __eq__(self, other) -> bool:
         if not isinstance(other, WeakTree):
@@ -340,6 +377,18 @@ class WeakTree:
 class Stage:
     """One boosted stage: its trees and its threshold (stored as float32).
 
+    Parameters
+    ----------
+    threshold : float
+        A window passes the stage when its trees' summed outputs reach it.
+    weak : sequence of WeakTree
+        The stage's weak trees, at least one (kept as a tuple).
+
+    Raises
+    ------
+    ValueError
+        If the threshold is not finite or ``weak`` is empty.
+
     Examples
     --------
     >>> from fer_toolkit.cascade.model import Stage, WeakTree
@@ -353,10 +402,10 @@ class Stage:
 
     def __post_init__(self):
         if not isinstance(self.threshold, Real) or not np.isfinite(self.threshold):
-            raise ValueError(f"threshold must be a finite number; got {self.threshold!r}.")
+            raise InputError(f"threshold must be a finite number; got {self.threshold!r}.")
         weak = tuple(self.weak)
         if not weak or not all(isinstance(tree, WeakTree) for tree in weak):
-            raise ValueError("a stage needs a non-empty sequence of WeakTree.")
+            raise InputError("a stage needs a non-empty sequence of WeakTree.")
         object.__setattr__(self, "threshold", float(np.float32(self.threshold)))
         object.__setattr__(self, "weak", weak)
 
@@ -437,10 +486,12 @@ class Cascade:
     width, height : int
         Window size (``-w``, ``-h``).
     feature_type : {"HAAR", "LBP"}
+        The features its trees compare (``-featureType``).
     mode : {"BASIC", "CORE", "ALL"} or None
         Haar feature set the cascade was trained with (None when unknown, as in OpenCV's
         stock cascades; always None for LBP).
     stage_params : StageParams
+        The boosting parameters it was trained with (recorded, not used to detect).
     feature_params : FeatureParams or None, default=None
         None derives OpenCV's values (``maxCatCount`` 0 for Haar, 256 for LBP).
     stages : sequence of Stage
@@ -488,12 +539,12 @@ class Cascade:
             for w, tree in enumerate(stage.weak):
                 if tree.categorical != (self.feature_type == "LBP"):
                     kind = "LBP subset" if tree.categorical else "Haar threshold"
-                    raise ValueError(
+                    raise InputError(
                         f"stage {s}, weak tree {w} has {kind} nodes in a {self.feature_type} "
                         "cascade."
                     )
                 if tree.feature.max() >= len(self.features):
-                    raise ValueError(
+                    raise InputError(
                         f"stage {s}, weak tree {w} uses feature {tree.feature.max()}, but the "
                         f"table has {len(self.features)} features."
                     )
@@ -622,7 +673,7 @@ class Cascade:
         shape = (self.height, self.width)
         if isinstance(samples, np.ndarray) and samples.dtype == np.uint8 and samples.ndim == 3:
             if samples.shape[1:] != shape or not len(samples):
-                raise ValueError(
+                raise InputError(
                     f"samples has shape {samples.shape}; the cascade's window is "
                     f"{self.width}x{self.height}, so expected (n, {self.height}, {self.width})."
                 )
@@ -630,7 +681,7 @@ class Cascade:
         images = [to_gray(to_uint8(image)) for image in check_images(samples, name="samples")]
         for i, image in enumerate(images):
             if image.shape != shape:
-                raise ValueError(
+                raise InputError(
                     f"samples[{i}] has shape {image.shape}; the cascade's window is "
                     f"{self.width}x{self.height} (width x height)."
                 )
@@ -768,7 +819,7 @@ class Cascade:
         """
         gray = self._check_image(image)
         if not _is_int(step) or step < 1:
-            raise ValueError(f"step must be an int >= 1; got {step!r}.")
+            raise InputError(f"step must be an int >= 1; got {step!r}.")
         xs = np.arange(0, gray.shape[1] - self.width + 1, step)
         ys = np.arange(0, gray.shape[0] - self.height + 1, step)
         if not (xs.size and ys.size):
@@ -832,9 +883,9 @@ class Cascade:
         """
         gray = self._check_image(image)
         if not isinstance(scale_factor, Real) or not scale_factor > 1:
-            raise ValueError(f"scale_factor must be a number > 1; got {scale_factor!r}.")
+            raise InputError(f"scale_factor must be a number > 1; got {scale_factor!r}.")
         if not _is_int(min_neighbors) or min_neighbors < 0:
-            raise ValueError(f"min_neighbors must be an int >= 0; got {min_neighbors!r}.")
+            raise InputError(f"min_neighbors must be an int >= 0; got {min_neighbors!r}.")
         min_w, min_h = (0, 0) if min_size is None else check_size(min_size, "min_size", _WINDOW)
         img_h, img_w = gray.shape
         max_w, max_h = (

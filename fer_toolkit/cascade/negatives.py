@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from ..utils.pixels import to_gray, to_uint8
-from ..utils.validation import check_image
+from ..utils.validation import InputError, check_image
 from .description import read_bg
 
 __all__ = ["Backgrounds", "MinedNegatives", "NegativeWalk", "mine_negatives", "walk_windows"]
@@ -83,7 +83,7 @@ class Backgrounds:
             self.source = None
             items = list(bg)
             if not items:
-                raise ValueError("bg is empty: negative mining needs background images.")
+                raise InputError("bg is empty: negative mining needs background images.")
         self._items = items
         self.image = lru_cache(maxsize=cache_size)(self._load)
         self.unreadable: set[int] = set()  # indices of the images that failed to decode

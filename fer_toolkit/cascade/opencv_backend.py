@@ -22,6 +22,7 @@ from pathlib import Path
 
 from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
 
+from ..utils.validation import InputError
 from .description import read_info
 from .vec import vec_count
 
@@ -141,11 +142,38 @@ _TAIL_LINES = 15
 
 
 class OpenCVToolNotFoundError(FileNotFoundError):
-    """``opencv_createsamples`` / ``opencv_traincascade`` is not installed where we looked."""
+    """``opencv_createsamples`` / ``opencv_traincascade`` is not installed where we looked.
+
+    A ``FileNotFoundError``; the message says where the tool was looked for and
+    names the native backend, which does the same job without OpenCV's tools.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from fer_toolkit.cascade import OpenCVToolNotFoundError, find_opencv_tool
+    >>> try:
+    ...     find_opencv_tool("opencv_createsamples", tempfile.mkdtemp())
+    ... except OpenCVToolNotFoundError as exc:
+    ...     print(str(exc).split(";")[0].replace(tempfile.gettempdir(), "/tmp"))
+    opencv_createsamples was not found in '/tmp/...' (opencv_bin_dir)
+    """
 
 
 class OpenCVToolError(RuntimeError):
     """An OpenCV tool failed; the message quotes its last lines of output.
+
+    :func:`run_opencv_tool` and the functions built on it raise it.
+
+    Parameters
+    ----------
+    message : str
+        What failed, with the last lines of output.
+    command : list of str
+        The full command line that was run.
+    returncode : int
+        Its exit status (negative: killed by that signal).
+    last_lines : list of str
+        Its last lines of output.
 
     Attributes
     ----------
@@ -155,6 +183,18 @@ class OpenCVToolError(RuntimeError):
         Its exit status (negative: killed by that signal).
     last_lines : list of str
         Its last lines of output.
+
+    Examples
+    --------
+    >>> from fer_toolkit.cascade import OpenCVToolError
+    >>> error = OpenCVToolError(
+    ...     "opencv_traincascade exited with status 1; its last lines: Bad argument",
+    ...     ["opencv_traincascade", "-data", "out"],
+    ...     1,
+    ...     ["Bad argument"],
+    ... )
+    >>> error.returncode, error.last_lines
+    (1, ['Bad argument'])
     """
 
     def __init__(self, message: str, command: list[str], returncode: int, last_lines: list[str]):
@@ -208,7 +248,7 @@ def find_opencv_tool(name: str, opencv_bin_dir: str | os.PathLike | None = None)
     True
     """
     if name not in _NATIVE_HINT:
-        raise ValueError(f"name must be one of {sorted(_NATIVE_HINT)}; got {name!r}.")
+        raise InputError(f"name must be one of {sorted(_NATIVE_HINT)}; got {name!r}.")
     if opencv_bin_dir is None:
         found = shutil.which(name)
         where = "on PATH"
@@ -399,7 +439,7 @@ def createsamples_args(
     values = dict(locals())
     validate_parameter_constraints(_CREATESAMPLES_CONSTRAINTS, values, "createsamples_args")
     if inv and randinv:
-        raise ValueError("inv (-inv) and randinv (-randinv) are exclusive; pick one.")
+        raise InputError("inv (-inv) and randinv (-randinv) are exclusive; pick one.")
     return _flag_args(CREATESAMPLES_FLAGS, values)
 
 
@@ -485,6 +525,20 @@ def run_opencv_tool(
     -----
     Interrupting the call (Ctrl-C) kills the tool before the exception
     propagates, so no training keeps running in the background.
+
+    Examples
+    --------
+    Without OpenCV 3.4's tools installed (they are not on ``PATH`` here, nor in
+    an empty folder) the call fails before running anything:
+
+    >>> import tempfile
+    >>> from fer_toolkit.cascade import OpenCVToolNotFoundError, run_opencv_tool
+    >>> try:
+    ...     run_opencv_tool("opencv_traincascade", ["-data", "out"],
+    ...                     opencv_bin_dir=tempfile.mkdtemp())
+    ... except OpenCVToolNotFoundError as exc:
+    ...     print(str(exc).split("instead: ")[-1])
+    fer-toolkit cascade train --backend native ... (Python: fer_toolkit.cascade.train_cascade).
     """
     command = [find_opencv_tool(name, opencv_bin_dir), *args]
     on_line = _print_line if on_line is None else on_line
@@ -524,12 +578,12 @@ def _check_vec(vec, num_pos: int, width: int, height: int) -> None:
     """Catch the two .vec mistakes ``opencv_traincascade`` reports badly or late."""
     count, size = vec_count(vec)
     if size != width * height:
-        raise ValueError(
+        raise InputError(
             f"-vec {os.fspath(vec)!r} holds samples of {size} pixels, but -w {width} -h {height} "
             f"gives {width * height}; pass the -w/-h used by createsamples."
         )
     if num_pos > count:
-        raise ValueError(
+        raise InputError(
             f"-numPos {num_pos} exceeds the {count} samples in -vec {os.fspath(vec)!r}; "
             "keep numPos below the count (later stages consume extra positives, "
             "about numPos * (1 - minHitRate) each)."
@@ -597,6 +651,23 @@ def run_traincascade(
     OpenCVToolError
         If the tool fails, or ends without writing ``cascade.xml`` (it exits
         with status 0 even when no stage could be trained).
+
+    Examples
+    --------
+    The arguments it passes to the tool are those of :func:`traincascade_args`;
+    without the tool (an empty ``opencv_bin_dir`` here) it fails before any
+    file is read:
+
+    >>> import tempfile
+    >>> from fer_toolkit.cascade import (
+    ...     OpenCVToolNotFoundError, run_traincascade, traincascade_args)
+    >>> traincascade_args("out", "pos.vec", "bg.txt", num_pos=90, num_neg=200)[:8]
+    ['-data', 'out', '-vec', 'pos.vec', '-bg', 'bg.txt', '-numPos', '90']
+    >>> try:
+    ...     run_traincascade("out", "pos.vec", "bg.txt", opencv_bin_dir=tempfile.mkdtemp())
+    ... except OpenCVToolNotFoundError as exc:
+    ...     print(str(exc).split(";")[0].split(" in ")[0])
+    opencv_traincascade was not found
     """
     params = dict(locals())
     tool = {key: params.pop(key) for key in ("opencv_bin_dir", "on_line", "on_progress")}
@@ -695,6 +766,23 @@ def run_createsamples(
         "Nothing to do" and succeed).
     OpenCVToolError
         If the tool fails.
+
+    Examples
+    --------
+    The arguments it passes to the tool are those of :func:`createsamples_args`;
+    without the tool (an empty ``opencv_bin_dir`` here) it fails before any
+    file is read:
+
+    >>> import tempfile
+    >>> from fer_toolkit.cascade import (
+    ...     OpenCVToolNotFoundError, createsamples_args, run_createsamples)
+    >>> createsamples_args(info="faces.txt", vec="pos.vec", num=100)[:6]
+    ['-info', 'faces.txt', '-vec', 'pos.vec', '-num', '100']
+    >>> try:
+    ...     run_createsamples(info="faces.txt", vec="pos.vec", opencv_bin_dir=tempfile.mkdtemp())
+    ... except OpenCVToolNotFoundError as exc:
+    ...     print(str(exc).split(";")[0].split(" in ")[0])
+    opencv_createsamples was not found
     """
     params = dict(locals())
     tool = {key: params.pop(key) for key in ("opencv_bin_dir", "on_line", "on_progress")}
@@ -709,7 +797,7 @@ def run_createsamples(
     elif vec is not None:
         inputs = {"-vec": vec}
     else:
-        raise ValueError(
+        raise InputError(
             "nothing to do: give -img and -vec (samples from one image), -img -bg and -info "
             "(test images), -info and -vec (samples from a description file), or -vec alone "
             "(show its samples)."
@@ -726,7 +814,7 @@ def _info_num(info, num: int | None) -> int:
     if num is None:
         return total
     if num > total:
-        raise ValueError(
+        raise InputError(
             f"-num {num} exceeds the {total} boxes listed in -info {os.fspath(info)!r}: "
             f"opencv_createsamples would write a .vec whose header announces {num} samples "
             f"but holds {total}. Pass -num {total} or fewer."

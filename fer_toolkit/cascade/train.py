@@ -50,7 +50,7 @@ import numpy as np
 import torch
 
 from ..utils.threads import limit_threads
-from ..utils.validation import check_int, check_real
+from ..utils.validation import InputError, check_int, check_real
 from .boost import FeatureValues, boost_stage
 from .features import HAAR_MODES, make_features
 from .integral import integral_batch
@@ -86,6 +86,17 @@ class StageReport:
         this stage on background windows.
     seconds : float
         Wall time of the stage.
+
+    Examples
+    --------
+    The ``stages`` of a :class:`TrainingResult` hold one per stage trained:
+
+    >>> from fer_toolkit.cascade import StageReport
+    >>> report = StageReport(index=0, weak_count=3, hit_rate=1.0, false_alarm=0.4,
+    ...                      pos_count=30, pos_consumed=30, neg_count=30, neg_tried=30,
+    ...                      acceptance_ratio=1.0, seconds=0.2)
+    >>> report.pos_consumed - report.pos_count  # positives the cascade had rejected
+    0
     """
 
     index: int
@@ -119,6 +130,22 @@ class TrainingResult:
         were trained).
     acceptance_ratio : float or None
         The last acceptance ratio measured (also when it stopped training).
+
+    Examples
+    --------
+    :func:`train_cascade` returns one (its example trains a small cascade).
+    Here, that of a training that stopped before its first stage:
+
+    >>> from pathlib import Path
+    >>> from fer_toolkit.cascade import Cascade, StageParams, TrainingResult, haar_features
+    >>> empty = Cascade(width=8, height=8, feature_type="HAAR", mode="BASIC",
+    ...                 stage_params=StageParams(), stages=[],
+    ...                 features=haar_features(8, 8, "BASIC"))
+    >>> result = TrainingResult(empty, Path("data/cascade.xml"),
+    ...                         stop_reason="Required leaf false alarm rate achieved.",
+    ...                         acceptance_ratio=0.0)
+    >>> len(result.cascade.stages), len(result.stages), result.loaded_stages
+    (0, 0, 0)
     """
 
     cascade: Cascade
@@ -138,7 +165,7 @@ def _load_positives(vec, width: int, height: int) -> tuple[np.ndarray, str]:
         return read_vec(vec, width, height), os.fspath(vec)
     samples = np.asarray(vec)
     if samples.ndim != 3 or samples.shape[1:] != (height, width) or samples.dtype != np.uint8:
-        raise ValueError(
+        raise InputError(
             f"vec has shape {samples.shape} and dtype {samples.dtype}; expected a .vec path or "
             f"uint8 samples of shape (n, {height}, {width})."
         )
@@ -294,9 +321,9 @@ def train_cascade(
         ("max_false_alarm_rate", max_false_alarm_rate),
     ):
         if not 0 < check_real(value, name) < 1:
-            raise ValueError(f"{name} must lie in (0, 1); got {value!r}.")
+            raise InputError(f"{name} must lie in (0, 1); got {value!r}.")
     if feature_type == "HAAR" and mode not in HAAR_MODES:
-        raise ValueError(f"mode must be one of {HAAR_MODES}; got {mode!r}.")
+        raise InputError(f"mode must be one of {HAAR_MODES}; got {mode!r}.")
     params = CascadeParams(
         width=width,
         height=height,
@@ -366,7 +393,7 @@ class _Trainer:
                 stacklevel=3,
             )
         if self.num_pos > len(positives):
-            raise ValueError(
+            raise InputError(
                 f"numPos too large for the .vec: num_pos={self.num_pos} but {vec_name} holds "
                 f"{len(positives)} samples. Use a smaller num_pos (each stage also rejects a "
                 "few positives, so leave a margin)."
@@ -425,7 +452,7 @@ class _Trainer:
             result.stop_reason = str(stop)
             self.emit(str(stop))
         if not cascade.stages:
-            raise ValueError(f"Cascade classifier can't be trained: {result.stop_reason}")
+            raise InputError(f"Cascade classifier can't be trained: {result.stop_reason}")
         write_cascade(cascade, result.path)
         return result
 
@@ -435,7 +462,7 @@ class _Trainer:
             return []
         diffs = _params_differences(read_params(params_path), self.params)
         if diffs:
-            raise ValueError(
+            raise InputError(
                 f"{params_path} was written with other parameters ("
                 + "; ".join(diffs)
                 + "). Resume with the same parameters, or empty the folder to start afresh."

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..utils.fileio import atomic_write
 from ..utils.pixels import to_gray, to_uint8
-from ..utils.validation import check_images, check_size
+from ..utils.validation import InputError, check_images, check_size
 
 __all__ = ["read_vec", "vec_count", "write_vec"]
 
@@ -55,7 +55,7 @@ def _not_vec(path: str, raw: bytes) -> ValueError | None:
         if text
         else "its header does not describe its size"
     )
-    return ValueError(
+    return InputError(
         f"{path!r} is not a .vec file: {looks} (a .vec file holds binary samples written "
         "by opencv_createsamples or fer-toolkit cascade createsamples)."
     )
@@ -83,23 +83,23 @@ def _check_header(path: str) -> tuple[int, int]:
     except IsADirectoryError:
         raise IsADirectoryError(f".vec file {path!r} is a directory.") from None
     if size == 0:
-        raise ValueError(f".vec file {path!r} is empty (0 bytes).")
+        raise InputError(f".vec file {path!r} is empty (0 bytes).")
     if size < HEADER_SIZE:
-        raise ValueError(
+        raise InputError(
             f".vec file {path!r} is truncated: {size} bytes, shorter than the "
             f"{HEADER_SIZE}-byte header."
         )
     header = np.frombuffer(raw, dtype=_HEADER)[0]
     count, vecsize = int(header["count"]), int(header["vecsize"])
     if vecsize <= 0:
-        raise ValueError(
+        raise InputError(
             f".vec file {path!r} has a corrupt header: {vecsize} pixels per sample "
             "(w*h must be positive)."
         )
     if count == 0:
-        raise ValueError(f".vec file {path!r} holds 0 samples (its header count is 0).")
+        raise InputError(f".vec file {path!r} holds 0 samples (its header count is 0).")
     if count < 0:
-        raise ValueError(
+        raise InputError(
             f".vec file {path!r} has a corrupt header: sample count {count} is negative."
         )
     item = 1 + 2 * vecsize  # padding byte + int16 pixels
@@ -113,14 +113,14 @@ def _check_header(path: str) -> tuple[int, int]:
             if complete
             else "it has no sample data"
         )
-        raise ValueError(
+        raise InputError(
             f".vec file {path!r} is truncated: its header announces {count} samples of "
             f"{vecsize} pixels ({expected} bytes) but the file has {size} bytes; {where} "
             f"({complete} complete samples). opencv_createsamples writes the requested -num "
             "into the header even when the description file has fewer boxes."
         )
     if size > expected:
-        raise ValueError(
+        raise InputError(
             f".vec file {path!r} has {size - expected} bytes after its last sample: the "
             f"header ({count} samples of {vecsize} pixels, {expected} bytes) does not match "
             f"the file size ({size} bytes)."
@@ -213,7 +213,7 @@ def read_vec(path: str | os.PathLike, width: int = 24, height: int = 24) -> np.n
     path = os.fspath(path)
     count, vecsize = _read_header(path)
     if vecsize != width * height:
-        raise ValueError(
+        raise InputError(
             f".vec file {path!r} stores samples of {vecsize} pixels, but width x height = "
             f"{width}x{height} = {width * height}. The file does not record width and "
             f"height; sizes whose product is {vecsize}: {', '.join(_factor_pairs(vecsize))}."
@@ -224,7 +224,7 @@ def read_vec(path: str | os.PathLike, width: int = 24, height: int = 24) -> np.n
         bad = np.flatnonzero(block["pad"])
         if bad.size:
             i = int(bad[0])
-            raise ValueError(
+            raise InputError(
                 f".vec file {path!r}: sample {start + i} starts with byte "
                 f"{int(block['pad'][i])} instead of the 0 padding byte (corrupt file, or "
                 "not written by opencv_createsamples)."
@@ -233,7 +233,7 @@ def read_vec(path: str | os.PathLike, width: int = 24, height: int = 24) -> np.n
         outside = (pixels < 0) | (pixels > 255)
         if outside.any():
             i, j = (int(v) for v in np.argwhere(outside)[0])
-            raise ValueError(
+            raise InputError(
                 f".vec file {path!r}: sample {start + i} holds pixel value {int(pixels[i, j])} "
                 f"at (row {j // width}, column {j % width}), outside 0-255."
             )
@@ -283,7 +283,7 @@ def write_vec(path: str | os.PathLike, samples) -> None:
     shape = images[0].shape
     for i, image in enumerate(images):
         if image.shape != shape:
-            raise ValueError(
+            raise InputError(
                 f"samples[{i}] has size {image.shape[1]}x{image.shape[0]} (width x height), "
                 f"but samples[0] has {shape[1]}x{shape[0]}; a .vec holds one sample size."
             )

@@ -194,7 +194,7 @@ def write_cascade(cascade: Cascade, path: str | os.PathLike) -> None:
     if not isinstance(cascade, Cascade):
         raise TypeError(f"cascade must be a Cascade; got {type(cascade).__name__}.")
     if not cascade.stages:
-        raise ValueError("a cascade needs at least one stage to be written.")
+        raise InputError("a cascade needs at least one stage to be written.")
     compact = cascade.compact()
     body = _params_lines(compact.params, "  ")
     body.append(f"  <stageNum>{len(compact.stages)}</stageNum>")
@@ -695,6 +695,7 @@ def read_stage(path: str | os.PathLike) -> Stage:
     Parameters
     ----------
     path : str or os.PathLike
+        The stage file.
 
     Returns
     -------
@@ -705,6 +706,16 @@ def read_stage(path: str | os.PathLike) -> Stage:
     ------
     FileNotFoundError, ValueError
         As :func:`read_cascade`.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from fer_toolkit.cascade import Stage, WeakTree, read_stage, write_stage
+    >>> path = os.path.join(tempfile.mkdtemp(), "stage0.xml")
+    >>> write_stage(Stage(threshold=-0.5, weak=[WeakTree.stump(7, 0.25, -1.0, 1.0)]), path)
+    >>> stage = read_stage(path)
+    >>> stage.threshold, len(stage.weak)
+    (-0.5, 1)
     """
     reader = _Reader(path)
     return _read_stage(reader, reader.root, None)

@@ -33,6 +33,7 @@ from ..datasets import (
     map_labels,
 )
 from ..preprocessing import ImageReader
+from ..utils.validation import InputError
 from ._common import echo
 
 __all__ = ["ROLES", "DataParam", "LabelSet", "LabelSetParam", "LabelledData", "load_data"]
@@ -149,7 +150,7 @@ def _check_not_a_typo(name: str) -> None:
     close = difflib.get_close_matches(key, [*EMOTIONS, *EMOTION_ALIASES], n=1, cutoff=0.75)
     if close:
         suggestion = EMOTION_ALIASES.get(close[0], close[0])
-        raise ValueError(
+        raise InputError(
             f"{name.strip()!r} is not an emotion (did you mean {suggestion!r}?); emotions are "
             f"{', '.join(EMOTIONS)}."
         )
@@ -161,7 +162,7 @@ def _check_emotion_classes(source: DataSource, label_set: LabelSet) -> None:
         return
     others = [name for name in label_set.classes if name not in EMOTIONS]
     if others:
-        raise ValueError(
+        raise InputError(
             f"--label-set names {', '.join(map(repr, others))}, but {source} has emotion "
             f"labels only ({', '.join(EMOTIONS)})."
         )
@@ -222,12 +223,12 @@ class LabelledData:
         if not splits and self.splits is None:
             return self
         if splits and self.splits is None:
-            raise ValueError(f"--split {','.join(splits)}: {self.description} has no splits.")
+            raise InputError(f"--split {','.join(splits)}: {self.description} has no splits.")
         wanted = {name.casefold() for name in splits} if splits else set(ROLES[role])
         mask = np.array([name.casefold() in wanted for name in self.splits.tolist()], dtype=bool)
         if not mask.any():
             what = f"split {', '.join(splits)}" if splits else f"{role} split"
-            raise ValueError(
+            raise InputError(
                 f"{self.description} has no {what}; its splits are "
                 f"{', '.join(self.split_names())}: choose with --split."
             )
@@ -281,7 +282,7 @@ def load_data(
     """Load ``source`` with canonical labels, keeping only the classes of ``label_set``."""
     label_set = label_set or LabelSet()
     if ferplus is not None and source.kind != "csv":
-        raise ValueError(f"--ferplus relabels a FER2013 CSV, but --data is {source}.")
+        raise InputError(f"--ferplus relabels a FER2013 CSV, but --data is {source}.")
     _check_emotion_classes(source, label_set)
     if source.kind == SYNTHETIC:
         data = _synthetic(source.n_samples, label_set, seed)
@@ -294,7 +295,7 @@ def load_data(
         echo(f"{int((~kept).sum())} of {len(kept)} samples dropped: labels outside the label set")
         data = data.subset(kept)
     if len(data) == 0:
-        raise ValueError(f"no sample of {source} is left with the label set.")
+        raise InputError(f"no sample of {source} is left with the label set.")
     return replace(data, labels=labels)
 
 

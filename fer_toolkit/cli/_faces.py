@@ -11,6 +11,7 @@ from ..datasets import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from ..datasets.image_folder import list_files
 from ..detection import Detections, HaarCascadeDetector
 from ..utils.threads import map_images
+from ..utils.validation import InputError
 
 __all__ = [
     "DETECTORS",
@@ -88,7 +89,7 @@ def make_detector(name: str, *, device="auto", n_jobs=None):
         return MTCNN(device=device)
     if name == "none":
         return WholeImage()
-    raise ValueError(f"detector must be one of {DETECTORS}; got {name!r}.")
+    raise InputError(f"detector must be one of {DETECTORS}; got {name!r}.")
 
 
 def media_kind(path: str) -> str | None:
@@ -127,13 +128,13 @@ def find_media(inputs) -> list[tuple[str, str]]:
                 for path in list_files(item, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
             ]
             if not entries:
-                raise ValueError(
+                raise InputError(
                     f"no images ({', '.join(IMAGE_EXTENSIONS)}) or videos "
                     f"({', '.join(VIDEO_EXTENSIONS)}) in folder {item!r}."
                 )
         elif os.path.isfile(item):
             if media_kind(item) is None:
-                raise ValueError(
+                raise InputError(
                     f"{item!r} is neither an image ({', '.join(IMAGE_EXTENSIONS)}) nor a "
                     f"video ({', '.join(VIDEO_EXTENSIONS)}) by its extension."
                 )
@@ -145,7 +146,7 @@ def find_media(inputs) -> list[tuple[str, str]]:
             if real in found:
                 continue
             if name in names:
-                raise ValueError(
+                raise InputError(
                     f"{names[name]!r} and {path!r} would share the output name {name!r}; "
                     "give their folders instead."
                 )

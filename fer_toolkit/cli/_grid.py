@@ -16,6 +16,8 @@ from numbers import Integral, Real
 
 from scipy import stats
 
+from ..utils.validation import InputError
+
 __all__ = ["DISTRIBUTIONS", "load_param_grid", "parse_param_grid"]
 
 #: Distribution names allowed in grid files, with the scipy.stats factory for ``[low, high]``.
@@ -55,15 +57,18 @@ def load_param_grid(path) -> list[dict]:
     [{'lr': [0.001, 0.003], 'module__width': [8, 16]}]
     """
     path = os.fspath(path)
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text (a JSON or YAML grid): {exc}.") from None
     if path.lower().endswith((".yaml", ".yml")):
         document = _parse_yaml(text, path)
     else:
         try:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ValueError(
+            raise InputError(
                 f"{path}, line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}."
             ) from None
     return parse_param_grid(document, path)
@@ -83,7 +88,7 @@ def _parse_yaml(text: str, path: str):
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ValueError(f"{path}{where}: invalid YAML: {problem}.") from None
+        raise InputError(f"{path}{where}: invalid YAML: {problem}.") from None
 
 
 def parse_param_grid(document, where: str = "grid") -> list[dict]:
@@ -98,7 +103,7 @@ def parse_param_grid(document, where: str = "grid") -> list[dict]:
     """
     grids = document if isinstance(document, list) else [document]
     if not grids:
-        raise ValueError(f"{where}: the list of grids is empty.")
+        raise InputError(f"{where}: the list of grids is empty.")
     checked = []
     for number, grid in enumerate(grids):
         at = (
@@ -107,7 +112,7 @@ def parse_param_grid(document, where: str = "grid") -> list[dict]:
             else f"{where}, grid {number}"
         )
         if not isinstance(grid, dict) or not grid:
-            raise ValueError(f"{at}: expected a non-empty object {{name: [values]}}; got {grid!r}.")
+            raise InputError(f"{at}: expected a non-empty object {{name: [values]}}; got {grid!r}.")
         checked.append(
             {_check_name(name, at): _values(name, values, at) for name, values in grid.items()}
         )
@@ -116,19 +121,19 @@ def parse_param_grid(document, where: str = "grid") -> list[dict]:
 
 def _check_name(name, at: str) -> str:
     if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"{at}: parameter names must be non-empty strings; got {name!r}.")
+        raise InputError(f"{at}: parameter names must be non-empty strings; got {name!r}.")
     return name
 
 
 def _values(name: str, values, at: str):
     if isinstance(values, list):
         if not values:
-            raise ValueError(f"{at}: {name!r} has an empty list of values.")
+            raise InputError(f"{at}: {name!r} has an empty list of values.")
         return values
     if isinstance(values, dict) and len(values) == 1:
         ((kind, bounds),) = values.items()
         if kind not in DISTRIBUTIONS:
-            raise ValueError(
+            raise InputError(
                 f"{at}: {name!r}: unknown distribution {kind!r}; use one of "
                 f"{', '.join(DISTRIBUTIONS)}."
             )
@@ -139,16 +144,16 @@ def _values(name: str, values, at: str):
             or not all(math.isfinite(b) for b in bounds)
             or not bounds[0] < bounds[1]
         ):
-            raise ValueError(
+            raise InputError(
                 f"{at}: {name!r}: {kind} needs [low, high] with finite numbers low < high; "
                 f"got {bounds!r}."
             )
         if kind == "loguniform" and bounds[0] <= 0:
-            raise ValueError(f"{at}: {name!r}: loguniform needs low > 0; got {bounds!r}.")
+            raise InputError(f"{at}: {name!r}: loguniform needs low > 0; got {bounds!r}.")
         if kind == "randint" and not all(isinstance(b, Integral) for b in bounds):
-            raise ValueError(f"{at}: {name!r}: randint needs integer bounds; got {bounds!r}.")
+            raise InputError(f"{at}: {name!r}: randint needs integer bounds; got {bounds!r}.")
         return DISTRIBUTIONS[kind](*bounds)
-    raise ValueError(
+    raise InputError(
         f"{at}: {name!r} must be a list of values or one distribution such as "
         f'{{"loguniform": [0.0001, 0.01]}}; got {values!r}.'
     )

@@ -250,16 +250,16 @@ class PipelineSpec:
 
     def __post_init__(self):
         if self.cropper not in CROPPERS:
-            raise ValueError(f"cropper must be one of {CROPPERS}; got {self.cropper!r}.")
+            raise InputError(f"cropper must be one of {CROPPERS}; got {self.cropper!r}.")
         if self.align and self.cropper != "mtcnn":
-            raise ValueError(
+            raise InputError(
                 "alignment needs the landmarks of the MTCNN cropper (--cropper mtcnn)."
             )
         if not isinstance(self.margin, (int, float)) or not self.margin >= 0:
-            raise ValueError(f"margin must be a number >= 0; got {self.margin!r}.")
+            raise InputError(f"margin must be a number >= 0; got {self.margin!r}.")
         self.size = check_size(tuple(self.size) if isinstance(self.size, list) else self.size)
         if not isinstance(self.model, str):
-            raise ValueError(f"model must be a registry name; got {self.model!r}.")
+            raise InputError(f"model must be a registry name; got {self.model!r}.")
         if self.model not in MODELS:
             from ..models.registry import _current_name
 
@@ -304,20 +304,20 @@ def route_params(params: dict, pipeline: Pipeline) -> dict:
         if head in steps and rest:
             known = steps[head].get_params(deep=True)
             if rest not in known:
-                raise ValueError(
+                raise InputError(
                     f"unknown parameter {name!r}: step {head!r} ({type(steps[head]).__name__}) "
                     f"has {', '.join(sorted(known))}."
                 )
             routed[name] = value
         elif head in STEPS and rest:
-            raise ValueError(
+            raise InputError(
                 f"unknown parameter {name!r}: this pipeline has no {head!r} step (its steps "
                 f"are {', '.join(steps)})."
             )
         elif name in cnn_names or (rest and head in cnn_prefixes):
             routed[f"cnn__{name}"] = value
         else:
-            raise ValueError(
+            raise InputError(
                 f"unknown parameter {name!r}{closest(name, cnn_names)}: network parameters are "
                 f"{', '.join(sorted(cnn_names))}, or module__*, optimizer__*, iterator_train__*..."
             )

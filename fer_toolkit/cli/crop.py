@@ -27,6 +27,7 @@ from ..datasets.extraction import FACES_DIR, IMAGE_FORMATS, INDEX_COLUMNS, INDEX
 from ..preprocessing.faces import cut_face
 from ..preprocessing.geometry import resize_image
 from ..utils.fileio import atomic_path, atomic_write, folder_lock, remove_stale_temporaries
+from ..utils.validation import InputError
 from ._common import (
     FerCommand,
     SizeParam,
@@ -88,7 +89,7 @@ class _Settings:
         if previous is not None:
             for name, value in settings.items():
                 if previous["settings"].get(name) != value:
-                    raise ValueError(
+                    raise InputError(
                         f"{out_dir} holds crops made with {name}={previous['settings'].get(name)!r}"
                         f", not {value!r}; rerun with the same settings to resume, or start over "
                         "with --restart (or use another --out)."
@@ -117,7 +118,7 @@ class _Settings:
         except FileNotFoundError:
             return None
         except (ValueError, KeyError, TypeError):
-            raise ValueError(
+            raise InputError(
                 f"{self.path} is not a crop.json written by fer-toolkit crop (it was modified?); "
                 "move it away, or use another --out."
             ) from None
@@ -138,7 +139,7 @@ def _encode(image: np.ndarray, image_format: str, where: str) -> bytes:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     ok, encoded = cv2.imencode(f".{image_format}", image)
     if not ok:
-        raise ValueError(f"OpenCV cannot encode {where!r} as {image_format}.")
+        raise InputError(f"OpenCV cannot encode {where!r} as {image_format}.")
     return encoded.tobytes()
 
 
@@ -492,7 +493,7 @@ def _crop_csv_sources(
             raise FileNotFoundError(f"source {source!r} does not exist.")
         for name in (*outputs, SETTINGS_NAME):
             if os.path.realpath(out / name) == os.path.realpath(source):
-                raise ValueError(
+                raise InputError(
                     f"--out {out} would overwrite the source {source!r} with its {name}; "
                     "use another --out (inputs are never written to)."
                 )

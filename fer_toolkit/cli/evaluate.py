@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ..utils.validation import InputError
 from ._common import FerCommand, device_option, echo, n_jobs_option, seed_option
 from ._data import LabelSet, data_options, load_data
 from ._model import ModelParam, load_model, model_faces
@@ -77,7 +78,7 @@ def evaluate(
     part = data.select("test", splits)
     unknown = sorted(set(part.labels.tolist()) - set(model.classes.tolist()))
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"{part.description} has labels the model does not know: {', '.join(unknown)} "
             f"(its classes: {', '.join(map(str, model.classes))}); choose --label-set."
         )

@@ -21,6 +21,7 @@ from ..plotting import annotate_faces
 from ..preprocessing import read_image
 from ..preprocessing.faces import cut_face
 from ..utils.fileio import atomic_path, atomic_write, printable_path
+from ..utils.validation import InputError
 from ._common import FerCommand, device_option, echo, n_jobs_option, show_progress
 from ._faces import (
     DETECTORS,
@@ -124,7 +125,7 @@ class _Annotator:
         path = self.out_dir / name
         ok, encoded = cv2.imencode(".png", cv2.cvtColor(annotated, cv2.COLOR_RGB2BGR))
         if not ok:
-            raise ValueError(f"cannot encode the annotated copy of {name!r}.")
+            raise InputError(f"cannot encode the annotated copy of {name!r}.")
         with atomic_path(path) as tmp:
             encoded.tofile(tmp)
 
@@ -166,7 +167,7 @@ def annotated_names(media, out_dir: Path) -> dict[str, str]:
         # Escaped when not UTF-8: OpenCV's video writer cannot take such a name.
         names[path] = printable_path(name + ext if clash else short)
         if os.path.realpath(out_dir / names[path]) in inputs:
-            raise ValueError(
+            raise InputError(
                 f"the annotated copy of {path!r} would overwrite the input "
                 f"{os.fspath(out_dir / names[path])!r}; use another --out (inputs are never "
                 "written to)."

@@ -13,6 +13,7 @@ import numpy as np
 from ..datasets import IMAGE_EXTENSIONS, load_fer2013, make_synthetic_faces
 from ..preprocessing import Grayscale, ImageReader, Resize
 from ..utils.fileio import atomic_path, file_lock, remove_stale_temporaries
+from ..utils.validation import InputError
 from ._common import (
     FerCommand,
     device_option,
@@ -39,7 +40,7 @@ def _unlabelled_images(data: str, size: int, seed: int) -> np.ndarray:
             str(p) for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
         )
         if not files:
-            raise ValueError(f"{data}: no images ({', '.join(IMAGE_EXTENSIONS)}) in this folder.")
+            raise InputError(f"{data}: no images ({', '.join(IMAGE_EXTENSIONS)}) in this folder.")
         images = ImageReader().transform(files)
     elif path.is_file():
         images = load_fer2013(data).images  # the emotion labels are ignored

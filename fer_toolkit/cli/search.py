@@ -67,7 +67,7 @@ def dask_backend(address: str):
     try:
         client = Client(address, timeout=_DASK_TIMEOUT)
     except (OSError, ValueError) as exc:
-        raise OSError(f"cannot connect to the Dask scheduler at {address!r}: {exc}") from None
+        raise InputError(f"cannot connect to the Dask scheduler at {address!r}: {exc}") from None
     with client:
         workers = client.scheduler_info()["workers"].values()
         threads = sum(worker["nthreads"] for worker in workers)

@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.model_selection import PredefinedSplit, train_test_split
 
 from ..utils.fileio import replaced_folder
+from ..utils.validation import InputError
 from ._common import FerCommand, device_option, echo, is_quiet, n_jobs_option, seed_option
 from ._data import LabelledData, LabelSet, data_options, load_data
 from ._model import (
@@ -72,7 +73,7 @@ def split_validation(train: LabelledData, validation, data: LabelledData, seed: 
     if validation == "dataset":
         if not data.has_role("validation"):
             splits = ", ".join(data.split_names()) or "none"
-            raise ValueError(
+            raise InputError(
                 f"{data.description} has no validation split (FER2013 PublicTest, a "
                 f"validation/ folder; its splits: {splits}); use --validation 0.1."
             )
@@ -83,7 +84,7 @@ def split_validation(train: LabelledData, validation, data: LabelledData, seed: 
             index, test_size=validation, stratify=train.labels, random_state=seed
         )
     except ValueError as exc:
-        raise ValueError(
+        raise InputError(
             f"--validation {validation}: cannot hold out a stratified part of "
             f"{len(train)} training images ({exc}); use more data, another fraction, or "
             "--validation none."

@@ -34,7 +34,7 @@ from ..preprocessing.geometry import resize_image
 from ..preprocessing.io import read_image
 from ..utils.fileio import atomic_write, folder_lock, printable_path, remove_stale_temporaries
 from ..utils.pixels import to_gray
-from ..utils.validation import check_size
+from ..utils.validation import InputError, check_size
 from .image_folder import IMAGE_EXTENSIONS
 from .video import VIDEO_EXTENSIONS, iter_video_frames, video_info
 
@@ -103,6 +103,19 @@ class ExtractionSummary:
     failed : tuple of (str, str)
         ``(path, reason)`` of the files this run could not read and left out
         (``on_error="skip"`` or ``"warn"``); a rerun tries them again.
+
+    Examples
+    --------
+    :func:`extract_faces` returns one (its example runs an extraction). Here,
+    that of a rerun that found one of three files done and one unreadable:
+
+    >>> from fer_toolkit.datasets import ExtractionSummary
+    >>> summary = ExtractionSummary(
+    ...     out_dir="faces", index_path="faces/index.csv", n_sources=3, n_skipped=1,
+    ...     n_frames=1, n_kept=2, n_rejected=0,
+    ...     failed=(("clip.mp4", "cannot decode video file 'clip.mp4'"),))
+    >>> summary.n_sources - summary.n_skipped - len(summary.failed)  # files read
+    1
     """
 
     out_dir: str
@@ -150,9 +163,9 @@ class HaarVerifier:
     def __init__(self, cascade="frontalface_default", min_neighbors=3, size=96, min_face=0.4):
         size = check_size(size, "size")
         if size[0] != size[1]:
-            raise ValueError(f"size must be a single int (a square); got {size!r}.")
+            raise InputError(f"size must be a single int (a square); got {size!r}.")
         if not isinstance(min_face, Real) or not 0.0 < min_face <= 1.0:
-            raise ValueError(f"min_face must be a number in (0, 1]; got {min_face!r}.")
+            raise InputError(f"min_face must be a number in (0, 1]; got {min_face!r}.")
         self.cascade = cascade
         self.min_neighbors = min_neighbors
         self.size = size[0]
@@ -357,9 +370,9 @@ def extract_faces(
         save_rejected=save_rejected,
     )
     if on_error not in ("raise", "skip", "warn"):
-        raise ValueError(f"on_error must be 'raise', 'skip' or 'warn'; got {on_error!r}.")
+        raise InputError(f"on_error must be 'raise', 'skip' or 'warn'; got {on_error!r}.")
     if not isinstance(device, str):
-        raise ValueError(
+        raise InputError(
             f"device must be a string such as 'auto', 'cpu' or 'cuda'; got {device!r}."
         )
     plan = _plan(sources, out_dir)
@@ -417,41 +430,41 @@ def _check_settings(**values) -> dict:
     """Validate the parameters that shape the output; return them as JSON-able settings."""
     detector, verify = values["detector"], values["verify"]
     if not (detector in ("mtcnn", "haar") or callable(getattr(detector, "detect", None))):
-        raise ValueError(
+        raise InputError(
             f"detector must be 'mtcnn', 'haar' or an object with a detect(image) method; "
             f"got {detector!r}."
         )
     if not (verify is None or verify == "haar" or callable(verify)):
-        raise ValueError(f"verify must be None, 'haar' or a callable; got {verify!r}.")
+        raise InputError(f"verify must be None, 'haar' or a callable; got {verify!r}.")
     every = values["every"]
     if not isinstance(every, Integral) or isinstance(every, bool) or every < 1:
-        raise ValueError(f"every must be an int >= 1; got {every!r}.")
+        raise InputError(f"every must be an int >= 1; got {every!r}.")
     values["every"] = int(every)
     threshold = values["min_confidence"]
     if threshold is not None and (
         not isinstance(threshold, Real) or isinstance(threshold, bool) or math.isnan(threshold)
     ):
-        raise ValueError(f"min_confidence must be a number or None; got {threshold!r}.")
+        raise InputError(f"min_confidence must be a number or None; got {threshold!r}.")
     if threshold is not None:
         values["min_confidence"] = float(threshold)
     margin = values["margin"]
     if not isinstance(margin, Real) or isinstance(margin, bool) or not margin >= 0:
-        raise ValueError(f"margin must be a number >= 0; got {margin!r}.")
+        raise InputError(f"margin must be a number >= 0; got {margin!r}.")
     values["margin"] = float(margin)
     size = values["output_size"]
     if size is not None:
         values["output_size"] = list(check_size(size, "output_size"))
     for name in ("align", "grayscale", "save_rejected"):
         if not isinstance(values[name], bool):
-            raise ValueError(f"{name} must be True or False; got {values[name]!r}.")
+            raise InputError(f"{name} must be True or False; got {values[name]!r}.")
     if values["keep"] not in ("all", "largest"):
-        raise ValueError(f"keep must be 'all' or 'largest'; got {values['keep']!r}.")
+        raise InputError(f"keep must be 'all' or 'largest'; got {values['keep']!r}.")
     if values["image_format"] not in IMAGE_FORMATS:
-        raise ValueError(
+        raise InputError(
             f"image_format must be one of {IMAGE_FORMATS}; got {values['image_format']!r}."
         )
     if values["align"] and detector == "haar":
-        raise ValueError(
+        raise InputError(
             "align=True needs five landmarks per face, which the Haar cascade does not give: "
             "use detector='mtcnn'."
         )
@@ -508,7 +521,7 @@ def _plan(sources, out_dir: str) -> list[_Source]:
         sources = [sources]
     sources = [os.fspath(source) for source in sources]
     if not sources:
-        raise ValueError("sources is empty: give at least one video, image or folder.")
+        raise InputError("sources is empty: give at least one video, image or folder.")
     out_real = os.path.realpath(out_dir)
     plan, by_key, seen = [], {}, set()
     for source in sources:
@@ -516,14 +529,14 @@ def _plan(sources, out_dir: str) -> list[_Source]:
             raise FileNotFoundError(f"source {source!r} does not exist.")
         real = os.path.realpath(source)
         if _is_within(out_real, real) or _is_within(real, out_real):
-            raise ValueError(
+            raise InputError(
                 f"the output folder {out_dir!r} and the source {source!r} overlap; choose an "
                 "output folder outside the inputs (inputs are never written to)."
             )
         if os.path.isdir(source):
             files = _walk(source)
             if not files:
-                raise ValueError(
+                raise InputError(
                     f"no images ({', '.join(IMAGE_EXTENSIONS)}) or videos "
                     f"({', '.join(VIDEO_EXTENSIONS)}) found in folder {source!r}."
                 )
@@ -534,7 +547,7 @@ def _plan(sources, out_dir: str) -> list[_Source]:
             ]
         else:
             if _media_kind(source) is None:
-                raise ValueError(
+                raise InputError(
                     f"source {source!r} is neither an image ({', '.join(IMAGE_EXTENSIONS)}) "
                     f"nor a video ({', '.join(VIDEO_EXTENSIONS)}) by its extension."
                 )
@@ -546,7 +559,7 @@ def _plan(sources, out_dir: str) -> list[_Source]:
                 continue
             seen.add(real)
             if key in by_key:
-                raise ValueError(
+                raise InputError(
                     f"sources {by_key[key]!r} and {path!r} would both write their crops as "
                     f"{FACES_DIR}/{key}...; rename one or extract them into separate output "
                     "folders."
@@ -633,7 +646,7 @@ class _Run:
         found = batch(images) if callable(batch) else [self.detector.detect(im) for im in images]
         found = list(found)
         if len(found) != len(images):
-            raise ValueError(
+            raise InputError(
                 f"the detector's detect_batch returned {len(found)} results for {len(images)} "
                 f"images (first: {_where(*frames[0][:2])})."
             )
@@ -667,7 +680,7 @@ class _Run:
 
     def _rows(self, source, index, frame, detections) -> list[list]:
         if self.align and len(detections) and detections.landmarks is None:
-            raise ValueError(
+            raise InputError(
                 f"align=True needs five landmarks per face, but the detector gave none for "
                 f"{_where(source, index)}."
             )
@@ -697,7 +710,7 @@ class _Run:
             crop = cv2.cvtColor(crop, cv2.COLOR_RGB2BGR)
         ok, encoded = cv2.imencode(f".{self.image_format}", crop)
         if not ok:
-            raise ValueError(f"OpenCV cannot encode crop {relative!r} as {self.image_format}.")
+            raise InputError(f"OpenCV cannot encode crop {relative!r} as {self.image_format}.")
         with atomic_write(os.path.join(self.out_dir, relative), "wb") as f:
             f.write(encoded.tobytes())
 
@@ -733,7 +746,7 @@ def _check_detections(detections, where: str) -> Detections:
         or (boxes[:, 2:] <= 0).any()
     ):
         shape = None if landmarks is None else np.shape(landmarks)
-        raise ValueError(
+        raise InputError(
             f"the detector returned malformed Detections for {where}: boxes {boxes.shape}, "
             f"scores {scores.shape}, landmarks {shape}; expected (k, 4) with positive widths "
             "and heights, (k,), and (k, 5, 2) or None."
@@ -744,7 +757,7 @@ def _check_detections(detections, where: str) -> Detections:
 def _check_mask(mask, n: int) -> np.ndarray:
     mask = np.asarray(mask)
     if mask.shape != (n,) or mask.dtype != bool:
-        raise ValueError(
+        raise InputError(
             f"verify must return one boolean per crop: got dtype {mask.dtype}, shape "
             f"{mask.shape} for {n} crops."
         )
@@ -830,7 +843,7 @@ class _Store:
         with open(self.index_path, newline="", encoding="utf-8") as f:
             header = f.readline()
         if next(csv.reader([header]), None) != list(INDEX_COLUMNS):
-            raise ValueError(
+            raise InputError(
                 f"{self.index_path!r} does not start with the index header {INDEX_COLUMNS}; "
                 f"{_START_OVER}."
             )
@@ -851,7 +864,7 @@ class _Store:
         if os.path.exists(progress_path):
             os.truncate(progress_path, valid)
         if os.path.getsize(self.index_path) < committed:
-            raise ValueError(
+            raise InputError(
                 f"{self.index_path!r} is shorter than its progress record: it was modified "
                 f"after the extraction; {_START_OVER}."
             )
@@ -908,7 +921,7 @@ def _read_settings(path: str) -> dict | None:
     except ValueError:
         settings = None
     if not isinstance(settings, dict):
-        raise ValueError(
+        raise InputError(
             f"{path!r} is not an extract_faces settings file (a JSON object): it was "
             f"modified, or is not from extract_faces; {_START_OVER}."
         )
@@ -919,7 +932,7 @@ def _check_same_settings(previous: dict, settings: dict, out_dir: str) -> None:
     for name, value in settings.items():
         before = previous.get(name, _LATER_SETTINGS.get(name))
         if before != value:
-            raise ValueError(
+            raise InputError(
                 f"{out_dir!r} holds an extraction made with {name}={before!r}, not "
                 f"{value!r}; rerun with the same settings to resume it, or {_START_OVER}."
             )

@@ -19,6 +19,7 @@ from sklearn.utils import Bunch, check_random_state
 
 from ..preprocessing.geometry import resize_image
 from ..utils.pixels import to_gray, to_uint8
+from ..utils.validation import InputError
 
 __all__ = ["BACKGROUND_SCENES", "make_face_patches"]
 
@@ -55,11 +56,11 @@ def _check_scenes(scenes) -> tuple[str, ...]:
     scenes = tuple(scenes)
     unknown = [name for name in scenes if name not in BACKGROUND_SCENES]
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"scenes {unknown} are not known to be face-free; choose from {BACKGROUND_SCENES}."
         )
     if len(set(scenes)) != len(scenes):
-        raise ValueError(f"scenes must be distinct; got {scenes}.")
+        raise InputError(f"scenes must be distinct; got {scenes}.")
     return scenes
 
 
@@ -136,9 +137,9 @@ def make_face_patches(n_background=100, *, size=25, scenes=None, random_state=No
     ['brick', 'coffee', 'lfw_face', 'lfw_non_face']
     """
     if isinstance(n_background, bool) or not isinstance(n_background, Integral) or n_background < 0:
-        raise ValueError(f"n_background must be an int >= 0; got {n_background!r}.")
+        raise InputError(f"n_background must be an int >= 0; got {n_background!r}.")
     if isinstance(size, bool) or not isinstance(size, Integral) or size < 8:
-        raise ValueError(f"size must be an int >= 8; got {size!r}.")
+        raise InputError(f"size must be an int >= 8; got {size!r}.")
     scenes = _check_scenes(scenes)
     rng = check_random_state(random_state)
 

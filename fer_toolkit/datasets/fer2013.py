@@ -20,6 +20,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from ..utils.fileio import atomic_write
+from ..utils.validation import InputError
 from .labels import FER2013_EMOTIONS, _label_name
 
 __all__ = ["FER2013_USAGES", "load_fer2013", "write_fer2013_csv"]
@@ -129,10 +130,10 @@ def _check_usage_param(usage):
         return None
     requested = (usage,) if isinstance(usage, str) else tuple(usage)
     if not requested:
-        raise ValueError(f"usage selects no rows: got an empty {type(usage).__name__}.")
+        raise InputError(f"usage selects no rows: got an empty {type(usage).__name__}.")
     for value in requested:
         if value not in FER2013_USAGES:
-            raise ValueError(
+            raise InputError(
                 f"Unknown usage {value!r}; valid usages are {', '.join(FER2013_USAGES)}."
             )
     return requested
@@ -155,13 +156,13 @@ def _select_usage(table, selected):
     if selected is None:
         return np.arange(len(table.target))
     if not table.has_usage:
-        raise ValueError(
+        raise InputError(
             f"{table.path} has no Usage column, so usage={list(selected)} cannot select "
             "rows; pass usage=None."
         )
     rows = np.flatnonzero(np.isin(table.usage, selected))
     if rows.size == 0:
-        raise ValueError(
+        raise InputError(
             f"{table.path} has no rows with usage {list(selected)}; "
             f"it has {', '.join(sorted(set(table.usage.tolist())))}."
         )
@@ -188,7 +189,7 @@ def _read_csv(path):
         try:
             header = next(reader, None)
             if header is None:
-                raise ValueError(f"{path} is empty; expected a header line and data rows.")
+                raise InputError(f"{path} is empty; expected a header line and data rows.")
             rows, lines = [], []
             previous_end = reader.line_num
             for row in reader:
@@ -198,11 +199,11 @@ def _read_csv(path):
                     lines.append(previous_end + 1)
                 previous_end = reader.line_num
         except csv.Error as exc:
-            raise ValueError(f"{path}, line {previous_end + 1}: malformed CSV: {exc}.") from exc
+            raise InputError(f"{path}, line {previous_end + 1}: malformed CSV: {exc}.") from exc
         except UnicodeDecodeError as exc:
-            raise ValueError(f"{path} is not a UTF-8 text (CSV) file: {exc}.") from exc
+            raise InputError(f"{path} is not a UTF-8 text (CSV) file: {exc}.") from exc
     if not rows:
-        raise ValueError(f"{path} has a header ({','.join(header)}) but no data rows.")
+        raise InputError(f"{path} has a header ({','.join(header)}) but no data rows.")
     return path, header, rows, np.array(lines, dtype=np.int64)
 
 
@@ -213,7 +214,7 @@ def _check_field_count(row, header, path, first_line, last_line):
             if last_line > first_line
             else ""
         )
-        raise ValueError(
+        raise InputError(
             f"{path}, line {first_line}: has {len(row)} fields, expected {len(header)} "
             f"like the header ({','.join(header)}){spans}."
         )
@@ -225,11 +226,11 @@ def _find_columns(header, required, optional, path):
     for position, name in enumerate(header):
         key = name.strip().casefold()
         if key in positions:
-            raise ValueError(f"{path}: column {name.strip()!r} appears twice in the header.")
+            raise InputError(f"{path}: column {name.strip()!r} appears twice in the header.")
         positions[key] = position
     missing = [name for name in required if name not in positions]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"{path}: missing column {', '.join(map(repr, missing))}; header found: {header!r}."
         )
     return {name: positions[name] for name in (*required, *optional) if name in positions}
@@ -242,7 +243,7 @@ def _column(rows, position):
 def _raise_first_failure(values, texts, lines, path, describe):
     """Raise for the first ``None`` in ``values``, naming its line and text."""
     index = values.index(None)
-    raise ValueError(f"{path}, line {lines[index]}: {describe(texts[index])}.")
+    raise InputError(f"{path}, line {lines[index]}: {describe(texts[index])}.")
 
 
 def _parse_emotions(texts, lines, path):
@@ -312,13 +313,13 @@ def _parse_single_spaced_chunk(texts):
 def _parse_pixel_row(text, line, path):
     tokens = text.split()
     if len(tokens) != _N_PIXELS:
-        raise ValueError(
+        raise InputError(
             f"{path}, line {line}: has {len(tokens)} pixels, expected {_N_PIXELS} "
             f"({_SIDE}x{_SIDE})."
         )
     for position, token in enumerate(tokens, start=1):
         if not (token.isascii() and token.isdigit()) or int(token) > 255:
-            raise ValueError(
+            raise InputError(
                 f"{path}, line {line}: pixel {position} is {token!r}; "
                 "pixels must be integers in 0-255."
             )
@@ -371,7 +372,7 @@ def write_fer2013_csv(path, images, labels, usage="Training", variant="fer2013")
     emotion, Usage, pixels 3,Training,7 7 7 7 7
     """
     if variant not in _VARIANTS:
-        raise ValueError(f"variant must be one of {tuple(_VARIANTS)}, got {variant!r}.")
+        raise InputError(f"variant must be one of {tuple(_VARIANTS)}, got {variant!r}.")
     images = _check_fer_images(images)
     codes = _label_codes(labels, len(images))
     usages = _usage_per_row(usage, len(images))
@@ -398,19 +399,19 @@ def _check_fer_images(images):
             f"images must be uint8 (FER2013 stores 0-255 integers), got dtype {images.dtype}."
         )
     if images.ndim != 3 or images.shape[1:] != (_SIDE, _SIDE):
-        raise ValueError(
+        raise InputError(
             f"images has shape {images.shape}; FER2013 stores 48x48 grayscale images, "
             "so images must be (n_samples, 48, 48): convert to grayscale and resize first."
         )
     if len(images) == 0:
-        raise ValueError("images is empty; a FER2013 file needs at least one image.")
+        raise InputError("images is empty; a FER2013 file needs at least one image.")
     return images
 
 
 def _label_codes(labels, n_samples):
     labels = np.asarray(labels)
     if labels.shape != (n_samples,):
-        raise ValueError(
+        raise InputError(
             f"labels has shape {labels.shape}; expected ({n_samples},), one label per image."
         )
     return np.array(
@@ -425,7 +426,7 @@ def _label_code(label, position):
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"labels[{position}]: {exc}") from exc
     if name not in FER2013_EMOTIONS:
-        raise ValueError(
+        raise InputError(
             f"labels[{position}] is {label!r}, which is not a FER2013 emotion "
             f"({', '.join(FER2013_EMOTIONS)})."
         )
@@ -435,10 +436,10 @@ def _label_code(label, position):
 def _usage_per_row(usage, n_samples):
     usages = [usage] * n_samples if isinstance(usage, str) else list(usage)
     if len(usages) != n_samples:
-        raise ValueError(f"usage has {len(usages)} entries but there are {n_samples} images.")
+        raise InputError(f"usage has {len(usages)} entries but there are {n_samples} images.")
     for position, value in enumerate(usages):
         if value not in FER2013_USAGES:
-            raise ValueError(
+            raise InputError(
                 f"usage[{position}] is {value!r}; valid usages are {', '.join(FER2013_USAGES)}."
             )
     return usages

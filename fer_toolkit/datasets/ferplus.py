@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.utils import Bunch
 
+from ..utils.validation import InputError
 from .fer2013 import (
     _check_usage_param,
     _fer2013_images,
@@ -175,7 +176,7 @@ def load_ferplus(
     votes = np.where(plus.votes >= min_votes, plus.votes, 0)
     kept = _kept_rows(votes, plus, mode, ties, drop_unknown, selected)
     if kept.size == 0:
-        raise ValueError(
+        raise InputError(
             f"No row of {plus.path} is left after the FER+ rules with mode={mode!r}, "
             f"usage={usage!r}, ties={ties!r}, min_votes={min_votes}, "
             f"drop_unknown={drop_unknown}."
@@ -193,17 +194,17 @@ def load_ferplus(
 
 def _check_params(mode, ties, min_votes, drop_unknown):
     if mode not in _MODES:
-        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}.")
+        raise InputError(f"mode must be one of {_MODES}, got {mode!r}.")
     if ties not in _TIES:
-        raise ValueError(f"ties must be one of {_TIES}, got {ties!r}.")
+        raise InputError(f"ties must be one of {_TIES}, got {ties!r}.")
     if (
         not isinstance(min_votes, numbers.Integral)
         or isinstance(min_votes, bool)
         or (min_votes < 0)
     ):
-        raise ValueError(f"min_votes must be a non-negative integer, got {min_votes!r}.")
+        raise InputError(f"min_votes must be a non-negative integer, got {min_votes!r}.")
     if not isinstance(drop_unknown, (bool, np.bool_)):
-        raise ValueError(f"drop_unknown must be True or False, got {drop_unknown!r}.")
+        raise InputError(f"drop_unknown must be True or False, got {drop_unknown!r}.")
 
 
 class _FerPlusTable(NamedTuple):
@@ -236,7 +237,7 @@ def _parse_votes(rows, names, positions, lines, path):
         for name, position in zip(names, positions, strict=True):
             text = row[position].strip()
             if not (text.isascii() and text.isdigit()):
-                raise ValueError(
+                raise InputError(
                     f"{path}, line {line}: vote count {row[position]!r} in column {name!r} "
                     "is not a non-negative integer."
                 )
@@ -248,7 +249,7 @@ def _parse_votes(rows, names, positions, lines, path):
 def _check_alignment(fer2013, plus):
     n_fer, n_plus = len(fer2013.target), len(plus.votes)
     if n_fer != n_plus:
-        raise ValueError(
+        raise InputError(
             f"{plus.path} has {n_plus} data rows but {fer2013.path} has {n_fer}; FER+ "
             "labels must be row-aligned with FER2013 (same rows, same order)."
         )
@@ -257,7 +258,7 @@ def _check_alignment(fer2013, plus):
     differ = np.flatnonzero(fer2013.usage != plus.usage)
     if differ.size:
         row = differ[0]
-        raise ValueError(
+        raise InputError(
             f"Data row {row + 1} differs: {fer2013.path} line {fer2013.lines[row]} has usage "
             f"{str(fer2013.usage[row])!r} but {plus.path} line {plus.lines[row]} has "
             f"{str(plus.usage[row])!r}; the files are not row-aligned."

@@ -12,6 +12,8 @@ import os
 import numpy as np
 from sklearn.utils import Bunch
 
+from ..utils.validation import InputError
+
 __all__ = ["IMAGE_EXTENSIONS", "load_image_folder", "load_images"]
 
 #: File name endings recognised as images by default (compared case-insensitively).
@@ -152,7 +154,7 @@ def load_images(root, extensions=IMAGE_EXTENSIONS, recursive=True):
     suffixes = _check_extensions(extensions)
     found = list_files(root, suffixes, recursive=recursive)
     if not found:
-        raise ValueError(f"No images ({', '.join(suffixes)}) found in {root}.")
+        raise InputError(f"No images ({', '.join(suffixes)}) found in {root}.")
     return Bunch(filenames=np.array(found, dtype=str))
 
 
@@ -197,7 +199,7 @@ def _check_root(root):
 def _check_extensions(extensions):
     values = (extensions,) if isinstance(extensions, str) else tuple(extensions)
     if not values or not all(isinstance(value, str) and value.strip(".") for value in values):
-        raise ValueError(
+        raise InputError(
             f"extensions must be a non-empty sequence of file endings such as '.png', "
             f"got {extensions!r}."
         )
@@ -224,7 +226,7 @@ def _scan(root, suffixes):
     """Map ``(split or None, class)`` to the sorted image names of that class folder."""
     subfolders, images = _list_folder(root, suffixes)
     if images:
-        raise ValueError(
+        raise InputError(
             f"{root} holds images directly ({images[0]!r}...), outside any class folder; "
             "expected root/<class>/<image> or root/<split>/<class>/<image>. For a folder "
             "of unlabelled images use load_images(root)."
@@ -260,13 +262,13 @@ def _class_folders(folder, children, suffixes):
 def _check_layout(root, flat, nested, suffixes):
     if flat and nested:
         with_images, with_classes = next(iter(flat)), next(iter(nested))
-        raise ValueError(
+        raise InputError(
             f"{root} mixes layouts: {os.path.join(root, with_images)} holds images directly "
             f"(root/<class>/<image>) but {os.path.join(root, with_classes)} holds class "
             "folders of images (root/<split>/<class>/<image>); use one layout."
         )
     if not flat and not nested:
-        raise ValueError(
+        raise InputError(
             f"No images ({', '.join(suffixes)}) found in {root}; expected "
             "root/<class>/<image> or root/<split>/<class>/<image>."
         )
@@ -277,15 +279,15 @@ def _check_split_param(split, splits, root):
     if split is None:
         return None
     if splits == [None]:
-        raise ValueError(
+        raise InputError(
             f"{root} has no split folders (layout root/<class>/<image>); pass split=None."
         )
     requested = (split,) if isinstance(split, str) else tuple(split)
     if not requested:
-        raise ValueError("split selects no images: got an empty sequence.")
+        raise InputError("split selects no images: got an empty sequence.")
     for value in requested:
         if value not in splits:
-            raise ValueError(
+            raise InputError(
                 f"Unknown split {value!r} in {root}; available splits: {', '.join(splits)}."
             )
     return set(requested)

@@ -19,6 +19,8 @@ from types import MappingProxyType
 
 import numpy as np
 
+from ..utils.validation import InputError
+
 __all__ = [
     "EMOTIONS",
     "EMOTION_ALIASES",
@@ -136,7 +138,7 @@ def normalize_emotion(name):
         return key
     if key in EMOTION_ALIASES:
         return EMOTION_ALIASES[key]
-    raise ValueError(
+    raise InputError(
         f"Unknown emotion name {name!r}; expected one of {', '.join(EMOTIONS)} "
         f"or an alias ({', '.join(EMOTION_ALIASES)})."
     )
@@ -160,13 +162,13 @@ def _label_name(label):
         return _fer2013_name(int(key), label)
     key = key.casefold()
     if not key:
-        raise ValueError(f"Label {label!r} is empty.")
+        raise InputError(f"Label {label!r} is empty.")
     return EMOTION_ALIASES.get(key, key)
 
 
 def _fer2013_name(code, label):
     if not 0 <= code < len(FER2013_EMOTIONS):
-        raise ValueError(
+        raise InputError(
             f"Label {label!r} is not a FER2013 code: codes are 0-6 "
             f"({', '.join(f'{i} {name}' for i, name in enumerate(FER2013_EMOTIONS))})."
         )
@@ -189,14 +191,14 @@ def _label_set_by_count(n_classes):
         return next(iter(by_tuple))
     if not by_tuple:
         counts = sorted({len(classes) for classes in LABEL_SETS.values()})
-        raise ValueError(
+        raise InputError(
             f"No named label set has {n_classes} classes; named sets have "
             f"{', '.join(map(str, counts))} classes."
         )
     choices = "; ".join(
         f"{' / '.join(names)} = {', '.join(classes)}" for classes, names in by_tuple.items()
     )
-    raise ValueError(
+    raise InputError(
         f"{n_classes} classes is ambiguous: {choices}. Pass the label set's name instead."
     )
 
@@ -259,7 +261,7 @@ def get_label_set(name_or_count):
             key = _RENAMED[key]
         if key in LABEL_SETS:
             return LABEL_SETS[key]
-        raise ValueError(
+        raise InputError(
             f"Unknown label set {name_or_count!r}; named sets are {', '.join(LABEL_SETS)}, "
             "or give a class count (5, 7, 8) or a sequence of class names."
         )
@@ -272,11 +274,11 @@ def get_label_set(name_or_count):
 
 def _label_set_from_names(names):
     if not names:
-        raise ValueError("A label set needs at least one class name.")
+        raise InputError("A label set needs at least one class name.")
     classes = tuple(_label_name(name) for name in names)
     for position, name in enumerate(classes):
         if name in classes[:position]:
-            raise ValueError(
+            raise InputError(
                 f"Label set {names!r} names class {name!r} twice "
                 f"(position {classes.index(name)} and {position})."
             )
@@ -292,7 +294,7 @@ def _normalize_mapping(mapping):
     for source, target in mapping.items():
         key, value = _label_name(source), _label_name(target)
         if key in normalized and normalized[key] != value:
-            raise ValueError(
+            raise InputError(
                 f"mapping sends {origin[key]!r} to {normalized[key]!r} and {source!r} to "
                 f"{value!r}, but both are the label {key!r}."
             )
@@ -353,7 +355,7 @@ def map_labels(y, label_set, mapping=None, unknown="raise"):
     ['angry', 'angry', 'happy']
     """
     if unknown not in _UNKNOWN_POLICIES:
-        raise ValueError(f"unknown must be one of {_UNKNOWN_POLICIES}, got {unknown!r}.")
+        raise InputError(f"unknown must be one of {_UNKNOWN_POLICIES}, got {unknown!r}.")
     mapping = {} if mapping is None else _normalize_mapping(mapping)
     classes = _target_classes(label_set, mapping)
     labels = _as_label_list(y)
@@ -361,7 +363,7 @@ def map_labels(y, label_set, mapping=None, unknown="raise"):
     kept = np.fromiter((name in classes for name in mapped), dtype=bool, count=len(mapped))
     if unknown == "raise" and not kept.all():
         position = int(np.argmin(kept))
-        raise ValueError(
+        raise InputError(
             f"Label {labels[position]!r} at position {position} maps to "
             f"{mapped[position]!r}, which is not in the label set ({', '.join(classes)}); "
             "add it to mapping, or pass unknown='drop' to drop such samples."
@@ -374,7 +376,7 @@ def _target_classes(label_set, mapping):
     if label_set is not None:
         return get_label_set(label_set)
     if not mapping:
-        raise ValueError("label_set=None takes the classes from mapping; pass a mapping.")
+        raise InputError("label_set=None takes the classes from mapping; pass a mapping.")
     return _canonical_order(set(mapping.values()))
 
 
@@ -382,7 +384,7 @@ def _as_label_list(y):
     """The labels as Python objects; a list keeps each item's type (no coercion to str)."""
     labels = y if isinstance(y, np.ndarray) else np.asarray(y, dtype=object)
     if labels.ndim != 1:
-        raise ValueError(f"y must be 1-D, got an array of shape {labels.shape}.")
+        raise InputError(f"y must be 1-D, got an array of shape {labels.shape}.")
     return labels.tolist()
 
 
@@ -439,21 +441,24 @@ def load_label_mapping(path):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"Label mapping file not found: {path!r}.")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text (a JSON label mapping): {exc}.") from None
     try:
         pairs = json.loads(text, object_pairs_hook=_reject_duplicate_keys)
     except json.JSONDecodeError as exc:
-        raise ValueError(
+        raise InputError(
             f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}."
         ) from exc
     except _DuplicateKeyError as exc:
-        raise ValueError(f"{path}: key {exc.args[0]!r} appears twice.") from exc
+        raise InputError(f"{path}: key {exc.args[0]!r} appears twice.") from exc
     _check_mapping_document(pairs, path)
     try:
         return _normalize_mapping(pairs)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: {exc}") from exc
+        raise InputError(f"{path}: {exc}") from exc
 
 
 class _DuplicateKeyError(Exception):
@@ -471,12 +476,12 @@ def _reject_duplicate_keys(pairs):
 
 def _check_mapping_document(document, path):
     if not isinstance(document, dict):
-        raise ValueError(
+        raise InputError(
             f'{path}: expected a JSON object {{"source": "target", ...}}, '
             f"got {type(document).__name__}."
         )
     if not document:
-        raise ValueError(f"{path}: the mapping is empty.")
+        raise InputError(f"{path}: the mapping is empty.")
     for key, value in document.items():
         if not isinstance(value, str):
-            raise ValueError(f"{path}: the target of {key!r} must be a class name, got {value!r}.")
+            raise InputError(f"{path}: the target of {key!r} must be a class name, got {value!r}.")

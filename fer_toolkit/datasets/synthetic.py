@@ -19,6 +19,7 @@ import numbers
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
+from ..utils.validation import InputError
 from .labels import EMOTIONS, FER2013_EMOTIONS
 
 __all__ = ["make_synthetic_faces"]
@@ -352,16 +353,16 @@ def _check_classes(classes) -> tuple[str, ...]:
             f"classes must be a sequence of emotion names or None, got {classes!r}."
         ) from None
     if not classes:
-        raise ValueError(f"classes is empty; choose among {', '.join(EMOTIONS)}.")
+        raise InputError(f"classes is empty; choose among {', '.join(EMOTIONS)}.")
     unknown = [name for name in classes if name not in EMOTIONS]
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"Unknown emotion name(s) {', '.join(map(repr, unknown))} in classes; "
             f"valid names are {', '.join(EMOTIONS)}."
         )
     repeated = sorted({name for name in classes if classes.count(name) > 1})
     if repeated:
-        raise ValueError(f"classes lists {', '.join(map(repr, repeated))} more than once.")
+        raise InputError(f"classes lists {', '.join(map(repr, repeated))} more than once.")
     return tuple(name for name in EMOTIONS if name in classes)
 
 
@@ -370,9 +371,9 @@ def _check_n_samples(n_samples, n_classes: int) -> None:
     if not isinstance(n_samples, numbers.Integral) or isinstance(n_samples, bool):
         raise TypeError(f"n_samples must be an int, got {n_samples!r}.")
     if n_samples < 1:
-        raise ValueError(f"n_samples must be positive, got {n_samples}.")
+        raise InputError(f"n_samples must be positive, got {n_samples}.")
     if n_samples < n_classes:
-        raise ValueError(
+        raise InputError(
             f"n_samples={n_samples} is too small: it must be at least the number of "
             f"classes ({n_classes}) so that every class gets an image."
         )
@@ -383,7 +384,7 @@ def _check_image_size(image_size) -> None:
     if not isinstance(image_size, numbers.Integral) or isinstance(image_size, bool):
         raise TypeError(f"image_size must be an int, got {image_size!r}.")
     if image_size < MIN_IMAGE_SIZE:
-        raise ValueError(
+        raise InputError(
             f"image_size={image_size} is too small: faces need at least "
             f"{MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE} pixels."
         )

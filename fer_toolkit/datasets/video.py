@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from ..utils.fileio import printable_path
+from ..utils.validation import InputError
 
 __all__ = ["VIDEO_EXTENSIONS", "VideoInfo", "iter_video_frames", "video_info"]
 
@@ -33,6 +34,15 @@ class VideoInfo:
         Frames per second (0.0 when unknown).
     width, height : int
         Frame size in pixels.
+
+    Examples
+    --------
+    :func:`video_info` reads one from a file (its example writes a clip first):
+
+    >>> from fer_toolkit.datasets import VideoInfo
+    >>> info = VideoInfo(path="clip.mp4", frame_count=250, fps=25.0, width=640, height=480)
+    >>> info.frame_count / info.fps  # seconds
+    10.0
     """
 
     path: str
@@ -54,14 +64,14 @@ def _open(path) -> tuple[str, cv2.VideoCapture]:
     try:
         path.encode("utf-8")
     except UnicodeEncodeError:  # OpenCV's binding crashes (SIGSEGV) on such a name
-        raise ValueError(
+        raise InputError(
             f"video file {printable_path(path)!r}: OpenCV cannot open a file whose name is "
             "not valid UTF-8; rename it."
         ) from None
     capture = cv2.VideoCapture(path)
     if not capture.isOpened():
         capture.release()
-        raise ValueError(
+        raise InputError(
             f"cannot open video file {path!r}: not a video format OpenCV can decode, or corrupt."
         )
     return path, capture
@@ -113,7 +123,7 @@ def video_info(path) -> VideoInfo:
 
 def _check_index(value, name: str, minimum: int) -> int:
     if not isinstance(value, Integral) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}.")
+        raise InputError(f"{name} must be an int >= {minimum}; got {value!r}.")
     return int(value)
 
 
@@ -177,7 +187,7 @@ def iter_video_frames(
     path, capture = _open(path)
     if not capture.grab():
         capture.release()
-        raise ValueError(f"cannot decode video file {path!r}: no frame could be read.")
+        raise InputError(f"cannot decode video file {path!r}: no frame could be read.")
     return _frames(path, capture, every, start, stop)
 
 
@@ -189,7 +199,7 @@ def _frames(path, capture, every, start, stop):
             if index >= start and (index - start) % every == 0:
                 ok, bgr = capture.retrieve()
                 if not ok or bgr is None:
-                    raise ValueError(f"cannot decode frame {index} of video file {path!r}.")
+                    raise InputError(f"cannot decode frame {index} of video file {path!r}.")
                 yield index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             if not capture.grab():
                 return

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from ..utils.pixels import to_gray, to_uint8
-from ..utils.validation import check_image, check_size
+from ..utils.validation import InputError, check_image, check_size
 from ._types import Detections
 
 __all__ = ["HaarCascadeDetector", "available_cascades", "resolve_cascade"]
@@ -78,13 +78,13 @@ def resolve_cascade(cascade: str | os.PathLike) -> str:
     if os.path.isfile(text):
         return text
     if os.path.isdir(text):
-        raise ValueError(f"cascade {text!r} is a directory; give a cascade XML file.")
+        raise InputError(f"cascade {text!r} is a directory; give a cascade XML file.")
     stem = Path(text).name.removesuffix(".xml").removeprefix(_STOCK_PREFIX)
     for folder in _cascade_folders():
         for candidate in (folder / f"{stem}.xml", folder / f"{_STOCK_PREFIX}{stem}.xml"):
             if candidate.is_file():
                 return str(candidate)
-    raise ValueError(
+    raise InputError(
         f"unknown cascade {text!r}: not an existing file and not one of the known names "
         f"{available_cascades()}."
     )
@@ -137,12 +137,12 @@ def load_cascade(path: str) -> cv2.CascadeClassifier:
     try:
         loaded = classifier.load(path)
     except cv2.error as exc:
-        raise ValueError(
+        raise InputError(
             f"cannot load cascade {path!r}: not an OpenCV cascade classifier XML "
             f"(OpenCV: {exc.err})."
         ) from None
     if not loaded or classifier.empty():
-        raise ValueError(f"cannot load cascade {path!r}: not an OpenCV cascade classifier XML.")
+        raise InputError(f"cannot load cascade {path!r}: not an OpenCV cascade classifier XML.")
     return classifier
 
 
@@ -188,13 +188,13 @@ class HaarCascadeDetector:
         max_size=None,
     ):
         if not isinstance(scale_factor, Real) or not scale_factor > 1.0:
-            raise ValueError(f"scale_factor must be a number > 1; got {scale_factor!r}.")
+            raise InputError(f"scale_factor must be a number > 1; got {scale_factor!r}.")
         if (
             not isinstance(min_neighbors, Integral)
             or isinstance(min_neighbors, bool)
             or min_neighbors < 0
         ):
-            raise ValueError(f"min_neighbors must be an int >= 0; got {min_neighbors!r}.")
+            raise InputError(f"min_neighbors must be an int >= 0; got {min_neighbors!r}.")
         self.cascade = cascade
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors

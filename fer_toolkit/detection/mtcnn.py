@@ -19,7 +19,7 @@ import torch
 
 from ..utils.pixels import to_uint8
 from ..utils.threads import limit_threads
-from ..utils.validation import check_image, check_images
+from ..utils.validation import InputError, check_image, check_images
 from ._mtcnn_nets import ONet, PNet, RNet, load_keras_weights
 from ._types import Detections
 
@@ -284,7 +284,7 @@ def _check_fractions(value, name: str, count: int, meaning: str) -> None:
         or len(value) != count
         or not all(isinstance(v, Real) and not isinstance(v, bool) and 0 <= v <= 1 for v in value)
     ):
-        raise ValueError(f"{name} must be {count} numbers in [0, 1] ({meaning}); got {value!r}.")
+        raise InputError(f"{name} must be {count} numbers in [0, 1] ({meaning}); got {value!r}.")
 
 
 class MTCNN:
@@ -357,9 +357,9 @@ class MTCNN:
             or isinstance(min_face_size, bool)
             or not 0 < min_face_size < np.inf
         ):
-            raise ValueError(f"min_face_size must be a number > 0; got {min_face_size!r}.")
+            raise InputError(f"min_face_size must be a number > 0; got {min_face_size!r}.")
         if not isinstance(scale_factor, Real) or not 0 < scale_factor < 1:
-            raise ValueError(f"scale_factor must be a number in (0, 1); got {scale_factor!r}.")
+            raise InputError(f"scale_factor must be a number in (0, 1); got {scale_factor!r}.")
         _check_fractions(thresholds, "thresholds", 3, "P-Net, R-Net, O-Net")
         _check_fractions(
             nms_thresholds, "nms_thresholds", 4, "P-Net per scale, P-Net, R-Net, O-Net"
@@ -368,12 +368,12 @@ class MTCNN:
             try:
                 torch.device(device)
             except (RuntimeError, TypeError):
-                raise ValueError(
+                raise InputError(
                     f"device must be 'auto' or a torch device such as 'cpu' or 'cuda:0'; "
                     f"got {device!r}."
                 ) from None
         if not isinstance(batch_size, Integral) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}.")
+            raise InputError(f"batch_size must be an int >= 1; got {batch_size!r}.")
         self.min_face_size = min_face_size
         self.scale_factor = scale_factor
         self.thresholds = thresholds
@@ -392,7 +392,7 @@ class MTCNN:
 
                     device = torch.device(resolve_device(self.device))
                     if device.type == "cuda" and not torch.cuda.is_available():
-                        raise ValueError(f"device={self.device!r} but CUDA is not available.")
+                        raise InputError(f"device={self.device!r} but CUDA is not available.")
                     self._nets = _Networks(device)
                 nets = self._nets
         return nets

@@ -31,6 +31,17 @@ class ChanceLevelWarning(UserWarning):
 
     ``CNNClassifier`` warns so by default (its ``chance_level`` callback);
     ``callbacks__chance_level=None`` or a warnings filter silences it.
+
+    Examples
+    --------
+    Either drop the callback, or filter the warning:
+
+    >>> import warnings
+    >>> from fer_toolkit.estimators import ChanceLevelWarning, CNNClassifier
+    >>> net = CNNClassifier(callbacks__chance_level=None)  # no chance-level check
+    >>> with warnings.catch_warnings():
+    ...     warnings.filterwarnings("ignore", category=ChanceLevelWarning)
+    ...     warnings.warn("validation accuracy stayed at chance", ChanceLevelWarning)
     """
 
 

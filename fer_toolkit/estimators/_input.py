@@ -7,6 +7,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ..utils.validation import InputError
+
 __all__ = ["as_model_input", "as_nchw"]
 
 _CHANNELS = (1, 3)
@@ -19,7 +21,7 @@ def _stack(X) -> np.ndarray:
             raise TypeError(f"X[{i}] is a file path; put an ImageReader step before the CNN.")
         shape = np.asarray(image).shape
         if shape != first:
-            raise ValueError(
+            raise InputError(
                 f"X[{i}] has shape {shape} but X[0] has shape {first}: a CNN needs images of "
                 "one size; put a Resize step before it."
             )
@@ -58,7 +60,7 @@ def as_nchw(X, name: str = "X") -> np.ndarray:
         raise TypeError(f"{name} is a file path; put an ImageReader step before the CNN.")
     if isinstance(X, (list, tuple)) or (isinstance(X, np.ndarray) and X.dtype == object):
         if len(X) == 0:
-            raise ValueError(f"{name} is empty: got 0 images.")
+            raise InputError(f"{name} is empty: got 0 images.")
         X = _stack(X)
     X = np.asarray(X)
     if X.ndim == 3:
@@ -66,12 +68,12 @@ def as_nchw(X, name: str = "X") -> np.ndarray:
     elif X.ndim == 4 and X.shape[-1] in _CHANNELS:
         X = X.transpose(0, 3, 1, 2)
     elif not (X.ndim == 4 and X.shape[1] in _CHANNELS):
-        raise ValueError(
+        raise InputError(
             f"{name} has shape {X.shape}; expected images (n, H, W), (n, H, W, C) or "
             "(n, C, H, W) with C = 1 or 3."
         )
     if X.shape[0] == 0:
-        raise ValueError(f"{name} is empty: got a batch of shape {X.shape}.")
+        raise InputError(f"{name} is empty: got a batch of shape {X.shape}.")
     if X.dtype == np.uint8:
         return np.ascontiguousarray(X)
     if X.dtype.kind != "f":
@@ -81,7 +83,7 @@ def as_nchw(X, name: str = "X") -> np.ndarray:
     X = np.ascontiguousarray(X, dtype=np.float32)
     finite = np.isfinite(X).reshape(len(X), -1).all(axis=1)
     if not finite.all():
-        raise ValueError(f"{name}[{int(np.argmin(finite))}] contains NaN or infinite values.")
+        raise InputError(f"{name}[{int(np.argmin(finite))}] contains NaN or infinite values.")
     return X
 
 
@@ -125,12 +127,12 @@ def as_model_input(X, name: str = "X"):
     >>> as_model_input({"face": np.zeros((5, 48, 48)), "eyes": np.zeros((4, 16, 40))})
     Traceback (most recent call last):
         ...
-    ValueError: X['eyes'] holds 4 images but X['face'] holds 5: one image per sample and key.
+    fer_toolkit.utils.validation.InputError: X['eyes'] holds 4 images but X['face'] holds 5: ...
     """
     if not isinstance(X, Mapping):
         return as_nchw(X, name)
     if not X:
-        raise ValueError(
+        raise InputError(
             f"{name} is an empty dict; expected image batches by name, such as "
             "'face', 'eyes' and 'mouth'."
         )
@@ -145,7 +147,7 @@ def as_model_input(X, name: str = "X"):
     first, *others = batches
     for key in others:
         if len(batches[key]) != len(batches[first]):
-            raise ValueError(
+            raise InputError(
                 f"{name}[{key!r}] holds {len(batches[key])} images but {name}[{first!r}] "
                 f"holds {len(batches[first])}: one image per sample and key."
             )

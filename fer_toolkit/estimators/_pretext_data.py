@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..utils.validation import InputError
+
 __all__ = [
     "GRID",
     "N_ROTATIONS",
@@ -96,7 +98,7 @@ def jigsaw_geometry(height: int, width: int, tile_crop: float) -> JigsawGeometry
     tile_h, tile_w = math.floor(cell_h * tile_crop), math.floor(cell_w * tile_crop)
     if min(tile_h, tile_w) < MIN_TILE:
         needed = GRID * math.ceil(MIN_TILE / tile_crop)
-        raise ValueError(
+        raise InputError(
             f"images of {height}x{width} pixels are too small for 3x3 jigsaw tiles: "
             f"tiles would be {tile_h}x{tile_w} pixels with tile_crop={tile_crop}; "
             f"need at least {needed}x{needed}."

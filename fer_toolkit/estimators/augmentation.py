@@ -42,7 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..utils.validation import check_real
+from ..utils.validation import InputError, check_real
 
 __all__ = ["AugmentationParams", "augment_batch", "augment_batches"]
 
@@ -118,7 +118,7 @@ class AugmentationParams:
     >>> AugmentationParams(rotation=200)
     Traceback (most recent call last):
         ...
-    ValueError: rotation must be a finite number in [0, 180]; got 200.
+    fer_toolkit.utils.validation.InputError: rotation must be a finite number in [0, 180]; got 200.
     """
 
     brightness: tuple[float, float] | None = None
@@ -135,13 +135,13 @@ class AugmentationParams:
             try:
                 lo, hi = brightness
             except (TypeError, ValueError):
-                raise ValueError(
+                raise InputError(
                     f"brightness must be None or a (low, high) pair, got {brightness!r}."
                 ) from None
             lo = check_real(lo, "brightness low", 0.0)
             hi = check_real(hi, "brightness high", 0.0)
             if lo > hi:
-                raise ValueError(f"brightness must satisfy low <= high, got {brightness!r}.")
+                raise InputError(f"brightness must satisfy low <= high, got {brightness!r}.")
             object.__setattr__(self, "brightness", (lo, hi))
         if not isinstance(self.horizontal_flip, (bool, np.bool_)):
             raise TypeError(f"horizontal_flip must be a bool, got {self.horizontal_flip!r}.")
@@ -157,7 +157,7 @@ class AugmentationParams:
             self, "zoom", check_real(self.zoom, "zoom", 0.0, 1.0, high_inclusive=False)
         )
         if self.padding_mode not in PADDING_MODES:
-            raise ValueError(
+            raise InputError(
                 f"padding_mode must be one of {PADDING_MODES}, got {self.padding_mode!r}."
             )
 
@@ -287,7 +287,7 @@ def _check_generator(generator, device):
         and device.index is not None
         and gen_device.index != device.index
     ):
-        raise ValueError(
+        raise InputError(
             f"generator is on {gen_device} but the batch is on {device}; "
             f"create it with torch.Generator(device={str(device)!r})."
         )
@@ -305,7 +305,7 @@ def _check_batch(x, name):
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}.")
     if x.ndim != 4:
-        raise ValueError(f"{name} must have shape (N, C, H, W), got shape {tuple(x.shape)}.")
+        raise InputError(f"{name} must have shape (N, C, H, W), got shape {tuple(x.shape)}.")
     if not x.is_floating_point():
         raise TypeError(
             f"{name} must be a floating-point tensor scaled to [0, 1], got dtype {x.dtype}."
@@ -482,12 +482,12 @@ def augment_batches(batches, params, generator=None):
         name = f"batches[{key!r}]"
         _check_batch(x, name)
         if x.shape[0] != first.shape[0]:
-            raise ValueError(
+            raise InputError(
                 f"{name} holds {x.shape[0]} images but batches[{first_key!r}] holds "
                 f"{first.shape[0]}: every batch needs one image per sample."
             )
         if x.device != first.device:
-            raise ValueError(
+            raise InputError(
                 f"{name} is on {x.device} but batches[{first_key!r}] is on {first.device}."
             )
     _check_generator(generator, first.device)

@@ -41,6 +41,7 @@ from ..models import get_model
 from ..models.registry import _current_name
 from ..utils.fileio import atomic_path
 from ..utils.untrusted import plain_data, torch_load_plain
+from ..utils.validation import InputError
 
 __all__ = ["Backbone", "load_backbone", "save_backbone"]
 
@@ -92,7 +93,7 @@ class Backbone(nn.Module):
         network = get_model(self.model)(**self.model_kwargs)
         features = getattr(network, "features", None)
         if not isinstance(features, nn.Module):
-            raise ValueError(
+            raise InputError(
                 f"model {model!r} ({type(network).__name__}) has no `features` module mapping "
                 "one image batch to a feature map, so it cannot serve as a backbone; use "
                 "'baseline', 'conv4_dense3' or 'vgg_fer', or register a model that has one."
@@ -150,11 +151,11 @@ def save_backbone(backbone: Backbone, path) -> None:
 def _read(path):
     content = torch_load_plain(path, "fer_toolkit backbone file")
     if not isinstance(content, dict) or content.get("format") != BACKBONE_FORMAT:
-        raise ValueError(
+        raise InputError(
             f"{path}: not a fer_toolkit backbone file (no 'format': {BACKBONE_FORMAT!r} entry)"
         )
     if content.get("version") != _VERSION:
-        raise ValueError(
+        raise InputError(
             f"{path}: backbone file version {content.get('version')!r} is not supported "
             f"(this fer_toolkit reads version {_VERSION})"
         )
@@ -165,7 +166,7 @@ def _read(path):
         ("state_dict", dict),
     ):
         if not isinstance(content.get(key), kind):
-            raise ValueError(f"{path}: entry {key!r} is missing or not a {kind.__name__}")
+            raise InputError(f"{path}: entry {key!r} is missing or not a {kind.__name__}")
     return content
 
 
@@ -215,11 +216,11 @@ def load_backbone(path, *, device="cpu") -> Backbone:
             pretext=content["pretext"],
         )
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: cannot rebuild the backbone: {exc}") from exc
+        raise InputError(f"{path}: cannot rebuild the backbone: {exc}") from exc
     try:
         backbone.features.load_state_dict(content["state_dict"])
     except RuntimeError as exc:
-        raise ValueError(
+        raise InputError(
             f"{path}: the weights do not fit model {content['model']!r} built with "
             f"{content['model_kwargs']}: {exc}"
         ) from exc

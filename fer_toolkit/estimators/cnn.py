@@ -27,6 +27,7 @@ from skorch.utils import is_dataset
 
 from ..models import get_model
 from ..models._pretrained import is_pretrained_name
+from ..utils.validation import InputError
 from ._callbacks import (
     ChanceLevelWatch,
     PlainPrintLog,
@@ -194,7 +195,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         ``warm_start`` continues the plan) to the number of blocks still
         frozen from then on, e.g. ``{3: 2, 6: 0}``.
     verbose : int, default=0
-        skorch's epoch table is printed when 1.
+        Print skorch's epoch table when 1.
     **kwargs
         Any other skorch parameter: ``module__*``, ``optimizer__*``,
         ``iterator_train__*``, ``warm_start``, ``callbacks``, ``train_split``...
@@ -417,7 +418,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         validate_parameter_constraints(self._parameter_constraints, params, type(self).__name__)
         self._augmentation()  # range checks of the augmentation parameters
         if self.unfreeze_schedule is not None and self.freeze == "none":
-            raise ValueError(
+            raise InputError(
                 f"unfreeze_schedule={self.unfreeze_schedule!r} unfreezes blocks that freeze "
                 "makes frozen, but freeze='none': set freeze='backbone' or a number of blocks."
             )
@@ -442,7 +443,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
                 continue
             low, high = float(batch.min()), float(batch.max())
             if low < 0.0 or high > 1.0:
-                raise ValueError(
+                raise InputError(
                     f"{name} holds float values in [{low:.3g}, {high:.3g}], but augmentation "
                     "needs pixels in [0, 1] (it clips to that range, which would distort "
                     "training images but not validation or test images): pass uint8 images "
@@ -453,13 +454,13 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
     def _encode_targets(self, y, n_samples):
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != n_samples:
-            raise ValueError(f"y has shape {y.shape}; expected one label per image ({n_samples},).")
+            raise InputError(f"y has shape {y.shape}; expected one label per image ({n_samples},).")
         if self.warm_start and self.initialized_ and hasattr(self, "label_encoder_"):
             self._check_known_labels(y, "warm_start")
             return self.label_encoder_.transform(y).astype(np.int64)
         self.label_encoder_ = LabelEncoder().fit(y)
         if len(self.label_encoder_.classes_) < 2:
-            raise ValueError(
+            raise InputError(
                 f"y has a single class {y[0].tolist()!r}; a classifier needs at least two."
             )
         self.classes_inferred_ = self.label_encoder_.classes_
@@ -471,7 +472,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         n_valid = math.ceil(self.validation_fraction * len(y_codes))
         n_classes = len(np.unique(y_codes))
         if n_valid < n_classes or len(y_codes) - n_valid < n_classes:
-            raise ValueError(
+            raise InputError(
                 f"validation_fraction={self.validation_fraction} of {len(y_codes)} images "
                 f"cannot hold every one of the {n_classes} classes in both parts; use more "
                 "images, another fraction, or validation_fraction=None."
@@ -486,7 +487,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         else:
             unknown = set(self.class_weight) - set(self.classes_.tolist())
             if unknown:
-                raise ValueError(f"class_weight names unknown classes {sorted(unknown)}.")
+                raise InputError(f"class_weight names unknown classes {sorted(unknown)}.")
             weights = np.array([self.class_weight.get(c, 1.0) for c in self.classes_.tolist()])
         return torch.as_tensor(weights, dtype=torch.float32)
 
@@ -542,7 +543,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         y = np.asarray(y)
         n_images = _n_images(X)
         if y.ndim != 1 or len(y) != n_images:
-            raise ValueError(f"y has shape {y.shape}; expected one label per image ({n_images},).")
+            raise InputError(f"y has shape {y.shape}; expected one label per image ({n_images},).")
         self._check_known_labels(y, "partial_fit")
         y_codes = self.label_encoder_.transform(y).astype(np.int64)
         with self._seeded(len(self.history)), self._concrete_device():
@@ -551,7 +552,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
     def _check_continued_shape(self, X, what):
         mismatch = self._shape_mismatch(X)
         if mismatch:
-            raise ValueError(f"{what}: {mismatch}.")
+            raise InputError(f"{what}: {mismatch}.")
 
     def _shape_mismatch(self, X):
         """Why the prepared ``X`` does not fit the network built at ``fit``, or None."""
@@ -587,7 +588,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         """
         if self.backbone is not None:
             if isinstance(X, dict):
-                raise ValueError(
+                raise InputError(
                     f"X is a dict of batches with the keys {list(X)}, but a network built on "
                     "a backbone takes one batch of images."
                 )
@@ -613,7 +614,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         signature = f"{owner}.forward({', '.join(named)})"
         if not isinstance(X, dict):
             if len(required) > 1:
-                raise ValueError(
+                raise InputError(
                     f"X is one batch of images but {signature} takes several: pass a dict "
                     f"(a skorch SliceDict) of image batches with the keys {required}, e.g. "
                     "from EyeMouthBlocks(output='dict')."
@@ -627,7 +628,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
                 for what, keys in (("lacks", missing), ("adds", unexpected))
                 if keys
             ]
-            raise ValueError(
+            raise InputError(
                 f"X has the keys {list(X)} but {signature} takes its inputs by those names "
                 f"(skorch passes a dict X as keyword arguments): X {' and '.join(problems)}."
             )
@@ -635,7 +636,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
     def _check_known_labels(self, y, what):
         unknown = np.setdiff1d(y, self.label_encoder_.classes_)
         if unknown.size:
-            raise ValueError(
+            raise InputError(
                 f"{what}: labels {unknown.tolist()} were not seen in the first fit "
                 f"(classes {self.label_encoder_.classes_.tolist()})."
             )
@@ -693,7 +694,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
                 self.module_ = self.initialized_instance(module, kwargs)
             except TypeError as exc:  # a module__ value of the wrong type (width=1.5)
                 given = {f"module__{k}": v for k, v in self.get_params_for("module").items()}
-                raise ValueError(f"cannot build the network from {given}: {exc}") from exc
+                raise InputError(f"cannot build the network from {given}: {exc}") from exc
         else:
             self.module_ = self._transfer_module(resolve_backbone(self.backbone))
         self._initialize_freezing()
@@ -706,7 +707,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         shape = self.input_shape_
         pretrained = getattr(backbone, "input_shape", None)
         if isinstance(backbone, Backbone) and pretrained and pretrained[0] != shape[0]:
-            raise ValueError(
+            raise InputError(
                 f"X has images of shape {shape} (C, H, W) but the backbone was pretrained on "
                 f"{pretrained[0]}-channel images {pretrained}: convert X (e.g. with "
                 "Grayscale or ToRGB) to the backbone's channels."
@@ -714,7 +715,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         if isinstance(backbone, Backbone):
             # A pretrained name fixes the architecture: module is not consulted.
             if self.module != backbone.model and not is_pretrained_name(self.backbone):
-                raise ValueError(
+                raise InputError(
                     f"module={self.module!r} but the backbone is the features of "
                     f"{backbone.model!r}: set module={backbone.model!r}."
                 )
@@ -728,7 +729,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
             try:
                 network.features.load_state_dict(backbone.features.state_dict())
             except RuntimeError as exc:
-                raise ValueError(
+                raise InputError(
                     f"the backbone's weights do not fit {backbone.model!r} built with "
                     f"{kwargs} (a module__* parameter that changes the backbone?): {exc}"
                 ) from exc
@@ -742,7 +743,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
             with torch.no_grad():
                 feature_shape = tuple(features(torch.zeros(1, *shape)).shape[1:])
         except Exception as exc:
-            raise ValueError(
+            raise InputError(
                 f"the backbone ({type(backbone).__name__}) cannot take images of shape "
                 f"{shape} (C, H, W) from X: {exc}"
             ) from exc
@@ -761,7 +762,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
             return
         features = getattr(self.module_, "features", None)
         if not isinstance(features, torch.nn.Module):
-            raise ValueError(
+            raise InputError(
                 f"freeze and backbone_lr act on the network's `features` module, which "
                 f"{type(self.module_).__name__} does not have."
             )
@@ -770,7 +771,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
             return
         n_frozen = n_blocks if self.freeze == "backbone" else int(self.freeze)
         if n_frozen > n_blocks:
-            raise ValueError(
+            raise InputError(
                 f"freeze={self.freeze} but the backbone ({type(self.module_).__name__}"
                 f".features) has {n_blocks} blocks."
             )
@@ -936,7 +937,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         X = as_model_input(X)
         mismatch = self._shape_mismatch(X)
         if mismatch:
-            raise ValueError(f"{mismatch}; prepare them as for training.")
+            raise InputError(f"{mismatch}; prepare them as for training.")
         return X
 
     def forward_iter(self, X, training=False, device="cpu"):

@@ -46,6 +46,7 @@ from skorch.callbacks import PassthroughScoring
 from skorch.dataset import unpack_data
 from torch import nn
 
+from ..utils.validation import InputError
 from ._device import DeviceMixin
 from ._input import as_nchw
 from ._pretext_data import (
@@ -162,7 +163,7 @@ def jigsaw_permutations(n_permutations: int = 100, seed: int = PERMUTATION_SEED)
         or not isinstance(n_permutations, (int, np.integer))
         or not 2 <= n_permutations <= math.factorial(N_TILES)
     ):
-        raise ValueError(
+        raise InputError(
             f"n_permutations must be an int from 2 to 9! = {math.factorial(N_TILES)}, "
             f"got {n_permutations!r}."
         )
@@ -272,7 +273,7 @@ _TRAINING_PARAMETERS = """lr : float, default=1e-3
         global torch random state is left as it was. On CPU the same seed
         gives the same backbone.
     verbose : int, default=0
-        skorch's epoch table (loss and pretext accuracy) is printed when 1.
+        Print skorch's epoch table (loss and pretext accuracy) when 1.
     **kwargs
         Any other skorch parameter: ``module__*``, ``optimizer__*``,
         ``iterator_train__*``, ``callbacks``, ``warm_start``,
@@ -336,7 +337,7 @@ class _PretextEstimator(TransformerMixin, DeviceMixin, NeuralNet):
         inputs = {}
         if "rotation" in self._tasks:
             if height != width:
-                raise ValueError(
+                raise InputError(
                     f"X has images of shape {shape} (C, H, W); rotation prediction needs "
                     "square images (a quarter turn must keep the shape): put a Resize step "
                     "with one size first."
@@ -346,7 +347,7 @@ class _PretextEstimator(TransformerMixin, DeviceMixin, NeuralNet):
             try:
                 g = jigsaw_geometry(height, width, self.tile_crop)
             except ValueError as exc:
-                raise ValueError(f"X has images of shape {shape} (C, H, W): {exc}") from None
+                raise InputError(f"X has images of shape {shape} (C, H, W): {exc}") from None
             tile = (g.tile_h, g.tile_w) if self.tile_size is None else (self.tile_size,) * 2
             inputs["jigsaw"] = (channels, *tile)
         return inputs
@@ -359,7 +360,7 @@ class _PretextEstimator(TransformerMixin, DeviceMixin, NeuralNet):
     def _check_trained_shape(self, X, what):
         shape = tuple(X.shape[1:])
         if shape != self.input_shape_:
-            raise ValueError(
+            raise InputError(
                 f"{what}: X has images of shape {shape} (C, H, W) but the network was trained "
                 f"on {self.input_shape_}; prepare them as for training."
             )
@@ -457,7 +458,7 @@ class _PretextEstimator(TransformerMixin, DeviceMixin, NeuralNet):
                 )
             else:
                 what, hint = "images", ""
-            raise ValueError(
+            raise InputError(
                 f"{type(self).__name__}: backbone {self.module!r} cannot take the {what} "
                 f"({channels}x{height}x{width}) of images of shape {self.input_shape_} "
                 f"(C, H, W): {str(exc).rstrip('.')}.{hint}"

@@ -40,6 +40,7 @@ from torch import nn
 
 from ..models import pretrained_backbone
 from ..models._pretrained import is_pretrained_name
+from ..utils.validation import InputError
 from .backbone import load_backbone
 
 __all__ = ["backbone_blocks", "freeze_blocks"]
@@ -76,7 +77,7 @@ def resolve_backbone(backbone) -> nn.Module:
         try:
             return backbone.backbone_
         except NotFittedError:
-            raise ValueError(
+            raise InputError(
                 f"backbone is an unfitted {type(backbone).__name__}: fit it first. (clone and "
                 "GridSearchCV copy estimators unfitted: to search, pass its backbone_ or a "
                 "file saved with save_backbone instead.)"
@@ -115,7 +116,7 @@ class TransferNetwork(nn.Module):
         super().__init__()
         feature_shape = tuple(feature_shape)
         if len(feature_shape) not in (1, 3):
-            raise ValueError(
+            raise InputError(
                 f"the backbone outputs samples of shape {feature_shape}; a head needs feature "
                 "maps (D, h, w) or vectors (D,)."
             )
@@ -220,12 +221,12 @@ def unfreeze_plan(schedule, n_frozen: int) -> dict[int, int]:
     for epoch, count in schedule.items():
         for what, value, low in (("epoch", epoch, 1), ("number of frozen blocks", count, 0)):
             if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
-                raise ValueError(
+                raise InputError(
                     f"unfreeze_schedule={schedule!r}: the {what} {value!r} is not an int "
                     f">= {low} (the dict maps epochs, from 1, to blocks still frozen)."
                 )
         if count > n_frozen:
-            raise ValueError(
+            raise InputError(
                 f"unfreeze_schedule={schedule!r} keeps {count} blocks frozen at epoch {epoch}, "
                 f"but only {n_frozen} are frozen at the start (freeze): it can only unfreeze."
             )

@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..preprocessing.geometry import resize_image
 from ..utils.pixels import to_gray, to_uint8
-from ..utils.validation import check_images
+from ..utils.validation import InputError, check_images
 from .cnn import CNNClassifier
 
 __all__ = ["FaceVerifier"]
@@ -104,18 +104,36 @@ class FaceVerifier(TransformerMixin, CNNClassifier):
         hold exactly two labels. With ``y`` from ``make_face_patches`` (1 face,
         0 non-face) or booleans the default fits.
     max_epochs : int, default=20
+        Passes over the training patches.
     batch_size : int, default=32
+        Patches per gradient step.
     validation_fraction : float or None, default=None
+        Share of the patches held out to monitor each epoch; None trains on all.
     brightness : tuple of (float, float) or None, default=(0.6, 1.4)
+        Range of the random brightness factor of training patches.
     horizontal_flip : bool, default=True
+        Flip training patches left-right at random.
     translation : float, default=0.05
-        Training defaults suited to a few hundred patches: light brightness,
-        flip and shift augmentation; see ``CNNClassifier``.
+        Largest random shift of training patches, as a fraction of their side.
+        These are training defaults suited to a few hundred patches: light
+        brightness, flip and shift augmentation; see ``CNNClassifier``.
     random_state : int or None, default=None
         As in ``CNNClassifier``.
     **kwargs
         Any other ``CNNClassifier`` parameter (``lr``, ``device``,
         ``module__width``, ``class_weight``...).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        The two labels of ``y``.
+    module_ : torch.nn.Module
+        The trained network.
+
+    See Also
+    --------
+    fer_toolkit.datasets.make_face_patches : Real face/non-face training patches.
+    fer_toolkit.datasets.HaarVerifier : A verifier that needs no training.
 
     Notes
     -----
@@ -142,18 +160,6 @@ class FaceVerifier(TransformerMixin, CNNClassifier):
     For dependable verification, add faces like those it will check (for
     example crops that your detector found and you inspected) to the
     training set.
-
-    Attributes
-    ----------
-    classes_ : ndarray of shape (2,)
-        The two labels of ``y``.
-    module_ : torch.nn.Module
-        The trained network.
-
-    See Also
-    --------
-    fer_toolkit.datasets.make_face_patches : Real face/non-face training patches.
-    fer_toolkit.datasets.HaarVerifier : A verifier that needs no training.
 
     Examples
     --------
@@ -226,7 +232,7 @@ class FaceVerifier(TransformerMixin, CNNClassifier):
     def _check_labels(self, y):
         labels = np.unique(np.asarray(y))
         if len(labels) != 2 or not np.any(labels == self.face_label):
-            raise ValueError(
+            raise InputError(
                 f"y has the labels {labels.tolist()}; FaceVerifier needs exactly two, one of "
                 f"them face_label={self.face_label!r} (faces) and the other for non-faces."
             )
@@ -286,7 +292,7 @@ class FaceVerifier(TransformerMixin, CNNClassifier):
     def _face_column(self) -> int:
         column = np.flatnonzero(self.classes_ == self.face_label)
         if column.size == 0:
-            raise ValueError(
+            raise InputError(
                 f"face_label={self.face_label!r} is not one of the classes "
                 f"{self.classes_.tolist()} this verifier was trained on."
             )
@@ -346,5 +352,5 @@ class FaceVerifier(TransformerMixin, CNNClassifier):
 
             margin = VERIFY_MARGIN
         if isinstance(margin, bool) or not isinstance(margin, Real) or margin < 0:
-            raise ValueError(f"margin must be a number >= 0 or None; got {margin!r}.")
+            raise InputError(f"margin must be a number >= 0 or None; got {margin!r}.")
         return VerifierFilter(self, float(margin))

@@ -7,6 +7,8 @@ from numbers import Integral, Real
 
 from torch import nn
 
+from ..utils.validation import InputError
+
 __all__ = [
     "check_model_args",
     "conv_bn_relu",
@@ -20,7 +22,7 @@ def check_int(value, what: str, model: str, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise TypeError(f"{model}: {what} must be an int, got {value!r}")
     if value < minimum:
-        raise ValueError(f"{model}: {what} must be >= {minimum}, got {value}")
+        raise InputError(f"{model}: {what} must be >= {minimum}, got {value}")
     return int(value)
 
 
@@ -40,7 +42,7 @@ def _as_hw(image_size, model: str) -> tuple[int, int]:
             f"got {image_size!r}"
         )
     if h < 1 or w < 1:
-        raise ValueError(f"{model}: image_size must be positive, got {image_size!r}")
+        raise InputError(f"{model}: image_size must be positive, got {image_size!r}")
     return int(h), int(w)
 
 
@@ -53,7 +55,7 @@ def min_input_size(feature_size: Callable[[int], int], limit: int = 4096) -> int
     for s in range(1, limit + 1):
         if feature_size(s) >= 1:
             return s
-    raise ValueError(f"no input size up to {limit} gives a non-empty feature map")
+    raise InputError(f"no input size up to {limit} gives a non-empty feature map")
 
 
 def check_model_args(
@@ -95,11 +97,11 @@ def check_model_args(
     if isinstance(dropout, bool) or not isinstance(dropout, Real):
         raise TypeError(f"{model}: dropout must be a float in [0, 1), got {dropout!r}")
     if not 0.0 <= float(dropout) < 1.0:
-        raise ValueError(f"{model}: dropout must be in [0, 1), got {dropout!r}")
+        raise InputError(f"{model}: dropout must be in [0, 1), got {dropout!r}")
     h, w = _as_hw(image_size, model)
     if feature_size(h) < 1 or feature_size(w) < 1:
         minimum = min_input_size(feature_size)
-        raise ValueError(
+        raise InputError(
             f"{model} needs image_size of at least {minimum}x{minimum} (height x width), "
             f"got {h}x{w}"
         )

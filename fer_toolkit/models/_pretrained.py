@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..utils.validation import InputError
+
 __all__ = [
     "PretrainedInfo",
     "available_pretrained",
@@ -51,6 +53,15 @@ class PretrainedInfo:
         The accuracy its authors report, and on what.
     file : str
         The weights file inside ``fer_toolkit/models/pretrained/``.
+
+    Examples
+    --------
+    >>> from fer_toolkit.models import pretrained_info
+    >>> info = pretrained_info("mini_xception_fer2013")
+    >>> info.model, info.input_shape, len(info.classes)
+    ('mini_xception', (1, 64, 64), 7)
+    >>> info.path.name
+    'mini_xception_fer2013.pt'
     """
 
     name: str
@@ -117,9 +128,31 @@ def available_pretrained() -> list[PretrainedInfo]:
 
 
 def pretrained_info(name) -> PretrainedInfo:
-    """The :class:`PretrainedInfo` of ``name`` (``ValueError`` listing the names if unknown)."""
+    """The :class:`PretrainedInfo` of ``name`` (``ValueError`` listing the names if unknown).
+
+    Parameters
+    ----------
+    name : str
+        One of the names of :func:`available_pretrained`.
+
+    Returns
+    -------
+    info : PretrainedInfo
+        Source, licence, training data, input format and reported accuracy.
+
+    Raises
+    ------
+    ValueError
+        ``name`` is not a pretrained network; the message lists those there are.
+
+    Examples
+    --------
+    >>> from fer_toolkit.models import pretrained_info
+    >>> pretrained_info("mini_xception_fer2013").licence.split(" (")[0]
+    'MIT'
+    """
     if not isinstance(name, str) or name not in _CATALOGUE:
-        raise ValueError(
+        raise InputError(
             f"unknown pretrained model {name!r}; available: {', '.join(sorted(_CATALOGUE))}"
         )
     return _CATALOGUE[name]
@@ -140,9 +173,9 @@ def _read(info: PretrainedInfo) -> dict:
             f"the weights of {info.name!r} ({info.path}) are missing from this installation"
         ) from None
     if not isinstance(content, dict) or content.get("format") != PRETRAINED_FORMAT:
-        raise ValueError(f"{info.path}: not a fer_toolkit pretrained weights file")
+        raise InputError(f"{info.path}: not a fer_toolkit pretrained weights file")
     if content.get("version") != _VERSION:
-        raise ValueError(
+        raise InputError(
             f"{info.path}: pretrained file version {content.get('version')!r} is not supported "
             f"(this fer_toolkit reads version {_VERSION})"
         )
@@ -309,7 +342,7 @@ def make_photo_pipeline(
             margin=margin, output_size=size, keep=keep, on_missing=on_missing, device=device
         )
     else:
-        raise ValueError(f"detector must be 'haar' or 'mtcnn', got {detector!r}")
+        raise InputError(f"detector must be 'haar' or 'mtcnn', got {detector!r}")
     steps = [("crop", cropper)]
     if info.input_shape[0] == 1:
         steps.append(("gray", Grayscale()))

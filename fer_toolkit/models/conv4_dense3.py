@@ -10,6 +10,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from ..utils.validation import InputError
 from ._blocks import check_model_args, keras_init_
 
 __all__ = ["Conv4Dense3CNN"]
@@ -158,7 +159,7 @@ class Conv4Dense3CNN(nn.Module):
             or not isinstance(bn_momentum, (int, float))
             or not 0 < bn_momentum <= 1
         ):
-            raise ValueError(
+            raise InputError(
                 f"{type(self).__name__}: bn_momentum must be a number in (0, 1] or None, "
                 f"got {bn_momentum!r}."
             )

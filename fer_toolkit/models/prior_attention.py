@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..utils.validation import InputError
 from ._blocks import check_int, check_model_args, conv_bn_relu, min_input_size
 from .baseline import baseline_feature_size, baseline_features
 
@@ -162,13 +163,13 @@ class PriorAttentionCNN(nn.Module):
 
     def _check_input(self, name: str, x: torch.Tensor, feature_size) -> None:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
+            raise InputError(
                 f"{type(self).__name__}: {name} has shape {tuple(x.shape)}; expected "
                 f"(N, {self.in_channels}, H, W)"
             )
         if feature_size(x.shape[2]) < 1 or feature_size(x.shape[3]) < 1:
             minimum = min_input_size(feature_size)
-            raise ValueError(
+            raise InputError(
                 f"{type(self).__name__}: {name} images are {x.shape[2]}x{x.shape[3]}; "
                 f"the {name} branch needs at least {minimum}x{minimum}"
             )
@@ -189,7 +190,7 @@ class PriorAttentionCNN(nn.Module):
             self._check_input(name, x, feature_size)
             sizes[name] = x.shape[0]
         if len(set(sizes.values())) != 1:
-            raise ValueError(
+            raise InputError(
                 f"{type(self).__name__}: the inputs hold different numbers of images {sizes}"
             )
         features = torch.cat(

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from ..utils.validation import InputError
+
 __all__ = [
     "ModelInfo",
     "available_models",
@@ -62,6 +64,13 @@ class ModelInfo:
         Where the architecture comes from (paper, repository).
     description : str
         One-line summary.
+
+    Examples
+    --------
+    >>> from fer_toolkit.models import ModelInfo, model_info
+    >>> info = model_info("mini_xception")
+    >>> isinstance(info, ModelInfo), info.name, info.cls.__name__
+    (True, 'mini_xception', 'MiniXception')
     """
 
     name: str
@@ -138,7 +147,7 @@ def register_model(name: str, cls: type[nn.Module], *, source: str, description:
     if not isinstance(name, str):
         raise TypeError(f"model name must be a str, got {name!r}")
     if not name.strip():
-        raise ValueError("model name must not be empty")
+        raise InputError("model name must not be empty")
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise TypeError(f"model {name!r}: cls must be a torch.nn.Module subclass, got {cls!r}")
     for field, value in (("source", source), ("description", description)):
@@ -146,7 +155,7 @@ def register_model(name: str, cls: type[nn.Module], *, source: str, description:
             raise TypeError(f"model {name!r}: {field} must be a str, got {value!r}")
     existing = _REGISTRY.get(name)
     if existing is not None and existing.cls is not cls:
-        raise ValueError(
+        raise InputError(
             f"model name {name!r} is already registered for "
             f"{existing.cls.__module__}.{existing.cls.__qualname__}; "
             "call unregister_model first to replace it"
@@ -155,7 +164,37 @@ def register_model(name: str, cls: type[nn.Module], *, source: str, description:
 
 
 def unregister_model(name: str) -> None:
-    """Remove ``name`` from the registry (``ValueError`` if it is not registered)."""
+    """Remove ``name`` from the registry (``ValueError`` if it is not registered).
+
+    Parameters
+    ----------
+    name : str
+        A registered name (see :func:`register_model`).
+
+    Raises
+    ------
+    TypeError
+        ``name`` is not a string.
+    ValueError
+        ``name`` is not registered; the message lists the available names.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from fer_toolkit.models import available_models, register_model, unregister_model
+    >>> class Flat(nn.Module):
+    ...     def __init__(self, in_channels=1, n_classes=7, image_size=48, dropout=0.0):
+    ...         super().__init__()
+    ...         self.fc = nn.Linear(in_channels * image_size * image_size, n_classes)
+    ...     def forward(self, x):
+    ...         return self.fc(x.flatten(1))
+    >>> register_model("flat", Flat, source="this example", description="one linear layer")
+    >>> "flat" in available_models()
+    True
+    >>> unregister_model("flat")
+    >>> "flat" in available_models()
+    False
+    """
     _check_known(name)
     del _REGISTRY[name]
 
@@ -176,7 +215,7 @@ def _check_known(name) -> None:
     if not isinstance(name, str):
         raise TypeError(f"model name must be a str, got {name!r}")
     if name not in _REGISTRY:
-        raise ValueError(
+        raise InputError(
             f"unknown model {name!r}; available models: {', '.join(available_models())}"
         )
 

@@ -38,7 +38,7 @@ from numbers import Real
 import cv2
 import numpy as np
 
-from ..utils.validation import check_size
+from ..utils.validation import InputError, check_size
 from .geometry import resize_image
 
 __all__ = ["FACE_TEMPLATE", "align_face", "face_template", "similarity_transform"]
@@ -59,17 +59,17 @@ FACE_TEMPLATE.flags.writeable = False
 def _check_points(points, name: str) -> np.ndarray:
     points = np.asarray(points, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 2 or points.shape[0] < 2:
-        raise ValueError(
+        raise InputError(
             f"{name} must be an array of shape (k, 2) with k >= 2; got shape {points.shape}."
         )
     if not np.isfinite(points).all():
-        raise ValueError(f"{name} contains NaN or infinite coordinates.")
+        raise InputError(f"{name} contains NaN or infinite coordinates.")
     return points
 
 
 def _check_margin(margin) -> float:
     if not isinstance(margin, Real) or isinstance(margin, bool) or not margin >= 0:
-        raise ValueError(f"margin must be a number >= 0; got {margin!r}.")
+        raise InputError(f"margin must be a number >= 0; got {margin!r}.")
     return float(margin)
 
 
@@ -145,14 +145,14 @@ def similarity_transform(src, dst) -> np.ndarray:
     src = _check_points(src, "src")
     dst = _check_points(dst, "dst")
     if src.shape != dst.shape:
-        raise ValueError(f"src and dst must have the same shape; got {src.shape} and {dst.shape}.")
+        raise InputError(f"src and dst must have the same shape; got {src.shape} and {dst.shape}.")
     src_mean, dst_mean = src.mean(axis=0), dst.mean(axis=0)
     src_c, dst_c = src - src_mean, dst - dst_mean
     src_var = (src_c**2).sum() / len(src)
     dst_var = (dst_c**2).sum() / len(dst)
     for name, var, points in (("src", src_var, src), ("dst", dst_var, dst)):
         if var <= 1e-12 * max(1.0, float(np.abs(points).max()) ** 2):
-            raise ValueError(f"{name} points all coincide; a similarity needs distinct points.")
+            raise InputError(f"{name} points all coincide; a similarity needs distinct points.")
     u, s, vt = np.linalg.svd(dst_c.T @ src_c / len(src))
     signs = np.array([1.0, np.sign(np.linalg.det(u) * np.linalg.det(vt)) or 1.0])
     rotation = (u * signs) @ vt
@@ -198,11 +198,11 @@ def warp_affine(image: np.ndarray, matrix, output_size) -> np.ndarray:
     height, width = check_size(output_size, "output_size")
     matrix = np.asarray(matrix, dtype=np.float64)
     if matrix.shape != (2, 3) or not np.isfinite(matrix).all():
-        raise ValueError(f"matrix must be a finite (2, 3) affine map; got shape {matrix.shape}.")
+        raise InputError(f"matrix must be a finite (2, 3) affine map; got shape {matrix.shape}.")
     # The smallest singular value is the strongest shrink along any direction.
     scale = float(np.linalg.svd(matrix[:, :2], compute_uv=False)[-1])
     if scale <= 1e-12:
-        raise ValueError("matrix is singular: it maps the image onto a line or a point.")
+        raise InputError("matrix is singular: it maps the image onto a line or a point.")
     factor = max(1, math.ceil(1.0 / scale - 1e-9))
     # Output pixel j covers pixels [k j, k j + k) of the k-times larger render, whose
     # centre is at k j + (k - 1) / 2 there.
@@ -271,7 +271,7 @@ def align_face(image, landmarks, output_size=None, *, margin=0.0, template=None)
     # A 1x1 output's template is the unit square (with margin), shifted by half a pixel.
     unit = face_template(1, margin, template) + 0.5
     if unit.shape != landmarks.shape:
-        raise ValueError(
+        raise InputError(
             f"landmarks have shape {landmarks.shape} but the template has {unit.shape}."
         )
     if output_size is None:

@@ -36,7 +36,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..utils.validation import check_size
+from ..utils.validation import InputError, check_size
 from ._base import ImageTransformer
 from .alignment import face_template, warp_affine
 from .faces import NoFaceError
@@ -55,7 +55,7 @@ _BLOCKS = ("eyes", "mouth")
 def _check_landmarks(landmarks) -> np.ndarray:
     landmarks = np.asarray(landmarks, dtype=np.float64)
     if landmarks.shape != (5, 2) or not np.isfinite(landmarks).all():
-        raise ValueError(
+        raise InputError(
             "landmarks must be a finite (5, 2) array (left eye, right eye, nose, mouth left, "
             f"mouth right); got shape {landmarks.shape}."
         )
@@ -101,7 +101,7 @@ def eye_mouth_regions(landmarks) -> dict[str, tuple]:
     eyes_mid = (left_eye + right_eye) / 2.0
     scale = (eye_distance + float(np.hypot(*((mouth_left + mouth_right) / 2.0 - eyes_mid)))) / 2
     if scale <= 0:
-        raise ValueError("landmarks all coincide; cannot locate the eye and mouth blocks.")
+        raise InputError("landmarks all coincide; cannot locate the eye and mouth blocks.")
     angle = float(np.arctan2(eye_line[1], eye_line[0])) if eye_distance > 0 else 0.0
     # Frame axes: along the eye line, and perpendicular to it towards the mouth.
     axes = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])
@@ -375,7 +375,7 @@ def _check_one_layout(images) -> None:
     layouts = [image.shape[2:] for image in images]
     for index, layout in enumerate(layouts):
         if layout != layouts[0]:
-            raise ValueError(
+            raise InputError(
                 f"X[0] has shape {images[0].shape} but X[{index}] has shape "
                 f"{images[index].shape}: EyeMouthBlocks needs all images grayscale or all "
                 "colour (put a Grayscale step first)."

@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..detection import Detections, HaarCascadeDetector
 from ..utils.threads import map_images
-from ..utils.validation import check_size, stack_images
+from ..utils.validation import InputError, check_size, stack_images
 from ._base import ImageTransformer
 from .alignment import align_face
 from .geometry import resize_image
@@ -28,14 +28,47 @@ _SELECTORS = {
 }
 
 
-class NoFaceError(ValueError):
-    """Raised by a face cropper with ``on_missing="raise"`` when an image has no face."""
+class NoFaceError(InputError):
+    """Raised by a face cropper with ``on_missing="raise"`` when an image has no face.
+
+    An :class:`~fer_toolkit.utils.validation.InputError` (so a ``ValueError``);
+    the message names the image by its position in the batch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fer_toolkit.preprocessing import HaarFaceCropper, NoFaceError
+    >>> blank = np.zeros((1, 64, 64), dtype=np.uint8)
+    >>> try:
+    ...     HaarFaceCropper(on_missing="raise").fit_transform(blank)
+    ... except NoFaceError as exc:
+    ...     print(str(exc).split(" with ")[0])
+    no face found in X[0] (shape (64, 64))
+    """
 
 
 class FaceFallbackWarning(UserWarning):
     """A face cropper found no face in some images and kept its ``on_missing`` fallback.
 
     Silence it with :func:`warnings.filterwarnings` when whole images are wanted.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from fer_toolkit.preprocessing import FaceFallbackWarning, HaarFaceCropper
+    >>> blank = np.zeros((1, 64, 64), dtype=np.uint8)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     crops = HaarFaceCropper(on_missing="center").fit_transform(blank)
+    >>> [warning.category.__name__ for warning in caught]
+    ['FaceFallbackWarning']
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error")  # any warning would raise here
+    ...     warnings.filterwarnings("ignore", category=FaceFallbackWarning)
+    ...     crops = HaarFaceCropper(on_missing="center").fit_transform(blank)
+    >>> len(crops), crops[0].shape  # the centred square of each faceless image
+    (1, (64, 64))
     """
 
 
@@ -82,12 +115,12 @@ def crop_box(image: np.ndarray, box, margin: float = 0.0) -> np.ndarray:
     """
     values = np.asarray(box).ravel()
     if values.size != 4:
-        raise ValueError(f"box must be (x, y, w, h); got {box!r}.")
+        raise InputError(f"box must be (x, y, w, h); got {box!r}.")
     x, y, w, h = (int(v) for v in values)
     if w <= 0 or h <= 0:
-        raise ValueError(f"box {(x, y, w, h)} must have a positive width and height.")
+        raise InputError(f"box {(x, y, w, h)} must have a positive width and height.")
     if margin < 0:
-        raise ValueError(f"margin must be >= 0; got {margin!r}.")
+        raise InputError(f"margin must be >= 0; got {margin!r}.")
     dx, dy = round(w * margin), round(h * margin)
     x0, y0, x1, y1 = x - dx, y - dy, x + w + dx, y + h + dy
     height, width = image.shape[:2]
@@ -153,7 +186,7 @@ def cut_face(
     """
     if align:
         if detections.landmarks is None:
-            raise ValueError(
+            raise InputError(
                 "face alignment needs five landmarks per face, which this detector does not "
                 "give (a Haar cascade's): use MTCNN, or align=False."
             )

@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from sklearn_compat.base import _fit_context
 
 from ..utils.pixels import to_gray, to_uint8
-from ..utils.validation import check_images, check_size
+from ..utils.validation import InputError, check_images, check_size
 from ._base import ImageTransformer
 
 __all__ = ["Flatten", "HOGFeatures", "LBPHistogram"]
@@ -30,7 +30,7 @@ def _check_same_shape(results, name):
     first = results[0].shape
     for i, features in enumerate(results):
         if features.shape != first:
-            raise ValueError(
+            raise InputError(
                 f"{name} needs images of one size: X[0] gives {first[0]} features but X[{i}] "
                 f"gives {features.shape[0]}; put a Resize step before it."
             )
@@ -137,12 +137,12 @@ class HOGFeatures(_NamedImageFeatures):
         first = images[0].shape[:2]
         for i, image in enumerate(images):
             if image.shape[0] < min_height or image.shape[1] < min_width:
-                raise ValueError(
+                raise InputError(
                     f"X[{i}] has shape {image.shape}, smaller than one HOG block "
                     f"({min_height}x{min_width} pixels); put a Resize step before HOGFeatures."
                 )
             if image.shape[:2] != first:
-                raise ValueError(
+                raise InputError(
                     f"HOGFeatures needs images of one size: X[0] is {first[0]}x{first[1]} but "
                     f"X[{i}] is {image.shape[0]}x{image.shape[1]}; put a Resize step before it."
                 )
@@ -252,7 +252,7 @@ class LBPHistogram(_NamedImageFeatures):
         rows, cols = check_size(tuple(self.grid), name="grid")
         for i, image in enumerate(images):
             if image.shape[0] < rows or image.shape[1] < cols:
-                raise ValueError(
+                raise InputError(
                     f"X[{i}] has shape {image.shape}, smaller than the grid {tuple(self.grid)} "
                     "of LBP cells (one pixel per cell at least)."
                 )
@@ -361,7 +361,7 @@ class Flatten(TransformerMixin, BaseEstimator):
     def _check_shapes(self, images):
         for i, image in enumerate(images):
             if image.shape != self.image_shape_:
-                raise ValueError(
+                raise InputError(
                     f"X[{i}] has shape {image.shape} but Flatten was fitted on images of shape "
                     f"{self.image_shape_}; put a Resize step before it."
                 )

@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..utils.pixels import to_uint8
-from ..utils.validation import check_paths
+from ..utils.validation import InputError, check_paths
 from ._base import ImageTransformer
 
 __all__ = ["ImageReader", "read_image"]
@@ -155,7 +155,7 @@ def max_image_pixels() -> int | None:
     try:
         value = int(text)
     except ValueError:
-        raise ValueError(
+        raise InputError(
             f"{MAX_IMAGE_PIXELS_ENV}={text!r} is not a whole number of pixels (0: no limit)."
         ) from None
     return None if value <= 0 else value
@@ -172,7 +172,7 @@ def check_image_size(raw: bytes, path: str) -> None:
     limit = max_image_pixels()
     size = image_header_size(raw)
     if limit is not None and size is not None and size[0] * size[1] > limit:
-        raise ValueError(
+        raise InputError(
             f"image file {path!r} announces {size[0]}x{size[1]} pixels, more than the limit of "
             f"{limit} ({limit // 1_000_000} megapixels); set the environment variable "
             f"{MAX_IMAGE_PIXELS_ENV} to a larger number (0: no limit) to read it anyway."
@@ -187,7 +187,7 @@ def decode_image_file(path: str, flags: int | None = None) -> np.ndarray:
     ``flags=None`` keeps depth and channels (``IMREAD_UNCHANGED``; for JPEG, the EXIF
     orientation applied). Missing, unreadable, empty, oversized (see
     :func:`check_image_size`), truncated-JPEG and undecodable files raise
-    ``FileNotFoundError``, ``IsADirectoryError``, ``OSError`` or ``ValueError``.
+    ``FileNotFoundError``, ``IsADirectoryError``, ``OSError`` or :class:`InputError`.
     """
     if os.path.isdir(path):
         raise IsADirectoryError(f"{path!r} is a directory, not an image file.")
@@ -198,14 +198,14 @@ def decode_image_file(path: str, flags: int | None = None) -> np.ndarray:
     except OSError as exc:
         raise OSError(f"cannot read image file {path!r}: {exc.strerror or exc}.") from None
     if data.size == 0:
-        raise ValueError(f"image file {path!r} is empty (0 bytes).")
+        raise InputError(f"image file {path!r} is empty (0 bytes).")
     raw = data.tobytes()
     check_image_size(raw, path)
     if raw.startswith(_JPEG_START):
         # libjpeg can decode a truncated file with a grey bottom and only a warning on
         # stderr (OpenCV 4.14 still does when just the end marker is missing).
         if not _jpeg_is_complete(raw):
-            raise ValueError(
+            raise InputError(
                 f"image file {path!r} is a truncated or corrupt JPEG (no end-of-image marker)."
             )
         # JPEG has no alpha channel; these flags keep depth and channel count like
@@ -218,9 +218,9 @@ def decode_image_file(path: str, flags: int | None = None) -> np.ndarray:
         image = cv2.imdecode(data, flags)
     except cv2.error as exc:  # e.g. OpenCV's own size limit (OPENCV_IO_MAX_IMAGE_PIXELS)
         message = str(exc).strip().splitlines()[-1]
-        raise ValueError(f"cannot decode image file {path!r}: OpenCV says {message}") from None
+        raise InputError(f"cannot decode image file {path!r}: OpenCV says {message}") from None
     if image is None or image.size == 0:
-        raise ValueError(
+        raise InputError(
             f"cannot decode image file {path!r}: not a supported image format, or corrupt."
         )
     return image
@@ -235,12 +235,12 @@ def _to_uint8(image: np.ndarray, path: str) -> np.ndarray:
     if image.dtype.kind == "f":
         lo, hi = float(np.nanmin(image)), float(np.nanmax(image))
         if np.isnan(image).any() or lo < 0.0 or hi > 1.0:
-            raise ValueError(
+            raise InputError(
                 f"image file {path!r} holds float pixels in [{lo:g}, {hi:g}]; "
                 "only float images in [0, 1] can be read."
             )
         return to_uint8(image)
-    raise ValueError(f"image file {path!r} has unsupported pixel type {image.dtype}.")
+    raise InputError(f"image file {path!r} has unsupported pixel type {image.dtype}.")
 
 
 def _drop_or_composite_alpha(bgra: np.ndarray, alpha: str, background: int) -> np.ndarray:
@@ -298,15 +298,15 @@ def read_image(path, *, color: str = "rgb", alpha: str = "composite", background
     array([255,   0,   0], dtype=uint8)
     """
     if color not in ("rgb", "gray"):
-        raise ValueError(f"color must be 'rgb' or 'gray'; got {color!r}.")
+        raise InputError(f"color must be 'rgb' or 'gray'; got {color!r}.")
     if alpha not in ("composite", "drop"):
-        raise ValueError(f"alpha must be 'composite' or 'drop'; got {alpha!r}.")
+        raise InputError(f"alpha must be 'composite' or 'drop'; got {alpha!r}.")
     if (
         not isinstance(background, Integral)
         or isinstance(background, bool)
         or not 0 <= background <= 255
     ):
-        raise ValueError(f"background must be an int in [0, 255]; got {background!r}.")
+        raise InputError(f"background must be an int in [0, 255]; got {background!r}.")
     path = os.fspath(path)
     image = _to_uint8(decode_image_file(path), path)
     if image.ndim == 3 and image.shape[2] == 4:

@@ -57,7 +57,24 @@ SKLEARN_DATA_INDEPENDENT_CHECKS = (
 
 @dataclass
 class ImageTask:
-    """Inputs for the checks: ``X`` (images or paths), labels ``y`` with two classes."""
+    """Inputs for the checks: ``X`` (images or paths), labels ``y`` with two classes.
+
+    Attributes
+    ----------
+    X : ndarray
+        Images ``(n, H, W, 3)`` of dtype uint8, or their PNG paths for an
+        estimator that reads files.
+    y : ndarray of str
+        One label per image, ``"happy"`` or ``"sad"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fer_toolkit.utils.estimator_checks import ImageTask
+    >>> task = ImageTask(np.zeros((2, 8, 8, 3), dtype=np.uint8), np.array(["happy", "sad"]))
+    >>> task.X.shape, task.y.tolist()
+    ((2, 8, 8, 3), ['happy', 'sad'])
+    """
 
     X: object
     y: np.ndarray
@@ -69,6 +86,34 @@ def make_image_task(estimator, *, n_samples=12, size=32, random_state=0, folder=
     Images are RGB uint8 with a bright blob whose side encodes the class, so a
     linear model downstream has something to learn. Estimators tagged as
     taking strings (file readers) get PNG paths written into ``folder``.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        The estimator the task is for (its tags say whether it reads files).
+    n_samples : int, default=12
+        Number of images, half of each class.
+    size : int, default=32
+        Side of the square images.
+    random_state : int, default=0
+        Seed of the background noise.
+    folder : str or None, default=None
+        Where the PNG files of a file reader go; None makes a temporary folder.
+
+    Returns
+    -------
+    task : ImageTask
+        The images (or paths) and their labels.
+
+    Examples
+    --------
+    >>> from fer_toolkit.preprocessing import Grayscale, ImageReader
+    >>> from fer_toolkit.utils.estimator_checks import make_image_task
+    >>> task = make_image_task(Grayscale())
+    >>> task.X.shape, task.X.dtype.name, sorted(set(task.y.tolist()))
+    ((12, 32, 32, 3), 'uint8', ['happy', 'sad'])
+    >>> make_image_task(ImageReader(), n_samples=4).X[0].endswith("image_000.png")
+    True
     """
     rng = np.random.default_rng(random_state)
     y = np.array(["happy", "sad"] * (n_samples // 2))
@@ -169,12 +214,53 @@ _EXPECTED_FAILURES.update(
 
 
 def instance_for_checks(estimator_cls):
-    """An instance with the parameters the checks use for this class."""
+    """An instance with the parameters the checks use for this class.
+
+    Networks get few epochs and small batches, so that the checks stay fast.
+
+    Parameters
+    ----------
+    estimator_cls : type
+        An estimator class of fer_toolkit.
+
+    Returns
+    -------
+    estimator : estimator instance
+        ``estimator_cls`` with those parameters (its defaults for most classes).
+
+    Examples
+    --------
+    >>> from fer_toolkit.estimators import CNNClassifier
+    >>> from fer_toolkit.utils.estimator_checks import instance_for_checks
+    >>> instance_for_checks(CNNClassifier).max_epochs
+    2
+    """
     return estimator_cls(**_CHECK_PARAMS.get(estimator_cls.__name__, {}))
 
 
 def expected_failed_checks(estimator) -> dict:
-    """``{check name: reason}`` of the checks this estimator is known to fail."""
+    """``{check name: reason}`` of the checks this estimator is known to fail.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        The estimator to check.
+
+    Returns
+    -------
+    failures : dict of str to str
+        Check name -> why it fails; empty for most estimators.
+
+    Examples
+    --------
+    >>> from fer_toolkit.estimators import CNNClassifier
+    >>> from fer_toolkit.preprocessing import Grayscale
+    >>> from fer_toolkit.utils.estimator_checks import expected_failed_checks
+    >>> sorted(expected_failed_checks(CNNClassifier()))
+    ['check_no_attributes_set_in_init', 'check_set_params']
+    >>> expected_failed_checks(Grayscale())
+    {}
+    """
     return _EXPECTED_FAILURES.get(type(estimator).__name__, {})
 
 
@@ -307,7 +393,24 @@ _IMAGE_CHECKS = (
 
 
 def yield_checks():
-    """Yield every check: scikit-learn's data-independent ones, then ours."""
+    """Yield every check: scikit-learn's data-independent ones, then ours.
+
+    Yields
+    ------
+    check : callable
+        Called as ``check(name, estimator, data)`` with an :class:`ImageTask`.
+    check_name : str
+        Its name, as in :func:`expected_failed_checks`.
+
+    Examples
+    --------
+    >>> from fer_toolkit.preprocessing import Grayscale
+    >>> from fer_toolkit.utils.estimator_checks import make_image_task, yield_checks
+    >>> checks = dict((name, check) for check, name in yield_checks())
+    >>> "check_pickle_round_trip" in checks
+    True
+    >>> checks["check_pickle_round_trip"]("Grayscale", Grayscale(), make_image_task(Grayscale()))
+    """
     for check in SKLEARN_DATA_INDEPENDENT_CHECKS:
         yield partial(_without_data, check), check.__name__
     for check in _IMAGE_CHECKS:

@@ -150,14 +150,17 @@ def resolve_num_threads(n_threads=None, current: int | None = None) -> int:
     >>> 1 <= resolve_num_threads(current=2) <= 2
     True
     """
+    # Imported here: fer_toolkit imports this module first, before numpy is needed.
+    from .validation import InputError
+
     if n_threads is not None:
         if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
-            raise ValueError(f"n_threads must be an int >= 1 or None; got {n_threads!r}.")
+            raise InputError(f"n_threads must be an int >= 1 or None; got {n_threads!r}.")
         return n_threads
     fixed = os.environ.get(ENV_VAR, "auto").strip().lower()
     if fixed not in ("", "auto"):
         if not fixed.isdigit() or int(fixed) < 1:
-            raise ValueError(
+            raise InputError(
                 f"{ENV_VAR} must be 'auto' or an integer >= 1; got {os.environ[ENV_VAR]!r}."
             )
         return int(fixed)

@@ -37,9 +37,21 @@ _FLOAT_KINDS = "f"
 class InputError(ValueError):
     """A file or value given to fer_toolkit is wrong; the message names it.
 
-    Raised where untrusted input is read (model folders, weights, cascade XML):
-    the command line prints it as one ``Error: ...`` line. A ``ValueError``, so
-    code that catches those keeps working.
+    Raised wherever fer_toolkit rejects its input: a malformed file (CSV, model
+    folder, weights, cascade XML, ``.vec``), an image batch of the wrong shape,
+    a parameter out of range. The command line prints it as one ``Error: ...``
+    line; other exceptions are bugs and keep their traceback. A ``ValueError``,
+    so code that catches those keeps working.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fer_toolkit.utils.validation import InputError, check_image
+    >>> try:
+    ...     check_image(np.zeros((4, 5, 2), dtype=np.uint8))
+    ... except InputError as exc:
+    ...     print(isinstance(exc, ValueError), str(exc).split(";")[0])
+    True X has shape (4, 5, 2) with 2 channels
     """
 
 
@@ -88,7 +100,7 @@ def check_image(image, *, index: int | None = None, name: str = "X") -> np.ndarr
     if image.dtype == object:
         raise TypeError(f"{where} has dtype object; expected uint8 or float pixels.")
     if image.ndim not in (2, 3):
-        raise ValueError(f"{where} has shape {image.shape}; an image must be (H, W) or (H, W, C).")
+        raise InputError(f"{where} has shape {image.shape}; an image must be (H, W) or (H, W, C).")
     if image.ndim == 3 and image.shape[2] not in (1, 3):
         if image.shape[2] == 4:
             hint = " (RGBA: read it with ImageReader, which composites or drops alpha)"
@@ -96,20 +108,20 @@ def check_image(image, *, index: int | None = None, name: str = "X") -> np.ndarr
             hint = " (channels first? use np.moveaxis(image, 0, -1))"
         else:
             hint = ""
-        raise ValueError(
+        raise InputError(
             f"{where} has shape {image.shape} with {image.shape[2]} channels; "
             f"expected 1 (grayscale) or 3 (RGB){hint}."
         )
     if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError(f"{where} has shape {image.shape}: an image cannot be empty.")
+        raise InputError(f"{where} has shape {image.shape}: an image cannot be empty.")
     if image.dtype == np.uint8:
         return image
     if image.dtype.kind == _FLOAT_KINDS:
         lo, hi = float(np.min(image)), float(np.max(image))
         if not (np.isfinite(lo) and np.isfinite(hi)):
-            raise ValueError(f"{where} contains NaN or infinite values.")
+            raise InputError(f"{where} contains NaN or infinite values.")
         if lo < 0.0 or hi > 1.0:
-            raise ValueError(
+            raise InputError(
                 f"{where} is a float image with values in [{lo:g}, {hi:g}]; float images "
                 "must lie in [0, 1] (divide uint8 pixels by 255, or use Rescale)."
             )
@@ -162,12 +174,12 @@ def check_images(X, *, name: str = "X") -> list[np.ndarray]:
     if isinstance(X, np.ndarray) and X.dtype != object:
         if X.ndim not in (3, 4):
             hint = " (a single image? use X[np.newaxis])" if X.ndim == 2 else ""
-            raise ValueError(
+            raise InputError(
                 f"{name} has shape {X.shape}; expected a batch of shape (n, H, W) or "
                 f"(n, H, W, C){hint}."
             )
         if X.shape[0] == 0:
-            raise ValueError(f"{name} is empty: got a batch of shape {X.shape}.")
+            raise InputError(f"{name} is empty: got a batch of shape {X.shape}.")
         # One image checks dtype and channels for all; the range check is vectorised.
         check_image(X[0], index=0, name=name)
         _check_batch_range(X, name)
@@ -175,7 +187,7 @@ def check_images(X, *, name: str = "X") -> list[np.ndarray]:
     if not isinstance(X, (Sequence, np.ndarray)):
         raise TypeError(f"{name} must be an ndarray or a list of images; got {type(X).__name__}.")
     if len(X) == 0:
-        raise ValueError(f"{name} is empty: got 0 images.")
+        raise InputError(f"{name} is empty: got 0 images.")
     return [check_image(image, index=i, name=name) for i, image in enumerate(X)]
 
 
@@ -214,13 +226,13 @@ def check_paths(X, *, name: str = "X") -> list[str]:
     if isinstance(X, (str, bytes, os.PathLike)):
         raise TypeError(f"{name} is a single path ({X!r}); pass a list of paths.")
     if isinstance(X, np.ndarray) and X.ndim != 1:
-        raise ValueError(f"{name} has shape {X.shape}; expected a 1-D list of paths.")
+        raise InputError(f"{name} has shape {X.shape}; expected a 1-D list of paths.")
     try:
         n = len(X)
     except TypeError:
         raise TypeError(f"{name} must be a list of file paths; got {type(X).__name__}.") from None
     if n == 0:
-        raise ValueError(f"{name} is empty: got 0 paths.")
+        raise InputError(f"{name} is empty: got 0 paths.")
     paths = []
     for i, path in enumerate(X):
         if not isinstance(path, (str, os.PathLike)):
@@ -250,7 +262,7 @@ def stack_images(images: Sequence[np.ndarray]) -> np.ndarray | list[np.ndarray]:
     'list'
     """
     if len(images) == 0:
-        raise ValueError("stack_images needs at least one image; got 0.")
+        raise InputError("stack_images needs at least one image; got 0.")
     first = images[0]
     if all(im.shape == first.shape and im.dtype == first.dtype for im in images):
         return np.stack(images)
@@ -283,7 +295,7 @@ def check_size(size, name: str = "size", order: str = "(height, width)") -> tupl
         or len(size) != 2
         or not all(isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in size)
     ):
-        raise ValueError(f"{name} must be a positive int or a {order} pair; got {size!r}.")
+        raise InputError(f"{name} must be a positive int or a {order} pair; got {size!r}.")
     return int(size[0]), int(size[1])
 
 
@@ -309,8 +321,8 @@ def check_int(value, name: str, low: int = 1, high: int | None = None) -> int:
     ------
     TypeError
         If ``value`` is not an int.
-    ValueError
-        If it lies outside ``[low, high]``.
+    InputError
+        If it lies outside ``[low, high]`` (a ``ValueError``).
 
     Examples
     --------
@@ -320,13 +332,13 @@ def check_int(value, name: str, low: int = 1, high: int | None = None) -> int:
     >>> check_int(300, "bg_color", 0, 255)
     Traceback (most recent call last):
         ...
-    ValueError: bg_color must be an int in [0, 255]; got 300.
+    fer_toolkit.utils.validation.InputError: bg_color must be an int in [0, 255]; got 300.
     """
     bounds = f"in [{low}, {high}]" if high is not None else f">= {low}"
     if not isinstance(value, Integral) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int {bounds}; got {value!r}.")
     if value < low or (high is not None and value > high):
-        raise ValueError(f"{name} must be an int {bounds}; got {value!r}.")
+        raise InputError(f"{name} must be an int {bounds}; got {value!r}.")
     return int(value)
 
 
@@ -356,8 +368,8 @@ def check_real(
     ------
     TypeError
         If ``value`` is not a real number.
-    ValueError
-        If it is not finite or lies outside the bounds.
+    InputError
+        If it is not finite or lies outside the bounds (a ``ValueError``).
 
     Examples
     --------
@@ -367,7 +379,7 @@ def check_real(
     >>> check_real(1.0, "zoom", 0, 1, high_inclusive=False)
     Traceback (most recent call last):
         ...
-    ValueError: zoom must be a finite number in [0, 1); got 1.0.
+    fer_toolkit.utils.validation.InputError: zoom must be a finite number in [0, 1); got 1.0.
     """
     if math.isinf(low) and math.isinf(high):
         bounds = ""
@@ -380,5 +392,5 @@ def check_real(
     number = float(value)
     inside = low <= number <= high if high_inclusive else low <= number < high
     if not (math.isfinite(number) and inside):
-        raise ValueError(f"{name} must be a finite number{bounds}; got {value!r}.")
+        raise InputError(f"{name} must be a finite number{bounds}; got {value!r}.")
     return number
