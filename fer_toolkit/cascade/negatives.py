@@ -204,6 +204,7 @@ class NegativeWalk:
     Parameters
     ----------
     backgrounds : Backgrounds
+        The background images to walk over.
     width, height : int
         Window size.
     start, round_ : int, default=0
@@ -257,6 +258,14 @@ class MinedNegatives:
         Why mining stopped: enough negatives; the acceptance ratio fell to the
         required one; ``max_windows`` windows looked at; the walk ran out of
         windows (or usable images).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fer_toolkit.cascade import MinedNegatives
+    >>> mined = MinedNegatives(np.zeros((3, 12, 12), np.uint8), tried=12, images=1, stop="ratio")
+    >>> mined.acceptance_ratio
+    0.25
     """
 
     samples: np.ndarray
