@@ -20,7 +20,7 @@ The walk over the backgrounds is ``opencv_traincascade``'s
 
 Mining evaluates whole batches of windows with the cascade at once, in
 parallel blocks on PyTorch's thread count, as ``opencv_traincascade`` judges
-them (:meth:`~fer_toolkit.cascade.model.Cascade.evaluate` with
+them (:meth:`~fer_toolkit.cascade.Cascade.evaluate` with
 ``training=True``), then applies OpenCV's sequential rules to the verdicts in
 walk order: stop when enough negatives are accepted, or when even one more
 acceptance could not keep the acceptance ratio above the required one. The
@@ -60,7 +60,7 @@ class Backgrounds:
     ----------
     bg : str, os.PathLike, or sequence of paths or images
         A background list file (OpenCV's ``-bg``, read with
-        :func:`~fer_toolkit.cascade.description.read_bg`), or the image paths,
+        :func:`~fer_toolkit.cascade.read_bg`), or the image paths,
         or images (grayscale or RGB arrays).
     cache_size : int, default=64
         Images kept in memory between visits (the walk comes back to each one
@@ -319,7 +319,7 @@ def mine_negatives(
     """Collect up to ``count`` windows from ``walk`` that ``cascade`` accepts.
 
     Windows are judged as ``opencv_traincascade`` judges them
-    (:meth:`~fer_toolkit.cascade.model.Cascade.evaluate` with ``training=True``):
+    (:meth:`~fer_toolkit.cascade.Cascade.evaluate` with ``training=True``):
     a cascade without stages accepts every window, flat ones included.
 
     Parameters
