@@ -1,42 +1,71 @@
-"""Cascade training beside the real ``opencv_traincascade``: time, stages, quality.
+"""Cascade training beside the real ``opencv_traincascade``: time, memory, stages, quality.
 
 1. **Side by side with OpenCV** (``--opencv-bin DIR`` holding ``opencv_traincascade``
-   and ``opencv_createsamples``, built from OpenCV's ``apps/`` sources): the recipe of
-   issue 13 -- lfw_subset faces 0-79 and their mirror images through
-   ``opencv_createsamples -info`` (160-sample ``.vec``), 7 face-free skimage photos and
-   the 100 lfw non-face patches at 100x100 as backgrounds, ``-numPos 140 -numNeg 300
-   -numStages 8 -w 24 -h 24`` -- with Haar BASIC and with LBP. The two trainers
-   alternate (``--repeats`` runs each) so that load drifts hit both alike. Printed per
-   recipe: mean wall time and ratio, stages, weak trees per stage, the acceptance ratio
-   of every stage (``NEG count`` lines), the stop message, precalculation time per
-   stage, held-out hit rate (lfw faces 80-99 and mirror images) and false alarms (24x24
-   tiles of other face-free photos) both scored window by window by
-   ``cv2.CascadeClassifier``, whether repeated runs gave byte-identical XML, and how many
-   of the first stage's items (stage threshold, weak trees: feature rectangles, thresholds
-   and leaf values in float32) are identical, and whether the whole cascades are.
-2. **Feature evaluation** (printed last) -- training feature values (OpenCV's
-   normalisation) of 1,000 24x24 samples for every Haar feature of a mode, ours
-   (``HaarFeatures.evaluate``, vectorised in PyTorch) against the obvious NumPy version,
-   in values/s.
+   and ``opencv_createsamples``, built from OpenCV's ``apps/`` sources). Recipes
+   (``--recipes``):
+
+   * ``HAAR`` / ``LBP``, the recipe of issue 13: lfw_subset faces 0-79 and their mirror
+     images through ``opencv_createsamples -info`` (160-sample ``.vec``), 7 face-free
+     skimage photos and the 100 lfw non-face patches at 100x100 as backgrounds,
+     ``-numPos 140 -numNeg 300 -numStages 8 -w 24 -h 24``, Haar BASIC or LBP;
+   * ``HAAR-BIG`` / ``LBP-BIG``: the same 160 faces plus 8 createsamples-style
+     distortions of each (:func:`fer_toolkit.cascade.samples_from_image`: 3-D rotation
+     up to 0.3/0.3/0.2 rad, grey-level shift up to 25, over background windows), 1,440
+     samples; as backgrounds the 7 training photos, 7 other face-free photos shipped by
+     scikit-image, scikit-learn and matplotlib, each also mirrored and turned by 90
+     degrees, and the lfw non-face mosaic; ``-numPos 1000 -numNeg 2000 -numStages 12
+     -w 24 -h 24``.
+
+   Each training runs as its own process (ours: ``python bench_cascade.py
+   --train-ours``, imports included), the two trainers alternating (``--repeats`` runs
+   each) so that load drifts hit both alike; peak resident memory is the process's
+   ``ru_maxrss`` (``os.wait4``). Printed per recipe: the load average, mean wall time
+   and ratio (ours also without the imports: the time inside ``train_cascade``),
+   peak RSS, stages, weak trees per stage, the acceptance ratio of every stage
+   (``NEG count`` lines), the stop message, precalculation time per stage, held-out
+   hit rate (lfw faces 80-99 and mirror images) and false alarms (24x24 tiles of other
+   face-free photos) both scored window by window by ``cv2.CascadeClassifier``,
+   whether repeated runs gave byte-identical XML, and whether the cascades are
+   identical item by item (stage thresholds, weak trees: feature rectangles,
+   thresholds or LBP subsets and leaf values in float32).
+2. **Memory** (``--memory``): peak RSS of both trainers on the Haar recipe cut to 2
+   stages, with OpenCV's default buffers (1024 MB each), with
+   ``-precalcValBufSize 64 -precalcIdxBufSize 32``, and with 10 copies of every
+   background image in ``bg.txt``.
+3. **Detector-side scans** (``--scan [XML]``, default the shipped cascade), see
+   :func:`bench_scan`.
+4. **Feature evaluation** (printed last, unless ``--skip-features``) -- training
+   feature values (OpenCV's normalisation) of 1,000 24x24 samples for every Haar
+   feature of a mode: ours against the same sparse product in scipy.sparse on as many
+   threads, and against naive NumPy gathers, see :func:`bench_features`.
 
 Usage::
 
     python benchmarks/bench_cascade.py --opencv-bin DIR [--repeats 2] [--recipes HAAR LBP]
+        [--memory] [--skip-features]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from xml.etree import ElementTree
 
 import cv2
 import numpy as np
+import scipy.sparse
 import torch
 from skimage import data
-from train_own_cascade import SKIMAGE_BACKGROUNDS, background_images
+from train_own_cascade import DISTORTION, SKIMAGE_BACKGROUNDS, background_images
 
 from fer_toolkit.cascade import (
     OpenCVToolNotFoundError,
@@ -44,14 +73,17 @@ from fer_toolkit.cascade import (
     find_opencv_tool,
     haar_features,
     integral_batch,
+    read_cascade,
+    read_vec,
     run_createsamples,
-    run_traincascade,
+    samples_from_image,
     samples_from_info,
-    train_cascade,
+    traincascade_args,
     write_bg,
     write_info,
     write_vec,
 )
+from fer_toolkit.cascade.negatives import Backgrounds, mine_negatives, walk_windows
 
 
 def lfw_faces(size: int) -> np.ndarray:
@@ -84,27 +116,79 @@ def numpy_feature_values(samples: np.ndarray, features) -> np.ndarray:
     return (values / norm[:, None]).astype(np.float32)
 
 
+def scipy_feature_values(batch, features, n_threads: int) -> np.ndarray:
+    """The same sparse product with scipy.sparse: the features' corner weights as a CSR
+    matrix (the map ``HaarFeatures.evaluate`` builds) times the integral images, feature
+    blocks on ``n_threads`` threads, then the training normalisation."""
+    width, height = batch.window
+    plane = (width + 1) * (height + 1)
+    crow, cols, coefs = features._linear_map(width + 1, plane)
+    matrix = scipy.sparse.csr_matrix(
+        (coefs.astype(np.float32), cols, crow), shape=(len(crow) - 1, plane)
+    )
+    dense = np.ascontiguousarray(batch.sum.reshape(len(batch), plane).T.numpy(), np.float32)
+    norm = batch.norm.numpy()
+    out = np.empty((matrix.shape[0], len(batch)), dtype=np.float32)
+
+    def block(rows: slice) -> None:
+        out[rows] = matrix[rows] @ dense
+
+    bounds = np.linspace(0, matrix.shape[0], n_threads + 1).astype(int)
+    with ThreadPoolExecutor(n_threads) as pool:
+        list(pool.map(block, [slice(a, b) for a, b in itertools.pairwise(bounds)]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(norm == 0, np.float32(0), out / np.where(norm == 0, 1, norm)).T
+
+
 def bench_features(samples: np.ndarray, device: str) -> None:
-    print(f"\n# Feature evaluation: {len(samples)} samples of 24x24, device {device}")
-    print("| mode | features | ours (M values/s) | NumPy (M values/s) | ours / NumPy |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    """Training feature values of every Haar feature of a mode, three ways.
+
+    * ours: ``HaarFeatures.evaluate`` -- a sparse (features x integral pixels) matrix of
+      corner weights times the integral images, ``torch.mm`` with a CSR tensor on
+      PyTorch's threads;
+    * scipy.sparse: the same matrix and product with ``scipy.sparse.csr_matrix``, blocks
+      of features on as many threads (a fair alternative);
+    * NumPy gathers: the obvious per-rectangle corner gathers (:func:`numpy_feature_values`),
+      one thread: a naive baseline, not a fair one.
+
+    Timings: best of 3 (NumPy gathers: one run); the integral images are built outside.
+    """
+    n_threads = torch.get_num_threads()
+    print(
+        f"\n# Feature evaluation: {len(samples)} samples of 24x24, device {device}, "
+        f"{n_threads} threads, {load()}"
+    )
+    print(
+        "| mode | features | ours (M values/s) | scipy.sparse, same threads (M values/s) | "
+        "ours / scipy | NumPy gathers, 1 thread (M values/s) | ours / NumPy |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for mode in ("BASIC", "CORE"):
         features = haar_features(24, 24, mode)
         batch = integral_batch(samples, device=device)
+        cpu_batch = integral_batch(samples, device="cpu")
         features.evaluate(batch, np.arange(1000))  # warm-up
-        start = time.perf_counter()
-        ours = features.evaluate(batch)
-        if device != "cpu":
-            torch.cuda.synchronize()
-        ours_s = time.perf_counter() - start
-        start = time.perf_counter()
-        reference = numpy_feature_values(samples, features)
-        numpy_s = time.perf_counter() - start
+        best = {"ours": np.inf, "scipy": np.inf, "numpy": np.inf}
+        for repeat in range(3):
+            start = time.perf_counter()
+            ours = features.evaluate(batch)
+            if device != "cpu":
+                torch.cuda.synchronize()
+            best["ours"] = min(best["ours"], time.perf_counter() - start)
+            start = time.perf_counter()
+            sparse = scipy_feature_values(cpu_batch, features, n_threads)
+            best["scipy"] = min(best["scipy"], time.perf_counter() - start)
+            if repeat == 0:  # slow, and not the comparison that matters
+                start = time.perf_counter()
+                reference = numpy_feature_values(samples, features)
+                best["numpy"] = time.perf_counter() - start
         np.testing.assert_allclose(ours.cpu().numpy(), reference, rtol=1e-4, atol=1e-5)
-        count = len(samples) * len(features.rects)
+        np.testing.assert_allclose(ours.cpu().numpy(), sparse, rtol=1e-4, atol=1e-5)
+        rate = {k: len(samples) * len(features.rects) / v / 1e6 for k, v in best.items()}
         print(
-            f"| {mode} | {len(features.rects):,} | {count / ours_s / 1e6:.1f} | "
-            f"{count / numpy_s / 1e6:.1f} | {numpy_s / ours_s:.1f}x |"
+            f"| {mode} | {len(features.rects):,} | {rate['ours']:.1f} | {rate['scipy']:.1f} | "
+            f"{rate['ours'] / rate['scipy']:.2f}x | {rate['numpy']:.1f} | "
+            f"{rate['ours'] / rate['numpy']:.1f}x |"
         )
 
 
@@ -112,20 +196,32 @@ def bench_features(samples: np.ndarray, device: str) -> None:
 TRAIN_PHOTOS = SKIMAGE_BACKGROUNDS[:7]
 #: Photos without people never trained on: their windows are the held-out negatives.
 HELD_OUT_PHOTOS = SKIMAGE_BACKGROUNDS[7:]
-#: The recipe's options, shared by both trainers (HAAR BASIC, then LBP).
-RECIPE = dict(num_pos=140, num_neg=300, num_stages=8, width=24, height=24)
+#: The recipes' options, shared by both trainers.
+RECIPES = {
+    "HAAR": dict(feature_type="HAAR", mode="BASIC", num_pos=140, num_neg=300, num_stages=8),
+    "LBP": dict(feature_type="LBP", num_pos=140, num_neg=300, num_stages=8),
+    "HAAR-BIG": dict(feature_type="HAAR", mode="BASIC", num_pos=1000, num_neg=2000, num_stages=12),
+    "LBP-BIG": dict(feature_type="LBP", num_pos=1000, num_neg=2000, num_stages=12),
+}
+#: createsamples-style distortions of each face in the BIG recipes.
+BIG_DISTORTIONS = 8
+
+
+def train_faces() -> np.ndarray:
+    """lfw faces 0-79 and their mirror images (25x25)."""
+    faces = (data.lfw_subset()[:80] * 255).round().astype(np.uint8)
+    return np.ascontiguousarray(np.concatenate([faces, faces[:, :, ::-1]]))
 
 
 def write_recipe(folder: Path, opencv_bin) -> tuple[Path, Path]:
     """lfw faces 0-79 and their mirror images through createsamples -info (160 samples),
     7 face-free skimage photos and the 100 lfw non-face patches at 100x100 as backgrounds."""
     folder.mkdir(parents=True, exist_ok=True)
-    faces = (data.lfw_subset()[:80] * 255).round().astype(np.uint8)
     positives = []
-    for i, face in enumerate(np.concatenate([faces, faces[:, :, ::-1]])):
+    for i, face in enumerate(train_faces()):
         path = folder / "pos" / f"face{i:03d}.png"
         path.parent.mkdir(exist_ok=True)
-        cv2.imwrite(str(path), np.ascontiguousarray(face))
+        cv2.imwrite(str(path), face)
         positives.append(Positive(path, ((0, 0, face.shape[1], face.shape[0]),)))
     info = folder / "info.txt"
     write_info(info, positives)
@@ -154,6 +250,42 @@ def write_recipe(folder: Path, opencv_bin) -> tuple[Path, Path]:
         cv2.imwrite(str(paths[-1]), cv2.resize(patch, (100, 100)))
     bg = folder / "bg.txt"
     write_bg(bg, paths, absolute=True)
+    return vec, bg
+
+
+def write_big_recipe(folder: Path, small_vec: Path) -> tuple[Path, Path]:
+    """The BIG recipes' inputs: the small recipe's 160 samples plus 8 distortions of each
+    face (1,440 samples, interleaved), and 15 face-free images x 3 variants as backgrounds."""
+    folder.mkdir(parents=True, exist_ok=True)
+    photos = background_images()
+    names = [name for name in photos if name not in HELD_OUT_PHOTOS]
+    paths = []
+    for name in names:
+        for suffix, variant in (("", photos[name]), ("_flip", photos[name][:, ::-1])):
+            paths.append(folder / "bg" / f"{name}{suffix}.png")
+            paths[-1].parent.mkdir(exist_ok=True)
+            cv2.imwrite(str(paths[-1]), np.ascontiguousarray(variant))
+        paths.append(folder / "bg" / f"{name}_rot90.png")
+        cv2.imwrite(str(paths[-1]), np.ascontiguousarray(np.rot90(photos[name])))
+    bg = folder / "bg.txt"
+    write_bg(bg, paths, absolute=True)
+    rng = np.random.default_rng(0)
+    train = [photos[name] for name in TRAIN_PHOTOS]
+    samples = [read_vec(small_vec, 24, 24)]
+    for face in train_faces():
+        samples.append(
+            samples_from_image(
+                face,
+                num=BIG_DISTORTIONS,
+                bg=train,
+                **DISTORTION,
+                random_state=rng,
+            )
+        )
+    stacked = np.concatenate(samples)
+    vec = folder / "pos.vec"
+    # Interleaved, so that every prefix of the .vec holds all the faces.
+    write_vec(vec, stacked[rng.permutation(len(stacked))])
     return vec, bg
 
 
@@ -218,80 +350,117 @@ def parse_log(lines: list[str]) -> dict:
     return {"ratios": ratios, "precalc": precalc, "stop": stop}
 
 
-def train_ours(folder: Path, vec: Path, bg: Path, params: dict, device: str) -> list[str]:
-    lines: list[str] = []
-    train_cascade(folder, vec, bg, **params, device=device, progress=lines.append)
-    return lines
+def load() -> str:
+    """The 1-minute load average and the core count, for the record."""
+    return f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
 
 
-def train_opencv(folder: Path, vec: Path, bg: Path, params: dict, opencv_bin) -> list[str]:
-    lines: list[str] = []
-    run_traincascade(folder, vec, bg, **params, opencv_bin_dir=opencv_bin, on_line=lines.append)
-    return lines
+def measured(command: list[str]) -> tuple[float, float, list[str]]:
+    """Run a command; return its wall time (s), peak resident memory (MB) and output lines."""
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    output = process.stdout.read().decode(errors="replace")
+    process.stdout.close()
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    lines = output.splitlines()
+    if process.returncode != 0:
+        tail = "\n".join(lines[-15:])
+        raise RuntimeError(f"{command[0]} exited with {process.returncode}:\n{tail}")
+    return seconds, usage.ru_maxrss / 1024.0, lines
 
 
-def compare_recipe(folder, vec, bg, feature_type, device, opencv_bin, repeats) -> dict:
-    """Train the recipe with both trainers, alternating, and print the side-by-side rows."""
-    params = dict(RECIPE, feature_type=feature_type)
-    if feature_type == "HAAR":
-        params["mode"] = "BASIC"
+def train(who: str, out: Path, vec: Path, bg: Path, params: dict, device: str, opencv_bin):
+    """Train in a child process; return (wall s, training s, peak RSS MB, log lines)."""
+    out.mkdir(parents=True, exist_ok=True)
+    if who == "OpenCV":
+        tool = find_opencv_tool("opencv_traincascade", opencv_bin)
+        seconds, rss, lines = measured([tool, *traincascade_args(out, vec, bg, **params)])
+        return seconds, seconds, rss, lines
+    job = json.dumps(dict(data=str(out), vec=str(vec), bg=str(bg), params=params, device=device))
+    seconds, rss, lines = measured([sys.executable, "-c", TRAIN_OURS, job])
+    inside = float(lines[-1].split(":")[-1])
+    return seconds, inside, rss, lines[:-1]
+
+
+#: The child process of :func:`train` for ours: only what ``fer-toolkit cascade train``
+#: needs is imported; it prints the log, then the time spent inside ``train_cascade``.
+TRAIN_OURS = """
+import json, sys, time
+from fer_toolkit.cascade import train_cascade
+job = json.loads(sys.argv[1])
+start = time.perf_counter()
+train_cascade(job["data"], job["vec"], job["bg"], **job["params"], device=job["device"],
+              progress=print)
+print(f"training seconds: {time.perf_counter() - start:.3f}", flush=True)
+"""
+
+
+def compare_recipe(folder, vec, bg, name, device, opencv_bin, repeats) -> dict:
+    """Train a recipe with both trainers, alternating, and print the side-by-side rows."""
+    params = dict(RECIPES[name], width=24, height=24)
     runs = {"OpenCV": [], "ours": []}
+    loads = [load()]
     for r in range(repeats):
         order = ("OpenCV", "ours") if r % 2 == 0 else ("ours", "OpenCV")
         for who in order:
-            out = folder / f"{feature_type}_{who}_{r}"
-            start = time.perf_counter()
-            if who == "ours":
-                lines = train_ours(out, vec, bg, params, device)
-            else:
-                lines = train_opencv(out, vec, bg, params, opencv_bin)
-            seconds = time.perf_counter() - start
-            runs[who].append((seconds, out / "cascade.xml", lines))
+            out = folder / f"{name}_{who}_{r}"
+            runs[who].append((*train(who, out, vec, bg, params, device, opencv_bin), out))
+            loads.append(load())
     faces, tiles = held_out_windows()
     rows = {}
     for who, done in runs.items():
-        seconds, xml, lines = done[0]
-        log = parse_log(lines)
-        stages = int(ElementTree.parse(xml).getroot().find("cascade/stageNum").text)
-        weak = [
-            len(stage.find("weakClassifiers"))
-            for stage in ElementTree.parse(xml).getroot().find("cascade/stages")
-        ]
+        xml = done[0][-1] / "cascade.xml"
+        log = parse_log(done[0][3])
+        stages = ElementTree.parse(xml).getroot().find("cascade/stages")
         rows[who] = dict(
             seconds=float(np.mean([d[0] for d in done])),
-            stages=stages,
-            weak=weak,
+            inside=float(np.mean([d[1] for d in done])),
+            rss=max(d[2] for d in done),
+            stages=len(stages),
+            weak=[len(stage.find("weakClassifiers")) for stage in stages],
             ratios=log["ratios"],
             precalc=float(np.mean(log["precalc"])) if log["precalc"] else float("nan"),
             stop=log["stop"],
             hit=float(accepted(xml, faces).mean()),
             false=float(accepted(xml, tiles).mean()),
-            identical=len({Path(d[1]).read_bytes() for d in done}) == 1,
-            first=weak_trees(xml, stages=(0,)),
+            identical=len({(d[-1] / "cascade.xml").read_bytes() for d in done}) == 1,
             every=weak_trees(xml),
         )
-    print(f"\n# {feature_type} recipe: {params}, {repeats} alternated run(s) each")
+    print(f"\n# {name} recipe: {params}, {repeats} alternated run(s) each")
+    print(f"load during the runs: {' -> '.join(loads)}")
     print(f"held-out: {len(faces)} faces, {len(tiles)} background windows")
     print("| | OpenCV | ours |")
     print("| --- | --- | --- |")
     o, n = rows["OpenCV"], rows["ours"]
     print(
-        f"| wall time (s) | {o['seconds']:.1f} | {n['seconds']:.1f} "
+        f"| wall time, whole process (s) | {o['seconds']:.1f} | {n['seconds']:.1f} "
         f"({n['seconds'] / o['seconds']:.2f}x) |"
     )
+    print(f"| ours without imports (s) | | {n['inside']:.1f} ({n['inside'] / o['seconds']:.2f}x) |")
+    print(f"| peak RSS (MB) | {o['rss']:.0f} | {n['rss']:.0f} |")
     print(f"| stages | {o['stages']} | {n['stages']} |")
     print(f"| weak trees per stage | {o['weak']} | {n['weak']} |")
     fmt = lambda values: " / ".join(f"{v:.3g}" for v in values)  # noqa: E731
     print(f"| acceptance ratio per stage | {fmt(o['ratios'])} | {fmt(n['ratios'])} |")
     print(f"| stop | {o['stop']} | {n['stop']} |")
-    print(f"| precalculation per stage (s) | {o['precalc']:.3f} | {n['precalc']:.3f} |")
+    ratio = (
+        f"{n['precalc'] / o['precalc']:.2f}x"
+        if o["precalc"] >= 0.001
+        else "OpenCV prints 0.000 s: no ratio"
+    )
+    print(f"| precalculation per stage (s) | {o['precalc']:.3f} | {n['precalc']:.3f} ({ratio}) |")
     print(f"| held-out hit rate | {o['hit']:.3f} | {n['hit']:.3f} |")
     print(f"| held-out false alarms | {o['false']:.4f} | {n['false']:.4f} |")
     print(f"| byte-identical XML across runs | {o['identical']} | {n['identical']} |")
-    same = sum(a == b for a, b in zip(o["first"], n["first"], strict=False))
+    same = sum(a == b for a, b in zip(o["every"], n["every"], strict=False))
     print(
-        f"first stage (threshold and weak trees): {same} of {len(o['first'])} items identical "
-        f"(ours has {len(n['first'])}); whole cascade identical: {o['every'] == n['every']}"
+        f"cascade items (stage thresholds and weak trees) identical: {same} of "
+        f"{len(o['every'])} (ours has {len(n['every'])}); whole cascade identical: "
+        f"{o['every'] == n['every']}"
     )
     for a, b in zip(o["every"], n["every"], strict=False):
         if a != b:
@@ -300,15 +469,124 @@ def compare_recipe(folder, vec, bg, feature_type, device, opencv_bin, repeats) -
     return rows
 
 
-def bench_training(folder: Path, device: str, opencv_bin, repeats: int, recipes) -> None:
+def bench_memory(folder: Path, vec: Path, bg: Path, device: str, opencv_bin) -> None:
+    """Peak RSS of both trainers: default buffers, small buffers, 10x the backgrounds."""
+    many = folder / "bg_x10.txt"
+    copies = []
+    for path in Path(bg).read_text().split("\n"):
+        if path.strip():
+            for k in range(10):
+                copy = folder / "bg_x10" / f"{k}_{Path(path).name}"
+                copy.parent.mkdir(exist_ok=True)
+                shutil.copyfile(path.strip(), copy)
+                copies.append(copy)
+    write_bg(many, copies, absolute=True)
+    base = dict(RECIPES["HAAR"], num_stages=2, width=24, height=24)
+    settings = [
+        ("buffers 1024 / 1024 MB, bg.txt of 107 images", base, bg),
+        (
+            "buffers 64 / 32 MB, bg.txt of 107 images",
+            dict(base, precalc_val_buf_size=64, precalc_idx_buf_size=32),
+            bg,
+        ),
+        (f"buffers 1024 / 1024 MB, bg.txt of {len(copies)} images", base, many),
+    ]
+    print("\n# Memory: Haar BASIC recipe cut to 2 stages (440 samples, 162,336 features)")
+    print(
+        "| setting | OpenCV peak RSS (MB) | ours peak RSS (MB) | OpenCV / ours wall time, "
+        "whole process (s) | load |"
+    )
+    print("| --- | ---: | ---: | --- | --- |")
+    for i, (label, params, background) in enumerate(settings):
+        result = {}
+        for who in ("OpenCV", "ours"):
+            out = folder / f"memory_{i}_{who}"
+            seconds, _, rss, _ = train(who, out, vec, background, params, device, opencv_bin)
+            result[who] = (seconds, rss, weak_trees(out / "cascade.xml"))
+        same = result["OpenCV"][2] == result["ours"][2]
+        print(
+            f"| {label} | {result['OpenCV'][1]:.0f} | {result['ours'][1]:.0f} | "
+            f"{result['OpenCV'][0]:.1f} / {result['ours'][0]:.1f} | {load()} |"
+            + ("" if same else " (cascades differ)")
+        )
+
+
+def bench_scan(xml: Path) -> None:
+    """Detector-side scans against ``cv2.CascadeClassifier`` on the held-out photos.
+
+    * ``Cascade.detect_multiscale`` (the native detector, OpenCV's detection rules)
+      against ``detectMultiScale(image, 1.1, 3)``: time per pass over the photos and
+      whether the boxes agree. (``fer-toolkit cascade detect`` runs
+      ``cv2.CascadeClassifier`` itself.)
+    * The negative-mining scan (the trainer's rules: ``mine_negatives`` over the
+      walk's windows of the same photos, with resizing) in windows per second,
+      against ``detectMultiScale(image, sqrt(2), 0)`` over the same photos, counted
+      as every window of its grid (OpenCV skips the window after one its first stage
+      rejects, so it evaluates fewer: its figure is an upper bound).
+    """
+    photos = background_images()
+    images = [photos[name] for name in HELD_OUT_PHOTOS]
+    cascade = read_cascade(xml)
+    classifier = cv2.CascadeClassifier(str(xml))
+    print(f"\n# Detector-side scans: {xml.name} ({len(cascade.stages)} stages), {load()}")
+    print(f"{len(images)} held-out photos, {sum(i.size for i in images) / 1e6:.1f} Mpixels")
+    times = {"cv2": [], "ours": []}
+    for _ in range(2):
+        start = time.perf_counter()
+        theirs = [np.asarray(classifier.detectMultiScale(i, 1.1, 3)).reshape(-1, 4) for i in images]
+        times["cv2"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        ours = [cascade.detect_multiscale(i, 1.1, 3) for i in images]
+        times["ours"].append(time.perf_counter() - start)
+    same = all(
+        sorted(map(tuple, a.tolist())) == sorted(map(tuple, b.tolist()))
+        for a, b in zip(theirs, ours, strict=True)
+    )
+    cv2_s, ours_s = min(times["cv2"]), min(times["ours"])
+    print("| scan | cv2.CascadeClassifier | ours | ours / cv2 time |")
+    print("| --- | ---: | ---: | ---: |")
+    print(
+        f"| detectMultiScale(1.1, 3), s per pass (same boxes: {same}) | {cv2_s:.3f} | "
+        f"{ours_s:.3f} | {ours_s / cv2_s:.2f}x |"
+    )
+    grid = 0
+    for image in images:
+        factor = 1.0
+        while True:
+            size = (round(image.shape[1] / factor), round(image.shape[0] / factor))
+            if min(size) < 24 or image.shape[1] < 24 * factor or image.shape[0] < 24 * factor:
+                break
+            step = 1 if factor >= 2 else 2
+            grid += ((size[0] - 24) // step + 1) * ((size[1] - 24) // step + 1)
+            factor *= 2**0.5
+    start = time.perf_counter()
+    for image in images:
+        classifier.detectMultiScale(image, 2**0.5, 0)
+    cv2_rate = grid / (time.perf_counter() - start)
+    start = time.perf_counter()
+    walk = walk_windows(Backgrounds(images), cascade.width, cascade.height)
+    mined = mine_negatives(cascade, itertools.islice(walk, len(images)), 10**9)
+    ours_rate = mined.tried / (time.perf_counter() - start)
+    print(
+        f"| windows per second (mining: {mined.tried:,} windows; cv2: {grid:,} grid windows) | "
+        f"{cv2_rate / 1e6:.2f} M | {ours_rate / 1e6:.2f} M | {cv2_rate / ours_rate:.2f}x |"
+    )
+
+
+def bench_training(folder: Path, device: str, opencv_bin, repeats: int, recipes, memory) -> None:
     try:
         find_opencv_tool("opencv_traincascade", opencv_bin)
     except OpenCVToolNotFoundError as exc:
         print(f"\nOpenCV comparison skipped: {exc}")
         return
     vec, bg = write_recipe(folder, opencv_bin)
-    for feature_type in recipes:
-        compare_recipe(folder, vec, bg, feature_type, device, opencv_bin, repeats)
+    if any(name.endswith("-BIG") for name in recipes):
+        big_vec, big_bg = write_big_recipe(folder / "big", vec)
+    for name in recipes:
+        inputs = (big_vec, big_bg) if name.endswith("-BIG") else (vec, bg)
+        compare_recipe(folder, *inputs, name, device, opencv_bin, repeats)
+    if memory:
+        bench_memory(folder, vec, bg, device, opencv_bin)
 
 
 def main() -> None:
@@ -317,18 +595,28 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--opencv-bin", "--opencv-bin-dir", dest="opencv_bin", default=None)
     parser.add_argument("--repeats", type=int, default=2, help="alternated runs per trainer")
-    parser.add_argument("--recipes", nargs="+", default=["HAAR", "LBP"])
+    parser.add_argument("--recipes", nargs="*", default=["HAAR", "LBP"], choices=list(RECIPES))
+    parser.add_argument("--memory", action="store_true", help="peak RSS with other settings")
     parser.add_argument("--skip-features", action="store_true")
+    parser.add_argument(
+        "--scan",
+        nargs="?",
+        const=str(Path(__file__).parents[1] / "cascades" / "fer_toolkit_frontalface.xml"),
+        help="time the detector-side scans with this cascade (default: the shipped one)",
+    )
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, OpenCV {cv2.__version__}")
-    rng = np.random.default_rng(0)
-    faces = lfw_faces(24)
-    samples = faces[rng.integers(0, len(faces), args.samples)]
-    # Training first, so that its peak memory is not masked by the feature tables below.
+    print(load())
     with tempfile.TemporaryDirectory() as tmp:
-        bench_training(Path(tmp), args.device, args.opencv_bin, args.repeats, args.recipes)
+        bench_training(
+            Path(tmp), args.device, args.opencv_bin, args.repeats, args.recipes, args.memory
+        )
+    if args.scan:
+        bench_scan(Path(args.scan))
     if not args.skip_features:
-        bench_features(samples, args.device)
+        rng = np.random.default_rng(0)
+        faces = lfw_faces(24)
+        bench_features(faces[rng.integers(0, len(faces), args.samples)], args.device)
 
 
 if __name__ == "__main__":

@@ -65,6 +65,12 @@ SKIMAGE_BACKGROUNDS = (
 )
 
 
+#: The createsamples-style distortion of the positives (OpenCV's flags in ``samples_from_image``).
+DISTORTION = dict(
+    bg_color=0, bg_thresh=0, max_intensity_dev=25, max_x_angle=0.3, max_y_angle=0.3, max_z_angle=0.2
+)
+
+
 def _gray(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim == 3:
@@ -126,12 +132,7 @@ def positive_samples(size: int, distortions: int, backgrounds, seed: int) -> np.
                 width=size,
                 height=size,
                 bg=backgrounds,
-                bg_color=0,
-                bg_thresh=0,
-                max_intensity_dev=25,
-                max_x_angle=0.3,
-                max_y_angle=0.3,
-                max_z_angle=0.2,
+                **DISTORTION,
                 random_state=rng,
             )
         )

@@ -4,6 +4,8 @@
 ``__all__`` gets its page without editing the docs. ``api.rst`` is the index of every name;
 ``api/<module>.rst`` holds the autosummary tables that generate one page per name under
 ``api/generated/``. ``tests/test_docs_api.py`` checks that every public name is listed.
+``api/<tool>_flags.txt`` are the Markdown tables of OpenCV's flags that the cascade
+training guide includes, written from ``fer_toolkit.cascade``'s flag tables.
 """
 
 import importlib
@@ -21,6 +23,7 @@ SECTIONS = [
     ("fer_toolkit.plotting", "Plotting"),
     ("fer_toolkit.utils.validation", "Input validation"),
     ("fer_toolkit.utils.pixels", "Pixel conversions"),
+    ("fer_toolkit.utils.boxes", "Box geometry"),
     ("fer_toolkit.utils.fileio", "Atomic files and folder locks"),
     ("fer_toolkit.utils.untrusted", "Untrusted input"),
     ("fer_toolkit.utils.threads", "Threads and CPU contention"),
@@ -30,6 +33,9 @@ SECTIONS = [
 ]
 
 CLI = "fer_toolkit.cli"
+
+#: The flag tables of ``fer_toolkit.cascade`` and the files they are written to, under api/.
+FLAG_TABLES = {"TRAINCASCADE": "traincascade_flags.txt", "CREATESAMPLES": "createsamples_flags.txt"}
 
 _KINDS = {"class": "Classes", "function": "Functions", "data": "Constants"}
 
@@ -127,8 +133,11 @@ def _write_if_changed(path, text):
 
 
 def write_api_reference(docs_dir):
-    """Write ``api.rst``, ``api/<module>.rst`` and the command line's page under ``docs_dir``."""
+    """Write ``api.rst``, ``api/<module>.rst``, the command line's page and the flag tables."""
     docs_dir = Path(docs_dir)
+    cascade = importlib.import_module("fer_toolkit.cascade")
+    for name, file_name in FLAG_TABLES.items():
+        _write_if_changed(docs_dir / "api" / file_name, getattr(cascade, name).markdown() + "\n")
     _write_if_changed(docs_dir / "api.rst", render_index())
     for module_name, title in SECTIONS:
         page = render_module_page(module_name, title)

@@ -9,6 +9,7 @@ import os
 import struct
 import warnings
 import zlib
+from unittest import mock
 
 import cv2
 import numpy as np
@@ -411,6 +412,19 @@ def test_an_unreadable_background_is_warned_with_a_count(tmp_path):
     assert backgrounds.image(0) is not None
     with pytest.warns(UserWarning, match=r"bad\.png.*1 of 2 background images"):
         assert backgrounds.image(1) is None
+
+
+def test_a_background_whose_name_is_not_utf8_is_read_not_passed_to_imread(tmp_path):
+    # cv2.imread cannot take such a name (some builds crash on it); the bytes are decoded.
+    from fer_toolkit.cascade.negatives import Backgrounds
+
+    write_png(tmp_path / "good.png", FACE[..., 0])
+    odd = os.path.join(os.fsencode(tmp_path), b"caf\xe9.png")  # Latin-1 "cafe", not UTF-8
+    os.rename(tmp_path / "good.png", odd)
+    with mock.patch("cv2.imread", side_effect=AssertionError("cv2.imread called")):
+        image = Backgrounds([os.fsdecode(odd), odd]).image
+        np.testing.assert_array_equal(image(0), FACE[..., 0])
+        np.testing.assert_array_equal(image(1), FACE[..., 0])
 
 
 def test_load_images_lists_a_plain_folder_that_load_image_folder_refuses(tmp_path):

@@ -280,3 +280,38 @@ def test_no_useful_split_gives_no_stage():
     X = np.ones((30, 4), dtype=np.float32)  # constant features: nothing to split
     labels = np.r_[np.ones(10, int), np.zeros(20, int)]
     assert boost_stage(X, labels, device="cpu") is None
+
+
+def test_caches_are_sized_as_opencv_sizes_its_precalc_buffers():
+    # OpenCV: round(MB * 2**20 / (4 * n)) value rows, round(MB * 2**20 / (2 * n)) rows of
+    # 16-bit sorted indices (4-byte indices from 65,536 samples on).
+    X = np.random.default_rng(0).normal(size=(1000, 600)).astype(np.float32)
+    features = FeatureValues.from_array(X, precalc_val_buf_size=1, precalc_idx_buf_size=0.5)
+    assert (features.n_cached_values, features.n_cached_orders) == (262, 262)
+    assert features.index_dtype == np.uint16
+    assert features._values.nbytes <= 2**20 and features._orders.nbytes <= 2**19
+    features.chunk_size = 100
+    blocks = [(start, len(values)) for start, values, _ in features.chunks()]
+    assert blocks == [(0, 262), (262, 100), (362, 100), (462, 100), (562, 38)]
+    for start, values, order in features.chunks():
+        np.testing.assert_array_equal(values, X.T[start : start + len(values)])
+        np.testing.assert_array_equal(
+            np.take_along_axis(values, order.astype(np.int64), 1), np.sort(values, axis=1)
+        )
+    assert FeatureValues.from_array(X, categorical=False).n_cached_orders == 600
+
+
+def test_numba_gets_a_cache_folder_when_neither_of_its_own_is_writable(monkeypatch, tmp_path):
+    # Read-only install and no writable home: numba would refuse to compile with cache=True.
+    from fer_toolkit.cascade import _kernels
+
+    monkeypatch.setattr(_kernels.config, "CACHE_DIR", "")
+    monkeypatch.setattr(_kernels.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setattr(_kernels, "_writable", lambda folder: folder.startswith(str(tmp_path)))
+    _kernels._cache_fallback()
+    chosen = _kernels.config.CACHE_DIR
+    assert chosen == str(tmp_path / "fer_toolkit-numba-cache")
+    monkeypatch.setattr(_kernels.config, "CACHE_DIR", "")
+    monkeypatch.setattr(_kernels, "_writable", lambda folder: "numba" in folder)
+    _kernels._cache_fallback()  # numba's per-user folder is writable: left to numba
+    assert _kernels.config.CACHE_DIR == ""

@@ -8,7 +8,6 @@ import pytest
 from click.testing import CliRunner
 from skimage import data
 
-from fer_toolkit.cli import crop as crop_module
 from fer_toolkit.cli import main
 from fer_toolkit.datasets import (
     load_fer2013,
@@ -16,7 +15,8 @@ from fer_toolkit.datasets import (
     make_synthetic_faces,
     write_fer2013_csv,
 )
-from fer_toolkit.datasets.extraction import LANDMARK_NAMES
+from fer_toolkit.datasets.extraction import fer_csv as csv_module
+from fer_toolkit.datasets.extraction.output import LANDMARK_NAMES
 from fer_toolkit.preprocessing import align_face
 from fer_toolkit.utils.fileio import folder_lock
 from fer_toolkit.utils.pixels import to_gray
@@ -117,9 +117,9 @@ def test_fer_csv_to_a_labelled_image_folder(fer_csv, tmp_path):
 
 
 def test_interrupted_csv_crop_resumes_where_it_stopped(fer_csv, tmp_path, monkeypatch):
-    monkeypatch.setattr(crop_module, "_CSV_CHUNK", 16)
+    monkeypatch.setattr(csv_module, "_CSV_CHUNK", 16)
     calls = []
-    real = crop_module._cut_rows
+    real = csv_module._cut_rows
 
     def flaky(images, *args, **kwargs):
         calls.append(len(images))
@@ -127,13 +127,13 @@ def test_interrupted_csv_crop_resumes_where_it_stopped(fer_csv, tmp_path, monkey
             raise KeyboardInterrupt
         return real(images, *args, **kwargs)
 
-    monkeypatch.setattr(crop_module, "_cut_rows", flaky)
+    monkeypatch.setattr(csv_module, "_cut_rows", flaky)
     out = tmp_path / "out"
     args = [fer_csv, "--out", out, "--format", "csv", "--detector", "haar", "-q"]
     assert run(*args).exit_code == 130  # Ctrl-C: 128 + SIGINT, as every command
     assert not (out / "fer2013.csv").exists()
     calls.clear()
-    monkeypatch.setattr(crop_module, "_cut_rows", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(csv_module, "_cut_rows", lambda *a, **k: calls.append(1) or real(*a, **k))
     result = run(*args)
     assert result.exit_code == 0, result.output
     assert len(calls) == 2  # rows 16-31 and 32-39; the first chunk was kept

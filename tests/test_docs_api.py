@@ -144,3 +144,15 @@ def test_public_api_is_one_tier(package):
         assert not extra, f"{submodule.__name__} exports {sorted(extra)}, {package} does not"
         for name in submodule.__all__:
             assert getattr(module, name) is getattr(submodule, name), name
+
+
+def test_flag_tables_are_written_for_the_cascade_guide(api_reference, tmp_path):
+    cascade = importlib.import_module("fer_toolkit.cascade")
+    api_reference.write_api_reference(tmp_path)
+    guide = (DOCS / "user_guide" / "cascade_training.md").read_text(encoding="utf-8")
+    for name, file_name in api_reference.FLAG_TABLES.items():
+        table = getattr(cascade, name)
+        written = (tmp_path / "api" / file_name).read_text(encoding="utf-8")
+        assert written == table.markdown() + "\n"
+        assert all(f"`{flag.opencv}`" in written for flag in table)
+        assert f"```{{include}} ../api/{file_name}\n```" in guide

@@ -24,8 +24,8 @@ from fer_toolkit.datasets import (
     iter_video_frames,
     load_image_folder,
 )
-from fer_toolkit.datasets import extraction as extraction_module
-from fer_toolkit.datasets.extraction import INDEX_COLUMNS, VERIFY_MARGIN
+from fer_toolkit.datasets.extraction import journal, pipeline
+from fer_toolkit.datasets.extraction.output import INDEX_COLUMNS, VERIFY_MARGIN
 from fer_toolkit.detection import Detections, HaarCascadeDetector
 from fer_toolkit.preprocessing import align_face, crop_box, read_image
 from fer_toolkit.utils.pixels import to_gray
@@ -260,8 +260,8 @@ def uninterrupted(clip, photos, tmp_path_factory):
 def test_resume_after_a_crash_equals_an_uninterrupted_run(
     clip, photos, uninterrupted, tmp_path, monkeypatch, crash_after, redone
 ):
-    monkeypatch.setattr(extraction_module, "_CHECKPOINT_FRAMES", 4)
-    monkeypatch.setattr(extraction_module, "_BATCH_FRAMES", 2)
+    monkeypatch.setattr(journal, "_CHECKPOINT_FRAMES", 4)
+    monkeypatch.setattr(pipeline, "_BATCH_FRAMES", 2)
     out = tmp_path / "out"
     with pytest.raises(RuntimeError, match="simulated crash"):
         extract_faces([clip, photos], out, detector=CrashingDetector(crash_after), **CRASH_KWARGS)
@@ -276,10 +276,10 @@ def test_resume_after_a_hard_kill_and_torn_writes(clip, photos, tmp_path):
     script = textwrap.dedent(
         f"""
         import os
-        from fer_toolkit.datasets import extraction
+        from fer_toolkit.datasets.extraction import journal, pipeline
         from fer_toolkit.detection import HaarCascadeDetector
 
-        extraction._CHECKPOINT_FRAMES, extraction._BATCH_FRAMES = 3, 1
+        journal._CHECKPOINT_FRAMES, pipeline._BATCH_FRAMES = 3, 1
         original, calls = HaarCascadeDetector.detect, [0]
 
         def detect(self, image):
@@ -289,7 +289,7 @@ def test_resume_after_a_hard_kill_and_torn_writes(clip, photos, tmp_path):
             return original(self, image)
 
         HaarCascadeDetector.detect = detect
-        extraction.extract_faces(
+        pipeline.extract_faces(
             [{str(clip)!r}, {str(photos)!r}], {str(out)!r}, detector="haar", every=2,
             progress=False,
         )
@@ -319,8 +319,8 @@ def finished_run(clip, photos, tmp_path_factory):
     """A run that checkpointed after every frame (a stub detector keeps it fast)."""
     out = tmp_path_factory.mktemp("finished") / "out"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(extraction_module, "_CHECKPOINT_FRAMES", 1)
-        patch.setattr(extraction_module, "_BATCH_FRAMES", 3)
+        patch.setattr(journal, "_CHECKPOINT_FRAMES", 1)
+        patch.setattr(pipeline, "_BATCH_FRAMES", 3)
         extract_faces([clip, photos], out, detector=STUB, min_confidence=0.5, progress=False)
     assert len((out / "progress.jsonl").read_text().splitlines()) > 5
     return out, [clip, photos]
@@ -511,8 +511,8 @@ def test_mtcnn_resume_after_a_crash_is_exact(clip, photos, tmp_path, monkeypatch
     must rebuild the same batches so that the index is identical, not just close."""
     from fer_toolkit.detection import MTCNN
 
-    monkeypatch.setattr(extraction_module, "_CHECKPOINT_FRAMES", 1)
-    monkeypatch.setattr(extraction_module, "_BATCH_FRAMES", 2)
+    monkeypatch.setattr(journal, "_CHECKPOINT_FRAMES", 1)
+    monkeypatch.setattr(pipeline, "_BATCH_FRAMES", 2)
     kwargs = {"detector": MTCNN(device="cpu"), "every": 4, "progress": False}
     extract_faces([clip, photos], tmp_path / "ref", **kwargs)
     original, calls = MTCNN.detect_batch, []

@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 from skimage import data
 
 from fer_toolkit.detection import MTCNN, Detections
-from fer_toolkit.detection import mtcnn as mtcnn_module
 from fer_toolkit.detection._mtcnn_nets import ONet, PNet, RNet, load_keras_weights
 from fer_toolkit.detection.mtcnn import area_resize, crop_and_resize, pyramid_scales
 
@@ -190,41 +189,6 @@ def test_area_resize_from_the_integral_image_equals_opencv(
     got = area_resize(image, (out_width, out_height), integral)
     assert got.shape == (out_height, out_width, 3) and got.dtype == np.float32
     np.testing.assert_allclose(got, expected, atol=1e-3)
-
-
-def _nms_by_definition(boxes, threshold, method):
-    """Keep box j unless some higher-ranked box i < j overlaps it by more than threshold."""
-    keep = []
-    for j, b in enumerate(boxes):
-        suppressed = False
-        for a in boxes[:j]:
-            iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-            ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-            area_a = (a[2] - a[0]) * (a[3] - a[1])
-            area_b = (b[2] - b[0]) * (b[3] - b[1])
-            denominator = area_a + area_b - iw * ih if method == "union" else min(area_a, area_b)
-            suppressed |= iw * ih / denominator > threshold
-        keep.append(not suppressed)
-    return boxes[np.array(keep, dtype=bool)]
-
-
-@settings(max_examples=40, deadline=None)
-@given(
-    seed=st.integers(0, 2**32 - 1),
-    n=st.integers(0, 40),
-    threshold=st.floats(0.05, 0.95),
-    method=st.sampled_from(["union", "min"]),
-    block=st.sampled_from([1, 7, 1 << 22]),
-)
-def test_nms_matches_its_definition(seed, n, threshold, method, block):
-    rng = np.random.default_rng(seed)
-    corner = rng.uniform(0, 50, (n, 2))
-    boxes = np.column_stack([corner, corner + rng.uniform(1, 30, (n, 2)), rng.random(n)])
-    boxes = boxes[np.argsort(-boxes[:, 4], kind="stable")]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(mtcnn_module, "_NMS_BLOCK", block)  # overlap matrix in blocks of rows
-        kept = mtcnn_module._nms(boxes, threshold, method)
-    np.testing.assert_array_equal(kept, _nms_by_definition(boxes, threshold, method))
 
 
 def _crop_by_definition(image, box, size):

@@ -17,7 +17,7 @@ from skimage import data as skdata
 from sklearn.model_selection import train_test_split
 
 from fer_toolkit.datasets import BACKGROUND_SCENES, extract_faces, make_face_patches
-from fer_toolkit.datasets.extraction import VERIFY_MARGIN
+from fer_toolkit.datasets.extraction.output import VERIFY_MARGIN
 from fer_toolkit.datasets.face_patches import background_patches
 from fer_toolkit.detection import Detections, HaarCascadeDetector
 from fer_toolkit.estimators import FaceVerifier

@@ -26,6 +26,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
             "write_detections_csv",
             "write_detections_json",
         ],
+        # box_iou is fer_toolkit.utils.boxes.box_iou, which evaluate imports.
         "evaluate": [
             "CascadeEvaluation",
             "OperatingPoint",
@@ -40,6 +41,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
             "lbp_features",
             "make_features",
         ],
+        "flags": ["CREATESAMPLES", "TRAINCASCADE", "FlagTable", "OpenCVFlag"],
         "integral": ["IntegralBatch", "integral_batch", "integral_image"],
         "model": ["Cascade", "CascadeParams", "FeatureParams", "Stage", "StageParams", "WeakTree"],
         "negatives": [

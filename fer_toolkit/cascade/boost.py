@@ -1,8 +1,7 @@
 """Boosted decision trees for one cascade stage, as ``opencv_traincascade`` trains them.
 
 This is OpenCV's ``CvCascadeBoost`` (``apps/traincascade/boost.cpp``) on top of
-the old ``CvBoost`` / ``CvDTree`` of OpenCV's ml module, re-done as vectorised
-PyTorch:
+the old ``CvBoost`` / ``CvDTree`` of OpenCV's ml module:
 
 * **Boosting** ``"GAB"`` (Gentle AdaBoost, the default), ``"DAB"`` (Discrete),
   ``"RAB"`` (Real) and ``"LB"`` (LogitBoost). Every sample starts with weight
@@ -33,12 +32,15 @@ PyTorch:
   negatives' false-alarm rate at that threshold is at most
   ``max_false_alarm_rate``, or after ``max_weak_count`` trees.
 
-The best-split search scores every threshold of every feature at once: each
-feature's samples are sorted once per stage (OpenCV's ``precalcIdxBufSize``
-buffer), and per tree node cumulative weighted sums along the sorted order give
-the quality of all thresholds. Features are processed in chunks to bound
-memory; feature values are cached up to ``precalc_val_buf_size`` megabytes and
-computed on the fly beyond that (see :class:`FeatureValues`).
+The best-split search is OpenCV's loops, compiled (``numba``, see
+``_kernels.py``): per feature, walk the node's samples in sorted order
+accumulating the left/right sums in float64 exactly as ``find_split_ord_reg``
+and its siblings do, and keep the first best threshold; features run in
+parallel on PyTorch's thread count, and the first best feature (qualities
+compared as float32, as OpenCV stores them) wins. Each feature's samples are
+sorted once per stage (OpenCV's ``precalcIdxBufSize`` buffer, 16-bit indices);
+feature values are cached up to ``precalc_val_buf_size`` megabytes and computed
+on the fly beyond that (see :class:`FeatureValues`).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ import numpy as np
 import torch
 
 from ..utils.validation import InputError
+from .flags import TRAINCASCADE
 from .model import BOOST_TYPES, STAGE_THRESHOLD_EPS, SUBSET_WORDS, Stage, WeakTree
 
 __all__ = ["boost_stage"]
@@ -71,7 +74,7 @@ _LB_Z_MAX = 10.0
 #: Number of LBP codes (categories of an LBP feature).
 N_CATEGORIES = 256
 # Elements of one (features x samples) block in the split search (bounds memory).
-_CHUNK_ELEMENTS = {"cpu": 1 << 22, "cuda": 1 << 24}
+_CHUNK_ELEMENTS = 1 << 22
 
 
 def _log_ratio(p: float) -> float:
@@ -82,13 +85,17 @@ def _log_ratio(p: float) -> float:
 class FeatureValues:
     """Feature values of one stage's training samples, cached as OpenCV caches them.
 
-    ``opencv_traincascade`` keeps the values of the first features in a
-    ``precalc_val_buf_size`` MB buffer and their sorted sample orders in a
-    ``precalc_idx_buf_size`` MB buffer, and computes the rest again whenever a
-    weak learner needs them. This class does the same with tensors: rows
-    ``[0, n_cached_values)`` are kept, the sorted orders of rows
-    ``[0, n_cached_orders)`` are kept (not for categorical features, which are
-    never sorted), everything else is recomputed per chunk.
+    ``opencv_traincascade`` keeps the values of the first
+    ``round(precalc_val_buf_size MB / (4 bytes * n_samples))`` features in one
+    buffer and the sorted sample orders of the first
+    ``round(precalc_idx_buf_size MB / (2 bytes * n_samples))`` features in
+    another (4 bytes per index from 65,536 samples on), and computes the rest
+    again whenever a weak learner needs them. This class does the same, with
+    the same counts and the same index widths (uint16, or int32 from 65,536
+    samples on): rows ``[0, n_cached_values)`` are kept, the sorted orders of
+    rows ``[0, n_cached_orders)`` are kept (not for categorical features,
+    which are never sorted), everything else is recomputed per block of
+    ``chunk_size`` features.
 
     Parameters
     ----------
@@ -105,6 +112,8 @@ class FeatureValues:
         Cache sizes in megabytes, as OpenCV's ``-precalcValBufSize`` and
         ``-precalcIdxBufSize``.
     device : str or torch.device, default="cpu"
+        Where ``compute`` runs and where boosting keeps its weights; the
+        caches and the split search are on the CPU.
 
     Examples
     --------
@@ -124,8 +133,8 @@ class FeatureValues:
         n_samples: int,
         *,
         categorical: bool = False,
-        precalc_val_buf_size: float = 1024,
-        precalc_idx_buf_size: float = 1024,
+        precalc_val_buf_size: float = TRAINCASCADE.defaults.precalc_val_buf_size,
+        precalc_idx_buf_size: float = TRAINCASCADE.defaults.precalc_idx_buf_size,
         device="cpu",
     ):
         if n_features < 1 or n_samples < 2:
@@ -144,29 +153,24 @@ class FeatureValues:
         self.n_samples = int(n_samples)
         self.categorical = bool(categorical)
         self.device = torch.device(device)
-        self.chunk_size = max(1, _CHUNK_ELEMENTS.get(self.device.type, 1 << 20) // n_samples)
+        self.chunk_size = max(1, _CHUNK_ELEMENTS // n_samples)
+        # OpenCV's is_buf_16u: 16-bit sample indices below 65,536 samples.
+        self.index_dtype = np.dtype(np.uint16 if n_samples < 65536 else np.int32)
         mb = 1048576.0
-        # int32 sorted orders (what index_select takes; OpenCV keeps 16 bits), plus one
-        # byte per value for "no split may follow this position".
         value_rows = round(precalc_val_buf_size * mb / (4 * n_samples))
-        order_rows = 0 if categorical else round(precalc_idx_buf_size * mb / (5 * n_samples))
-        # Caches hold whole chunks (the blocks the split search walks through).
-        self.n_cached_values = self._whole_chunks(value_rows)
-        self.n_cached_orders = self._whole_chunks(order_rows)
-        self._values: dict[int, torch.Tensor] = {}
-        self._orders: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        for start in range(0, max(self.n_cached_values, self.n_cached_orders), self.chunk_size):
-            block = self._compute_range(start, min(start + self.chunk_size, self.n_features))
+        order_rows = round(precalc_idx_buf_size * mb / (self.index_dtype.itemsize * n_samples))
+        self.n_cached_values = min(value_rows, self.n_features)
+        self.n_cached_orders = 0 if categorical else min(order_rows, self.n_features)
+        self._values = np.empty((self.n_cached_values, n_samples), dtype=np.float32)
+        self._orders = np.empty((self.n_cached_orders, n_samples), dtype=self.index_dtype)
+        n_cached = max(self.n_cached_values, self.n_cached_orders)
+        for start in range(0, n_cached, self.chunk_size):
+            stop = min(start + self.chunk_size, n_cached)
+            block = self._compute_range(start, stop)
             if start < self.n_cached_values:
-                self._values[start] = block
+                self._values[start:stop] = block[: self.n_cached_values - start]
             if start < self.n_cached_orders:
-                self._orders[start] = _sorted(block)
-
-    def _whole_chunks(self, rows: int) -> int:
-        """Rows covered by the whole chunks that fit in ``rows`` (all when ``rows`` suffice)."""
-        if rows >= self.n_features:
-            return self.n_features
-        return rows // self.chunk_size * self.chunk_size
+                _argsort_rows(block[: self.n_cached_orders - start], self._orders[start:stop])
 
     @classmethod
     def from_array(cls, X, *, categorical: bool = False, device="cpu", **kwargs):
@@ -203,79 +207,79 @@ class FeatureValues:
             **kwargs,
         )
 
-    def _compute_range(self, start: int, stop: int) -> torch.Tensor:
-        block = self.compute(torch.arange(start, stop, device=self.device))
-        if tuple(block.shape) != (stop - start, self.n_samples):
+    def _compute(self, idx: np.ndarray) -> np.ndarray:
+        block = self.compute(torch.as_tensor(idx, dtype=torch.int64, device=self.device))
+        if tuple(block.shape) != (len(idx), self.n_samples):
+            first, last = (int(idx[0]), int(idx[-1])) if len(idx) else (0, 0)
             raise InputError(
                 f"feature computation returned shape {tuple(block.shape)} for features "
-                f"[{start}, {stop}); expected {(stop - start, self.n_samples)}."
+                f"{first}..{last}; expected {(len(idx), self.n_samples)}."
             )
-        return block.to(device=self.device, dtype=torch.float32)
+        return np.ascontiguousarray(block.detach().cpu().numpy(), dtype=np.float32)
 
-    def _block(self, start: int) -> torch.Tensor:
-        """Values of the chunk starting at feature ``start``, cached or computed."""
-        if start in self._values:
-            return self._values[start]
-        return self._compute_range(start, min(start + self.chunk_size, self.n_features))
+    def _compute_range(self, start: int, stop: int) -> np.ndarray:
+        return self._compute(np.arange(start, stop))
 
     def rows(self, features) -> torch.Tensor:
         """Values of the given features on every sample, ``(len(features), n_samples)``."""
-        idx = torch.as_tensor(np.asarray(features, dtype=np.int64), device=self.device)
-        out = torch.empty((len(idx), self.n_samples), device=self.device)
-        for i, f in enumerate(idx.tolist()):
-            start = f - f % self.chunk_size
-            if start in self._values:
-                out[i] = self._values[start][f - start]
-        missing = idx >= self.n_cached_values
-        if missing.any():
-            out[missing] = self.compute(idx[missing]).to(out.dtype)
-        return out
+        idx = np.asarray(features, dtype=np.int64).reshape(-1)
+        out = np.empty((len(idx), self.n_samples), dtype=np.float32)
+        cached = idx < self.n_cached_values
+        out[cached] = self._values[idx[cached]]
+        if not cached.all():
+            out[~cached] = self._compute(idx[~cached])
+        return torch.from_numpy(out).to(self.device)
 
-    def chunks(self) -> Iterator[tuple[int, torch.Tensor, torch.Tensor | None]]:
+    def chunks(self) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
         """Yield blocks of consecutive features for the split search.
 
-        Ordered features give ``(first, order, no_split)``: each row's sample
-        indices sorted by value ``(k, n)``, and where no threshold may sit (the
-        next value is within ``2 * FLT_EPSILON``) ``(k, n - 1)``. Categorical
-        features give ``(first, values, None)``.
+        Each block is ``(first, values, order)``: the features' float32 values
+        ``(k, n_samples)`` and, for ordered features, each row's sample
+        indices sorted by value (``None`` for categorical features). The
+        cached features come as one block, the others ``chunk_size`` at a time.
         """
-        for start in range(0, self.n_features, self.chunk_size):
-            if self.categorical:
-                yield start, self._block(start), None
-            elif start in self._orders:
-                yield start, *self._orders[start]
+        n_values, n_orders = self.n_cached_values, self.n_cached_orders
+        cached = n_values if self.categorical else min(n_values, n_orders)
+        start = 0
+        while start < self.n_features:
+            stop = cached if start < cached else min(start + self.chunk_size, self.n_features)
+            for edge in (n_values, n_orders):
+                if start < edge < stop:
+                    stop = edge
+            if stop <= n_values:
+                values = self._values[start:stop]
             else:
-                yield start, *_sorted(self._block(start))
+                values = self._compute_range(start, stop)
+            order = None
+            if not self.categorical:
+                if stop <= n_orders:
+                    order = self._orders[start:stop]
+                else:
+                    order = np.empty(values.shape, dtype=self.index_dtype)
+                    _argsort_rows(values, order)
+            yield start, values, order
+            start = stop
 
 
-def _sorted(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-row sorted order (int32), and where consecutive values are too close to split.
+def _argsort_rows(values: np.ndarray, out: np.ndarray) -> None:
+    """Write each row's sample order by value into ``out`` (rows sorted in parallel).
 
     The order of equal values is unspecified (they are never split apart).
+    NumPy's SIMD argsort beats a compiled loop here; it releases the GIL, so
+    blocks of rows sort in parallel on torch's thread count.
     """
-    if values.device.type != "cpu":
-        v, order = torch.sort(values, dim=1)
-        return order.int(), v[:, :-1] + _SPLIT_EPSILON >= v[:, 1:]
-    # numpy's SIMD sorts beat torch's on CPU by far; they release the GIL, so row
-    # blocks sort in parallel on torch's thread count.
-    array = values.numpy()
-    order = np.empty(array.shape, dtype=np.int32)
-    ordered = np.empty_like(array)
 
     def sort_rows(rows: slice) -> None:
-        order[rows] = np.argsort(array[rows], axis=1)
-        ordered[rows] = np.take_along_axis(array[rows], order[rows], axis=1)
+        out[rows] = np.argsort(values[rows], axis=1)
 
-    n_blocks = min(torch.get_num_threads(), len(array))
-    bounds = np.linspace(0, len(array), n_blocks + 1).astype(int)
+    n_blocks = max(1, min(torch.get_num_threads(), len(values)))
+    bounds = np.linspace(0, len(values), n_blocks + 1).astype(int)
     blocks = [slice(a, b) for a, b in itertools.pairwise(bounds)]
     if n_blocks > 1:
         with ThreadPoolExecutor(n_blocks) as pool:
             list(pool.map(sort_rows, blocks))
-    else:
+    elif len(values):
         sort_rows(blocks[0])
-    v = torch.from_numpy(ordered)
-    return torch.from_numpy(order), v[:, :-1] + _SPLIT_EPSILON >= v[:, 1:]
 
 
 @dataclass
@@ -382,16 +386,16 @@ class BoostedStage:
 
 @dataclass
 class _Split:
-    quality: float
+    quality: float  # float32 value, as OpenCV keeps it
     feature: int
-    left: torch.Tensor | None = None  # samples sent left, in sorted order (ordered splits)
     threshold: float = 0.0  # float32 value (ordered splits)
     subset: np.ndarray | None = None  # int32 words (categorical splits)
+    go_left: np.ndarray | None = None  # node samples sent left (bool over all samples)
 
 
 @dataclass
 class _Node:
-    mask: torch.Tensor  # training samples in the node
+    mask: np.ndarray  # training samples in the node (bool over all samples)
     depth: int
     value: float = 0.0
     split: _Split | None = None
@@ -399,193 +403,164 @@ class _Node:
     right: _Node | None = None
 
 
-class _Stats:
-    """Per-sample sums one node's split criterion needs; zero outside the node."""
-
-    def __init__(self, kind: str, columns: torch.Tensor, mask: torch.Tensor):
-        self.kind = kind  # "reg", "gini" or "misclass"
-        self.columns = columns * mask
-        self.total = self.columns.sum(1)
-        self.total_weight = self.total[0] if kind == "reg" else self.total.sum()
+_KINDS = {"reg": 0, "gini": 1, "misclass": 2}
 
 
-def _columns(kind: str, weights: torch.Tensor, labels: torch.Tensor, responses) -> torch.Tensor:
-    """Per-sample (weight, weighted response) or (negative weight, positive weight) rows."""
+def _kernels():
+    """The compiled split-search loops, imported on first use (numba loads slowly)."""
+    from . import _kernels
+
+    return _kernels
+
+
+def _node_values(nodes, kind, boost_type, weights, labels, responses) -> list[bool]:
+    """Set each node's output value (CvBoostTree::calc_node_value); return which may split."""
+    k = _kernels()
+    node_of = _node_index(nodes, len(weights))
+    counts = np.bincount(node_of[node_of >= 0], minlength=len(nodes))
+    can_split = []
     if kind == "reg":
-        return torch.stack([weights, weights * responses])
-    positive = labels.to(torch.float64)
-    return torch.stack([weights * (1 - positive), weights * positive])
-
-
-def _quality(kind: str, left: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
-    """Split quality from left-side sums ``(2, F, k)`` and node totals ``(2, 1, 1)``."""
-    right = total - left
-    if kind == "reg":
-        return left[1] ** 2 / left[0] + right[1] ** 2 / right[0]
-    if kind == "gini":
-        L, R = left[0] + left[1], right[0] + right[1]
-        return (left[0] ** 2 + left[1] ** 2) / L + (right[0] ** 2 + right[1] ** 2) / R
-    return torch.maximum(left[0] + right[1], left[1] + right[0])
-
-
-def _best_ordered(order, no_split, stats: _Stats, start: int) -> _Split | None:
-    """Best threshold over a chunk of ordered features for one node's samples.
-
-    The node's sums are zero outside the node, so every feature keeps its full
-    sorted order (no per-node re-sorting or compaction). Sums run in float32:
-    each row's total is its own last cumulative sum, so a side without node
-    samples has exactly zero weight, its quality term is 0/0, and the NaN
-    rules the position out.
-    """
-    n_feat, n = order.shape
-    cols = stats.columns.index_select(1, order.reshape(-1)).view(2, n_feat, n)
-    cum = cols.cumsum(2)
-    left = cum[:, :, :-1]
-    right = cum[:, :, -1:] - left
-    if stats.kind == "misclass":
-        q = torch.maximum(left[0] + right[1], left[1] + right[0])
-        q.masked_fill_((left[0] + left[1] <= 0) | (right[0] + right[1] <= 0), math.nan)
-    elif stats.kind == "reg":
-        q = left[1].square().div_(left[0]).add_(right[1].square_().div_(right[0]))
-    else:
-        q = left.square().sum(0).div_(left.sum(0))
-        q.add_(right.square().sum(0).div_(right.sum(0)))
-    q.nan_to_num_(nan=-math.inf, posinf=-math.inf).masked_fill_(no_split, -math.inf)
-    best_q, pos = q.max(1)  # first maximum in each row
-    f = int(best_q.argmax())
-    if not math.isfinite(float(best_q[f])):
-        return None
-    return _Split(
-        quality=float(best_q[f]), feature=start + f, left=order[f, : int(pos[f]) + 1].clone()
-    )
-
-
-def _best_categorical(values, stats: _Stats, start: int) -> _Split | None:
-    """Best left subset of LBP codes over a chunk of features for one node's samples."""
-    codes = values.long()
-    n_feat, n = codes.shape
-    sums = torch.zeros((2, n_feat, N_CATEGORIES), dtype=torch.float64, device=values.device)
-    for k in range(2):
-        sums[k].scatter_add_(1, codes, stats.columns[k].expand(n_feat, n))
-    if stats.kind == "reg":
-        count = sums[0]
-        mean = torch.where(count.abs() > _DBL_EPSILON, sums[1] / count, torch.zeros_like(count))
-        cat_order = torch.sort(mean, dim=1, stable=True).indices
-        weight = count.gather(1, cat_order)
-        used = weight > _FLT_EPSILON
-    else:
-        cat_order = torch.sort(sums[1], dim=1, stable=True).indices
-        weight = sums.sum(0).gather(1, cat_order)
-        used = weight >= _FLT_EPSILON
-    ordered = sums.gather(2, cat_order.expand(2, -1, -1))
-    left = (ordered * used).cumsum(2)[:, :, :-1]
-    q = _quality(stats.kind, left, stats.total.view(2, 1, 1))
-    ok = used[:, :-1]
-    if stats.kind != "misclass":
-        L = left[0] if stats.kind == "reg" else left[0] + left[1]
-        ok = ok & (L > _FLT_EPSILON) & (stats.total_weight - L > _FLT_EPSILON)
-    q = torch.where(ok, q, -math.inf)
-    pos = q.argmax(1)
-    best_q = q.gather(1, pos[:, None])[:, 0].float()
-    f = int(best_q.argmax())
-    if not math.isfinite(float(best_q[f])):
-        return None
-    words = np.zeros(SUBSET_WORDS, dtype=np.uint32)
-    for c in cat_order[f, : int(pos[f]) + 1].tolist():
-        words[c >> 5] |= np.uint32(1 << (c & 31))
-    return _Split(quality=float(best_q[f]), feature=start + f, subset=words.view(np.int32))
-
-
-def _find_splits(features: FeatureValues, nodes: list[_Node], columns, kind) -> list:
-    """Best split of each node over all features (first feature wins ties, as OpenCV)."""
-    best: list[_Split | None] = [None] * len(nodes)
-    # Ordered splits sum in float32 (see _best_ordered); category sums stay float64.
-    dtype = torch.float64 if features.categorical else torch.float32
-    stats = [_Stats(kind, columns.to(dtype), node.mask) for node in nodes]
-    for start, block, no_split in features.chunks():
-        for i, node_stats in enumerate(stats):
-            if features.categorical:
-                split = _best_categorical(block, node_stats, start)
-            else:
-                split = _best_ordered(block, no_split, node_stats, start)
-            if split is not None and (best[i] is None or split.quality > best[i].quality):
-                best[i] = split
-    return [s if s is not None and s.quality > 0 else None for s in best]
-
-
-def _node_value(node: _Node, kind: str, boost_type: str, weights, labels, responses) -> bool:
-    """Set the node's output value (CvBoostTree::calc_node_value); return whether it may split."""
-    mask = node.mask
-    n = int(mask.sum())
-    w = weights[mask]
-    can_split = n > _MIN_SAMPLE_COUNT
-    if kind == "reg":
-        t = responses[mask]
-        w_sum = float(w.sum())
-        s = float((w * t).sum())
-        s2 = float((w * t * t).sum())
-        node.value = s / w_sum
-        risk = (s2 - (s / w_sum) * s) * (n / w_sum) ** 2
-        # A NaN spread (negative risk from rounding) does not stop the split, as in C.
-        if risk >= 0 and math.sqrt(risk) / n < _REGRESSION_ACCURACY:
-            can_split = False
-    else:
-        y = labels[mask]
-        rcw1 = float(w[y == 1].sum())
-        rcw0 = float(w[y == 0].sum())
+        sums = k.reg_sums(node_of, len(nodes), weights, responses)
+        for node, n, (w_sum, s, s2) in zip(nodes, counts.tolist(), sums.tolist(), strict=True):
+            iw = 1.0 / w_sum
+            node.value = s * iw
+            risk = (s2 - (s * iw) * s) * (n * iw * n * iw)
+            # A NaN spread (negative risk from rounding) does not stop the split, as in C.
+            spread_ok = not (risk >= 0 and math.sqrt(risk) / n < _REGRESSION_ACCURACY)
+            can_split.append(n > _MIN_SAMPLE_COUNT and spread_ok)
+        return can_split
+    sums = k.class_sums(node_of, len(nodes), weights, labels)
+    positives = np.bincount(node_of[(node_of >= 0) & (labels == 1)], minlength=len(nodes))
+    for node, n, n_pos, (rcw0, rcw1) in zip(
+        nodes, counts.tolist(), positives.tolist(), sums.tolist(), strict=True
+    ):
         if boost_type == "DAB":
             node.value = 1.0 if rcw1 > rcw0 else -1.0
         else:
             node.value = 0.5 * _log_ratio(rcw1 / (rcw0 + rcw1))
-        n_pos = int(y.sum())
-        if n_pos in (0, n):
-            can_split = False
+        can_split.append(n > _MIN_SAMPLE_COUNT and n_pos not in (0, n))
     return can_split
+
+
+def _node_index(nodes, n_samples: int) -> np.ndarray:
+    """Index of the node holding each sample, -1 for samples in none of ``nodes``."""
+    node_of = np.full(n_samples, -1, dtype=np.int32)
+    for j, node in enumerate(nodes):
+        node_of[node.mask] = j
+    return node_of
+
+
+def _find_splits(features: FeatureValues, nodes: list[_Node], kind: str, weights, column):
+    """Best split of each node over all features (CvDTree::find_best_split).
+
+    The compiled loops give every feature's best quality in float64; as in
+    OpenCV, a feature replaces the best so far only when its quality, rounded
+    to float32, is larger (so the first best feature wins ties), and a split
+    must have quality > 0.
+    """
+    k = _kernels()
+    code = _KINDS[kind]
+    node_of = _node_index(nodes, features.n_samples)
+    k.use_threads(torch.get_num_threads())
+    best_q = np.full(len(nodes), np.float32(-1.0))
+    found: list[tuple | None] = [None] * len(nodes)
+    for start, values, order in features.chunks():
+        q = np.empty((len(values), len(nodes)))
+        at = np.empty((len(values), len(nodes)), dtype=np.int64)
+        if order is None:
+            k.categorical_splits(values, node_of, len(nodes), weights, column, code, q, at)
+        else:
+            k.ordered_splits(
+                values,
+                order,
+                node_of,
+                _split_init(nodes, kind, weights, column, node_of),
+                weights,
+                column,
+                code,
+                _SPLIT_EPSILON,
+                q,
+                at,
+            )
+        q32 = q.astype(np.float32)
+        for j in range(len(nodes)):
+            f = int(np.argmax(q32[:, j]))
+            if q32[f, j] > best_q[j]:
+                best_q[j] = q32[f, j]
+                row = None if order is None else order[f].copy()
+                found[j] = (start + f, int(at[f, j]), values[f].copy(), row)
+    splits = []
+    for j, node in enumerate(nodes):
+        if found[j] is None or not best_q[j] > 0:
+            splits.append(None)
+            continue
+        feature, at, values, order = found[j]
+        split = _Split(quality=float(best_q[j]), feature=feature)
+        if order is None:
+            *_, cat_order, _, _ = k.category_order(values, node_of, j, weights, column, code)
+            words = np.zeros(SUBSET_WORDS, dtype=np.uint32)
+            for c in cat_order[: at + 1].tolist():
+                words[c >> 5] |= np.uint32(1 << (c & 31))
+            split.subset = words.view(np.int32)
+            split.go_left = node.mask & (
+                (words[values.astype(np.int64) >> 5] >> (values.astype(np.int64) & 31)) & 1 == 1
+            )
+        else:
+            left = np.zeros(features.n_samples, dtype=bool)
+            left[order[: at + 1].astype(np.int64)] = True
+            split.go_left = node.mask & left
+            # The threshold is the float32 midpoint of the node's values around the cut.
+            lo = values[split.go_left].max()
+            hi = values[node.mask & ~left].min()
+            split.threshold = np.float32((lo + hi) * np.float32(0.5))
+        splits.append(split)
+    return splits
+
+
+def _split_init(nodes, kind, weights, column, node_of) -> np.ndarray:
+    """Starting sums of the ordered split search per node (R and rsum, or rcw)."""
+    k = _kernels()
+    if kind == "reg":
+        sums = k.reg_sums(node_of, len(nodes), weights, column)
+        w_sum = sums[:, 0]
+        # rsum = node->value * R, node->value = sum * (1 / R).
+        return np.column_stack([w_sum, sums[:, 1] * (1.0 / w_sum) * w_sum])
+    return k.class_sums(node_of, len(nodes), weights, column)
 
 
 def _grow_tree(features, kind, boost_type, weights, labels, responses, active, max_depth):
     """Grow one tree on the active samples; return it and the training-time outputs."""
-    columns = _columns(kind, weights, labels, responses)
-    root = _Node(mask=active.clone(), depth=0)
+    w = np.ascontiguousarray(weights.detach().cpu().numpy(), dtype=np.float64)
+    y = np.ascontiguousarray(labels.detach().cpu().numpy(), dtype=np.int64)
+    t = None
+    if responses is not None:
+        t = np.ascontiguousarray(responses.detach().cpu().numpy(), dtype=np.float64)
+    column = t if kind == "reg" else y
+    root = _Node(mask=active.detach().cpu().numpy().copy(), depth=0)
     level = [root]
     leaves = []
     while level:
+        may_split = _node_values(level, kind, boost_type, w, y, t)
         splittable = []
-        for node in level:
-            if _node_value(node, kind, boost_type, weights, labels, responses) and (
-                node.depth < max_depth
-            ):
-                splittable.append(node)
-            else:
-                leaves.append(node)
-        splits = _find_splits(features, splittable, columns, kind) if splittable else []
+        for node, ok in zip(level, may_split, strict=True):
+            (splittable if ok and node.depth < max_depth else leaves).append(node)
+        splits = _find_splits(features, splittable, kind, w, column) if splittable else []
         level = []
         for node, split in zip(splittable, splits, strict=True):
             if split is None:
                 leaves.append(node)
                 continue
             node.split = split
-            value = features.rows([split.feature])[0]
-            if split.subset is not None:
-                code = value.long()
-                words = torch.as_tensor(split.subset.view(np.uint32).astype(np.int64))
-                go_left = (words.to(value.device)[code >> 5] >> (code & 31)) & 1 == 1
-            else:
-                go_left = torch.zeros_like(node.mask)
-                go_left[split.left.long()] = True
-                # The threshold is the float32 midpoint of the node's values around the cut.
-                lo = value[node.mask & go_left].max()
-                hi = value[node.mask & ~go_left].min()
-                split.threshold = np.float32(((lo + hi) * 0.5).item())
-            node.left = _Node(mask=node.mask & go_left, depth=node.depth + 1)
-            node.right = _Node(mask=node.mask & ~go_left, depth=node.depth + 1)
+            node.left = _Node(mask=split.go_left, depth=node.depth + 1)
+            node.right = _Node(mask=node.mask & ~split.go_left, depth=node.depth + 1)
+            split.go_left = None
             level += [node.left, node.right]
     if root.split is None:
         return None, None
-    weak_eval = torch.zeros_like(weights)
+    weak_eval = np.zeros(len(w))
     for leaf in leaves:
         weak_eval[leaf.mask] = leaf.value
-    return _encode(root, features.categorical), weak_eval
+    return _encode(root, features.categorical), torch.from_numpy(weak_eval).to(weights.device)
 
 
 def _encode(root: _Node, categorical: bool) -> BoostedTree:
@@ -677,12 +652,12 @@ def boost_stage(
     features,
     labels,
     *,
-    boost_type: str = "GAB",
-    min_hit_rate: float = 0.995,
-    max_false_alarm_rate: float = 0.5,
-    weight_trim_rate: float = 0.95,
-    max_depth: int = 1,
-    max_weak_count: int = 100,
+    boost_type: str = TRAINCASCADE.defaults.boost_type,
+    min_hit_rate: float = TRAINCASCADE.defaults.min_hit_rate,
+    max_false_alarm_rate: float = TRAINCASCADE.defaults.max_false_alarm_rate,
+    weight_trim_rate: float = TRAINCASCADE.defaults.weight_trim_rate,
+    max_depth: int = TRAINCASCADE.defaults.max_depth,
+    max_weak_count: int = TRAINCASCADE.defaults.max_weak_count,
     categorical: bool = False,
     device="auto",
     progress: Callable[[str], object] | None = None,

@@ -29,6 +29,7 @@ from ..utils.fileio import atomic_path
 from ..utils.pixels import to_gray, to_uint8
 from ..utils.validation import InputError, check_image, check_int, check_size
 from .description import Positive, _check_boxes_inside, _read_gray, read_bg, read_info, write_info
+from .flags import CREATESAMPLES
 from .vec import read_vec, write_vec
 
 __all__ = ["create_samples", "samples_from_image", "samples_from_info", "show_vec"]
@@ -50,7 +51,12 @@ def _gray_image(image, name: str) -> np.ndarray:
     return to_gray(to_uint8(check_image(image, name=name)))
 
 
-def samples_from_info(info, num: int | None = None, width: int = 24, height: int = 24):
+def samples_from_info(
+    info,
+    num: int | None = None,
+    width: int = CREATESAMPLES.defaults.width,
+    height: int = CREATESAMPLES.defaults.height,
+):
     """Crop the boxes of a positive description file into ``width x height`` samples.
 
     Does what ``opencv_createsamples -info ... -vec ...`` does: each image is
@@ -307,19 +313,19 @@ def _distortion_params(
 
 def samples_from_image(
     img,
-    num: int = 1000,
-    width: int = 24,
-    height: int = 24,
+    num: int = CREATESAMPLES.defaults.num,
+    width: int = CREATESAMPLES.defaults.width,
+    height: int = CREATESAMPLES.defaults.height,
     *,
     bg=None,
-    bg_color: int = 0,
-    bg_thresh: int = 80,
-    inv: bool = False,
-    randinv: bool = False,
-    max_intensity_dev: int = 40,
-    max_x_angle: float = 1.1,
-    max_y_angle: float = 1.1,
-    max_z_angle: float = 0.5,
+    bg_color: int = CREATESAMPLES.defaults.bg_color,
+    bg_thresh: int = CREATESAMPLES.defaults.bg_thresh,
+    inv: bool = CREATESAMPLES.defaults.inv,
+    randinv: bool = CREATESAMPLES.defaults.randinv,
+    max_intensity_dev: int = CREATESAMPLES.defaults.max_intensity_dev,
+    max_x_angle: float = CREATESAMPLES.defaults.max_x_angle,
+    max_y_angle: float = CREATESAMPLES.defaults.max_y_angle,
+    max_z_angle: float = CREATESAMPLES.defaults.max_z_angle,
     random_state=None,
 ):
     """Make ``num`` randomly distorted samples of one object image.
@@ -466,18 +472,18 @@ def create_samples(
     bg=None,
     vec=None,
     num: int | None = None,
-    width: int = 24,
-    height: int = 24,
+    width: int = CREATESAMPLES.defaults.width,
+    height: int = CREATESAMPLES.defaults.height,
     *,
-    bg_color: int = 0,
-    bg_thresh: int = 80,
-    inv: bool = False,
-    randinv: bool = False,
-    max_intensity_dev: int = 40,
-    max_x_angle: float = 1.1,
-    max_y_angle: float = 1.1,
-    max_z_angle: float = 0.5,
-    max_scale: float | None = None,
+    bg_color: int = CREATESAMPLES.defaults.bg_color,
+    bg_thresh: int = CREATESAMPLES.defaults.bg_thresh,
+    inv: bool = CREATESAMPLES.defaults.inv,
+    randinv: bool = CREATESAMPLES.defaults.randinv,
+    max_intensity_dev: int = CREATESAMPLES.defaults.max_intensity_dev,
+    max_x_angle: float = CREATESAMPLES.defaults.max_x_angle,
+    max_y_angle: float = CREATESAMPLES.defaults.max_y_angle,
+    max_z_angle: float = CREATESAMPLES.defaults.max_z_angle,
+    max_scale: float | None = CREATESAMPLES.defaults.max_scale,
     random_state=None,
     info_out=None,
 ):
@@ -568,7 +574,7 @@ def create_samples(
     if img is not None and vec is not None:
         samples = samples_from_image(
             img,
-            1000 if num is None else num,
+            CREATESAMPLES.defaults.num if num is None else num,
             width,
             height,
             bg=bg,

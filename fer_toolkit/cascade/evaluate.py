@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 
 from ..detection import HaarCascadeDetector
 from ..preprocessing.io import read_image
+from ..utils.boxes import box_iou
 from ..utils.threads import map_images
 from ..utils.validation import InputError
 from .description import Positive, read_bg, read_info
@@ -35,41 +36,12 @@ from .detect import MIN_NEIGHBORS
 __all__ = [
     "CascadeEvaluation",
     "OperatingPoint",
-    "box_iou",
     "evaluate_cascade",
     "match_detections",
 ]
 
 #: ``detectMultiScale``'s grouping tolerance (``GROUP_EPS`` in cascadedetect.cpp).
 GROUP_EPS = 0.2
-
-
-def box_iou(a, b) -> np.ndarray:
-    """Intersection over union of every box in ``a`` with every box in ``b``.
-
-    Parameters
-    ----------
-    a : array-like of shape (n, 4)
-    b : array-like of shape (m, 4)
-        Boxes ``(x, y, w, h)``.
-
-    Returns
-    -------
-    iou : ndarray of shape (n, m), dtype float64
-
-    Examples
-    --------
-    >>> from fer_toolkit.cascade import box_iou
-    >>> box_iou([[0, 0, 10, 10]], [[5, 0, 10, 10], [20, 20, 5, 5]])
-    array([[0.33333333, 0.        ]])
-    """
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    lo = np.maximum(a[:, None, :2], b[None, :, :2])
-    hi = np.minimum(a[:, None, :2] + a[:, None, 2:], b[None, :, :2] + b[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
-    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def match_detections(truth, boxes, scores=None, iou_threshold: float = 0.5):

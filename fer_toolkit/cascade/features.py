@@ -547,8 +547,6 @@ class LBPFeatures(_FeatureTable):
         self,
         batch: IntegralBatch,
         idx=None,
-        *,
-        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> torch.Tensor:
         """LBP codes (0-255, as float32) of a batch of training samples.
 
@@ -557,8 +555,6 @@ class LBPFeatures(_FeatureTable):
         batch : IntegralBatch
         idx : array-like of int or None, default=None
             Features to evaluate (all when None).
-        max_bytes : int, default=256 MiB
-            Memory budget of one block of work arrays (the result itself excluded).
 
         Returns
         -------
@@ -576,37 +572,15 @@ class LBPFeatures(_FeatureTable):
         >>> lbp_features(3, 3).evaluate(integral_batch(samples)).tolist()
         [[255.0]]
         """
+        from . import _kernels  # numba: imported on first use
+
         table = self._checked(*batch.window, idx)
-        x, y = (table.rects[:, k].astype(np.int64) for k in (0, 1))
-        sizes, group = np.unique(table.rects[:, 2:], axis=0, return_inverse=True)
-        order = np.argsort(group.ravel(), kind="stable")
-        bounds = np.searchsorted(group.ravel()[order], np.arange(len(sizes) + 1))
-        all_sums = batch.sum.cpu().numpy()
+        # Samples last: each corner of the integral images is one contiguous run.
+        sums = np.ascontiguousarray(batch.sum.cpu().numpy().transpose(1, 2, 0), dtype=np.int32)
         out = np.empty((len(table), len(batch)), dtype=np.float32)
-        step = max(1, max_bytes // (4 * all_sums[0].size * 4))
-        # Per cell size, that cell's sum at every position of every sample, then each
-        # feature's nine cells looked up in it (integer sums, exact as OpenCV's).
-        for g, (cw, ch) in enumerate(sizes.tolist()):
-            feats = order[bounds[g] : bounds[g + 1]]
-            for lo in range(0, len(batch), step):
-                sums = all_sums[lo : lo + step]
-                cells = (
-                    sums[:, ch:, cw:]
-                    - sums[:, :-ch, cw:]
-                    - sums[:, ch:, :-cw]
-                    + sums[:, :-ch, :-cw]
-                )
-                stride = cells.shape[2]
-                flat = np.ascontiguousarray(cells.reshape(len(cells), -1).T)
-                base = y[feats] * stride + x[feats]
-                centre = flat[base + ch * stride + cw]
-                code = np.zeros(centre.shape, dtype=np.uint8)
-                for i, bit in enumerate(self.CELL_BITS.tolist()):
-                    if bit:
-                        r, c = divmod(i, 3)
-                        above = flat[base + r * ch * stride + c * cw] >= centre
-                        code |= above.view(np.uint8) * np.uint8(bit)
-                out[feats, lo : lo + step] = code
+        # Integer cell sums compared with the centre's, as OpenCV (exact).
+        _kernels.use_threads(torch.get_num_threads())
+        _kernels.lbp_codes(sums, table.rects, self.CELL_BITS.astype(np.int64), out)
         return torch.from_numpy(out).to(batch.sum.device).T
 
 

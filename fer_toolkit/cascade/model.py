@@ -43,11 +43,12 @@ import numpy as np
 from ..utils.pixels import to_gray, to_uint8
 from ..utils.validation import InputError, check_image, check_images, check_size
 from .features import FEATURE_TYPES, HAAR_MODES, HaarFeatures, LBPFeatures
+from .flags import TRAINCASCADE
 from .integral import opencv_tables
 
 __all__ = ["Cascade", "CascadeParams", "FeatureParams", "Stage", "StageParams", "WeakTree"]
 
-BOOST_TYPES = ("GAB", "DAB", "RAB", "LB")
+BOOST_TYPES = TRAINCASCADE["boost_type"].choices
 #: OpenCV's ``THRESHOLD_EPS``, subtracted from every stage threshold (in float32).
 STAGE_THRESHOLD_EPS = np.float32(1e-5)
 #: Words of an LBP node's 256-bit category subset.
@@ -92,12 +93,12 @@ class StageParams:
     ('GAB', 2)
     """
 
-    boost_type: str = "GAB"
-    min_hit_rate: float = 0.995
-    max_false_alarm_rate: float = 0.5
-    weight_trim_rate: float = 0.95
-    max_depth: int = 1
-    max_weak_count: int = 100
+    boost_type: str = TRAINCASCADE.defaults.boost_type
+    min_hit_rate: float = TRAINCASCADE.defaults.min_hit_rate
+    max_false_alarm_rate: float = TRAINCASCADE.defaults.max_false_alarm_rate
+    weight_trim_rate: float = TRAINCASCADE.defaults.weight_trim_rate
+    max_depth: int = TRAINCASCADE.defaults.max_depth
+    max_weak_count: int = TRAINCASCADE.defaults.max_weak_count
 
     def __post_init__(self):
         if self.boost_type not in BOOST_TYPES:
@@ -639,10 +640,24 @@ class Cascade:
         self, gray: np.ndarray, xs: np.ndarray, ys: np.ndarray, training: bool = False
     ) -> _Windows:
         """Windows at the grid ``xs x ys`` of one grayscale uint8 image (row-major order)."""
-        total, sqsum, tilted = opencv_tables(gray, self._needs_tilted)
         stride = gray.shape[1] + 1
         gx, gy = np.meshgrid(xs, ys)
         bases = (gy * stride + gx).ravel().astype(np.int64)
+        if self.feature_type == "LBP":
+            # Codes compare cell sums: no squared sums, no variance normalisation.
+            total = cv2.integral(gray, sdepth=cv2.CV_64F)
+            n = len(bases)
+            return _Windows(
+                planes=total.ravel(),
+                stride=stride,
+                tilted_offset=total.size,
+                bases=bases,
+                factor=np.ones(n, dtype=np.float32),
+                valid=np.ones(n, dtype=bool),
+                norm=np.zeros(n, dtype=np.float32),
+                training=training,
+            )
+        total, sqsum, tilted = opencv_tables(gray, self._needs_tilted)
         w, h = self.width, self.height
         corners = bases[:, None] + np.array([stride + 1, stride + w - 1])[None, :]
         corners = np.concatenate([corners, corners + (h - 2) * stride], axis=1)
@@ -653,7 +668,7 @@ class Cascade:
         valid, factor = _variance_factor(vsum, vsqsum, area)
         # The trainer's calcNormFactor: float32(sqrt(area * sqsum - sum ** 2)), in double.
         norm = np.sqrt(area * vsqsum.astype(np.float64) - vsum.astype(np.float64) ** 2)
-        if self.feature_type == "LBP" or training:
+        if training:
             valid = np.ones(len(bases), dtype=bool)
         planes = (
             total.ravel() if tilted is None else np.concatenate([total.ravel(), tilted.ravel()])

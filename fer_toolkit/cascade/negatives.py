@@ -35,7 +35,6 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -43,7 +42,7 @@ import torch
 
 from ..utils.pixels import to_gray, to_uint8
 from ..utils.validation import InputError, check_image
-from .description import read_bg
+from .description import _read_gray, read_bg
 
 __all__ = ["Backgrounds", "MinedNegatives", "NegativeWalk", "mine_negatives", "walk_windows"]
 
@@ -94,22 +93,28 @@ class Backgrounds:
     def name(self, i: int) -> str:
         """The image's path, or ``bg[i]`` for an array."""
         item = self._items[i]
-        return os.fspath(item) if isinstance(item, (str, os.PathLike)) else f"bg[{i}]"
+        if isinstance(item, (str, bytes, os.PathLike)):
+            return os.fsdecode(item)
+        return f"bg[{i}]"
 
     def _load(self, i: int) -> np.ndarray | None:
         item = self._items[i]
-        if isinstance(item, (str, os.PathLike)):
-            # OpenCV's own reader and grayscale conversion; None when unreadable.
-            image = cv2.imread(os.fspath(Path(item)), cv2.IMREAD_GRAYSCALE)
-            if image is None and i not in self.unreadable:
-                self.unreadable.add(i)  # skipped, as OpenCV does, but not without a word
-                warnings.warn(
-                    f"background image {self.name(i)!r} cannot be decoded and is skipped "
-                    f"({len(self.unreadable)} of {len(self)} background images so far).",
-                    UserWarning,
-                    stacklevel=3,
-                )
-            return image
+        if isinstance(item, (str, bytes, os.PathLike)):
+            # OpenCV's decoder and grayscale conversion (cv2.imread's), fed the file's
+            # bytes: cv2.imread itself cannot take every path (names that are not
+            # UTF-8 crash some builds). None when unreadable.
+            try:
+                return _read_gray(item, f"background image {self.name(i)!r}")
+            except ValueError as exc:
+                if i not in self.unreadable:
+                    self.unreadable.add(i)  # skipped, as OpenCV does, but not without a word
+                    warnings.warn(
+                        f"{exc} It is skipped ({len(self.unreadable)} of {len(self)} "
+                        "background images so far).",
+                        UserWarning,
+                        stacklevel=3,
+                    )
+                return None
         return np.ascontiguousarray(to_gray(to_uint8(check_image(item, index=i, name="bg"))))
 
 

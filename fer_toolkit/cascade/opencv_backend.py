@@ -24,6 +24,7 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 
 from ..utils.validation import InputError
 from .description import read_info
+from .flags import CREATESAMPLES, TRAINCASCADE
 from .vec import vec_count
 
 __all__ = [
@@ -37,106 +38,43 @@ __all__ = [
     "traincascade_args",
 ]
 
-#: Python parameter -> ``opencv_traincascade`` flag, in the order the tool's usage lists them
-#: (``traincascade.cpp``, then ``CvCascadeParams``, ``CvCascadeBoostParams`` and
-#: ``CvHaarFeatureParams::scanAttr``).
-TRAINCASCADE_FLAGS = {
-    "data": "-data",
-    "vec": "-vec",
-    "bg": "-bg",
-    "num_pos": "-numPos",
-    "num_neg": "-numNeg",
-    "num_stages": "-numStages",
-    "precalc_val_buf_size": "-precalcValBufSize",
-    "precalc_idx_buf_size": "-precalcIdxBufSize",
-    "base_format_save": "-baseFormatSave",
-    "num_threads": "-numThreads",
-    "accept_ratio_break_value": "-acceptanceRatioBreakValue",
-    "stage_type": "-stageType",
-    "feature_type": "-featureType",
-    "width": "-w",
-    "height": "-h",
-    "boost_type": "-bt",
-    "min_hit_rate": "-minHitRate",
-    "max_false_alarm_rate": "-maxFalseAlarmRate",
-    "weight_trim_rate": "-weightTrimRate",
-    "max_depth": "-maxDepth",
-    "max_weak_count": "-maxWeakCount",
-    "mode": "-mode",
-}
+#: Python parameter -> ``opencv_traincascade`` flag, in the order the tool's usage lists them.
+TRAINCASCADE_FLAGS = TRAINCASCADE.opencv_names()
 
 #: Python parameter -> ``opencv_createsamples`` flag, in the order of its usage text.
-CREATESAMPLES_FLAGS = {
-    "info": "-info",
-    "img": "-img",
-    "vec": "-vec",
-    "bg": "-bg",
-    "num": "-num",
-    "bg_color": "-bgcolor",
-    "inv": "-inv",
-    "randinv": "-randinv",
-    "bg_thresh": "-bgthresh",
-    "max_intensity_dev": "-maxidev",
-    "max_x_angle": "-maxxangle",
-    "max_y_angle": "-maxyangle",
-    "max_z_angle": "-maxzangle",
-    "show": "-show",
-    "width": "-w",
-    "height": "-h",
-    "max_scale": "-maxscale",
-    "random_state": "-rngseed",
-}
+CREATESAMPLES_FLAGS = CREATESAMPLES.opencv_names()
 
-_PATH = [str, os.PathLike]
-_POSITIVE = [Interval(Integral, 1, None, closed="left")]
-_RATE = [Interval(Real, 0.0, 1.0, closed="right")]
 
-_TRAINCASCADE_CONSTRAINTS = {
-    "data": _PATH,
-    "vec": _PATH,
-    "bg": _PATH,
-    "num_pos": _POSITIVE,
-    "num_neg": _POSITIVE,
-    "num_stages": _POSITIVE,
-    "precalc_val_buf_size": [Interval(Integral, 0, None, closed="left")],
-    "precalc_idx_buf_size": [Interval(Integral, 0, None, closed="left")],
-    "base_format_save": ["boolean"],
-    "num_threads": [*_POSITIVE, None],
-    "accept_ratio_break_value": [Real],
-    "stage_type": [StrOptions({"BOOST"})],
-    "feature_type": [StrOptions({"HAAR", "LBP", "HOG"})],
-    "width": _POSITIVE,
-    "height": _POSITIVE,
-    "boost_type": [StrOptions({"GAB", "DAB", "RAB", "LB"})],
-    "min_hit_rate": _RATE,
-    "max_false_alarm_rate": _RATE,
-    "weight_trim_rate": _RATE,
-    "max_depth": _POSITIVE,
-    "max_weak_count": _POSITIVE,
-    "mode": [StrOptions({"BASIC", "CORE", "ALL"})],
-}
+def _constraints(table) -> dict[str, list]:
+    """scikit-learn's parameter constraints of every flag of ``table``."""
+    constraints = {}
+    for flag in table:
+        if flag.kind in ("file", "folder"):
+            allowed = [str, os.PathLike]
+        elif flag.kind == "choice":
+            allowed = [StrOptions(set(flag.choices))]
+        elif flag.kind == "bool":
+            allowed = ["boolean"]
+        else:
+            number = Integral if flag.kind == "int" else Real
+            if flag.low is None and flag.high is None:
+                allowed = [number]
+            else:
+                left = flag.low is not None and not flag.low_open
+                right = flag.high is not None and not flag.high_open
+                closed = {(True, True): "both", (True, False): "left", (False, True): "right"}
+                interval = Interval(
+                    number, flag.low, flag.high, closed=closed.get((left, right), "neither")
+                )
+                allowed = [interval]
+            if flag.flag_value is not None:  # -show alone: a bare flag
+                allowed.insert(0, "boolean")
+        constraints[flag.name] = [*allowed, None] if flag.accepts_none else allowed
+    return constraints
 
-_CREATESAMPLES_CONSTRAINTS = {
-    "info": [*_PATH, None],
-    "img": [*_PATH, None],
-    "vec": [*_PATH, None],
-    "bg": [*_PATH, None],
-    "num": [*_POSITIVE, None],
-    "bg_color": [Interval(Integral, 0, 255, closed="both")],
-    "inv": ["boolean"],
-    "randinv": ["boolean"],
-    "bg_thresh": [Interval(Integral, 0, 255, closed="both")],
-    "max_intensity_dev": [Interval(Integral, 0, 255, closed="both")],
-    "max_x_angle": [Real],
-    "max_y_angle": [Real],
-    "max_z_angle": [Real],
-    "show": ["boolean", Interval(Real, 0.0, None, closed="neither")],
-    "width": _POSITIVE,
-    "height": _POSITIVE,
-    "max_scale": [Real, None],
-    "random_state": [Integral, None],
-}
 
+_TRAINCASCADE_CONSTRAINTS = _constraints(TRAINCASCADE)
+_CREATESAMPLES_CONSTRAINTS = _constraints(CREATESAMPLES)
 _LINE_END = re.compile(rb"\r\n|\n|\r")
 _TAIL_LINES = 15
 
@@ -289,31 +227,33 @@ def traincascade_args(
     vec,
     bg,
     *,
-    num_pos=2000,
-    num_neg=1000,
-    num_stages=20,
-    precalc_val_buf_size=1024,
-    precalc_idx_buf_size=1024,
-    base_format_save=False,
-    num_threads=None,
-    accept_ratio_break_value=-1.0,
-    stage_type="BOOST",
-    feature_type="HAAR",
-    width=24,
-    height=24,
-    boost_type="GAB",
-    min_hit_rate=0.995,
-    max_false_alarm_rate=0.5,
-    weight_trim_rate=0.95,
-    max_depth=1,
-    max_weak_count=100,
-    mode="BASIC",
+    num_pos=TRAINCASCADE.defaults.num_pos,
+    num_neg=TRAINCASCADE.defaults.num_neg,
+    num_stages=TRAINCASCADE.defaults.num_stages,
+    precalc_val_buf_size=TRAINCASCADE.defaults.precalc_val_buf_size,
+    precalc_idx_buf_size=TRAINCASCADE.defaults.precalc_idx_buf_size,
+    base_format_save=TRAINCASCADE.defaults.base_format_save,
+    num_threads=TRAINCASCADE.defaults.num_threads,
+    accept_ratio_break_value=TRAINCASCADE.defaults.accept_ratio_break_value,
+    stage_type=TRAINCASCADE.defaults.stage_type,
+    feature_type=TRAINCASCADE.defaults.feature_type,
+    width=TRAINCASCADE.defaults.width,
+    height=TRAINCASCADE.defaults.height,
+    boost_type=TRAINCASCADE.defaults.boost_type,
+    min_hit_rate=TRAINCASCADE.defaults.min_hit_rate,
+    max_false_alarm_rate=TRAINCASCADE.defaults.max_false_alarm_rate,
+    weight_trim_rate=TRAINCASCADE.defaults.weight_trim_rate,
+    max_depth=TRAINCASCADE.defaults.max_depth,
+    max_weak_count=TRAINCASCADE.defaults.max_weak_count,
+    mode=TRAINCASCADE.defaults.mode,
 ) -> list[str]:
     """The ``opencv_traincascade`` arguments for these parameters (defaults are OpenCV 3.4's).
 
     Every parameter is passed explicitly, so the tool's log and the result do
     not depend on its version's defaults; ``num_threads=None`` leaves OpenCV's
     thread count alone and ``base_format_save=False`` omits ``-baseFormatSave``.
+    The flags, their ranges and defaults are those of
+    :data:`~fer_toolkit.cascade.TRAINCASCADE`.
 
     Parameters
     ----------
@@ -365,24 +305,24 @@ def traincascade_args(
 
 def createsamples_args(
     *,
-    info=None,
-    img=None,
-    vec=None,
-    bg=None,
-    num=1000,
-    bg_color=0,
-    inv=False,
-    randinv=False,
-    bg_thresh=80,
-    max_intensity_dev=40,
-    max_x_angle=1.1,
-    max_y_angle=1.1,
-    max_z_angle=0.5,
-    show=False,
-    width=24,
-    height=24,
-    max_scale=None,
-    random_state=None,
+    info=CREATESAMPLES.defaults.info,
+    img=CREATESAMPLES.defaults.img,
+    vec=CREATESAMPLES.defaults.vec,
+    bg=CREATESAMPLES.defaults.bg,
+    num=CREATESAMPLES.defaults.num,
+    bg_color=CREATESAMPLES.defaults.bg_color,
+    inv=CREATESAMPLES.defaults.inv,
+    randinv=CREATESAMPLES.defaults.randinv,
+    bg_thresh=CREATESAMPLES.defaults.bg_thresh,
+    max_intensity_dev=CREATESAMPLES.defaults.max_intensity_dev,
+    max_x_angle=CREATESAMPLES.defaults.max_x_angle,
+    max_y_angle=CREATESAMPLES.defaults.max_y_angle,
+    max_z_angle=CREATESAMPLES.defaults.max_z_angle,
+    show=CREATESAMPLES.defaults.show,
+    width=CREATESAMPLES.defaults.width,
+    height=CREATESAMPLES.defaults.height,
+    max_scale=CREATESAMPLES.defaults.max_scale,
+    random_state=CREATESAMPLES.defaults.random_state,
 ) -> list[str]:
     """The ``opencv_createsamples`` arguments for these parameters (defaults are OpenCV's).
 
@@ -393,7 +333,8 @@ def createsamples_args(
     ``-show <scale>``; ``num``, ``max_scale`` and ``random_state`` left
     ``None`` are omitted (the tool then uses 1000, -1 and seed 12345; builds
     older than 3.4.1 lack ``-maxscale`` and ``-rngseed``). Everything else is
-    passed explicitly.
+    passed explicitly. The flags, their ranges and defaults are those of
+    :data:`~fer_toolkit.cascade.CREATESAMPLES`.
 
     Parameters
     ----------
@@ -410,8 +351,9 @@ def createsamples_args(
         ``-maxidev``.
     max_x_angle, max_y_angle, max_z_angle : float
         ``-maxxangle -maxyangle -maxzangle``, in radians.
-    show : bool or float
-        ``-show [scale]``: OpenCV opens a preview window.
+    show : bool, float or None
+        ``-show [scale]``: OpenCV opens a preview window (``None`` or ``False``:
+        no ``-show``).
     width, height : int
         ``-w -h``.
     max_scale : float or None
@@ -595,25 +537,25 @@ def run_traincascade(
     vec,
     bg,
     *,
-    num_pos=2000,
-    num_neg=1000,
-    num_stages=20,
-    precalc_val_buf_size=1024,
-    precalc_idx_buf_size=1024,
-    base_format_save=False,
-    num_threads=None,
-    accept_ratio_break_value=-1.0,
-    stage_type="BOOST",
-    feature_type="HAAR",
-    width=24,
-    height=24,
-    boost_type="GAB",
-    min_hit_rate=0.995,
-    max_false_alarm_rate=0.5,
-    weight_trim_rate=0.95,
-    max_depth=1,
-    max_weak_count=100,
-    mode="BASIC",
+    num_pos=TRAINCASCADE.defaults.num_pos,
+    num_neg=TRAINCASCADE.defaults.num_neg,
+    num_stages=TRAINCASCADE.defaults.num_stages,
+    precalc_val_buf_size=TRAINCASCADE.defaults.precalc_val_buf_size,
+    precalc_idx_buf_size=TRAINCASCADE.defaults.precalc_idx_buf_size,
+    base_format_save=TRAINCASCADE.defaults.base_format_save,
+    num_threads=TRAINCASCADE.defaults.num_threads,
+    accept_ratio_break_value=TRAINCASCADE.defaults.accept_ratio_break_value,
+    stage_type=TRAINCASCADE.defaults.stage_type,
+    feature_type=TRAINCASCADE.defaults.feature_type,
+    width=TRAINCASCADE.defaults.width,
+    height=TRAINCASCADE.defaults.height,
+    boost_type=TRAINCASCADE.defaults.boost_type,
+    min_hit_rate=TRAINCASCADE.defaults.min_hit_rate,
+    max_false_alarm_rate=TRAINCASCADE.defaults.max_false_alarm_rate,
+    weight_trim_rate=TRAINCASCADE.defaults.weight_trim_rate,
+    max_depth=TRAINCASCADE.defaults.max_depth,
+    max_weak_count=TRAINCASCADE.defaults.max_weak_count,
+    mode=TRAINCASCADE.defaults.mode,
     opencv_bin_dir=None,
     on_line=None,
     on_progress=None,
@@ -705,24 +647,24 @@ def run_traincascade(
 
 def run_createsamples(
     *,
-    info=None,
-    img=None,
-    vec=None,
-    bg=None,
-    num=1000,
-    bg_color=0,
-    inv=False,
-    randinv=False,
-    bg_thresh=80,
-    max_intensity_dev=40,
-    max_x_angle=1.1,
-    max_y_angle=1.1,
-    max_z_angle=0.5,
-    show=False,
-    width=24,
-    height=24,
-    max_scale=None,
-    random_state=None,
+    info=CREATESAMPLES.defaults.info,
+    img=CREATESAMPLES.defaults.img,
+    vec=CREATESAMPLES.defaults.vec,
+    bg=CREATESAMPLES.defaults.bg,
+    num=CREATESAMPLES.defaults.num,
+    bg_color=CREATESAMPLES.defaults.bg_color,
+    inv=CREATESAMPLES.defaults.inv,
+    randinv=CREATESAMPLES.defaults.randinv,
+    bg_thresh=CREATESAMPLES.defaults.bg_thresh,
+    max_intensity_dev=CREATESAMPLES.defaults.max_intensity_dev,
+    max_x_angle=CREATESAMPLES.defaults.max_x_angle,
+    max_y_angle=CREATESAMPLES.defaults.max_y_angle,
+    max_z_angle=CREATESAMPLES.defaults.max_z_angle,
+    show=CREATESAMPLES.defaults.show,
+    width=CREATESAMPLES.defaults.width,
+    height=CREATESAMPLES.defaults.height,
+    max_scale=CREATESAMPLES.defaults.max_scale,
+    random_state=CREATESAMPLES.defaults.random_state,
     opencv_bin_dir=None,
     on_line=None,
     on_progress=None,

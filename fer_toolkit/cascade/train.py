@@ -53,6 +53,7 @@ from ..utils.threads import limit_threads
 from ..utils.validation import InputError, check_int, check_real
 from .boost import FeatureValues, boost_stage
 from .features import HAAR_MODES, make_features
+from .flags import TRAINCASCADE
 from .integral import integral_batch
 from .model import Cascade, CascadeParams, StageParams
 from .negatives import Backgrounds, NegativeWalk, mine_negatives
@@ -201,21 +202,21 @@ def train_cascade(
     bg,
     num_pos: int,
     num_neg: int,
-    num_stages: int = 20,
-    width: int = 24,
-    height: int = 24,
-    feature_type: str = "HAAR",
-    mode: str = "BASIC",
-    boost_type: str = "GAB",
-    min_hit_rate: float = 0.995,
-    max_false_alarm_rate: float = 0.5,
-    weight_trim_rate: float = 0.95,
-    max_depth: int = 1,
-    max_weak_count: int = 100,
-    precalc_val_buf_size: float = 1024,
-    precalc_idx_buf_size: float = 1024,
-    num_threads: int | None = None,
-    accept_ratio_break_value: float = -1.0,
+    num_stages: int = TRAINCASCADE.defaults.num_stages,
+    width: int = TRAINCASCADE.defaults.width,
+    height: int = TRAINCASCADE.defaults.height,
+    feature_type: str = TRAINCASCADE.defaults.feature_type,
+    mode: str = TRAINCASCADE.defaults.mode,
+    boost_type: str = TRAINCASCADE.defaults.boost_type,
+    min_hit_rate: float = TRAINCASCADE.defaults.min_hit_rate,
+    max_false_alarm_rate: float = TRAINCASCADE.defaults.max_false_alarm_rate,
+    weight_trim_rate: float = TRAINCASCADE.defaults.weight_trim_rate,
+    max_depth: int = TRAINCASCADE.defaults.max_depth,
+    max_weak_count: int = TRAINCASCADE.defaults.max_weak_count,
+    precalc_val_buf_size: float = TRAINCASCADE.defaults.precalc_val_buf_size,
+    precalc_idx_buf_size: float = TRAINCASCADE.defaults.precalc_idx_buf_size,
+    num_threads: int | None = TRAINCASCADE.defaults.num_threads,
+    accept_ratio_break_value: float = TRAINCASCADE.defaults.accept_ratio_break_value,
     device="auto",
     random_state: int | None = None,
     max_neg_windows: int = MAX_NEG_WINDOWS,
@@ -257,9 +258,12 @@ def train_cascade(
         ``-maxWeakCount`` per stage.
     precalc_val_buf_size, precalc_idx_buf_size : float, default=1024
         ``-precalcValBufSize`` / ``-precalcIdxBufSize`` in MB: feature values
-        and sorted orders kept between weak trees (the rest is recomputed).
+        (4 bytes each) and sorted orders (2 bytes per sample) kept between weak
+        trees, as many features as fit, as OpenCV counts them (the rest is
+        recomputed); they bound the trainer's memory beyond its fixed part.
     num_threads : int or None, default=None
-        ``-numThreads``: CPU threads for PyTorch during the call (None: the cores
+        ``-numThreads``: CPU threads for PyTorch and the compiled split search
+        during the call (None: the cores
         other processes leave free, see :func:`fer_toolkit.utils.threads.limit_threads`).
     accept_ratio_break_value : float, default=-1.0
         ``-acceptanceRatioBreakValue``: stop when the acceptance ratio falls to

@@ -13,13 +13,16 @@ saying so. Ctrl-C exits with status 130.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import errno
+import functools
 import json
 import re
 import sys
 import traceback
 import warnings
+from pathlib import Path
 
 import click
 
@@ -38,9 +41,11 @@ __all__ = [
     "SizeParam",
     "device_option",
     "echo",
+    "fit_options",
     "is_quiet",
     "is_user_error",
     "n_jobs_option",
+    "option_group",
     "parse_value",
     "renamed_notes",
     "seed_option",
@@ -405,6 +410,52 @@ def closest(name: str, choices) -> str:
 
 
 # ---------------------------------------------------------------- common options
+def option_group(name: str, group: type, options: list):
+    """A decorator adding ``options`` to a command, which receives them as one argument.
+
+    Parameters
+    ----------
+    name : str
+        The command function's parameter that receives the group.
+    group : dataclass type
+        Its fields are the options' parameter names; the command receives
+        ``group(**their values)``.
+    options : list of click.option decorators
+        In the order ``--help`` lists them.
+
+    Examples
+    --------
+    >>> import dataclasses, click
+    >>> from click.testing import CliRunner
+    >>> @dataclasses.dataclass
+    ... class Size:
+    ...     width: int
+    ...     height: int
+    >>> size_options = option_group("size", Size, [
+    ...     click.option("--width", type=int, default=1), click.option("--height", type=int)])
+    >>> @click.command()
+    ... @size_options
+    ... def area(size):
+    ...     click.echo(size)
+    >>> print(CliRunner().invoke(area, ["--height", "3"]).output)
+    Size(width=1, height=3)
+    <BLANKLINE>
+    """
+    fields = [field.name for field in dataclasses.fields(group)]
+
+    def decorate(func):
+        @functools.wraps(func)
+        def command(*args, **kwargs):
+            kwargs[name] = group(**{field: kwargs.pop(field) for field in fields})
+            return func(*args, **kwargs)
+
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
 def seed_option(func):
     """``--seed``: the random seed of data splits, synthetic data and training."""
     return click.option(
@@ -436,3 +487,27 @@ def n_jobs_option(help_text: str, default=None):
         show_default=default is not None,
         help=f"{help_text} (-1: all cores).",
     )
+
+
+def fit_options(out_help: str, n_jobs_help: str):
+    """``--out`` (required), ``--seed``, ``--device`` and ``--n-jobs``: what ``train`` and
+    ``search`` end with; ``out_help`` and ``n_jobs_help`` say what they mean there."""
+    options = [
+        click.option(
+            "--out",
+            "out_dir",
+            required=True,
+            type=click.Path(file_okay=False, path_type=Path),
+            help=out_help,
+        ),
+        seed_option,
+        device_option,
+        n_jobs_option(n_jobs_help),
+    ]
+
+    def decorate(func):
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate

@@ -34,9 +34,18 @@ from ..datasets import (
 )
 from ..preprocessing import ImageReader
 from ..utils.validation import InputError
-from ._common import echo
+from ._common import echo, option_group
 
-__all__ = ["ROLES", "DataParam", "LabelSet", "LabelSetParam", "LabelledData", "load_data"]
+__all__ = [
+    "ROLES",
+    "DataOptions",
+    "DataParam",
+    "LabelSet",
+    "LabelSetParam",
+    "LabelledData",
+    "data_options",
+    "load_data",
+]
 
 #: Split names that play each role, compared case-insensitively: FER2013's Usage values
 #: and the usual folder names.
@@ -235,9 +244,32 @@ class LabelledData:
         return self.subset(mask)
 
 
-def data_options(func):
-    """``--data``, ``--ferplus``, ``--label-set`` and ``--split``."""
-    options = [
+@dataclass(frozen=True)
+class DataOptions:
+    """What ``--data``, ``--ferplus``, ``--label-set`` and ``--split`` chose."""
+
+    data_source: DataSource
+    ferplus: str | None
+    label_set: LabelSet | None
+    splits: list[str] | None
+
+    def load(self, *, seed: int, n_jobs=None, label_set: LabelSet | None = None) -> LabelledData:
+        """:func:`load_data` of ``--data``; ``label_set`` replaces a missing ``--label-set``."""
+        return load_data(
+            self.data_source,
+            ferplus=self.ferplus,
+            label_set=self.label_set or label_set,
+            seed=seed,
+            n_jobs=n_jobs,
+        )
+
+
+#: ``--data``, ``--ferplus``, ``--label-set`` and ``--split``, received as ``data_opts``
+#: (a :class:`DataOptions`).
+data_options = option_group(
+    "data_opts",
+    DataOptions,
+    [
         click.option(
             "--data",
             "data_source",
@@ -270,10 +302,8 @@ def data_options(func):
             help="Split names to use (FER2013 Usage values or split folders), comma "
             "separated. Default: the split that plays the command's role.",
         ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    ],
+)
 
 
 def load_data(

@@ -8,6 +8,7 @@ import click
 import numpy as np
 
 from ..datasets import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+from ..datasets.extraction.sources import media_kind
 from ..datasets.image_folder import list_files
 from ..detection import Detections, HaarCascadeDetector
 from ..utils.threads import map_images
@@ -20,7 +21,6 @@ __all__ = [
     "WholeImage",
     "find_media",
     "make_detector",
-    "media_kind",
     "on_error_option",
     "report_failures",
 ]
@@ -90,16 +90,6 @@ def make_detector(name: str, *, device="auto", n_jobs=None):
     if name == "none":
         return WholeImage()
     raise InputError(f"detector must be one of {DETECTORS}; got {name!r}.")
-
-
-def media_kind(path: str) -> str | None:
-    """``"image"``, ``"video"`` or None, by file extension."""
-    lower = path.lower()
-    if lower.endswith(IMAGE_EXTENSIONS):
-        return "image"
-    if lower.endswith(VIDEO_EXTENSIONS):
-        return "video"
-    return None
 
 
 def find_media(inputs) -> list[tuple[str, str]]:

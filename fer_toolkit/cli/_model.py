@@ -51,6 +51,7 @@ __all__ = [
     "MODELS",
     "MODEL_FORMAT",
     "PARAMS_NAME",
+    "PIPELINE_OPTIONS",
     "PRETRAINED",
     "SPEC_NAME",
     "ModelChoice",
@@ -61,7 +62,6 @@ __all__ = [
     "check_spec_params",
     "load_model",
     "model_faces",
-    "pipeline_options",
     "read_weights",
     "route_params",
     "save_model",
@@ -641,82 +641,75 @@ def model_faces(pipeline: Pipeline, images):
     return prepared, faces
 
 
-def pipeline_options(func):
-    """``--cropper``, ``--align``, ``--margin``, ``--size``, ``--grayscale/--rgb``,
-    ``--blocks``, ``--model`` and ``--set``."""
-    options = [
-        click.option(
-            "--cropper",
-            type=click.Choice(CROPPERS),
-            default="none",
-            show_default=True,
-            help="Face cropping step: none (the images are faces already), haar or mtcnn.",
-        ),
-        click.option(
-            "--align", is_flag=True, help="Align faces on their landmarks (--cropper mtcnn)."
-        ),
-        click.option(
-            "--margin",
-            type=click.FloatRange(min=0.0),
-            default=0.0,
-            show_default=True,
-            help="Fraction of the face added on every side of a crop.",
-        ),
-        click.option(
-            "--size",
-            type=SizeParam(),
-            default="48",
-            show_default=True,
-            help="Face size the network sees: 48 or HEIGHTxWIDTH.",
-        ),
-        click.option(
-            "--grayscale/--rgb",
-            default=True,
-            show_default=True,
-            help="One-channel or colour faces.",
-        ),
-        click.option(
-            "--blocks",
-            is_flag=True,
-            help="Feed eye and mouth blocks beside the face (EyeMouthBlocks) to the "
-            "prior_attention network.",
-        ),
-        click.option(
-            "--model",
-            type=ModelChoice(),
-            default=None,
-            help="Network from the model registry [default: baseline; prior_attention "
-            "with --blocks].",
-        ),
-        click.option(
-            "--set",
-            "settings",
-            type=SettingParam(),
-            multiple=True,
-            help="A hyper-parameter, repeatable: lr=0.003, max_epochs=20, batch_size=32, "
-            "module__width=16, early_stopping=5, crop__min_neighbors=3...",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+#: ``--cropper``, ``--align``, ``--margin``, ``--size``, ``--grayscale/--rgb``, ``--blocks``,
+#: ``--model`` and ``--set``: the pipeline of ``train`` and ``search``.
+PIPELINE_OPTIONS = [
+    click.option(
+        "--cropper",
+        type=click.Choice(CROPPERS),
+        default="none",
+        show_default=True,
+        help="Face cropping step: none (the images are faces already), haar or mtcnn.",
+    ),
+    click.option("--align", is_flag=True, help="Align faces on their landmarks (--cropper mtcnn)."),
+    click.option(
+        "--margin",
+        type=click.FloatRange(min=0.0),
+        default=0.0,
+        show_default=True,
+        help="Fraction of the face added on every side of a crop.",
+    ),
+    click.option(
+        "--size",
+        type=SizeParam(),
+        default="48",
+        show_default=True,
+        help="Face size the network sees: 48 or HEIGHTxWIDTH.",
+    ),
+    click.option(
+        "--grayscale/--rgb",
+        default=True,
+        show_default=True,
+        help="One-channel or colour faces.",
+    ),
+    click.option(
+        "--blocks",
+        is_flag=True,
+        help="Feed eye and mouth blocks beside the face (EyeMouthBlocks) to the "
+        "prior_attention network.",
+    ),
+    click.option(
+        "--model",
+        type=ModelChoice(),
+        default=None,
+        help="Network from the model registry [default: baseline; prior_attention with --blocks].",
+    ),
+    click.option(
+        "--set",
+        "settings",
+        type=SettingParam(),
+        multiple=True,
+        help="A hyper-parameter, repeatable: lr=0.003, max_epochs=20, batch_size=32, "
+        "module__width=16, early_stopping=5, crop__min_neighbors=3...",
+    ),
+]
 
 
-def spec_from_options(cropper, align, margin, size, grayscale, blocks, model, settings):
-    """The :class:`PipelineSpec` of the options of :func:`pipeline_options`."""
-    if align and cropper != "mtcnn":
+def spec_from_options(options) -> PipelineSpec:
+    """The :class:`PipelineSpec` of the values of :data:`PIPELINE_OPTIONS` (their attributes)."""
+    if options.align and options.cropper != "mtcnn":
         raise click.UsageError("--align needs --cropper mtcnn (alignment uses its landmarks).")
-    if blocks and model not in (None, "prior_attention"):
+    if options.blocks and options.model not in (None, "prior_attention"):
         raise click.UsageError(
-            f"--blocks feeds the prior_attention network; --model {model} takes one image."
+            f"--blocks feeds the prior_attention network; --model {options.model} takes one image."
         )
     return PipelineSpec(
-        cropper=cropper,
-        align=align,
-        margin=margin,
-        size=size,
-        grayscale=grayscale,
-        blocks=blocks,
-        model=model or ("prior_attention" if blocks else "baseline"),
-        params=dict(settings),
+        cropper=options.cropper,
+        align=options.align,
+        margin=options.margin,
+        size=options.size,
+        grayscale=options.grayscale,
+        blocks=options.blocks,
+        model=options.model or ("prior_attention" if options.blocks else "baseline"),
+        params=dict(options.settings),
     )

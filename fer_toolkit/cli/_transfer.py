@@ -17,23 +17,27 @@ constructor arguments such as ``width``) is written into the description as
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from ._model import PRETRAINED, PipelineSpec
+from ._common import option_group
+from ._model import PIPELINE_OPTIONS, PRETRAINED, PipelineSpec, spec_from_options
 
 if TYPE_CHECKING:
     from ..estimators import Backbone
 
 __all__ = [
+    "TRANSFER_OPTIONS",
     "BackboneParam",
     "FreezeParam",
+    "ModelOptions",
     "apply_transfer_options",
     "backbone_info",
     "describe_transfer",
-    "transfer_options",
+    "model_options",
 ]
 
 # Network arguments that CNNClassifier infers from the data rather than from the backbone.
@@ -70,45 +74,69 @@ class BackboneParam(click.Path):
         return super().convert(value, param, ctx)
 
 
-def transfer_options(func):
-    """``--backbone``, ``--freeze``, ``--backbone-lr`` and ``--unfreeze-every``."""
-    options = [
-        click.option(
-            "--backbone",
-            "backbone_path",
-            type=BackboneParam(),
-            default=None,
-            help="Start the network from this pretrained backbone (fer-toolkit pretrain "
-            f"--out, save_backbone) or a pretrained network ({', '.join(PRETRAINED)}); "
-            "--model defaults to its network.",
-        ),
-        click.option(
-            "--freeze",
-            type=FreezeParam(),
-            default=None,
-            help="Leave part of the network's features untrained: none, backbone (train the "
-            "head only) or the first K blocks (a block is a convolution with its norm, "
-            "activation and pooling).  [default: none]",
-        ),
-        click.option(
-            "--backbone-lr",
-            type=click.FloatRange(min=0.0, min_open=True),
-            default=None,
-            help="Learning rate of the features (discriminative learning rates, usually "
-            "below lr); lr stays the head's.  [default: lr]",
-        ),
-        click.option(
-            "--unfreeze-every",
-            type=click.IntRange(min=1),
-            default=None,
-            metavar="K",
-            help="Gradual unfreezing: one frozen block more trains every K epochs, the one "
-            "nearest the head first (needs --freeze).",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+#: ``--backbone``, ``--freeze``, ``--backbone-lr`` and ``--unfreeze-every``.
+TRANSFER_OPTIONS = [
+    click.option(
+        "--backbone",
+        "backbone_path",
+        type=BackboneParam(),
+        default=None,
+        help="Start the network from this pretrained backbone (fer-toolkit pretrain "
+        f"--out, save_backbone) or a pretrained network ({', '.join(PRETRAINED)}); "
+        "--model defaults to its network.",
+    ),
+    click.option(
+        "--freeze",
+        type=FreezeParam(),
+        default=None,
+        help="Leave part of the network's features untrained: none, backbone (train the "
+        "head only) or the first K blocks (a block is a convolution with its norm, "
+        "activation and pooling).  [default: none]",
+    ),
+    click.option(
+        "--backbone-lr",
+        type=click.FloatRange(min=0.0, min_open=True),
+        default=None,
+        help="Learning rate of the features (discriminative learning rates, usually "
+        "below lr); lr stays the head's.  [default: lr]",
+    ),
+    click.option(
+        "--unfreeze-every",
+        type=click.IntRange(min=1),
+        default=None,
+        metavar="K",
+        help="Gradual unfreezing: one frozen block more trains every K epochs, the one "
+        "nearest the head first (needs --freeze).",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """What the options of :data:`model_options` chose: the pipeline and the transfer."""
+
+    cropper: str
+    align: bool
+    margin: float
+    size: tuple[int, int]
+    grayscale: bool
+    blocks: bool
+    model: str | None
+    settings: tuple
+    backbone_path: str | Path | None
+    freeze: int | str | None
+    backbone_lr: float | None
+    unfreeze_every: int | None
+
+    def build(self) -> tuple[PipelineSpec, Backbone | None]:
+        """``(spec, backbone)``: :func:`spec_from_options`, then :func:`apply_transfer_options`."""
+        spec = spec_from_options(self)
+        return spec, apply_transfer_options(spec, self)
+
+
+#: The pipeline and transfer options of ``train`` and ``search``, received as ``model_opts``
+#: (a :class:`ModelOptions`).
+model_options = option_group("model_opts", ModelOptions, [*PIPELINE_OPTIONS, *TRANSFER_OPTIONS])
 
 
 def _setting(params: dict, name: str):
@@ -116,9 +144,7 @@ def _setting(params: dict, name: str):
     return params.get(name, params.get(f"cnn__{name}"))
 
 
-def apply_transfer_options(
-    spec: PipelineSpec, model_option, backbone_path, freeze, backbone_lr, unfreeze_every
-) -> Backbone | None:
+def apply_transfer_options(spec: PipelineSpec, options: ModelOptions) -> Backbone | None:
     """Put the transfer options into ``spec`` and return the backbone to start from.
 
     Parameters
@@ -128,10 +154,9 @@ def apply_transfer_options(
         ``freeze``, ``backbone_lr``, ``unfreeze_schedule`` and the backbone's
         ``module__*`` arguments join ``spec.params``, and ``spec.model``
         becomes the backbone's network when ``--model`` was not given.
-    model_option : str or None
-        ``--model`` as given (None when left out).
-    backbone_path, freeze, backbone_lr, unfreeze_every
-        The options of :func:`transfer_options`.
+    options : ModelOptions
+        The options: ``--model`` as given (None when left out), ``--backbone``,
+        ``--freeze``, ``--backbone-lr`` and ``--unfreeze-every``.
 
     Returns
     -------
@@ -143,10 +168,11 @@ def apply_transfer_options(
     click.UsageError
         For options that contradict each other or the backbone.
     """
+    backbone_path, model_option = options.backbone_path, options.model
     given = {
-        "freeze": ("--freeze", freeze),
-        "backbone_lr": ("--backbone-lr", backbone_lr),
-        "unfreeze_schedule": ("--unfreeze-every", unfreeze_every),
+        "freeze": ("--freeze", options.freeze),
+        "backbone_lr": ("--backbone-lr", options.backbone_lr),
+        "unfreeze_schedule": ("--unfreeze-every", options.unfreeze_every),
     }
     for name, (option, value) in given.items():
         if value is None:

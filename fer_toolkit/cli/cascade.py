@@ -3,6 +3,7 @@
 ``createsamples`` and ``train`` take OpenCV's own single-dash flags (``-numPos``,
 ``-w``, ``-h``...) as well as ``--kebab-case`` names, so an ``opencv_createsamples``
 or ``opencv_traincascade`` command line runs with only the program name replaced.
+Their options are made from the tools' flag tables (``fer_toolkit.cascade.flags``).
 For them (and ``show``), ``-h`` is the sample height as in OpenCV; help is ``--help``.
 """
 
@@ -24,18 +25,12 @@ from ..cascade.detect import (
     write_detections_json,
 )
 from ..cascade.evaluate import evaluate_cascade
-from ..cascade.opencv_backend import (
-    CREATESAMPLES_FLAGS,
-    TRAINCASCADE_FLAGS,
-    OpenCVToolError,
-    run_createsamples,
-    run_traincascade,
-)
+from ..cascade.flags import CREATESAMPLES, TRAINCASCADE
+from ..cascade.opencv_backend import OpenCVToolError, run_createsamples, run_traincascade
 from ..plotting import save_figure
 from ..utils.fileio import atomic_write, folder_lock, remove_stale_temporaries
 from ._common import FerCommand, FerGroup, echo, is_quiet, show_progress
 
-_OPENCV_ONLY = "opencv backend only"
 _SINGLE_DASH = re.compile(r"-[A-Za-z][A-Za-z0-9]+")
 
 
@@ -83,9 +78,42 @@ class OpenCVStyleCommand(FerCommand):
 _OPENCV_CONTEXT = {"help_option_names": ["--help"], "max_content_width": 100}
 
 
-def _flag(flags: dict[str, str], name: str, **kwargs):
-    """An option named by OpenCV's flag and by the kebab-case of the Python parameter."""
-    return click.option(flags[name], "--" + name.replace("_", "-"), name, **kwargs)
+def _click_type(flag):
+    """The click type of an :class:`~fer_toolkit.cascade.flags.OpenCVFlag`."""
+    if flag.kind == "folder":
+        return click.Path(file_okay=False, path_type=Path)
+    if flag.kind == "file":
+        return click.Path(exists=flag.exists, dir_okay=False, path_type=Path)
+    if flag.kind == "choice":
+        return click.Choice(flag.choices)
+    plain, bounded = {"int": (int, click.IntRange), "float": (float, click.FloatRange)}[flag.kind]
+    if flag.low is None and flag.high is None:
+        return plain
+    return bounded(flag.low, flag.high, min_open=flag.low_open, max_open=flag.high_open)
+
+
+def opencv_options(table):
+    """One option per flag of ``table``: OpenCV's flag and the kebab-case of its parameter."""
+
+    def decorate(func):
+        for flag in reversed(table):
+            if flag.kind == "bool":
+                settings = {"is_flag": True, "default": flag.cli_default}
+            else:
+                settings = {
+                    "type": _click_type(flag),
+                    "default": flag.cli_default,
+                    "show_default": flag.cli_default is not None,
+                    "required": flag.required,
+                }
+                if flag.flag_value is not None:
+                    settings.update(is_flag=False, flag_value=flag.flag_value)
+            func = click.option(flag.opencv, flag.option, flag.name, help=flag.help, **settings)(
+                func
+            )
+        return func
+
+    return decorate
 
 
 def _lines():
@@ -138,126 +166,8 @@ def cascade():
     """
 
 
-_C = CREATESAMPLES_FLAGS
-
-
 @cascade.command(cls=OpenCVStyleCommand, context_settings=_OPENCV_CONTEXT)
-@_flag(
-    _C,
-    "info",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Positive description file (path count x y w h ...): read with -vec, written with "
-    "-img -bg.",
-)
-@_flag(
-    _C,
-    "img",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="One object image to distort into many samples.",
-)
-@_flag(
-    _C,
-    "vec",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Output .vec file (or, alone, the .vec to show).",
-)
-@_flag(
-    _C,
-    "bg",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Background list: images to paste -img samples onto.",
-)
-@_flag(
-    _C,
-    "num",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Number of samples [default: 1000; with -info -vec, all boxes].",
-)
-@_flag(
-    _C,
-    "bg_color",
-    type=click.IntRange(0, 255),
-    default=0,
-    show_default=True,
-    help="Grey level of -img treated as transparent.",
-)
-@_flag(
-    _C,
-    "bg_thresh",
-    type=click.IntRange(0, 255),
-    default=80,
-    show_default=True,
-    help="Tolerance around -bgcolor.",
-)
-@_flag(_C, "inv", is_flag=True, help="Invert the sample colours.")
-@_flag(_C, "randinv", is_flag=True, help="Invert the colours of a random half of the samples.")
-@_flag(
-    _C,
-    "max_intensity_dev",
-    type=click.IntRange(0, 255),
-    default=40,
-    show_default=True,
-    help="Largest random change of sample brightness.",
-)
-@_flag(
-    _C,
-    "max_x_angle",
-    type=float,
-    default=1.1,
-    show_default=True,
-    help="Largest rotation about the x axis, radians.",
-)
-@_flag(
-    _C,
-    "max_y_angle",
-    type=float,
-    default=1.1,
-    show_default=True,
-    help="Largest rotation about the y axis, radians.",
-)
-@_flag(
-    _C,
-    "max_z_angle",
-    type=float,
-    default=0.5,
-    show_default=True,
-    help="Largest rotation about the z axis, radians.",
-)
-@_flag(
-    _C,
-    "show",
-    type=click.FloatRange(min=0, min_open=True),
-    is_flag=False,
-    flag_value=4.0,
-    default=None,
-    help="Also write a tile of the .vec samples to <vec>.png, each enlarged by "
-    "SCALE (OpenCV opens a window instead) [flag alone: 4].",
-)
-@_flag(_C, "width", type=click.IntRange(min=1), default=24, show_default=True, help="Sample width.")
-@_flag(
-    _C, "height", type=click.IntRange(min=1), default=24, show_default=True, help="Sample height."
-)
-@_flag(
-    _C,
-    "max_scale",
-    type=float,
-    default=None,
-    help="Test images (-img -bg -info): largest object size as a multiple of -w x -h "
-    "[default: automatic].",
-)
-@_flag(
-    _C,
-    "random_state",
-    type=int,
-    default=12345,
-    show_default=True,
-    help="Random seed (OpenCV's -rngseed); the same seed gives the same samples.",
-)
+@opencv_options(CREATESAMPLES)
 @_backend_options("opencv_createsamples")
 def createsamples(backend, opencv_bin_dir, show, **params):
     """Make positive samples: a .vec file, or test images with a description file.
@@ -279,9 +189,9 @@ def createsamples(backend, opencv_bin_dir, show, **params):
     """
     info, img, vec, bg = params["info"], params["img"], params["vec"], params["bg"]
     if backend == "opencv":
-        opencv = {"show": False if show is None else show, **params}
         run_createsamples(
-            **opencv,
+            **params,
+            show=show,
             opencv_bin_dir=opencv_bin_dir,
             on_line=_lines(),
             on_progress=_progress_to_terminal(),
@@ -312,176 +222,8 @@ def createsamples(backend, opencv_bin_dir, show, **params):
         echo(f"Wrote a {tile.shape[1]}x{tile.shape[0]} tile of the samples to {png}")
 
 
-_T = TRAINCASCADE_FLAGS
-
-
 @cascade.command(cls=OpenCVStyleCommand, context_settings=_OPENCV_CONTEXT)
-@_flag(
-    _T,
-    "data",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Output folder: params.xml, stageN.xml, cascade.xml; training resumes from it.",
-)
-@_flag(
-    _T,
-    "vec",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-    help="Positive samples (.vec) from createsamples.",
-)
-@_flag(
-    _T,
-    "bg",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-    help="Background list: images without the object.",
-)
-@_flag(
-    _T,
-    "num_pos",
-    type=click.IntRange(min=1),
-    default=2000,
-    show_default=True,
-    help="Positives per stage; keep it below the .vec count.",
-)
-@_flag(
-    _T,
-    "num_neg",
-    type=click.IntRange(min=1),
-    default=1000,
-    show_default=True,
-    help="Negative windows per stage.",
-)
-@_flag(
-    _T,
-    "num_stages",
-    type=click.IntRange(min=1),
-    default=20,
-    show_default=True,
-    help="Stages to train.",
-)
-@_flag(
-    _T,
-    "precalc_val_buf_size",
-    type=click.IntRange(min=0),
-    default=1024,
-    show_default=True,
-    help="Memory for precalculated feature values, MB.",
-)
-@_flag(
-    _T,
-    "precalc_idx_buf_size",
-    type=click.IntRange(min=0),
-    default=1024,
-    show_default=True,
-    help="Memory for precalculated feature indices, MB.",
-)
-@_flag(
-    _T,
-    "base_format_save",
-    is_flag=True,
-    help=f"Save in the old haartraining format (Haar; {_OPENCV_ONLY}).",
-)
-@_flag(
-    _T, "num_threads", type=click.IntRange(min=1), default=None, help="CPU threads [default: all]."
-)
-@_flag(
-    _T,
-    "accept_ratio_break_value",
-    type=float,
-    default=-1.0,
-    show_default=True,
-    help="Stop when the negatives' acceptance ratio falls to this (negative: never).",
-)
-@_flag(
-    _T,
-    "stage_type",
-    type=click.Choice(["BOOST"]),
-    default="BOOST",
-    show_default=True,
-    help="Stage classifier.",
-)
-@_flag(
-    _T,
-    "feature_type",
-    type=click.Choice(["HAAR", "LBP", "HOG"]),
-    default="HAAR",
-    show_default=True,
-    help=f"Features (HOG: {_OPENCV_ONLY}).",
-)
-@_flag(
-    _T,
-    "width",
-    type=click.IntRange(min=1),
-    default=24,
-    show_default=True,
-    help="Sample width, as given to createsamples.",
-)
-@_flag(
-    _T,
-    "height",
-    type=click.IntRange(min=1),
-    default=24,
-    show_default=True,
-    help="Sample height, as given to createsamples.",
-)
-@_flag(
-    _T,
-    "boost_type",
-    type=click.Choice(["GAB", "DAB", "RAB", "LB"]),
-    default="GAB",
-    show_default=True,
-    help="Gentle, Discrete, Real or Logit AdaBoost.",
-)
-@_flag(
-    _T,
-    "min_hit_rate",
-    type=click.FloatRange(0, 1, min_open=True),
-    default=0.995,
-    show_default=True,
-    help="Fraction of positives each stage must keep.",
-)
-@_flag(
-    _T,
-    "max_false_alarm_rate",
-    type=click.FloatRange(0, 1, min_open=True),
-    default=0.5,
-    show_default=True,
-    help="Fraction of negatives each stage may pass.",
-)
-@_flag(
-    _T,
-    "weight_trim_rate",
-    type=click.FloatRange(0, 1, min_open=True),
-    default=0.95,
-    show_default=True,
-    help="Weight trimming.",
-)
-@_flag(
-    _T,
-    "max_depth",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Depth of each weak tree (1: stumps).",
-)
-@_flag(
-    _T,
-    "max_weak_count",
-    type=click.IntRange(min=1),
-    default=100,
-    show_default=True,
-    help="Most weak trees per stage.",
-)
-@_flag(
-    _T,
-    "mode",
-    type=click.Choice(["BASIC", "CORE", "ALL"]),
-    default="BASIC",
-    show_default=True,
-    help="Haar feature set: upright basic, + extended upright, + 45-degree tilted.",
-)
+@opencv_options(TRAINCASCADE)
 @_backend_options("opencv_traincascade")
 @click.option(
     "--device",
@@ -745,17 +487,7 @@ def evaluate(info, bg, out_dir, iou_threshold, cascade_name, **params):
     required=True,
     help="The .vec file.",
 )
-@click.option(
-    "-w", "--width", type=click.IntRange(min=1), default=24, show_default=True, help="Sample width."
-)
-@click.option(
-    "-h",
-    "--height",
-    type=click.IntRange(min=1),
-    default=24,
-    show_default=True,
-    help="Sample height.",
-)
+@opencv_options([CREATESAMPLES["width"], CREATESAMPLES["height"]])
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),

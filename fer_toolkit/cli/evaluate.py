@@ -8,7 +8,7 @@ import click
 
 from ..utils.validation import InputError
 from ._common import FerCommand, device_option, echo, n_jobs_option, seed_option
-from ._data import LabelSet, data_options, load_data
+from ._data import LabelSet, data_options
 from ._model import ModelParam, load_model, model_faces
 from ._report import write_evaluation
 
@@ -37,10 +37,7 @@ __all__ = ["evaluate"]
 @n_jobs_option("Threads reading images and detecting faces")
 def evaluate(
     model_path,
-    data_source,
-    ferplus,
-    label_set,
-    splits,
+    data_opts,
     out_dir,
     max_misclassified,
     seed,
@@ -70,12 +67,12 @@ def evaluate(
       fer-toolkit evaluate runs/blocks --data photos/ --split validation --out runs/blocks/val
     """
     model = load_model(model_path, device=device)
-    labels = label_set or LabelSet(
+    labels = LabelSet(
         classes=model.labels.classes or tuple(model.classes.tolist()),
         mapping=model.labels.mapping,
     )
-    data = load_data(data_source, ferplus=ferplus, label_set=labels, seed=seed, n_jobs=n_jobs)
-    part = data.select("test", splits)
+    data = data_opts.load(seed=seed, n_jobs=n_jobs, label_set=labels)
+    part = data.select("test", data_opts.splits)
     unknown = sorted(set(part.labels.tolist()) - set(model.classes.tolist()))
     if unknown:
         raise InputError(

@@ -15,7 +15,8 @@ import numpy as np
 from tqdm import tqdm
 
 from ..datasets import iter_video_frames, video_info
-from ..datasets.extraction import LANDMARK_NAMES
+from ..datasets.extraction.output import LANDMARK_NAMES
+from ..datasets.extraction.sources import media_kind
 from ..detection import Detections
 from ..plotting import annotate_faces
 from ..preprocessing import read_image
@@ -27,7 +28,6 @@ from ._faces import (
     DETECTORS,
     find_media,
     make_detector,
-    media_kind,
     on_error_option,
     report_failures,
 )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from pathlib import Path
 
 import click
 import joblib
@@ -19,27 +18,12 @@ from sklearn.model_selection import (
 
 from ..utils.fileio import replaced_folder
 from ..utils.validation import InputError
-from ._common import (
-    FerCommand,
-    closest,
-    device_option,
-    echo,
-    is_quiet,
-    n_jobs_option,
-    seed_option,
-)
-from ._data import LabelSet, data_options, load_data
+from ._common import FerCommand, closest, echo, fit_options, is_quiet
+from ._data import LabelSet, data_options
 from ._grid import has_distributions, load_param_grid
-from ._model import (
-    build_pipeline,
-    check_spec_params,
-    pipeline_options,
-    route_params,
-    save_model,
-    spec_from_options,
-)
+from ._model import build_pipeline, check_spec_params, route_params, save_model
 from ._report import print_cv_table, write_cv_results, write_history, write_json
-from ._transfer import apply_transfer_options, backbone_info, transfer_options
+from ._transfer import backbone_info, model_options
 
 __all__ = ["search"]
 
@@ -190,23 +174,13 @@ def _as_setting(name: str) -> str:
     help="Run the fits on this Dask cluster (tcp://host:8786) through joblib; needs "
     "'fer_toolkit[dask]'.",
 )
-@pipeline_options
-@transfer_options
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Output folder: cv_results.csv, search_scores.png, search.json, the best model.",
+@model_options
+@fit_options(
+    out_help="Output folder: cv_results.csv, search_scores.png, search.json, the best model.",
+    n_jobs_help="Parallel fits [default: 1; all cluster threads with --dask-scheduler]",
 )
-@seed_option
-@device_option
-@n_jobs_option("Parallel fits [default: 1; all cluster threads with --dask-scheduler]")
 def search(
-    data_source,
-    ferplus,
-    label_set,
-    splits,
+    data_opts,
     grid_path,
     strategy,
     n_iter,
@@ -216,18 +190,7 @@ def search(
     factor,
     refit,
     dask_scheduler,
-    cropper,
-    align,
-    margin,
-    size,
-    grayscale,
-    blocks,
-    model,
-    settings,
-    backbone_path,
-    freeze,
-    backbone_lr,
-    unfreeze_every,
+    model_opts,
     out_dir,
     seed,
     device,
@@ -257,10 +220,7 @@ def search(
     grid such as {"freeze": ["none", 2, "backbone"], "backbone_lr": [null,
     0.0001]} compares ways of fine-tuning it.
     """
-    spec = spec_from_options(cropper, align, margin, size, grayscale, blocks, model, settings)
-    backbone = apply_transfer_options(
-        spec, model, backbone_path, freeze, backbone_lr, unfreeze_every
-    )
+    spec, backbone = model_opts.build()
     if resource == "max_epochs" and not strategy.startswith("halving"):
         raise click.UsageError("--resource applies to --strategy halving and halving-random.")
     grids = load_param_grid(grid_path)
@@ -277,8 +237,8 @@ def search(
             if dask_scheduler is not None:  # connect first: fail before loading any data
                 stack.enter_context(dask_backend(dask_scheduler))
                 n_jobs = -1 if n_jobs is None else n_jobs
-            data = load_data(data_source, ferplus=ferplus, label_set=label_set, seed=seed)
-            train_part = data.select("train", splits)
+            data = data_opts.load(seed=seed)
+            train_part = data.select("train", data_opts.splits)
             searcher = make_search(
                 strategy,
                 pipeline,
@@ -313,7 +273,7 @@ def search(
             "best_score": float(searcher.best_score_),
             "seconds": round(seconds, 1),
             "dask_scheduler": dask_scheduler,
-            "data": str(data_source),
+            "data": str(data_opts.data_source),
             "n_samples": len(train_part),
         }
         write_json(staging / "search.json", summary)
@@ -325,11 +285,11 @@ def search(
                 staging,
                 searcher.best_estimator_,
                 spec,
-                label_set or LabelSet(classes=tuple(cnn.classes_.tolist())),
-                data=str(data_source),
+                data_opts.label_set or LabelSet(classes=tuple(cnn.classes_.tolist())),
+                data=str(data_opts.data_source),
                 n_train=len(train_part),
                 seed=seed,
-                backbone=backbone_info(backbone_path, backbone),
+                backbone=backbone_info(model_opts.backbone_path, backbone),
                 search=summary,
             )
     echo(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import click
 import numpy as np
@@ -11,22 +10,11 @@ from sklearn.model_selection import PredefinedSplit, train_test_split
 
 from ..utils.fileio import replaced_folder
 from ..utils.validation import InputError
-from ._common import FerCommand, device_option, echo, is_quiet, n_jobs_option, seed_option
-from ._data import LabelledData, LabelSet, data_options, load_data
-from ._model import (
-    build_pipeline,
-    model_faces,
-    pipeline_options,
-    save_model,
-    spec_from_options,
-)
+from ._common import FerCommand, echo, fit_options, is_quiet
+from ._data import LabelledData, LabelSet, data_options
+from ._model import build_pipeline, model_faces, save_model
 from ._report import epoch_rows, write_evaluation, write_history
-from ._transfer import (
-    apply_transfer_options,
-    backbone_info,
-    describe_transfer,
-    transfer_options,
-)
+from ._transfer import backbone_info, describe_transfer, model_options
 
 __all__ = ["train"]
 
@@ -127,41 +115,12 @@ def stopped_early(cnn) -> bool:
     "report: a stratified fraction of the training split, 'dataset' (its own validation "
     "split: FER2013 PublicTest, a validation/ folder) or 'none'.",
 )
-@pipeline_options
-@transfer_options
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Output folder: the model, its history, report and plots.",
+@model_options
+@fit_options(
+    out_help="Output folder: the model, its history, report and plots.",
+    n_jobs_help="Threads reading images and detecting faces",
 )
-@seed_option
-@device_option
-@n_jobs_option("Threads reading images and detecting faces")
-def train(
-    data_source,
-    ferplus,
-    label_set,
-    splits,
-    validation,
-    cropper,
-    align,
-    margin,
-    size,
-    grayscale,
-    blocks,
-    model,
-    settings,
-    backbone_path,
-    freeze,
-    backbone_lr,
-    unfreeze_every,
-    out_dir,
-    seed,
-    device,
-    n_jobs,
-):
+def train(data_opts, validation, model_opts, out_dir, seed, device, n_jobs):
     """Train a CNN emotion classifier and write it with its history, report and plots.
 
     The data's training split (FER2013 Usage 'Training', a train/ folder; all
@@ -200,10 +159,7 @@ def train(
       fer-toolkit train --data labelled/ --backbone backbone.pt --freeze 2 --backbone-lr 1e-4 \\
           --unfreeze-every 3 --set max_epochs=12 --out runs/transfer
     """
-    spec = spec_from_options(cropper, align, margin, size, grayscale, blocks, model, settings)
-    backbone = apply_transfer_options(
-        spec, model, backbone_path, freeze, backbone_lr, unfreeze_every
-    )
+    spec, backbone = model_opts.build()
     spec.params.setdefault("restore_best", True)
     # Before the data loads: an unknown --set name fails at once.
     pipeline = build_pipeline(
@@ -213,11 +169,9 @@ def train(
     # replaces OUT only when every output is complete (Ctrl-C twice or a crash: OUT unchanged).
     with replaced_folder(out_dir, "another fer-toolkit train run") as staging:
         start = time.perf_counter()
-        data = load_data(
-            data_source, ferplus=ferplus, label_set=label_set, seed=seed, n_jobs=n_jobs
-        )
+        data = data_opts.load(seed=seed, n_jobs=n_jobs)
         train_part, valid_part = split_validation(
-            data.select("train", splits), validation, data, seed
+            data.select("train", data_opts.splits), validation, data, seed
         )
         classes, counts = np.unique(train_part.labels, return_counts=True)
         echo(
@@ -228,7 +182,7 @@ def train(
         )
         pipeline.set_params(cnn__verbose=0 if is_quiet() else 1)
         if backbone is not None:
-            echo(f"starting from {describe_transfer(backbone_path, backbone, spec)}")
+            echo(f"starting from {describe_transfer(model_opts.backbone_path, backbone, spec)}")
         fit_pipeline(pipeline, train_part, valid_part)
         cnn = pipeline[-1]
         rows = epoch_rows(cnn.history_)
@@ -261,15 +215,15 @@ def train(
             staging,
             pipeline,
             spec,
-            label_set or _labels_of(train_part),
-            data=str(data_source),
-            ferplus=ferplus,
-            splits=splits,
+            data_opts.label_set or _labels_of(train_part),
+            data=str(data_opts.data_source),
+            ferplus=data_opts.ferplus,
+            splits=data_opts.splits,
             validation=validation,
             n_train=len(train_part),
             n_validation=0 if valid_part is None else len(valid_part),
             seed=seed,
-            backbone=backbone_info(backbone_path, backbone),
+            backbone=backbone_info(model_opts.backbone_path, backbone),
             epochs=len(rows),
             kept_epoch=kept,
             interrupted=interrupted,

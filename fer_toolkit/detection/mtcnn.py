@@ -17,6 +17,8 @@ import cv2
 import numpy as np
 import torch
 
+from ..utils.boxes import nms as _nms
+from ..utils.boxes import square_corners as _square
 from ..utils.pixels import to_uint8
 from ..utils.threads import limit_threads
 from ..utils.validation import InputError, check_image, check_images
@@ -37,8 +39,6 @@ _CHUNK_PIXELS = 1 << 22
 _CPU_PNET_PIXELS = 1 << 18
 #: On CUDA, large passes are faster; they are bounded for memory only.
 _CUDA_PNET_PIXELS = 1 << 24
-#: Entries of one block of the pairwise-overlap matrix computed by the NMS.
-_NMS_BLOCK = 1 << 22
 #: Pyramid levels with fewer pixels than the image / this are computed from its
 #: integral image (see _Pyramid).
 _INTEGRAL_RATIO = 64
@@ -128,58 +128,6 @@ def _sort(boxes: np.ndarray) -> np.ndarray:
     in pyramid order) for the ties to resolve alike.
     """
     return boxes[np.argsort(boxes[:, 4])[::-1]]
-
-
-def _nms(boxes: np.ndarray, threshold: float, method: str) -> np.ndarray:
-    """Drop every box that overlaps a higher-scoring box by more than ``threshold``.
-
-    ``boxes`` rows are ``x1, y1, x2, y2, score, ...`` sorted by decreasing
-    score. As in the ``mtcnn`` package (and unlike greedy NMS), a box that is
-    itself suppressed still suppresses lower-scoring ones. The overlap is the
-    intersection over the union (``"union"``) or over the smaller box
-    (``"min"``), with areas ``(x2 - x1) * (y2 - y1)``.
-    """
-    n = len(boxes)
-    if n < 2:
-        return boxes
-    x1, y1, x2, y2 = boxes[:, :4].T
-    area = (x2 - x1) * (y2 - y1)
-    keep = np.ones(n, dtype=bool)
-    rows = max(1, _NMS_BLOCK // n)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for start in range(0, n - 1, rows):
-            top = slice(start, min(start + rows, n - 1))
-            # Only boxes ranked below `start` can be suppressed by this block.
-            rest = slice(start + 1, n)
-            inter = np.maximum(
-                0.0,
-                np.minimum(x2[top, None], x2[None, rest])
-                - np.maximum(x1[top, None], x1[None, rest]),
-            ) * np.maximum(
-                0.0,
-                np.minimum(y2[top, None], y2[None, rest])
-                - np.maximum(y1[top, None], y1[None, rest]),
-            )
-            if method == "union":
-                overlap = inter / (area[top, None] + area[None, rest] - inter)
-            else:
-                overlap = inter / np.minimum(area[top, None], area[None, rest])
-            ranks = np.arange(top.start, top.stop)[:, None] < np.arange(rest.start, n)[None, :]
-            keep[rest] &= ~((overlap > threshold) & ranks).any(axis=0)
-    return boxes[keep]
-
-
-def _square(boxes: np.ndarray) -> np.ndarray:
-    """Grow the shorter side of each box to the longer one, keeping its centre."""
-    out = boxes.copy()
-    w = boxes[:, 2] - boxes[:, 0]
-    h = boxes[:, 3] - boxes[:, 1]
-    side = np.maximum(w, h)
-    out[:, 0] = boxes[:, 0] + w * 0.5 - side * 0.5
-    out[:, 1] = boxes[:, 1] + h * 0.5 - side * 0.5
-    out[:, 2] = out[:, 0] + side
-    out[:, 3] = out[:, 1] + side
-    return out
 
 
 def _regress(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:

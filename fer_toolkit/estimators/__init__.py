@@ -1,27 +1,21 @@
-"""skorch-wrapped PyTorch estimators that behave like any scikit-learn estimator."""
+"""skorch-wrapped PyTorch estimators that behave like any scikit-learn estimator.
 
-from ._callbacks import ChanceLevelWarning
-from .augmentation import AugmentationParams, augment_batch, augment_batches
-from .backbone import Backbone, load_backbone, save_backbone
-from .cnn import CNNClassifier
-from .pretext import JigsawPretext, JointPretext, RotationPretext, jigsaw_permutations
-from .transfer import backbone_blocks, freeze_blocks
-from .verifier import FaceVerifier
+The names load on first use (PEP 562), so that the modules here that need no
+PyTorch (``haar_verifier``) import without it.
+"""
 
-__all__ = [
-    "AugmentationParams",
-    "Backbone",
-    "CNNClassifier",
-    "ChanceLevelWarning",
-    "FaceVerifier",
-    "JigsawPretext",
-    "JointPretext",
-    "RotationPretext",
-    "augment_batch",
-    "augment_batches",
-    "backbone_blocks",
-    "freeze_blocks",
-    "jigsaw_permutations",
-    "load_backbone",
-    "save_backbone",
-]
+import lazy_loader as _lazy
+
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "_callbacks": ["ChanceLevelWarning"],
+        "augmentation": ["AugmentationParams", "augment_batch", "augment_batches"],
+        "backbone": ["Backbone", "load_backbone", "save_backbone"],
+        "cnn": ["CNNClassifier"],
+        "haar_verifier": ["HaarVerifier"],
+        "pretext": ["JigsawPretext", "JointPretext", "RotationPretext", "jigsaw_permutations"],
+        "transfer": ["backbone_blocks", "freeze_blocks"],
+        "verifier": ["FaceVerifier"],
+    },
+)

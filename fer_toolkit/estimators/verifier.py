@@ -348,7 +348,7 @@ class FaceVerifier(TransformerMixin, CNNClassifier):
         check_is_fitted(self, "input_shape_")
         if margin is None:
             # Imported here: the estimators need not load the dataset builders.
-            from ..datasets.extraction import VERIFY_MARGIN
+            from ..datasets.extraction.output import VERIFY_MARGIN
 
             margin = VERIFY_MARGIN
         if isinstance(margin, bool) or not isinstance(margin, Real) or margin < 0:

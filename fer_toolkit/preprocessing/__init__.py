@@ -4,10 +4,11 @@ Every transformer accepts an ndarray ``(n, H, W)`` / ``(n, H, W, C)`` or a list
 of differently sized arrays, RGB channel order, ``uint8`` or float in [0, 1].
 """
 
+from ..utils.boxes import crop_box
 from .alignment import FACE_TEMPLATE, align_face, face_template, similarity_transform
 from .blocks import EyeMouthBlocks, eye_mouth_regions, prior_regions
 from .color import Grayscale
-from .faces import FaceFallbackWarning, HaarFaceCropper, NoFaceError, crop_box, cut_face
+from .faces import FaceFallbackWarning, HaarFaceCropper, NoFaceError, cut_face
 from .features import Flatten, HOGFeatures, LBPHistogram
 from .geometry import Resize, resize_image
 from .intensity import Rescale

@@ -10,13 +10,14 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..detection import Detections, HaarCascadeDetector
+from ..utils.boxes import centre_square, crop_box
 from ..utils.threads import map_images
 from ..utils.validation import InputError, check_size, stack_images
 from ._base import ImageTransformer
 from .alignment import align_face
 from .geometry import resize_image
 
-__all__ = ["FaceFallbackWarning", "HaarFaceCropper", "NoFaceError", "crop_box", "cut_face"]
+__all__ = ["FaceFallbackWarning", "HaarFaceCropper", "NoFaceError", "cut_face"]
 
 #: Images detected at once by a face cropper's ``transform``.
 _CHUNK = 64
@@ -70,68 +71,6 @@ class FaceFallbackWarning(UserWarning):
     >>> len(crops), crops[0].shape  # the centred square of each faceless image
     (1, (64, 64))
     """
-
-
-def crop_box(image: np.ndarray, box, margin: float = 0.0) -> np.ndarray:
-    """Crop ``box = (x, y, w, h)`` grown by ``margin`` on every side, zero-padding outside.
-
-    The crop keeps the box centred even when the enlarged box leaves the
-    image: the missing part is filled with zeros rather than shifted in.
-
-    Parameters
-    ----------
-    image : ndarray of shape (H, W) or (H, W, C)
-        Source image.
-    box : sequence of 4 int
-        ``(x, y, w, h)`` in pixels.
-    margin : float, default=0.0
-        Fraction of the box's width (height) added on the left and right (top
-        and bottom).
-
-    Returns
-    -------
-    crop : ndarray of shape (h', w'[, C])
-
-    Raises
-    ------
-    ValueError
-        If ``box`` is not 4 numbers with a positive width and height, or
-        ``margin`` is negative.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fer_toolkit.preprocessing import crop_box
-    >>> image = np.ones((10, 10), dtype=np.uint8)
-    >>> crop_box(image, (0, 0, 4, 4), margin=0.5)
-    array([[0, 0, 0, 0, 0, 0, 0, 0],
-           [0, 0, 0, 0, 0, 0, 0, 0],
-           [0, 0, 1, 1, 1, 1, 1, 1],
-           [0, 0, 1, 1, 1, 1, 1, 1],
-           [0, 0, 1, 1, 1, 1, 1, 1],
-           [0, 0, 1, 1, 1, 1, 1, 1],
-           [0, 0, 1, 1, 1, 1, 1, 1],
-           [0, 0, 1, 1, 1, 1, 1, 1]], dtype=uint8)
-    """
-    values = np.asarray(box).ravel()
-    if values.size != 4:
-        raise InputError(f"box must be (x, y, w, h); got {box!r}.")
-    x, y, w, h = (int(v) for v in values)
-    if w <= 0 or h <= 0:
-        raise InputError(f"box {(x, y, w, h)} must have a positive width and height.")
-    if margin < 0:
-        raise InputError(f"margin must be >= 0; got {margin!r}.")
-    dx, dy = round(w * margin), round(h * margin)
-    x0, y0, x1, y1 = x - dx, y - dy, x + w + dx, y + h + dy
-    height, width = image.shape[:2]
-    inside = image[max(y0, 0) : max(min(y1, height), 0), max(x0, 0) : max(min(x1, width), 0)]
-    pads = (max(-y0, 0), max(y1 - height, 0), max(-x0, 0), max(x1 - width, 0))
-    if not any(pads) and inside.size:
-        return inside
-    out = np.zeros((y1 - y0, x1 - x0, *image.shape[2:]), dtype=image.dtype)
-    top, _, left, _ = pads
-    out[top : top + inside.shape[0], left : left + inside.shape[1]] = inside
-    return out
 
 
 def cut_face(
@@ -195,13 +134,6 @@ def cut_face(
     if output_size is None:
         return crop
     return resize_image(crop, check_size(output_size, "output_size"), "area")
-
-
-def centre_square(shape) -> tuple[int, int, int, int]:
-    """The largest centred square ``(x, y, w, h)`` inside an image of ``shape``."""
-    height, width = shape[:2]
-    side = min(height, width)
-    return ((width - side) // 2, (height - side) // 2, side, side)
 
 
 class _DetectorCache:

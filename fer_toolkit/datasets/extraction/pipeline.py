@@ -11,71 +11,29 @@ rerun at any point.
 
 from __future__ import annotations
 
-import contextlib
-import csv
 import inspect
-import json
 import math
 import os
-import shutil
-import time
-import warnings
 from dataclasses import dataclass
 from numbers import Integral, Real
-from pathlib import Path
 
-import cv2
 import numpy as np
-from tqdm import tqdm
 
-from ..detection import Detections, HaarCascadeDetector
-from ..preprocessing.faces import crop_box, cut_face
-from ..preprocessing.geometry import resize_image
-from ..preprocessing.io import read_image
-from ..utils.fileio import atomic_write, folder_lock, printable_path, remove_stale_temporaries
-from ..utils.pixels import to_gray
-from ..utils.validation import InputError, check_size
-from .image_folder import IMAGE_EXTENSIONS
-from .video import VIDEO_EXTENSIONS, iter_video_frames, video_info
+from ...detection import Detections, HaarCascadeDetector
+from ...estimators.haar_verifier import HaarVerifier
+from ...preprocessing.faces import cut_face
+from ...preprocessing.geometry import resize_image
+from ...utils.boxes import crop_box, square_box
+from ...utils.fileio import folder_lock, printable_path, remove_stale_temporaries
+from ...utils.pixels import to_gray
+from ...utils.validation import InputError, check_size
+from .journal import Journal, count_index
+from .output import FACES_DIR, IMAGE_FORMATS, REJECTED_DIR, VERIFY_MARGIN, write_image
+from .progress import ProgressBars
+from .sources import iter_frames, plan_sources
 
-__all__ = ["ExtractionSummary", "HaarVerifier", "extract_faces"]
+__all__ = ["ExtractionSummary", "check_detector", "extract_faces", "make_detector"]
 
-LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
-
-#: Columns of ``index.csv``, one row per detection.
-INDEX_COLUMNS = (
-    "source",
-    "frame",
-    "face",
-    "x",
-    "y",
-    "w",
-    "h",
-    "confidence",
-    *(f"{name}_{axis}" for name in LANDMARK_NAMES for axis in "xy"),
-    "crop",
-    "kept",
-    "reason",
-)
-
-#: Margin of the crops handed to a verifier: the square around each box (side
-#: ``max(w, h)``), grown by this fraction of its side on every side.
-VERIFY_MARGIN = 0.25
-
-IMAGE_FORMATS = ("png", "jpg", "bmp", "webp", "tiff")
-INDEX_NAME = "index.csv"
-SETTINGS_NAME = "extraction.json"
-PROGRESS_NAME = "progress.jsonl"
-FACES_DIR = "faces"
-REJECTED_DIR = "rejected"
-
-_START_OVER = (
-    "start over with resume=False (--restart on the command line), or use another output folder"
-)
-# A checkpoint (index fsync + one progress line) after this many frames or seconds,
-# whichever comes first: a kill loses at most that much work.
-_CHECKPOINT_FRAMES = 100
-_CHECKPOINT_SECONDS = 5.0
 # Frames handed to the detector at once (its detect_batch, when it has one).
 _BATCH_FRAMES = 8
 
@@ -126,73 +84,6 @@ class ExtractionSummary:
     n_kept: int
     n_rejected: int
     failed: tuple = ()
-
-
-class HaarVerifier:
-    """Face/non-face check of crops: accept a crop when a Haar cascade finds a face in it.
-
-    The second opinion of the rule "drop a crop when either model rejects it" of
-    faezesarlakifar/face-emotion-recognition. Any callable with the same
-    signature (a list of crops in, a boolean mask out), such as a learned
-    face/non-face classifier, can take its place in :func:`extract_faces`.
-
-    Parameters
-    ----------
-    cascade : str or os.PathLike, default="frontalface_default"
-        Cascade name or path (see :func:`~fer_toolkit.detection.resolve_cascade`).
-    min_neighbors : int, default=3
-        As OpenCV's ``minNeighbors``; lower than the detector default because the
-        crop is already centred on the candidate face.
-    size : int, default=96
-        Crops are resized to ``size`` x ``size`` before detection, so the test
-        is the same for small and large faces.
-    min_face : float, default=0.4
-        Smallest face accepted, as a fraction of ``size``: a tiny "face" in
-        the texture of a false detection does not count.
-
-    Examples
-    --------
-    >>> from skimage import data
-    >>> from fer_toolkit.datasets import HaarVerifier
-    >>> image = data.astronaut()
-    >>> face, sleeve = image[40:190, 150:300], image[300:450, 0:150]
-    >>> HaarVerifier()([face, sleeve])
-    array([ True, False])
-    """
-
-    def __init__(self, cascade="frontalface_default", min_neighbors=3, size=96, min_face=0.4):
-        size = check_size(size, "size")
-        if size[0] != size[1]:
-            raise InputError(f"size must be a single int (a square); got {size!r}.")
-        if not isinstance(min_face, Real) or not 0.0 < min_face <= 1.0:
-            raise InputError(f"min_face must be a number in (0, 1]; got {min_face!r}.")
-        self.cascade = cascade
-        self.min_neighbors = min_neighbors
-        self.size = size[0]
-        self.min_face = min_face
-        smallest = max(round(self.size * min_face), 1)
-        self._detector = HaarCascadeDetector(
-            cascade, min_neighbors=min_neighbors, min_size=(smallest, smallest)
-        )
-
-    def __call__(self, crops) -> np.ndarray:
-        """Return a boolean mask: True where a crop holds a face."""
-        return np.array(
-            [
-                len(self._detector.detect(resize_image(crop, (self.size, self.size), "area"))) > 0
-                for crop in crops
-            ],
-            dtype=bool,
-        )
-
-
-@dataclass(frozen=True)
-class _Source:
-    """One image or video file to process."""
-
-    path: str
-    key: str  # where its crops go, relative to faces/ (POSIX separators, no suffix)
-    is_video: bool
 
 
 def extract_faces(
@@ -375,10 +266,10 @@ def extract_faces(
         raise InputError(
             f"device must be a string such as 'auto', 'cpu' or 'cuda'; got {device!r}."
         )
-    plan = _plan(sources, out_dir)
+    plan = plan_sources(sources, out_dir)
     run = _Run(
         out_dir=out_dir,
-        detector=_make_detector(detector, device),
+        detector=make_detector(detector, device),
         verify=HaarVerifier() if verify == "haar" else verify,
         every=every,
         min_confidence=min_confidence,
@@ -392,27 +283,29 @@ def extract_faces(
     )
     with folder_lock(out_dir, "another extract_faces run"):
         remove_stale_temporaries(out_dir)  # left by a run killed mid-write
-        store = _Store(out_dir, settings, resume)
-        todo = [source for source in plan if source.key not in store.done]
-        bars = _Progress(len(plan), len(plan) - len(todo), single=len(plan) == 1, enabled=progress)
+        journal = Journal(out_dir, settings, resume)
+        todo = [source for source in plan if source.key not in journal.done]
+        bars = ProgressBars(
+            len(plan), len(plan) - len(todo), single=len(plan) == 1, enabled=progress
+        )
         n_frames, failed = 0, []
         try:
             batch, n_batch = [], 0
-            for event in _events(todo, store, every, on_error, failed):
+            for event in iter_frames(todo, journal, every, on_error, failed):
                 batch.append(event)
                 n_batch += event[2] is not None
                 if n_batch >= _BATCH_FRAMES:
-                    n_frames += run.process(batch, store, bars)
+                    n_frames += run.process(batch, journal, bars)
                     batch, n_batch = [], 0
-            n_frames += run.process(batch, store, bars)
-            store.commit()
+            n_frames += run.process(batch, journal, bars)
+            journal.commit()
         finally:
             bars.close()
-            store.close()
-        n_kept, n_rejected = _count(store.index_path)
+            journal.close()
+        n_kept, n_rejected = count_index(journal.index_path)
     return ExtractionSummary(
         out_dir=out_dir,
-        index_path=store.index_path,
+        index_path=journal.index_path,
         n_sources=len(plan),
         n_skipped=len(plan) - len(todo),
         n_frames=n_frames,
@@ -422,18 +315,10 @@ def extract_faces(
     )
 
 
-#: Settings added after extraction.json existed, with the value earlier runs used.
-_LATER_SETTINGS = {"align": False}
-
-
 def _check_settings(**values) -> dict:
     """Validate the parameters that shape the output; return them as JSON-able settings."""
     detector, verify = values["detector"], values["verify"]
-    if not (detector in ("mtcnn", "haar") or callable(getattr(detector, "detect", None))):
-        raise InputError(
-            f"detector must be 'mtcnn', 'haar' or an object with a detect(image) method; "
-            f"got {detector!r}."
-        )
+    check_detector(detector)
     if not (verify is None or verify == "haar" or callable(verify)):
         raise InputError(f"verify must be None, 'haar' or a callable; got {verify!r}.")
     every = values["every"]
@@ -481,122 +366,24 @@ def _describe(obj):
     return f"{target.__module__}.{target.__qualname__}"
 
 
-def _make_detector(detector, device):
+def check_detector(detector) -> None:
+    """Raise a ValueError unless ``detector`` is "mtcnn", "haar" or has a ``detect`` method."""
+    if not (detector in ("mtcnn", "haar") or callable(getattr(detector, "detect", None))):
+        raise InputError(
+            f"detector must be 'mtcnn', 'haar' or an object with a detect(image) method; "
+            f"got {detector!r}."
+        )
+
+
+def make_detector(detector, device):
+    """The detector ``detector`` names ("mtcnn" on ``device``, "haar"), or ``detector`` itself."""
     if detector == "haar":
         return HaarCascadeDetector()
     if detector == "mtcnn":
-        from ..detection import MTCNN
+        from ...detection import MTCNN
 
         return MTCNN(device=device)
     return detector
-
-
-def _is_within(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
-
-def _media_kind(name: str) -> str | None:
-    lower = name.lower()
-    if lower.endswith(IMAGE_EXTENSIONS):
-        return "image"
-    if lower.endswith(VIDEO_EXTENSIONS):
-        return "video"
-    return None
-
-
-def _walk(root: str):
-    """Relative paths of the images and videos under ``root``, sorted, hidden entries skipped."""
-    found = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith(".") and _media_kind(name):
-                found.append(os.path.relpath(os.path.join(folder, name), root))
-    return found
-
-
-def _plan(sources, out_dir: str) -> list[_Source]:
-    """Expand the sources into files, each with the unique key its crops are named by."""
-    if isinstance(sources, (str, os.PathLike)):
-        sources = [sources]
-    sources = [os.fspath(source) for source in sources]
-    if not sources:
-        raise InputError("sources is empty: give at least one video, image or folder.")
-    out_real = os.path.realpath(out_dir)
-    plan, by_key, seen = [], {}, set()
-    for source in sources:
-        if not os.path.exists(source):
-            raise FileNotFoundError(f"source {source!r} does not exist.")
-        real = os.path.realpath(source)
-        if _is_within(out_real, real) or _is_within(real, out_real):
-            raise InputError(
-                f"the output folder {out_dir!r} and the source {source!r} overlap; choose an "
-                "output folder outside the inputs (inputs are never written to)."
-            )
-        if os.path.isdir(source):
-            files = _walk(source)
-            if not files:
-                raise InputError(
-                    f"no images ({', '.join(IMAGE_EXTENSIONS)}) or videos "
-                    f"({', '.join(VIDEO_EXTENSIONS)}) found in folder {source!r}."
-                )
-            prefix = Path(os.path.abspath(source)).name or "root"
-            entries = [
-                (os.path.join(source, rel), f"{prefix}/{Path(rel).with_suffix('').as_posix()}")
-                for rel in files
-            ]
-        else:
-            if _media_kind(source) is None:
-                raise InputError(
-                    f"source {source!r} is neither an image ({', '.join(IMAGE_EXTENSIONS)}) "
-                    f"nor a video ({', '.join(VIDEO_EXTENSIONS)}) by its extension."
-                )
-            entries = [(source, Path(source).stem)]
-        for path, key in entries:
-            key = printable_path(key)  # crops of a non-UTF-8 name get an escaped, listable name
-            real = os.path.realpath(path)
-            if real in seen:
-                continue
-            seen.add(real)
-            if key in by_key:
-                raise InputError(
-                    f"sources {by_key[key]!r} and {path!r} would both write their crops as "
-                    f"{FACES_DIR}/{key}...; rename one or extract them into separate output "
-                    "folders."
-                )
-            by_key[key] = path
-            plan.append(_Source(path=path, key=key, is_video=_media_kind(path) == "video"))
-    return plan
-
-
-def _events(todo, store, every, on_error="raise", failed=None):
-    """Yield ``(source, index, frame)`` per frame, then ``(source, None, None)`` per file.
-
-    With ``on_error`` other than ``"raise"``, a file that cannot be read is
-    appended to ``failed`` as ``(path, reason)`` and gets no end event.
-    """
-    for source in todo:
-        if source.is_video:
-            start = store.partial.get(source.key, 0)
-            frames = iter_video_frames(source.path, every=every, start=start)
-        else:
-            frames = iter([(-1, None)])
-        while True:
-            try:
-                index, frame = next(frames)
-                if frame is None:
-                    frame = read_image(source.path)
-            except StopIteration:
-                yield source, None, None
-                break
-            except (OSError, ValueError) as exc:
-                if on_error == "raise":
-                    raise
-                failed.append((source.path, str(exc)))
-                if on_error == "warn":
-                    warnings.warn(f"left out {source.path!r}: {exc}", UserWarning, stacklevel=3)
-                break
-            yield source, index, frame
 
 
 @dataclass(frozen=True)
@@ -616,7 +403,7 @@ class _Run:
     image_format: str
     save_rejected: bool
 
-    def process(self, batch, store, bars) -> int:
+    def process(self, batch, journal, bars) -> int:
         """Run the frames of ``batch``, record them in order, and maybe checkpoint."""
         frames = [(source, index, frame) for source, index, frame in batch if frame is not None]
         found = self._detect(frames)
@@ -624,18 +411,18 @@ class _Run:
         for source, index, frame in batch:
             if frame is None:
                 if source.is_video:
-                    store.finish(source.key)
+                    journal.finish(source.key)
                 bars.file_done(source)
                 continue
             # The rows and the progress they stand for are recorded together, so a
             # checkpoint never covers rows of a frame it would have redone.
-            store.add_rows(self._rows(source, index, frame, next(results)))
+            journal.add_rows(self._rows(source, index, frame, next(results)))
             if source.is_video:
-                store.advance(source.key, index + self.every)
+                journal.advance(source.key, index + self.every)
                 bars.frame_done(source, index, self.every)
             else:
-                store.finish(source.key)
-        store.checkpoint(len(frames))
+                journal.finish(source.key)
+        journal.checkpoint(len(frames))
         return len(frames)
 
     def _detect(self, frames) -> list[Detections]:
@@ -663,7 +450,7 @@ class _Run:
         candidates = [i for i, reason in enumerate(reasons) if not reason]
         if self.verify is not None and candidates:
             crops = [
-                crop_box(frame, _square(detections.boxes[i]), VERIFY_MARGIN) for i in candidates
+                crop_box(frame, square_box(detections.boxes[i]), VERIFY_MARGIN) for i in candidates
             ]
             mask = _check_mask(self.verify(crops), len(crops))
             for i, is_face in zip(candidates, mask, strict=True):
@@ -706,24 +493,9 @@ class _Run:
                 crop = to_gray(crop)
             if self.size is not None:
                 crop = resize_image(crop, self.size, "area")
-        if crop.ndim == 3:
-            crop = cv2.cvtColor(crop, cv2.COLOR_RGB2BGR)
-        ok, encoded = cv2.imencode(f".{self.image_format}", crop)
-        if not ok:
-            raise InputError(f"OpenCV cannot encode crop {relative!r} as {self.image_format}.")
-        with atomic_write(os.path.join(self.out_dir, relative), "wb") as f:
-            f.write(encoded.tobytes())
-
-
-def _square(box) -> tuple[int, int, int, int]:
-    """The square of side ``max(w, h)`` centred on ``box``.
-
-    Verifiers see undistorted faces this way, whatever the detector's box shape
-    (MTCNN's are taller than wide), at the fixed input size they resize to.
-    """
-    x, y, w, h = (int(v) for v in box)
-    side = max(w, h)
-    return (x + (w - side) // 2, y + (h - side) // 2, side, side)
+        write_image(
+            os.path.join(self.out_dir, relative), crop, self.image_format, f"crop {relative!r}"
+        )
 
 
 def _where(source, index) -> str:
@@ -773,208 +545,3 @@ def _row(path, index, i, detections, crop_path, reason) -> list:
     score = f"{float(detections.scores[i]):.6g}"
     row = [printable_path(path), index, i, x, y, w, h, score, *points]
     return [*row, crop_path, int(not reason), reason]
-
-
-def _count(index_path: str) -> tuple[int, int]:
-    """Kept and rejected rows of the index, streamed."""
-    kept = rejected = 0
-    column = INDEX_COLUMNS.index("kept")
-    with open(index_path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        next(reader)
-        for row in reader:
-            if row[column] == "1":
-                kept += 1
-            else:
-                rejected += 1
-    return kept, rejected
-
-
-class _Store:
-    """The index, settings and checkpoint log of an output folder.
-
-    Rows are appended to ``index.csv`` as frames finish. A checkpoint fsyncs the
-    index, then appends one JSON line to ``progress.jsonl`` holding the index's
-    committed length and the files finished / video frames reached since the
-    previous line. Reopening replays the valid lines (a half-written last line
-    is ignored) and cuts the index back to the committed length, so rows that
-    were written after the last checkpoint are redone, never duplicated.
-    """
-
-    def __init__(self, out_dir: str, settings: dict, resume: bool):
-        if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-            raise NotADirectoryError(f"output folder {out_dir!r} exists and is a file.")
-        os.makedirs(out_dir, exist_ok=True)
-        self.index_path = os.path.join(out_dir, INDEX_NAME)
-        settings_path = os.path.join(out_dir, SETTINGS_NAME)
-        progress_path = os.path.join(out_dir, PROGRESS_NAME)
-        self.done: set[str] = set()
-        self.partial: dict[str, int] = {}
-        previous = _read_settings(settings_path)
-        if previous is not None and not resume:
-            for name in (FACES_DIR, REJECTED_DIR):
-                shutil.rmtree(os.path.join(out_dir, name), ignore_errors=True)
-            for path in (progress_path, self.index_path, settings_path):
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(path)
-            previous = None
-        if previous is not None and os.path.isfile(self.index_path):
-            _check_same_settings(previous, settings, out_dir)
-            self._committed = self._replay(progress_path)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(progress_path)
-            with atomic_write(self.index_path, newline="", encoding="utf-8") as f:
-                csv.writer(f).writerow(INDEX_COLUMNS)
-            with atomic_write(settings_path, encoding="utf-8") as f:
-                json.dump(settings, f, indent=2)
-            self._committed = os.path.getsize(self.index_path)
-        os.truncate(self.index_path, self._committed)
-        self._index = open(self.index_path, "a", newline="", encoding="utf-8")  # noqa: SIM115
-        self._writer = csv.writer(self._index)
-        self._log = open(progress_path, "ab")  # noqa: SIM115
-        self._new_done: list[str] = []
-        self._new_partial: dict[str, int] = {}
-        self._frames = 0
-        self._since = time.monotonic()
-
-    def _replay(self, progress_path: str) -> int:
-        """Apply the valid checkpoint lines; return the committed index length."""
-        with open(self.index_path, newline="", encoding="utf-8") as f:
-            header = f.readline()
-        if next(csv.reader([header]), None) != list(INDEX_COLUMNS):
-            raise InputError(
-                f"{self.index_path!r} does not start with the index header {INDEX_COLUMNS}; "
-                f"{_START_OVER}."
-            )
-        committed, valid = len(header.encode("utf-8")), 0
-        with contextlib.suppress(FileNotFoundError), open(progress_path, "rb") as f:
-            for line in f:
-                try:
-                    entry = json.loads(line) if line.endswith(b"\n") else None
-                    offset = int(entry["index_bytes"])
-                    partial, done = dict(entry["next_frame"]), list(entry["done"])
-                except (ValueError, TypeError, KeyError):
-                    break
-                self.partial.update(partial)
-                for key in done:
-                    self.done.add(key)
-                    self.partial.pop(key, None)
-                committed, valid = offset, valid + len(line)
-        if os.path.exists(progress_path):
-            os.truncate(progress_path, valid)
-        if os.path.getsize(self.index_path) < committed:
-            raise InputError(
-                f"{self.index_path!r} is shorter than its progress record: it was modified "
-                f"after the extraction; {_START_OVER}."
-            )
-        return committed
-
-    def add_rows(self, rows) -> None:
-        self._writer.writerows(rows)
-
-    def advance(self, key: str, next_frame: int) -> None:
-        self.partial[key] = self._new_partial[key] = next_frame
-
-    def finish(self, key: str) -> None:
-        self.done.add(key)
-        self.partial.pop(key, None)
-        self._new_partial.pop(key, None)
-        self._new_done.append(key)
-
-    def checkpoint(self, n_frames: int) -> None:
-        """Commit when enough frames or time have passed since the last commit."""
-        self._frames += n_frames
-        due = time.monotonic() - self._since >= _CHECKPOINT_SECONDS
-        if self._frames >= _CHECKPOINT_FRAMES or due:
-            self.commit()
-
-    def commit(self) -> None:
-        """Make every row written so far durable and record the progress that they cover."""
-        self._frames, self._since = 0, time.monotonic()
-        if not (self._new_done or self._new_partial):
-            return
-        self._index.flush()
-        os.fsync(self._index.fileno())
-        size = os.fstat(self._index.fileno()).st_size
-        entry = {"index_bytes": size, "next_frame": self._new_partial, "done": self._new_done}
-        self._log.write(json.dumps(entry).encode("utf-8") + b"\n")
-        self._log.flush()
-        os.fsync(self._log.fileno())
-        self._committed = size
-        self._new_done, self._new_partial = [], {}
-
-    def close(self) -> None:
-        """Close the files, dropping index rows that no checkpoint covers (after an error)."""
-        self._index.flush()
-        self._index.truncate(self._committed)
-        self._index.close()
-        self._log.close()
-
-
-def _read_settings(path: str) -> dict | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            settings = json.load(f)
-    except FileNotFoundError:
-        return None
-    except ValueError:
-        settings = None
-    if not isinstance(settings, dict):
-        raise InputError(
-            f"{path!r} is not an extract_faces settings file (a JSON object): it was "
-            f"modified, or is not from extract_faces; {_START_OVER}."
-        )
-    return settings
-
-
-def _check_same_settings(previous: dict, settings: dict, out_dir: str) -> None:
-    for name, value in settings.items():
-        before = previous.get(name, _LATER_SETTINGS.get(name))
-        if before != value:
-            raise InputError(
-                f"{out_dir!r} holds an extraction made with {name}={before!r}, not "
-                f"{value!r}; rerun with the same settings to resume it, or {_START_OVER}."
-            )
-
-
-class _Progress:
-    """tqdm bars: files of the whole run, and frames of the video being read."""
-
-    def __init__(self, n_files: int, n_done: int, single: bool, enabled: bool):
-        self.enabled = enabled
-        self.single = single
-        self.files = tqdm(
-            total=n_files, initial=n_done, unit="file", desc="files", disable=single or not enabled
-        )
-        self.frames = None
-        self.video = None
-
-    def frame_done(self, source: _Source, index: int, every: int) -> None:
-        if self.video != source.key:
-            self._close_frames()
-            total = video_info(source.path).frame_count if self.enabled else 0
-            self.frames = tqdm(
-                total=math.ceil(total / every) or None,
-                initial=index // every,
-                unit="frame",
-                desc=Path(source.path).name,
-                leave=self.single,
-                disable=not self.enabled,
-            )
-            self.video = source.key
-        self.frames.update(1)
-
-    def file_done(self, source: _Source) -> None:
-        if self.video == source.key:
-            self._close_frames()
-        self.files.update(1)
-
-    def _close_frames(self) -> None:
-        if self.frames is not None:
-            self.frames.close()
-        self.frames = self.video = None
-
-    def close(self) -> None:
-        self._close_frames()
-        self.files.close()
