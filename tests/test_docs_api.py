@@ -140,9 +140,10 @@ def test_public_api_is_one_tier(package):
         if info.name.startswith("_"):
             continue
         submodule = importlib.import_module(f"{module.__name__}.{info.name}")
-        extra = set(getattr(submodule, "__all__", ())) - set(module.__all__)
+        exported = getattr(submodule, "__all__", ())
+        extra = set(exported) - set(module.__all__)
         assert not extra, f"{submodule.__name__} exports {sorted(extra)}, {package} does not"
-        for name in submodule.__all__:
+        for name in exported:
             assert getattr(module, name) is getattr(submodule, name), name
 
 
