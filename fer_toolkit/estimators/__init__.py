@@ -13,7 +13,6 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "augmentation": ["AugmentationParams", "augment_batch", "augment_batches"],
         "backbone": ["Backbone", "load_backbone", "save_backbone"],
         "cnn": ["CNNClassifier"],
-        "haar_verifier": ["HaarVerifier"],
         "pretext": ["JigsawPretext", "JointPretext", "RotationPretext", "jigsaw_permutations"],
         "transfer": ["backbone_blocks", "freeze_blocks"],
         "verifier": ["FaceVerifier"],
