@@ -57,11 +57,16 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from fer_toolkit.datasets import make_synthetic_faces
-from fer_toolkit.estimators import Backbone, JigsawPretext, JointPretext, RotationPretext
+from fer_toolkit.estimators import (
+    Backbone,
+    JigsawPretext,
+    JointPretext,
+    RotationPretext,
+    jigsaw_permutations,
+)
 from fer_toolkit.estimators._pretext_data import (
     N_ROTATIONS,
     jigsaw_geometry,
-    jigsaw_permutations,
     random_jigsaw,
     random_rotations,
 )

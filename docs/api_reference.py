@@ -29,7 +29,6 @@ SECTIONS = [
     ("fer_toolkit.utils.threads", "Threads and CPU contention"),
     ("fer_toolkit.utils.discovery", "Estimator discovery"),
     ("fer_toolkit.utils.estimator_checks", "Estimator checks"),
-    ("fer_toolkit.utils.lazy", "Lazy imports"),
     ("fer_toolkit.cli", "Command line"),
 ]
 

@@ -14,7 +14,6 @@ from fer_toolkit.estimators.augmentation import (
     _affine_theta,
     _warp,
     augment_batch,
-    check_augmentation_params,
 )
 
 KERAS_POLICY = AugmentationParams(brightness=(0.0, 2.0), horizontal_flip=True, shear=0.3)
@@ -89,20 +88,6 @@ def test_wrong_types_raise(kwargs):
 def test_params_are_immutable():
     with pytest.raises(AttributeError):
         KERAS_POLICY.shear = 0.5
-
-
-def test_check_augmentation_params():
-    assert check_augmentation_params(None) == AugmentationParams()
-    assert check_augmentation_params(KERAS_POLICY) is KERAS_POLICY
-    assert check_augmentation_params({"brightness": (0, 2), "horizontal_flip": True}) == (
-        AugmentationParams(brightness=(0.0, 2.0), horizontal_flip=True)
-    )
-    with pytest.raises(TypeError, match="flip"):
-        check_augmentation_params({"flip": True})
-    with pytest.raises(TypeError, match="list"):
-        check_augmentation_params([0.3])
-    with pytest.raises(ValueError, match="rotation"):
-        check_augmentation_params({"rotation": 400})
 
 
 def test_bad_batches_raise():

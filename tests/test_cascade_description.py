@@ -87,7 +87,7 @@ def test_quoted_path_with_spaces(tmp_path):
         ("img/a.png 2 0 0 5 5 0 0 10 1e3", "box 2 height '1e3' is not a non-negative integer"),
         ("img/a.png 1 0 0 0 10", r"box 1 \(0, 0, 0, 10\) has a zero or negative width"),
         ("img/a.png 1 0 0 99999999999999999999 1", "box 1 width 9+ is too large"),
-        ("img/missing.png 1 0 0 10 10", "image '.*missing.png' does not exist"),
+        ("img/missing.png 1 0 0 10 10", "image file '.*missing.png' does not exist"),
         (
             "img/a.png 1 50 0 20 20",
             r"box 1 \(x=50, y=0, w=20, h=20\) reaches outside image "
@@ -95,7 +95,7 @@ def test_quoted_path_with_spaces(tmp_path):
         ),
         ("img/a.png 2 0 0 5 5 0 30 5 11", r"box 2 .* reaches outside image"),
         ('"img/a.png 1 0 0 10 10', "the quoted path has no closing quote"),
-        ("img/notimage.png 1 0 0 1 1", r"'.*notimage.png' cannot be decoded as an image"),
+        ("img/notimage.png 1 0 0 1 1", r"cannot decode image file '.*notimage.png'"),
     ],
 )
 def test_read_info_errors_name_file_and_line(folder, line, message):
@@ -282,3 +282,18 @@ def test_bg_round_trip(tmp_path, paths):
     write_bg(bg, images)
     back = read_bg(bg, check_images=False)
     assert [os.path.normpath(p) for p in back] == [os.path.normpath(p) for p in images]
+
+
+def test_images_are_read_as_read_image_reads_them(tmp_path):
+    """The cascade tools share read_image's decoder: a truncated JPEG is refused, named."""
+    from fer_toolkit.cascade.description import _read_gray
+
+    _, encoded = cv2.imencode(".jpg", np.full((20, 20), 128, np.uint8))
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(encoded.tobytes()[:-2])  # no end-of-image marker
+    with pytest.raises(
+        ValueError, match=r"info\.dat line 1: image file '.*cut\.jpg' is a truncated"
+    ):
+        _read_gray(path, "info.dat line 1")
+    (tmp_path / "whole.jpg").write_bytes(encoded.tobytes())
+    assert _read_gray(tmp_path / "whole.jpg", "x").shape == (20, 20)

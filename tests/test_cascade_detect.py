@@ -15,7 +15,6 @@ from skimage import data
 from fer_toolkit.cascade import (
     box_iou,
     detect_files,
-    draw_detections,
     evaluate_cascade,
     find_images,
     match_detections,
@@ -24,7 +23,7 @@ from fer_toolkit.cascade import (
 )
 from fer_toolkit.cascade.description import write_bg, write_info
 from fer_toolkit.cascade.evaluate import _group
-from fer_toolkit.detection import Detections, HaarCascadeDetector
+from fer_toolkit.detection import HaarCascadeDetector
 from fer_toolkit.preprocessing import read_image
 
 # Hand-annotated face of skimage's astronaut: eyebrows to chin, cheek to cheek.
@@ -122,15 +121,6 @@ def test_detections_are_written_as_csv_and_json(photos, tmp_path):
     assert [entry["path"] for entry in document["images"]] == [str(r.path) for r in results]
     brick = document["images"][-1]
     assert (brick["width"], brick["height"], brick["boxes"]) == (512, 512, [])
-
-
-def test_draw_detections_keeps_resolution_and_input():
-    gray = np.full((30, 40), 50, dtype=np.uint8)
-    out = draw_detections(gray, Detections(np.array([[2, 3, 30, 20]]), np.array([2.0])))
-    assert out.shape == (30, 40, 3) and out.dtype == np.uint8
-    assert out[3, 20].tolist() == [0, 255, 0] and out[22, 31].tolist() == [0, 255, 0]
-    assert out[15, 25].tolist() == [50, 50, 50] and out[26, 20].tolist() == [50, 50, 50]
-    assert (gray == 50).all(), "the input is not drawn on"
 
 
 def test_box_iou_known_values():

@@ -349,7 +349,6 @@ def test_other_features_and_boosts_train_cascades_opencv_agrees_with(
     ("kwargs", "message"),
     [
         ({"num_pos": 0}, "num_pos must be an int >= 1"),
-        ({"num_stages": 2.0}, "num_stages must be an int >= 1"),
         ({"min_hit_rate": 1.0}, r"min_hit_rate must lie in \(0, 1\)"),
         ({"mode": "FULL"}, "mode must be one of"),
         ({"boost_type": "ADA"}, "boost_type must be one of"),
@@ -371,6 +370,15 @@ def test_bad_parameters_are_rejected(tmp_path, kwargs, message):
     args.update(kwargs)
     with pytest.raises(ValueError, match=message):
         train_cascade(**args)
+
+
+def test_parameters_of_the_wrong_type_are_type_errors(tmp_path):
+    with pytest.raises(TypeError, match=r"num_stages must be an int >= 1; got 2\.0"):
+        train_cascade(tmp_path / "d", _faces(12), [_gray("brick")], 10, 10, num_stages=2.0)
+    with pytest.raises(TypeError, match="accept_ratio_break_value must be a finite number"):
+        train_cascade(
+            tmp_path / "d", _faces(12), [_gray("brick")], 10, 10, accept_ratio_break_value="x"
+        )
 
 
 # --- the walk over the backgrounds and the mining rules --------------------------------

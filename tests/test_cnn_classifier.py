@@ -32,14 +32,14 @@ from fer_toolkit.estimators import CNNClassifier
 from fer_toolkit.estimators import cnn as cnn_module
 from fer_toolkit.estimators._callbacks import RestoreBestWeights
 from fer_toolkit.estimators._input import as_nchw
-from fer_toolkit.estimators.augmentation import augment_batch
+from fer_toolkit.estimators.augmentation import AugmentationParams, augment_batch
 from fer_toolkit.preprocessing import Grayscale, Resize
 
 STRONG_AUGMENTATION = dict(
     brightness=(0.2, 1.8), horizontal_flip=True, shear=0.3, rotation=30.0, translation=0.2
 )
 AUGMENTATION_OFF = dict(
-    brightness=None, horizontal_flip=False, shear=0.0, rotation=0.0, translation=0.0
+    brightness=None, horizontal_flip=False, shear=0.0, rotation=0.0, translation=0.0, zoom=0.0
 )
 
 
@@ -263,6 +263,8 @@ def test_clear_errors_for_bad_data():
         ("rotation", 500),
         ("translation", 1.0),
         ("shear", -0.1),
+        ("zoom", 1.0),
+        ("padding_mode", "wrap"),
         ("batch_size", 0),
         ("max_epochs", 0),
         ("lr_schedule", "linear"),
@@ -329,6 +331,22 @@ def test_augmentation_changes_training_batches_only(augment_calls):
     clf.set_params(**AUGMENTATION_OFF)
     assert _same_state(weights, _state(clf))
     np.testing.assert_array_equal(clf.predict_proba(X), proba)
+
+
+def test_every_augmentation_parameter_is_an_estimator_parameter(monkeypatch):
+    """zoom and padding_mode reach AugmentationParams like the others."""
+    seen = []
+
+    def recording(x, params, generator=None):
+        seen.append(params)
+        return augment_batch(x, params, generator)
+
+    monkeypatch.setattr(cnn_module, "augment_batch", recording)
+    X, y = _noise(16)
+    _tiny(zoom=0.2, padding_mode="zeros").fit(X, y)
+    assert set(seen) == {AugmentationParams(zoom=0.2, padding_mode="zeros")}
+    augmentation = set(AugmentationParams.__dataclass_fields__)
+    assert augmentation <= set(CNNClassifier().get_params())
 
 
 @pytest.mark.parametrize("scale", [1.0, 255.0], ids=["standardised", "unscaled-float"])

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from fer_toolkit.datasets.image_folder import IMAGE_EXTENSIONS, load_image_folder
+from fer_toolkit.datasets.image_folder import IMAGE_EXTENSIONS, load_image_folder, load_images
 
 
 def make_tree(root, relative_paths):
@@ -154,3 +154,20 @@ def test_missing_root_file_root_and_no_images(tmp_path):
     make_tree(empty, ["happy/readme.txt"])
     with pytest.raises(ValueError, match=r"No images \(\.png, .*\) found in .*empty"):
         load_image_folder(empty)
+
+
+def test_one_lister_for_image_folders(tmp_path):
+    """load_images, cascade.find_images and the CLI's media search list a folder alike."""
+    from fer_toolkit.cascade import find_images
+    from fer_toolkit.cli._faces import find_media
+
+    for name in ["z.png", "a/b.png", "trip.png", "trip/c.PNG", ".h/x.png", ".y.png", "v.mp4"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).touch()
+    expected = ["a/b.png", "trip/c.PNG", "trip.png", "z.png"]  # by path parts, hidden skipped
+    listed = [os.path.relpath(f, tmp_path) for f in load_images(tmp_path).filenames]
+    assert listed == expected
+    found = find_images(tmp_path, recursive=True)
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == expected
+    media = [os.path.relpath(path, tmp_path) for path, _ in find_media([tmp_path])]
+    assert media == [*expected[:3], "v.mp4", "z.png"]

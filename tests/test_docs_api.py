@@ -113,6 +113,40 @@ def test_stub_pages_are_generated_for_every_name(api_reference, tmp_path):
                 assert f".. autodata:: {name}" in page
 
 
+def _subpackages():
+    return [
+        info.name
+        for info in pkgutil.iter_modules(fer_toolkit.__path__)
+        if not info.name.startswith("_") and info.name != "cascades"  # cascades: XML data only
+    ]
+
+
+def test_the_top_level_lists_and_names_every_subpackage():
+    assert sorted(fer_toolkit.__all__) == sorted(_subpackages())
+    for name in fer_toolkit.__all__:
+        assert re.search(rf"^{name}\n    ", fer_toolkit.__doc__, flags=re.MULTILINE), name
+        assert getattr(fer_toolkit, name).__name__ == f"fer_toolkit.{name}"
+
+
+@pytest.mark.parametrize(
+    "package", [p for p in _subpackages() if p not in ("cli", "plotting", "utils")]
+)
+def test_public_api_is_one_tier(package):
+    """A public module lists in its ``__all__`` only names its package's ``__all__`` lists."""
+    module = importlib.import_module(f"fer_toolkit.{package}")
+    assert len(set(module.__all__)) == len(module.__all__)
+    assert set(module.__all__) <= set(dir(module))
+    for info in pkgutil.iter_modules(module.__path__):
+        if info.name.startswith("_"):
+            continue
+        submodule = importlib.import_module(f"{module.__name__}.{info.name}")
+        exported = getattr(submodule, "__all__", ())
+        extra = set(exported) - set(module.__all__)
+        assert not extra, f"{submodule.__name__} exports {sorted(extra)}, {package} does not"
+        for name in exported:
+            assert getattr(module, name) is getattr(submodule, name), name
+
+
 def test_flag_tables_are_written_for_the_cascade_guide(api_reference, tmp_path):
     cascade = importlib.import_module("fer_toolkit.cascade")
     api_reference.write_api_reference(tmp_path)

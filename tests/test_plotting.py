@@ -120,6 +120,16 @@ def test_search_scores_follow_successive_halving():
     assert "[iter" in fig.axes[0].get_yticklabels()[0].get_text()
 
 
+def test_annotate_faces_keeps_the_resolution_of_a_gray_image():
+    """What ``cascade detect --annotate`` writes (the former ``cascade.draw_detections``)."""
+    gray = np.full((30, 40), 50, dtype=np.uint8)
+    out = annotate_faces(gray, Detections(np.array([[2, 3, 30, 20]]), np.array([2.0])), ["2"])
+    assert out.shape == (30, 40, 3) and out.dtype == np.uint8
+    assert out[3, 20].tolist() == [0, 255, 0] and out[22, 31].tolist() == [0, 255, 0]
+    assert out[15, 25].tolist() == [50, 50, 50] and out[26, 20].tolist() == [50, 50, 50]
+    assert (gray == 50).all(), "the input is not drawn on"
+
+
 def test_annotate_faces_draws_on_a_copy():
     image = np.zeros((100, 120, 3), dtype=np.uint8)
     faces = Detections(

@@ -59,7 +59,7 @@ from ..utils.validation import InputError
 from .flags import TRAINCASCADE
 from .model import BOOST_TYPES, STAGE_THRESHOLD_EPS, SUBSET_WORDS, Stage, WeakTree
 
-__all__ = ["BoostedStage", "BoostedTree", "FeatureValues", "boost_stage", "stage_threshold"]
+__all__ = ["boost_stage"]
 
 _FLT_EPSILON = float(np.finfo(np.float32).eps)
 _DBL_EPSILON = float(np.finfo(np.float64).eps)
@@ -721,7 +721,7 @@ def boost_stage(
         if not isinstance(count, (int, np.integer)) or isinstance(count, bool) or count < 1:
             raise InputError(f"{name} must be an int >= 1; got {count!r}.")
     if not isinstance(features, FeatureValues):
-        from ..estimators.cnn import resolve_device
+        from ..estimators._device import resolve_device
 
         features = FeatureValues.from_array(
             features, categorical=categorical, device=resolve_device(device)

@@ -19,7 +19,7 @@ import math
 import os
 import warnings
 from collections.abc import Callable
-from numbers import Integral, Real
+from numbers import Real
 from pathlib import Path
 
 import cv2
@@ -27,7 +27,7 @@ import numpy as np
 
 from ..utils.fileio import atomic_path
 from ..utils.pixels import to_gray, to_uint8
-from ..utils.validation import InputError, check_image, check_size
+from ..utils.validation import InputError, check_image, check_int, check_size
 from .description import Positive, _check_boxes_inside, _read_gray, read_bg, read_info, write_info
 from .flags import CREATESAMPLES
 from .vec import read_vec, write_vec
@@ -36,18 +36,6 @@ __all__ = ["create_samples", "samples_from_image", "samples_from_info", "show_ve
 
 _PATH_TYPES = (str, os.PathLike)
 _WINDOW = {"name": "(width, height)", "order": "(width, height)"}
-
-
-def _check_int(value, name: str, low: int, high: int | None = None) -> int:
-    if (
-        not isinstance(value, Integral)
-        or isinstance(value, bool)
-        or value < low
-        or (high is not None and value > high)
-    ):
-        bounds = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise InputError(f"{name} must be an int {bounds}; got {value!r}.")
-    return int(value)
 
 
 def _check_angle(value, name: str) -> float:
@@ -124,7 +112,7 @@ def samples_from_info(
     if total == 0:
         raise InputError(f"{label or 'info'} has no boxes to crop samples from.")
     if num is not None:
-        num = _check_int(num, "num", 1)
+        num = check_int(num, "num", 1)
         if num > total:
             warnings.warn(
                 f"{label or 'info'} has {total} boxes, fewer than num={num}; making {total} "
@@ -312,9 +300,9 @@ def _distortion_params(
     bg_color, bg_thresh, max_intensity_dev, max_x_angle, max_y_angle, max_z_angle
 ) -> tuple[int, int, int, tuple[float, float, float]]:
     return (
-        _check_int(bg_color, "bg_color", 0, 255),
-        _check_int(bg_thresh, "bg_thresh", 0),
-        _check_int(max_intensity_dev, "max_intensity_dev", 0, 255),
+        check_int(bg_color, "bg_color", 0, 255),
+        check_int(bg_thresh, "bg_thresh", 0),
+        check_int(max_intensity_dev, "max_intensity_dev", 0, 255),
         (
             _check_angle(max_x_angle, "max_x_angle"),
             _check_angle(max_y_angle, "max_y_angle"),
@@ -402,7 +390,7 @@ def samples_from_image(
     >>> samples.shape, samples.dtype
     ((5, 20, 20), dtype('uint8'))
     """
-    num = _check_int(num, "num", 1)
+    num = check_int(num, "num", 1)
     width, height = check_size((width, height), **_WINDOW)
     color, thresh, idev, angles = _distortion_params(
         bg_color, bg_thresh, max_intensity_dev, max_x_angle, max_y_angle, max_z_angle
@@ -436,7 +424,7 @@ def _check_max_scale(max_scale) -> float | None:
 def _test_images(img, bg, info_out, num, width, height, inv, randinv, max_scale, distortion, rng):
     """Paste distorted objects into background photos; write them and their description file."""
     if num is not None:
-        num = _check_int(num, "num", 1)
+        num = check_int(num, "num", 1)
     width, height = check_size((width, height), **_WINDOW)
     max_scale = _check_max_scale(max_scale)
     color, thresh, idev, angles = _distortion_params(*distortion)
@@ -682,7 +670,7 @@ def show_vec(
     (51, 64)
     """
     width, height = check_size((width, height), **_WINDOW)
-    scale = _check_int(scale, "scale", 1)
+    scale = check_int(scale, "scale", 1)
     if isinstance(vec, _PATH_TYPES):
         samples = read_vec(vec, width, height)
     else:
@@ -693,9 +681,9 @@ def show_vec(
                 f"{samples.dtype} of shape {samples.shape}."
             )
     if max_samples is not None:
-        samples = samples[: _check_int(max_samples, "max_samples", 1)]
+        samples = samples[: check_int(max_samples, "max_samples", 1)]
     n = len(samples)
-    columns = math.ceil(math.sqrt(n)) if columns is None else _check_int(columns, "columns", 1)
+    columns = math.ceil(math.sqrt(n)) if columns is None else check_int(columns, "columns", 1)
     rows = math.ceil(n / columns)
     th, tw = height * scale, width * scale
     cells = np.full((rows * columns, th + 1, tw + 1), 128, dtype=np.uint8)

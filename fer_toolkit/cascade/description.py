@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..preprocessing.io import check_image_size
+from ..preprocessing.io import decode_image_file
 from ..utils.fileio import atomic_write
 from ..utils.validation import InputError
 
@@ -116,23 +116,9 @@ def _check_boxes_inside(boxes: np.ndarray, shape, where: str, name: str) -> None
 def _read_gray(path: str | os.PathLike, where: str) -> np.ndarray:
     """Decode an image as OpenCV's tools do (``IMREAD_GRAYSCALE``); errors name ``where``."""
     try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except FileNotFoundError:
-        raise InputError(f"{where}: image {os.fspath(path)!r} does not exist.") from None
-    except OSError as exc:
-        raise InputError(f"{where}: cannot read image {os.fspath(path)!r} ({exc}).") from None
-    try:
-        check_image_size(data.tobytes(), os.fspath(path))
-        image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
-    except (ValueError, cv2.error) as exc:
-        message = str(exc).strip().splitlines()[-1]
-        raise InputError(f"{where}: {message}") from None
-    if image is None:
-        raise InputError(
-            f"{where}: {os.fspath(path)!r} cannot be decoded as an image (corrupt or not an "
-            "image file)."
-        )
-    return image
+        return decode_image_file(os.fspath(path), cv2.IMREAD_GRAYSCALE)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{where}: {exc}") from None
 
 
 def _lines(path: str | os.PathLike):

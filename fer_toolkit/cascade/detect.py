@@ -17,18 +17,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..datasets.image_folder import IMAGE_EXTENSIONS
+from ..datasets.image_folder import IMAGE_EXTENSIONS, list_files
 from ..detection import Detections, HaarCascadeDetector
 from ..plotting import annotate_faces
-from ..preprocessing._base import map_images
 from ..preprocessing.io import read_image
 from ..utils.fileio import atomic_path, atomic_write, printable_path
+from ..utils.threads import map_images
 from ..utils.validation import InputError
 
 __all__ = [
     "ImageDetections",
     "detect_files",
-    "draw_detections",
     "find_images",
     "write_detections_csv",
     "write_detections_json",
@@ -36,7 +35,6 @@ __all__ = [
 
 #: OpenCV's ``detectMultiScale`` default, also used by ``fer-toolkit cascade``.
 MIN_NEIGHBORS = 3
-_BOX_COLOR = (0, 255, 0)
 
 
 def find_images(inputs, *, recursive: bool = False, extensions=IMAGE_EXTENSIONS) -> list[Path]:
@@ -76,16 +74,12 @@ def find_images(inputs, *, recursive: bool = False, extensions=IMAGE_EXTENSIONS)
     """
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
-    suffixes = tuple(e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions)
     found: dict[Path, None] = {}
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            pattern = "**/*" if recursive else "*"
-            for candidate in sorted(path.glob(pattern)):
-                hidden = any(part.startswith(".") for part in candidate.relative_to(path).parts)
-                if not hidden and candidate.is_file() and candidate.suffix.lower() in suffixes:
-                    found[candidate] = None
+            for file in list_files(path, extensions, recursive=recursive):
+                found[Path(file)] = None
         elif path.is_file():
             found[path] = None
         else:
@@ -93,7 +87,7 @@ def find_images(inputs, *, recursive: bool = False, extensions=IMAGE_EXTENSIONS)
     if not found:
         where = ", ".join(repr(os.fspath(item)) for item in inputs) or "(no inputs)"
         raise InputError(
-            f"no image files ({', '.join(suffixes)}) found in {where}"
+            f"no image files ({', '.join(extensions)}) found in {where}"
             + ("" if recursive else "; pass recursive=True (--recursive) to search sub-folders")
             + "."
         )
@@ -140,39 +134,6 @@ class ImageDetections:
             "boxes": self.detections.boxes.tolist(),
             "scores": self.detections.scores.tolist(),
         }
-
-
-def draw_detections(image: np.ndarray, detections: Detections, color=_BOX_COLOR) -> np.ndarray:
-    """Return a copy of ``image`` with each box drawn and labelled with its score.
-
-    :func:`fer_toolkit.plotting.annotate_faces` with the scores as labels: the
-    image's own resolution, for writing annotated files.
-
-    Parameters
-    ----------
-    image : ndarray of shape (H, W) or (H, W, 3), dtype uint8
-        RGB or grayscale image (grayscale is drawn on in colour).
-    detections : Detections
-        Boxes ``(x, y, w, h)`` and scores.
-    color : tuple of 3 int, default=(0, 255, 0)
-        RGB colour of the boxes.
-
-    Returns
-    -------
-    annotated : ndarray of shape (H, W, 3), dtype uint8
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fer_toolkit.cascade import draw_detections
-    >>> from fer_toolkit.detection import Detections
-    >>> out = draw_detections(np.zeros((40, 40), np.uint8),
-    ...                       Detections(np.array([[5, 10, 20, 20]]), np.array([7.0])))
-    >>> out.shape, out[10, 15].tolist()
-    ((40, 40, 3), [0, 255, 0])
-    """
-    labels = [f"{score:g}" for score in detections.scores]
-    return annotate_faces(image, detections, labels, color=color)
 
 
 def _save_image(path: Path, rgb: np.ndarray) -> None:
@@ -222,8 +183,8 @@ def detect_files(
     recursive : bool, default=False
         Search sub-folders too.
     annotate_dir : str, os.PathLike or None, default=None
-        Write a copy of each image with its boxes drawn (see
-        :func:`draw_detections`) here, under its path relative to the images'
+        Write a copy of each image with its boxes and scores drawn (see
+        :func:`fer_toolkit.plotting.annotate_faces`) here, under its path relative to the images'
         common folder; ``None`` writes none. A copy that would land on one of
         the input images is refused (``ValueError``) before anything is read.
     n_jobs : int or None, default=None
@@ -274,7 +235,8 @@ def detect_files(
         image = read_image(path)
         result = ImageDetections(path, image.shape[:2], detector.detect(image))
         if name is not None:
-            _save_image(Path(annotate_dir) / name, draw_detections(image, result.detections))
+            scores = [f"{score:g}" for score in result.detections.scores]
+            _save_image(Path(annotate_dir) / name, annotate_faces(image, result.detections, scores))
         if on_image is not None:
             on_image(result)
         return result

@@ -26,9 +26,9 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..detection import HaarCascadeDetector
-from ..preprocessing._base import map_images
 from ..preprocessing.io import read_image
 from ..utils.boxes import box_iou
+from ..utils.threads import map_images
 from ..utils.validation import InputError
 from .description import Positive, read_bg, read_info
 from .detect import MIN_NEIGHBORS

@@ -33,15 +33,7 @@ import torch
 from ..utils.validation import InputError
 from .integral import IntegralBatch
 
-__all__ = [
-    "FEATURE_TYPES",
-    "HAAR_MODES",
-    "HaarFeatures",
-    "LBPFeatures",
-    "haar_features",
-    "lbp_features",
-    "make_features",
-]
+__all__ = ["HaarFeatures", "LBPFeatures", "haar_features", "lbp_features", "make_features"]
 
 FEATURE_TYPES = ("HAAR", "LBP")
 HAAR_MODES = ("BASIC", "CORE", "ALL")

@@ -46,15 +46,7 @@ from .features import FEATURE_TYPES, HAAR_MODES, HaarFeatures, LBPFeatures
 from .flags import TRAINCASCADE
 from .integral import opencv_tables
 
-__all__ = [
-    "BOOST_TYPES",
-    "Cascade",
-    "CascadeParams",
-    "FeatureParams",
-    "Stage",
-    "StageParams",
-    "WeakTree",
-]
+__all__ = ["Cascade", "CascadeParams", "FeatureParams", "Stage", "StageParams", "WeakTree"]
 
 BOOST_TYPES = TRAINCASCADE["boost_type"].choices
 #: OpenCV's ``THRESHOLD_EPS``, subtracted from every stage threshold (in float32).

@@ -20,7 +20,7 @@ The walk over the backgrounds is ``opencv_traincascade``'s
 
 Mining evaluates whole batches of windows with the cascade at once, in
 parallel blocks on PyTorch's thread count, as ``opencv_traincascade`` judges
-them (:meth:`~fer_toolkit.cascade.model.Cascade.evaluate` with
+them (:meth:`~fer_toolkit.cascade.Cascade.evaluate` with
 ``training=True``), then applies OpenCV's sequential rules to the verdicts in
 walk order: stop when enough negatives are accepted, or when even one more
 acceptance could not keep the acceptance ratio above the required one. The
@@ -59,7 +59,7 @@ class Backgrounds:
     ----------
     bg : str, os.PathLike, or sequence of paths or images
         A background list file (OpenCV's ``-bg``, read with
-        :func:`~fer_toolkit.cascade.description.read_bg`), or the image paths,
+        :func:`~fer_toolkit.cascade.read_bg`), or the image paths,
         or images (grayscale or RGB arrays).
     cache_size : int, default=64
         Images kept in memory between visits (the walk comes back to each one
@@ -209,6 +209,7 @@ class NegativeWalk:
     Parameters
     ----------
     backgrounds : Backgrounds
+        The background images to walk over.
     width, height : int
         Window size.
     start, round_ : int, default=0
@@ -262,6 +263,14 @@ class MinedNegatives:
         Why mining stopped: enough negatives; the acceptance ratio fell to the
         required one; ``max_windows`` windows looked at; the walk ran out of
         windows (or usable images).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fer_toolkit.cascade import MinedNegatives
+    >>> mined = MinedNegatives(np.zeros((3, 12, 12), np.uint8), tried=12, images=1, stop="ratio")
+    >>> mined.acceptance_ratio
+    0.25
     """
 
     samples: np.ndarray
@@ -315,7 +324,7 @@ def mine_negatives(
     """Collect up to ``count`` windows from ``walk`` that ``cascade`` accepts.
 
     Windows are judged as ``opencv_traincascade`` judges them
-    (:meth:`~fer_toolkit.cascade.model.Cascade.evaluate` with ``training=True``):
+    (:meth:`~fer_toolkit.cascade.Cascade.evaluate` with ``training=True``):
     a cascade without stages accepts every window, flat ones included.
 
     Parameters

@@ -28,8 +28,6 @@ from .flags import CREATESAMPLES, TRAINCASCADE
 from .vec import vec_count
 
 __all__ = [
-    "CREATESAMPLES_FLAGS",
-    "TRAINCASCADE_FLAGS",
     "OpenCVToolError",
     "OpenCVToolNotFoundError",
     "createsamples_args",

@@ -44,14 +44,13 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..utils.threads import limit_threads
-from ..utils.validation import InputError
+from ..utils.validation import InputError, check_int, check_real
 from .boost import FeatureValues, boost_stage
 from .features import HAAR_MODES, make_features
 from .flags import TRAINCASCADE
@@ -160,18 +159,6 @@ class TrainingResult:
 
 class _Stop(Exception):
     """A clean, explained end of training."""
-
-
-def _check_int(value, name: str, low: int = 1) -> int:
-    if not isinstance(value, Integral) or isinstance(value, bool) or value < low:
-        raise InputError(f"{name} must be an int >= {low}; got {value!r}.")
-    return int(value)
-
-
-def _check_real(value, name: str) -> float:
-    if not isinstance(value, Real) or isinstance(value, bool) or not np.isfinite(value):
-        raise InputError(f"{name} must be a finite number; got {value!r}.")
-    return float(value)
 
 
 def _load_positives(vec, width: int, height: int) -> tuple[np.ndarray, str]:
@@ -326,18 +313,18 @@ def train_cascade(
     'Required leaf false alarm rate achieved'
 
     """
-    num_pos = _check_int(num_pos, "num_pos")
-    num_neg = _check_int(num_neg, "num_neg")
-    num_stages = _check_int(num_stages, "num_stages")
-    max_neg_windows = _check_int(max_neg_windows, "max_neg_windows")
-    accept_ratio_break_value = _check_real(accept_ratio_break_value, "accept_ratio_break_value")
+    num_pos = check_int(num_pos, "num_pos")
+    num_neg = check_int(num_neg, "num_neg")
+    num_stages = check_int(num_stages, "num_stages")
+    max_neg_windows = check_int(max_neg_windows, "max_neg_windows")
+    accept_ratio_break_value = check_real(accept_ratio_break_value, "accept_ratio_break_value")
     if num_threads is not None:
-        num_threads = _check_int(num_threads, "num_threads")
+        num_threads = check_int(num_threads, "num_threads")
     for name, value in (
         ("min_hit_rate", min_hit_rate),
         ("max_false_alarm_rate", max_false_alarm_rate),
     ):
-        if not 0 < _check_real(value, name) < 1:
+        if not 0 < check_real(value, name) < 1:
             raise InputError(f"{name} must lie in (0, 1); got {value!r}.")
     if feature_type == "HAAR" and mode not in HAAR_MODES:
         raise InputError(f"mode must be one of {HAAR_MODES}; got {mode!r}.")
@@ -356,8 +343,8 @@ def train_cascade(
         ),
     )
     if random_state is not None:
-        random_state = _check_int(random_state, "random_state", low=0)
-    from ..estimators.cnn import resolve_device
+        random_state = check_int(random_state, "random_state", low=0)
+    from ..estimators._device import resolve_device
 
     trainer = _Trainer(
         data=Path(data),

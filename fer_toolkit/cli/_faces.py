@@ -9,8 +9,9 @@ import numpy as np
 
 from ..datasets import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from ..datasets.extraction.sources import media_kind
+from ..datasets.image_folder import list_files
 from ..detection import Detections, HaarCascadeDetector
-from ..preprocessing._base import map_images
+from ..utils.threads import map_images
 from ..utils.validation import InputError
 
 __all__ = [
@@ -112,13 +113,10 @@ def find_media(inputs) -> list[tuple[str, str]]:
         item = os.fspath(item)
         if os.path.isdir(item):
             base = os.path.basename(os.path.abspath(item))
-            entries = []
-            for folder, dirs, files in os.walk(item):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
-                    path = os.path.join(folder, name)
-                    if not name.startswith(".") and media_kind(name):
-                        entries.append((path, os.path.join(base, os.path.relpath(path, item))))
+            entries = [
+                (path, os.path.join(base, os.path.relpath(path, item)))
+                for path in list_files(item, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
+            ]
             if not entries:
                 raise InputError(
                     f"no images ({', '.join(IMAGE_EXTENSIONS)}) or videos "

@@ -40,7 +40,7 @@ from ..preprocessing import (
     Resize,
 )
 from ..utils.fileio import atomic_path, atomic_write
-from ..utils.untrusted import torch_load_plain
+from ..utils.untrusted import plain_data, torch_load_plain
 from ..utils.validation import InputError, check_size
 from ._common import SettingParam, SizeParam, closest
 from ._data import LabelSet
@@ -111,12 +111,14 @@ ALLOWED_PARAMS = frozenset(
         "lr",
         "lr_schedule",
         "max_epochs",
+        "padding_mode",
         "restore_best",
         "rotation",
         "shear",
         "translation",
         "unfreeze_schedule",
         "validation_fraction",
+        "zoom",
     }
 )
 #: Prefixes of routed parameters a spec may set: network constructor arguments,
@@ -362,13 +364,6 @@ def build_pipeline(
     return pipeline
 
 
-def _plain(value):
-    """JSON-able copy of ``value`` (numpy scalars and tuples become numbers and lists)."""
-    return json.loads(
-        json.dumps(value, default=lambda v: v.tolist() if hasattr(v, "tolist") else v)
-    )
-
-
 def save_model(out_dir, pipeline: Pipeline, spec: PipelineSpec, labels: LabelSet, **info) -> None:
     """Write ``model_params.pt``, ``model.joblib`` and (last) ``model.json`` into ``out_dir``.
 
@@ -386,7 +381,7 @@ def save_model(out_dir, pipeline: Pipeline, spec: PipelineSpec, labels: LabelSet
         if isinstance(shape, dict)
         else list(shape),
         "labels": labels.to_dict(),
-        "training": _plain(info),
+        "training": plain_data(info, "training info"),
     }
     with atomic_path(out_dir / PARAMS_NAME) as tmp:
         cnn.save_params(f_params=tmp)

@@ -11,6 +11,7 @@ import click
 import numpy as np
 
 from ..datasets import IMAGE_EXTENSIONS, load_fer2013, make_synthetic_faces
+from ..datasets.image_folder import list_files
 from ..preprocessing import Grayscale, ImageReader, Resize
 from ..utils.fileio import atomic_path, file_lock, remove_stale_temporaries
 from ..utils.validation import InputError
@@ -36,9 +37,7 @@ def _unlabelled_images(data: str, size: int, seed: int) -> np.ndarray:
         return make_synthetic_faces(_SYNTHETIC_SAMPLES, image_size=size, random_state=seed).images
     path = Path(data)
     if path.is_dir():
-        files = sorted(
-            str(p) for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
-        )
+        files = list_files(path, IMAGE_EXTENSIONS)
         if not files:
             raise InputError(f"{data}: no images ({', '.join(IMAGE_EXTENSIONS)}) in this folder.")
         images = ImageReader().transform(files)

@@ -152,17 +152,34 @@ def load_images(root, extensions=IMAGE_EXTENSIONS, recursive=True):
     """
     root = _check_root(root)
     suffixes = _check_extensions(extensions)
+    found = list_files(root, suffixes, recursive=recursive)
+    if not found:
+        raise InputError(f"No images ({', '.join(suffixes)}) found in {root}.")
+    return Bunch(filenames=np.array(found, dtype=str))
+
+
+def list_files(root, extensions=IMAGE_EXTENSIONS, *, recursive=True) -> list[str]:
+    """The visible files in folder ``root`` whose names end in one of ``extensions``.
+
+    fer_toolkit's one file lister: :func:`load_images`,
+    :func:`fer_toolkit.cascade.find_images` and the media search of
+    ``fer-toolkit predict`` / ``crop`` list folders with it. Hidden files and
+    folders (name starting with ``.``) are skipped; the paths are ``root``
+    joined with each file's path below it, sorted by that path's parts (a
+    folder's files and sub-folders by name). Extensions compare
+    case-insensitively.
+    """
+    suffixes = _check_extensions(extensions)
+    root = os.fspath(root)
     found = []
     for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
+        dirs[:] = [d for d in dirs if not d.startswith(".")] if recursive else []
         found += [
             os.path.relpath(os.path.join(folder, name), root)
             for name in files
             if not name.startswith(".") and name.lower().endswith(suffixes)
         ]
-    if not found:
-        raise InputError(f"No images ({', '.join(suffixes)}) found in {root}.")
-    return Bunch(filenames=np.array([os.path.join(root, rel) for rel in sorted(found)], dtype=str))
+    return [os.path.join(root, rel) for rel in sorted(found, key=lambda rel: rel.split(os.sep))]
 
 
 def _group_order(item):

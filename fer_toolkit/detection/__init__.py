@@ -4,12 +4,15 @@ Every detector returns, per image, a :class:`Detections` with boxes
 ``(x, y, w, h)``, confidences, and landmarks when it locates them.
 """
 
-from ..utils.lazy import lazy_attributes
-from ._types import Detections
-from .haar import HaarCascadeDetector, available_cascades, resolve_cascade
+import lazy_loader as _lazy
 
-# MTCNN runs on PyTorch: imported on first use, so the Haar detector and the packages
-# built on this one import fast.
-__getattr__, __dir__ = lazy_attributes(__name__, {"mtcnn": ["MTCNN"]})
-
-__all__ = ["MTCNN", "Detections", "HaarCascadeDetector", "available_cascades", "resolve_cascade"]
+# Every name is imported on first use: MTCNN runs on PyTorch, and the Haar detector and
+# the packages built on this one import fast without it.
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "_types": ["Detections"],
+        "haar": ["HaarCascadeDetector", "available_cascades", "resolve_cascade"],
+        "mtcnn": ["MTCNN"],
+    },
+)

@@ -25,7 +25,7 @@ from ..utils.validation import InputError, check_image, check_images
 from ._mtcnn_nets import ONet, PNet, RNet, load_keras_weights
 from ._types import Detections
 
-__all__ = ["MTCNN", "area_resize", "pyramid_scales"]
+__all__ = ["MTCNN"]
 
 _CELL = 12  # side of the window seen by one P-Net output cell, in pyramid pixels
 _STRIDE = 2  # pyramid pixels between neighbouring P-Net cells
@@ -344,7 +344,7 @@ class MTCNN:
         if nets is None:
             with self._lock:
                 if self._nets is None:
-                    from ..estimators.cnn import resolve_device
+                    from ..estimators._device import resolve_device
 
                     device = torch.device(resolve_device(self.device))
                     if device.type == "cuda" and not torch.cuda.is_available():

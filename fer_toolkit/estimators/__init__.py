@@ -4,33 +4,17 @@ The names load on first use (PEP 562), so that the modules here that need no
 PyTorch (``haar_verifier``) import without it.
 """
 
-from ..utils.lazy import lazy_attributes
+import lazy_loader as _lazy
 
-__getattr__, __dir__ = lazy_attributes(
+__getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
-    {
+    submod_attrs={
         "_callbacks": ["ChanceLevelWarning"],
-        "_pretext_data": ["jigsaw_permutations"],
-        "augmentation": ["AugmentationParams", "augment_batch"],
+        "augmentation": ["AugmentationParams", "augment_batch", "augment_batches"],
         "backbone": ["Backbone", "load_backbone", "save_backbone"],
-        "cnn": ["CNNClassifier", "resolve_device"],
-        "pretext": ["JigsawPretext", "JointPretext", "RotationPretext"],
+        "cnn": ["CNNClassifier"],
+        "pretext": ["JigsawPretext", "JointPretext", "RotationPretext", "jigsaw_permutations"],
+        "transfer": ["backbone_blocks", "freeze_blocks"],
         "verifier": ["FaceVerifier"],
     },
 )
-
-__all__ = [
-    "AugmentationParams",
-    "Backbone",
-    "CNNClassifier",
-    "ChanceLevelWarning",
-    "FaceVerifier",
-    "JigsawPretext",
-    "JointPretext",
-    "RotationPretext",
-    "augment_batch",
-    "jigsaw_permutations",
-    "load_backbone",
-    "resolve_device",
-    "save_backbone",
-]

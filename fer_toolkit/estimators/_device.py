@@ -25,7 +25,7 @@ def resolve_device(device) -> str:
 
     Examples
     --------
-    >>> from fer_toolkit.estimators import resolve_device
+    >>> from fer_toolkit.estimators._device import resolve_device
     >>> resolve_device("cpu")
     'cpu'
     """
@@ -39,7 +39,46 @@ class DeviceMixin:
 
     The host class stores ``device``, ``amp``, ``channels_last`` and
     ``random_state``; this mixin goes before the skorch class in its bases.
+    Its ``__init__`` is the prologue that the estimators share: it passes the
+    skorch parameters on, with no validation split and reshuffled training
+    batches unless the caller says otherwise, and stores the three parameters
+    skorch does not know. The estimators' own ``__init__`` name every
+    parameter (scikit-learn reads them from its signature) and call it.
     """
+
+    def __init__(
+        self,
+        module,
+        *,
+        criterion,
+        optimizer,
+        lr,
+        max_epochs,
+        batch_size,
+        device,
+        amp,
+        channels_last,
+        random_state,
+        verbose,
+        **kwargs,
+    ):
+        kwargs.setdefault("train_split", None)
+        # Reshuffle the training data every epoch (skorch's own default is off).
+        kwargs.setdefault("iterator_train__shuffle", True)
+        super().__init__(
+            module,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            device=device,
+            verbose=verbose,
+            **kwargs,
+        )
+        self.amp = amp
+        self.channels_last = channels_last
+        self.random_state = random_state
 
     @contextlib.contextmanager
     def _concrete_device(self):

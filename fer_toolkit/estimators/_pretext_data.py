@@ -11,7 +11,7 @@ every image is cut into a 3x3 grid of cells, numbered 0-8 in row-major order
 ``tile_crop`` of the cell's side is cropped at a random offset, so neighbouring
 tiles do not share edges that a network could match instead of learning what
 faces look like. The nine tiles are shuffled by one permutation ``p`` of a
-fixed set (:func:`jigsaw_permutations`): position ``j`` of the puzzle shows
+fixed set (:func:`~fer_toolkit.estimators.jigsaw_permutations`): position ``j`` of the puzzle shows
 tile ``p[j]``; the permutation's index in the set is the label. Tiles are put
 back in place by the inverse permutation ``argsort(p)`` (see
 :func:`assemble_tiles`).
@@ -22,12 +22,9 @@ Everything is vectorised over the batch and draws its randomness from a
 
 from __future__ import annotations
 
-import functools
-import itertools
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -37,12 +34,10 @@ __all__ = [
     "GRID",
     "N_ROTATIONS",
     "N_TILES",
-    "PERMUTATION_SEED",
     "JigsawGeometry",
     "assemble_tiles",
     "cut_tiles",
     "jigsaw_geometry",
-    "jigsaw_permutations",
     "random_jigsaw",
     "random_rotations",
     "rotate_batch",
@@ -51,8 +46,6 @@ __all__ = [
 N_ROTATIONS = 4
 GRID = 3
 N_TILES = GRID * GRID
-#: Seed of the random first permutation of :func:`jigsaw_permutations`.
-PERMUTATION_SEED = 0
 #: Smallest tile side, in pixels, before any resizing.
 MIN_TILE = 2
 
@@ -79,107 +72,6 @@ def random_rotations(x: torch.Tensor, generator: torch.Generator | None):
     """
     k = torch.randint(0, N_ROTATIONS, (x.shape[0],), generator=generator, device=x.device)
     return rotate_batch(x, k), k
-
-
-# ------------------------------------------------------------ permutations
-@functools.lru_cache(maxsize=1)
-def _all_permutations() -> np.ndarray:
-    """The 9! permutations of 0..8 in lexicographic order, as a ``(9, 9!)`` int8 array."""
-    return np.ascontiguousarray(
-        np.array(list(itertools.permutations(range(N_TILES))), dtype=np.int8).T
-    )
-
-
-@functools.lru_cache(maxsize=8)
-def _greedy_permutations(n_permutations: int, seed: int) -> np.ndarray:
-    candidates = _all_permutations()
-    n_candidates = candidates.shape[1]
-    chosen = [int(np.random.default_rng(seed).integers(n_candidates))]
-    total = np.zeros(n_candidates, dtype=np.int64)  # summed distance to the chosen set
-    nearest = np.full(n_candidates, N_TILES, dtype=np.int64)  # distance to the closest one
-    distance = np.empty(n_candidates, dtype=np.int64)
-    for _ in range(n_permutations - 1):
-        last = candidates[:, chosen[-1]]
-        distance[:] = 0
-        for position in range(N_TILES):
-            distance += candidates[position] != last[position]
-        total += distance
-        np.minimum(nearest, distance, out=nearest)
-        # Largest summed distance first, then largest distance to the nearest chosen one
-        # (nearest <= 9 < 16), then the first in lexicographic order (argmax).
-        score = total * 16 + nearest
-        score[chosen] = -1
-        chosen.append(int(score.argmax()))
-    permutations = candidates[:, chosen].T.astype(np.int64)
-    permutations.setflags(write=False)
-    return permutations
-
-
-def jigsaw_permutations(n_permutations: int = 100, seed: int = PERMUTATION_SEED) -> np.ndarray:
-    """The fixed set of jigsaw permutations, chosen for maximal Hamming distance.
-
-    The greedy algorithm of Noroozi & Favaro (2016, Algorithm 1 of the
-    supplementary material): start from one permutation of the 9! drawn at
-    random (``numpy.random.default_rng(seed)``); then repeatedly add the
-    permutation whose summed Hamming distance to the permutations chosen so
-    far is largest. Ties, which are common, go to the permutation farthest
-    from its nearest chosen one, then to the first in lexicographic order, so
-    the set depends on ``n_permutations`` and ``seed`` only; a set is a
-    prefix of every larger set of the same seed.
-
-    Sets of the default seed (minimal and mean pairwise Hamming distance,
-    out of 9 positions):
-
-    ==============  =======  ======
-    n_permutations  minimal  mean
-    ==============  =======  ======
-    10              8        8.80
-    30              5        8.26
-    100             4        8.08
-    1000            2        8.01
-    ==============  =======  ======
-
-    Parameters
-    ----------
-    n_permutations : int, default=100
-        Size of the set, from 2 to 9! = 362,880 (about 5 ms per permutation
-        on one CPU core; results are cached per process).
-    seed : int, default=0
-        Seed of the first permutation.
-
-    Returns
-    -------
-    permutations : ndarray of shape (n_permutations, 9), int64
-        A new array (the cached set stays intact). Row ``i`` is permutation
-        ``i``: puzzle position ``j`` shows tile ``permutations[i, j]``.
-
-    References
-    ----------
-    .. [1] M. Noroozi and P. Favaro, "Unsupervised Learning of Visual
-       Representations by Solving Jigsaw Puzzles", ECCV 2016,
-       arXiv:1603.09246.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fer_toolkit.estimators import jigsaw_permutations
-    >>> perms = jigsaw_permutations(10)
-    >>> perms.shape
-    (10, 9)
-    >>> distances = (perms[:, None, :] != perms[None, :, :]).sum(axis=2)
-    >>> int(distances[~np.eye(10, dtype=bool)].min())
-    8
-    """
-    if (
-        isinstance(n_permutations, bool)
-        or not isinstance(n_permutations, (int, np.integer))
-        or not 2 <= n_permutations <= math.factorial(N_TILES)
-    ):
-        raise InputError(
-            f"n_permutations must be an int from 2 to 9! = {math.factorial(N_TILES)}, "
-            f"got {n_permutations!r}."
-        )
-    return _greedy_permutations(int(n_permutations), int(seed)).copy()
 
 
 # ------------------------------------------------------------------ jigsaw

@@ -35,24 +35,16 @@ zoom, ``S = [[1, s], [0, 1]]`` a horizontal shear, ``R(theta)`` a rotation by
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from numbers import Real
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..utils.validation import InputError
+from ..utils.validation import InputError, check_real
 
-__all__ = [
-    "PADDING_MODES",
-    "AugmentationParams",
-    "augment_batch",
-    "augment_batches",
-    "check_augmentation_params",
-]
+__all__ = ["AugmentationParams", "augment_batch", "augment_batches"]
 
 #: How pixels that a geometric transform pulls in from outside the image are filled
 #: (the ``padding_mode`` of :func:`torch.nn.functional.grid_sample`).
@@ -61,17 +53,6 @@ PADDING_MODES = ("border", "reflection", "zeros")
 # Columns of the (N, 7) block of uniform draws made for every augmented batch.
 _FLIP, _SHEAR, _ROTATION, _SHIFT_X, _SHIFT_Y, _ZOOM, _BRIGHTNESS = range(7)
 _N_DRAWS = 7
-
-
-def _check_real(name, value, low, high, *, high_inclusive=True):
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}.")
-    value = float(value)
-    upper_ok = value <= high if high_inclusive else value < high
-    if not (math.isfinite(value) and low <= value and upper_ok):
-        bracket = "]" if high_inclusive else ")"
-        raise InputError(f"{name} must lie in [{low:g}, {high:g}{bracket}, got {value!r}.")
-    return value
 
 
 @dataclass(frozen=True)
@@ -137,7 +118,7 @@ class AugmentationParams:
     >>> AugmentationParams(rotation=200)
     Traceback (most recent call last):
         ...
-    fer_toolkit.utils.validation.InputError: rotation must lie in [0, 180], got 200.0.
+    fer_toolkit.utils.validation.InputError: rotation must be a finite number in [0, 180]; got 200.
     """
 
     brightness: tuple[float, float] | None = None
@@ -157,23 +138,23 @@ class AugmentationParams:
                 raise InputError(
                     f"brightness must be None or a (low, high) pair, got {brightness!r}."
                 ) from None
-            lo = _check_real("brightness low", lo, 0.0, math.inf)
-            hi = _check_real("brightness high", hi, 0.0, math.inf)
+            lo = check_real(lo, "brightness low", 0.0)
+            hi = check_real(hi, "brightness high", 0.0)
             if lo > hi:
                 raise InputError(f"brightness must satisfy low <= high, got {brightness!r}.")
             object.__setattr__(self, "brightness", (lo, hi))
         if not isinstance(self.horizontal_flip, (bool, np.bool_)):
             raise TypeError(f"horizontal_flip must be a bool, got {self.horizontal_flip!r}.")
         object.__setattr__(self, "horizontal_flip", bool(self.horizontal_flip))
-        object.__setattr__(self, "shear", _check_real("shear", self.shear, 0.0, math.inf))
-        object.__setattr__(self, "rotation", _check_real("rotation", self.rotation, 0.0, 180.0))
+        object.__setattr__(self, "shear", check_real(self.shear, "shear", 0.0))
+        object.__setattr__(self, "rotation", check_real(self.rotation, "rotation", 0.0, 180.0))
         object.__setattr__(
             self,
             "translation",
-            _check_real("translation", self.translation, 0.0, 1.0, high_inclusive=False),
+            check_real(self.translation, "translation", 0.0, 1.0, high_inclusive=False),
         )
         object.__setattr__(
-            self, "zoom", _check_real("zoom", self.zoom, 0.0, 1.0, high_inclusive=False)
+            self, "zoom", check_real(self.zoom, "zoom", 0.0, 1.0, high_inclusive=False)
         )
         if self.padding_mode not in PADDING_MODES:
             raise InputError(
@@ -213,58 +194,6 @@ class AugmentationParams:
             and not self.horizontal_flip
             and not self.has_resampling()
         )
-
-
-def check_augmentation_params(augmentation):
-    """Validate an estimator's ``augmentation`` parameter into :class:`AugmentationParams`.
-
-    Meant for an estimator's ``fit`` (``__init__`` stores the parameter
-    verbatim), so that users may pass a plain dict.
-
-    Parameters
-    ----------
-    augmentation : AugmentationParams, dict or None
-        ``None`` means no augmentation; a dict holds keyword arguments of
-        :class:`AugmentationParams`.
-
-    Returns
-    -------
-    AugmentationParams
-
-    Raises
-    ------
-    TypeError
-        If ``augmentation`` has another type or a dict holds unknown keys.
-    ValueError
-        If a value is out of range.
-
-    Examples
-    --------
-    >>> from fer_toolkit.estimators.augmentation import check_augmentation_params
-    >>> check_augmentation_params(None).is_identity()
-    True
-    >>> check_augmentation_params({"horizontal_flip": True, "shear": 0.3}).shear
-    0.3
-    >>> check_augmentation_params({"flip": True})
-    Traceback (most recent call last):
-        ...
-    TypeError: Unknown augmentation option(s) ['flip']; valid options are ['brightness', \
-'horizontal_flip', 'shear', 'rotation', 'translation', 'zoom', 'padding_mode'].
-    """
-    if augmentation is None:
-        return AugmentationParams()
-    if isinstance(augmentation, AugmentationParams):
-        return augmentation
-    if isinstance(augmentation, Mapping):
-        names = [f.name for f in fields(AugmentationParams)]
-        unknown = sorted(set(augmentation) - set(names))
-        if unknown:
-            raise TypeError(f"Unknown augmentation option(s) {unknown}; valid options are {names}.")
-        return AugmentationParams(**augmentation)
-    raise TypeError(
-        "augmentation must be None, a dict or an AugmentationParams, "
-        f"got {type(augmentation).__name__}."
-    )
 
 
 def _affine_theta(height, width, *, flip=None, shear=None, angle=None, shift=None, zoom=None):
@@ -368,7 +297,7 @@ def _check_params(params):
     if not isinstance(params, AugmentationParams):
         raise TypeError(
             f"params must be an AugmentationParams, got {type(params).__name__}; "
-            "use check_augmentation_params to convert a dict or None."
+            "build one from a dict d with AugmentationParams(**d)."
         )
 
 

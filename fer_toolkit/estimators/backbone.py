@@ -33,8 +33,6 @@ weights into a full network built for another image size or class count.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from numbers import Integral
 
 import torch
 from torch import nn
@@ -42,32 +40,14 @@ from torch import nn
 from ..models import get_model
 from ..models.registry import _current_name
 from ..utils.fileio import atomic_path
-from ..utils.untrusted import torch_load_plain
+from ..utils.untrusted import plain_data, torch_load_plain
 from ..utils.validation import InputError
 
-__all__ = ["BACKBONE_FORMAT", "Backbone", "load_backbone", "save_backbone"]
+__all__ = ["Backbone", "load_backbone", "save_backbone"]
 
 #: Value of the ``"format"`` entry of a backbone file.
 BACKBONE_FORMAT = "fer_toolkit.backbone"
 _VERSION = 1
-
-
-def _plain(value, where):
-    """``value`` as JSON-like plain data (tuples become lists); anything else is an error."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, Integral):
-        return int(value)
-    if isinstance(value, float):
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_plain(item, where) for item in value]
-    if isinstance(value, Mapping) and all(isinstance(key, str) for key in value):
-        return {key: _plain(item, where) for key, item in value.items()}
-    raise TypeError(
-        f"{where} must hold plain values (numbers, strings, lists, dicts) to be saved "
-        f"without pickle; got {value!r}."
-    )
 
 
 class Backbone(nn.Module):
@@ -107,9 +87,9 @@ class Backbone(nn.Module):
         super().__init__()
         # A backbone saved under a model's former name gets the model's current name.
         self.model = _current_name(model)
-        self.model_kwargs = _plain(dict(model_kwargs or {}), "model_kwargs")
+        self.model_kwargs = plain_data(dict(model_kwargs or {}), "model_kwargs")
         self.input_shape = None if input_shape is None else tuple(int(v) for v in input_shape)
-        self.pretext = _plain(dict(pretext or {}), "pretext")
+        self.pretext = plain_data(dict(pretext or {}), "pretext")
         network = get_model(self.model)(**self.model_kwargs)
         features = getattr(network, "features", None)
         if not isinstance(features, nn.Module):

@@ -35,9 +35,9 @@ from ._callbacks import (
     RestoreBestWeights,
     encoded_accuracy,
 )
-from ._device import DeviceMixin, resolve_device
+from ._device import DeviceMixin
 from ._input import as_model_input
-from .augmentation import AugmentationParams, augment_batch, augment_batches
+from .augmentation import PADDING_MODES, AugmentationParams, augment_batch, augment_batches
 from .backbone import Backbone
 from .transfer import (
     GradualUnfreezing,
@@ -48,7 +48,7 @@ from .transfer import (
     unfreeze_plan,
 )
 
-__all__ = ["CNNClassifier", "resolve_device"]
+__all__ = ["CNNClassifier"]
 
 _INFERRED_MODULE_KWARGS = ("in_channels", "image_size", "n_classes")
 
@@ -128,6 +128,15 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         Maximum rotation in degrees.
     translation : float, default=0.0
         Maximum shift as a fraction of the image size.
+    zoom : float, default=0.0
+        Maximum relative zoom: each image is scaled about its centre by a
+        factor drawn from ``[1 - zoom, 1 + zoom]`` (Keras' ``zoom_range``).
+        Must lie in [0, 1).
+    padding_mode : {"border", "reflection", "zeros"}, default="border"
+        How shear, rotation, translation and zoom fill the pixels they pull in
+        from outside the image: repeat the edge (Keras' ``fill_mode="nearest"``),
+        mirror the image, or black (see
+        :class:`~fer_toolkit.estimators.AugmentationParams`).
     early_stopping : int or None, default=None
         Stop after this many epochs without improvement of the monitored loss.
     lr_schedule : {"cosine", "plateau"} or None, default=None
@@ -171,7 +180,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         first ``k`` blocks (a block is a convolution with the normalisation,
         activation and pooling layers after it: ``"baseline"`` and
         ``"conv4_dense3"`` have 4, ``"vgg_fer"`` 8, ``"mini_xception"`` 14; see
-        ``fer_toolkit.estimators.transfer``). Frozen blocks run in
+        :func:`~fer_toolkit.estimators.backbone_blocks`). Frozen blocks run in
         evaluation mode: BatchNorm keeps its running statistics.
     backbone_lr : float or None, default=None
         Learning rate of the ``features`` parameters (discriminative
@@ -246,7 +255,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
     per sample under every key) and the network's ``forward`` receives the
     batches as keyword arguments, skorch's convention: its argument names must
     be the keys. Augmentation gives the images of one sample the same random
-    draw (see ``fer_toolkit.estimators.augmentation.augment_batches``).
+    draw (see :func:`~fer_toolkit.estimators.augment_batches`).
     Cross-validation and searches slice ``X`` by rows, which a ``SliceDict``
     supports and a plain dict does not; a pipeline that makes the dict in a
     step (``EyeMouthBlocks``) needs nothing special. Predict with a dict of
@@ -319,6 +328,8 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         "shear": [Interval(Real, 0, None, closed="left")],
         "rotation": [Interval(Real, 0, 180, closed="both")],
         "translation": [Interval(Real, 0, 1, closed="left")],
+        "zoom": [Interval(Real, 0, 1, closed="left")],
+        "padding_mode": [StrOptions(set(PADDING_MODES))],
         "early_stopping": [Interval(Integral, 1, None, closed="left"), None],
         "lr_schedule": [StrOptions({"cosine", "plateau"}), None],
         "restore_best": ["boolean"],
@@ -354,6 +365,8 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         shear=0.0,
         rotation=0.0,
         translation=0.0,
+        zoom=0.0,
+        padding_mode="border",
         early_stopping=None,
         lr_schedule=None,
         restore_best=False,
@@ -368,9 +381,6 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         verbose=0,
         **kwargs,
     ):
-        kwargs.setdefault("train_split", None)
-        # Reshuffle the training data every epoch (skorch's own default is off).
-        kwargs.setdefault("iterator_train__shuffle", True)
         super().__init__(
             module,
             criterion=criterion,
@@ -379,6 +389,9 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
             max_epochs=max_epochs,
             batch_size=batch_size,
             device=device,
+            amp=amp,
+            channels_last=channels_last,
+            random_state=random_state,
             verbose=verbose,
             **kwargs,
         )
@@ -389,12 +402,11 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         self.shear = shear
         self.rotation = rotation
         self.translation = translation
+        self.zoom = zoom
+        self.padding_mode = padding_mode
         self.early_stopping = early_stopping
         self.lr_schedule = lr_schedule
         self.restore_best = restore_best
-        self.amp = amp
-        self.channels_last = channels_last
-        self.random_state = random_state
         self.backbone = backbone
         self.freeze = freeze
         self.backbone_lr = backbone_lr
@@ -418,6 +430,8 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
             shear=self.shear,
             rotation=self.rotation,
             translation=self.translation,
+            zoom=self.zoom,
+            padding_mode=self.padding_mode,
         )
 
     def _check_augmentable(self, X):

@@ -15,7 +15,7 @@ from ..detection import HaarCascadeDetector
 from ..preprocessing.geometry import resize_image
 from ..utils.validation import InputError, check_size
 
-__all__ = ["HaarVerifier"]
+# No __all__: HaarVerifier is public once, as fer_toolkit.datasets.HaarVerifier.
 
 
 class HaarVerifier:

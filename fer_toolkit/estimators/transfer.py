@@ -43,14 +43,7 @@ from ..models._pretrained import is_pretrained_name
 from ..utils.validation import InputError
 from .backbone import load_backbone
 
-__all__ = [
-    "GradualUnfreezing",
-    "TransferNetwork",
-    "backbone_blocks",
-    "freeze_blocks",
-    "resolve_backbone",
-    "unfreeze_plan",
-]
+__all__ = ["backbone_blocks", "freeze_blocks"]
 
 _NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 
@@ -141,12 +134,26 @@ class TransferNetwork(nn.Module):
 def backbone_blocks(features: nn.Module) -> list[list[nn.Module]]:
     """The blocks of ``features``: leaf modules grouped from one convolution to the next.
 
-    See the module docstring for the rule.
+    A new block starts at every leaf module that holds parameters and is not a
+    normalisation layer (a convolution or a linear layer); normalisation,
+    activation, pooling and dropout layers join the block of the convolution
+    before them. These are the units of ``CNNClassifier(freeze=k)`` and of
+    gradual unfreezing.
+
+    Parameters
+    ----------
+    features : torch.nn.Module
+        A backbone, e.g. the ``features`` of a registry network.
+
+    Returns
+    -------
+    blocks : list of list of torch.nn.Module
+        The leaf modules of each block, in registration order.
 
     Examples
     --------
     >>> from fer_toolkit.models import get_model
-    >>> from fer_toolkit.estimators.transfer import backbone_blocks
+    >>> from fer_toolkit.estimators import backbone_blocks
     >>> [len(block) for block in backbone_blocks(get_model("baseline")().features)]
     [3, 4, 4, 3]
     """
@@ -164,7 +171,25 @@ def backbone_blocks(features: nn.Module) -> list[list[nn.Module]]:
 
 
 def freeze_blocks(features: nn.Module, n_frozen: int) -> None:
-    """Freeze the parameters of the first ``n_frozen`` blocks and unfreeze the others."""
+    """Freeze the parameters of the first ``n_frozen`` blocks and unfreeze the others.
+
+    Parameters
+    ----------
+    features : torch.nn.Module
+        A backbone; its blocks are those of :func:`backbone_blocks`.
+    n_frozen : int
+        Blocks to freeze (``requires_grad=False``), counted from the input.
+
+    Examples
+    --------
+    >>> from fer_toolkit.models import get_model
+    >>> from fer_toolkit.estimators import backbone_blocks, freeze_blocks
+    >>> features = get_model("baseline")().features
+    >>> freeze_blocks(features, 2)
+    >>> [all(p.requires_grad for p in block[0].parameters())
+    ...  for block in backbone_blocks(features)]
+    [False, False, True, True]
+    """
     for index, block in enumerate(backbone_blocks(features)):
         for module in block:
             for param in module.parameters(recurse=False):

@@ -29,7 +29,7 @@ from ..utils.pixels import to_gray, to_uint8
 from ..utils.validation import InputError, check_images
 from .cnn import CNNClassifier
 
-__all__ = ["FaceVerifier", "VerifierFilter"]
+__all__ = ["FaceVerifier"]
 
 
 def _central(crop: np.ndarray, margin: float) -> np.ndarray:

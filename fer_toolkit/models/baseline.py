@@ -7,7 +7,7 @@ from torch import nn
 
 from ._blocks import check_int, check_model_args, conv_bn_relu
 
-__all__ = ["BaselineCNN", "baseline_feature_size", "baseline_features"]
+__all__ = ["BaselineCNN"]
 
 
 def baseline_feature_size(size: int) -> int:

@@ -10,7 +10,7 @@ from .blocks import EyeMouthBlocks, eye_mouth_regions, prior_regions
 from .color import Grayscale
 from .faces import FaceFallbackWarning, HaarFaceCropper, NoFaceError, cut_face
 from .features import Flatten, HOGFeatures, LBPHistogram
-from .geometry import Resize
+from .geometry import Resize, resize_image
 from .intensity import Rescale
 from .io import ImageReader, read_image
 from .mtcnn_faces import MTCNNFaceCropper
@@ -36,5 +36,6 @@ __all__ = [
     "face_template",
     "prior_regions",
     "read_image",
+    "resize_image",
     "similarity_transform",
 ]

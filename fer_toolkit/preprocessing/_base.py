@@ -2,87 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
-import cv2
-from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn_compat.base import _fit_context
 
-from ..utils.threads import free_cpus
+from ..utils.threads import map_images
 from ..utils.validation import check_images, stack_images
 
 __all__ = ["ImageTransformer"]
-
-
-@contextlib.contextmanager
-def opencv_single_threaded(active: bool):
-    """Switch OpenCV's own thread pool off while ``active``, then restore it.
-
-    When fer_toolkit runs images on several threads, OpenCV's internal
-    parallelism would oversubscribe the cores (the same reason scikit-learn
-    limits BLAS threads inside its parallel loops).
-    """
-    if not active:
-        yield
-        return
-    previous = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
-        yield
-    finally:
-        cv2.setNumThreads(previous)
-
-
-def map_images(func, items, n_jobs=None):
-    """Apply ``func`` to every item, in chunks on up to ``n_jobs`` threads (the free cores).
-
-    Threads, not processes: OpenCV and scikit-image release the GIL in their
-    kernels, and images then never need to be pickled to a worker.
-
-    If ``func`` raises, the error of the *first* failing item (in batch order)
-    is raised, whatever the number of threads, and only once every thread has
-    stopped: no worker is left running in the background.
-
-    Examples
-    --------
-    >>> from fer_toolkit.preprocessing._base import map_images
-    >>> map_images(lambda v: v * 10, [1, 2, 3, 4, 5], n_jobs=2)
-    [10, 20, 30, 40, 50]
-    """
-    items = list(items)
-    # n_jobs is an upper bound: no more threads than the cores other processes leave
-    # free (inside GridSearchCV(n_jobs=2), each worker gets one).
-    n_workers = min(effective_n_jobs(n_jobs), len(items), free_cpus())
-    if n_workers <= 1:
-        return [func(item) for item in items]
-    out = [None] * len(items)
-    failure = {"index": len(items), "error": None}
-    lock = threading.Lock()
-
-    def run(start):
-        # Interleaved chunks balance the load when image sizes vary along the batch.
-        for i in range(start, len(items), n_workers):
-            if i > failure["index"]:  # a failure at a smaller index will be reported
-                return
-            try:
-                out[i] = func(items[i])
-            except BaseException as exc:
-                with lock:
-                    if i < failure["index"]:
-                        failure["index"], failure["error"] = i, exc
-                return
-
-    # Not joblib: on an error it abandons the other (daemon) workers, which then run
-    # on in OpenCV and abort the interpreter at exit; this pool joins them all.
-    with opencv_single_threaded(True), ThreadPoolExecutor(n_workers) as pool:
-        for future in [pool.submit(run, start) for start in range(n_workers)]:
-            future.result()
-    if failure["error"] is not None:
-        raise failure["error"]
-    return out
 
 
 class ImageTransformer(TransformerMixin, BaseEstimator):

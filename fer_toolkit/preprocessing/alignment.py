@@ -41,7 +41,7 @@ import numpy as np
 from ..utils.validation import InputError, check_size
 from .geometry import resize_image
 
-__all__ = ["FACE_TEMPLATE", "align_face", "face_template", "similarity_transform", "warp_affine"]
+__all__ = ["FACE_TEMPLATE", "align_face", "face_template", "similarity_transform"]
 
 #: Canonical landmark positions in a unit face square (see the module docstring).
 FACE_TEMPLATE = np.array(

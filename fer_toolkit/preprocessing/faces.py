@@ -11,8 +11,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..detection import Detections, HaarCascadeDetector
 from ..utils.boxes import centre_square, crop_box
+from ..utils.threads import map_images
 from ..utils.validation import InputError, check_size, stack_images
-from ._base import ImageTransformer, map_images
+from ._base import ImageTransformer
 from .alignment import align_face
 from .geometry import resize_image
 

@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..utils.validation import check_size
 from ._base import ImageTransformer
 
-__all__ = ["INTERPOLATIONS", "Resize", "resize_image"]
+__all__ = ["Resize", "resize_image"]
 
 #: OpenCV interpolation flags by name.
 INTERPOLATIONS = {

@@ -15,14 +15,7 @@ from ..utils.pixels import to_uint8
 from ..utils.validation import InputError, check_paths
 from ._base import ImageTransformer
 
-__all__ = [
-    "MAX_IMAGE_PIXELS_ENV",
-    "ImageReader",
-    "check_image_size",
-    "image_header_size",
-    "max_image_pixels",
-    "read_image",
-]
+__all__ = ["ImageReader", "read_image"]
 
 #: Environment variable that sets the largest image (width x height, in pixels) decoded;
 #: ``0`` lifts the limit.
@@ -186,8 +179,16 @@ def check_image_size(raw: bytes, path: str) -> None:
         )
 
 
-def _decode(path: str) -> np.ndarray:
-    """Decode a file with OpenCV, raising errors that name ``path``."""
+def decode_image_file(path: str, flags: int | None = None) -> np.ndarray:
+    """Decode a file with OpenCV, raising errors that name ``path``.
+
+    The one place where fer_toolkit reads an image file: :func:`read_image` and the
+    cascade tools (``flags=cv2.IMREAD_GRAYSCALE``, as OpenCV's own tools read) call it.
+    ``flags=None`` keeps depth and channels (``IMREAD_UNCHANGED``; for JPEG, the EXIF
+    orientation applied). Missing, unreadable, empty, oversized (see
+    :func:`check_image_size`), truncated-JPEG and undecodable files raise
+    ``FileNotFoundError``, ``IsADirectoryError``, ``OSError`` or :class:`InputError`.
+    """
     if os.path.isdir(path):
         raise IsADirectoryError(f"{path!r} is a directory, not an image file.")
     try:
@@ -200,7 +201,6 @@ def _decode(path: str) -> np.ndarray:
         raise InputError(f"image file {path!r} is empty (0 bytes).")
     raw = data.tobytes()
     check_image_size(raw, path)
-    flags = cv2.IMREAD_UNCHANGED
     if raw.startswith(_JPEG_START):
         # libjpeg can decode a truncated file with a grey bottom and only a warning on
         # stderr (OpenCV 4.14 still does when just the end marker is missing).
@@ -210,7 +210,10 @@ def _decode(path: str) -> np.ndarray:
             )
         # JPEG has no alpha channel; these flags keep depth and channel count like
         # IMREAD_UNCHANGED but apply the EXIF orientation, as image viewers do.
-        flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
+        if flags is None:
+            flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
+    if flags is None:
+        flags = cv2.IMREAD_UNCHANGED
     try:
         image = cv2.imdecode(data, flags)
     except cv2.error as exc:  # e.g. OpenCV's own size limit (OPENCV_IO_MAX_IMAGE_PIXELS)
@@ -305,7 +308,7 @@ def read_image(path, *, color: str = "rgb", alpha: str = "composite", background
     ):
         raise InputError(f"background must be an int in [0, 255]; got {background!r}.")
     path = os.fspath(path)
-    image = _to_uint8(_decode(path), path)
+    image = _to_uint8(decode_image_file(path), path)
     if image.ndim == 3 and image.shape[2] == 4:
         image = _drop_or_composite_alpha(image, alpha, background)
     if image.ndim == 3 and image.shape[2] == 1:

@@ -30,7 +30,13 @@ import os
 import threading
 import time
 
-__all__ = ["configure_openmp", "free_cpus", "limit_threads", "resolve_num_threads"]
+__all__ = [
+    "configure_openmp",
+    "free_cpus",
+    "limit_threads",
+    "map_images",
+    "resolve_num_threads",
+]
 
 #: Environment variable that fixes the thread count of every call.
 ENV_VAR = "FER_TOOLKIT_NUM_THREADS"
@@ -200,3 +206,77 @@ def limit_threads(n_threads=None):
     finally:
         if wanted != previous:
             torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def _opencv_single_threaded():
+    """Switch OpenCV's own thread pool off within the block, then restore it.
+
+    When fer_toolkit runs images on several threads, OpenCV's internal
+    parallelism would oversubscribe the cores (the same reason scikit-learn
+    limits BLAS threads inside its parallel loops).
+    """
+    import cv2  # not at module level: ``import fer_toolkit`` imports this module
+
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(previous)
+
+
+def map_images(func, items, n_jobs=None):
+    """Apply ``func`` to every item, in chunks on up to ``n_jobs`` threads (the free cores).
+
+    The per-image loop of the image transformers, face detection over files and
+    cascade evaluation.
+
+    Threads, not processes: OpenCV and scikit-image release the GIL in their
+    kernels, and images then never need to be pickled to a worker.
+
+    If ``func`` raises, the error of the *first* failing item (in batch order)
+    is raised, whatever the number of threads, and only once every thread has
+    stopped: no worker is left running in the background.
+
+    Examples
+    --------
+    >>> from fer_toolkit.utils.threads import map_images
+    >>> map_images(lambda v: v * 10, [1, 2, 3, 4, 5], n_jobs=2)
+    [10, 20, 30, 40, 50]
+    """
+    from concurrent.futures import ThreadPoolExecutor  # here: kept out of ``import fer_toolkit``
+
+    from joblib import effective_n_jobs
+
+    items = list(items)
+    # n_jobs is an upper bound: no more threads than the cores other processes leave
+    # free (inside GridSearchCV(n_jobs=2), each worker gets one).
+    n_workers = min(effective_n_jobs(n_jobs), len(items), free_cpus())
+    if n_workers <= 1:
+        return [func(item) for item in items]
+    out = [None] * len(items)
+    failure = {"index": len(items), "error": None}
+    lock = threading.Lock()
+
+    def run(start):
+        # Interleaved chunks balance the load when image sizes vary along the batch.
+        for i in range(start, len(items), n_workers):
+            if i > failure["index"]:  # a failure at a smaller index will be reported
+                return
+            try:
+                out[i] = func(items[i])
+            except BaseException as exc:
+                with lock:
+                    if i < failure["index"]:
+                        failure["index"], failure["error"] = i, exc
+                return
+
+    # Not joblib: on an error it abandons the other (daemon) workers, which then run
+    # on in OpenCV and abort the interpreter at exit; this pool joins them all.
+    with _opencv_single_threaded(), ThreadPoolExecutor(n_workers) as pool:
+        for future in [pool.submit(run, start) for start in range(n_workers)]:
+            future.result()
+    if failure["error"] is not None:
+        raise failure["error"]
+    return out

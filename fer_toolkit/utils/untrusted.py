@@ -11,10 +11,62 @@ from __future__ import annotations
 import os
 import pickle
 import re
+from collections.abc import Mapping
+from numbers import Integral, Real
 
 from .validation import InputError
 
-__all__ = ["torch_load_plain"]
+__all__ = ["plain_data", "torch_load_plain"]
+
+
+def plain_data(value, what: str = "value"):
+    """A copy of ``value`` made of JSON data only, for files read back without pickle.
+
+    Numbers become ``int`` / ``float`` (numpy scalars too), tuples become
+    lists; mappings need string keys. Arrays are refused: pass ``.tolist()``.
+
+    Parameters
+    ----------
+    value : object
+        Numbers, strings, booleans, None, and lists, tuples and mappings of them.
+    what : str, default="value"
+        Name of ``value`` in the error message.
+
+    Returns
+    -------
+    data : object
+        The same data as plain Python objects, ready for ``json.dump``.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` holds anything else (an object that could carry behaviour).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fer_toolkit.utils.untrusted import plain_data
+    >>> plain_data({"image_size": (48, 48), "width": np.int64(8), "mean": np.float32(0.5)})
+    {'image_size': [48, 48], 'width': 8, 'mean': 0.5}
+    >>> plain_data({"width": np.ones(2)}, "model_kwargs")
+    Traceback (most recent call last):
+        ...
+    TypeError: model_kwargs must hold plain values (numbers, strings, lists, dicts) ...
+    """
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, Integral):
+        return int(value)
+    if isinstance(value, Real):
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        return [plain_data(item, what) for item in value]
+    if isinstance(value, Mapping) and all(isinstance(key, str) for key in value):
+        return {key: plain_data(item, what) for key, item in value.items()}
+    raise TypeError(
+        f"{what} must hold plain values (numbers, strings, lists, dicts) to be saved "
+        f"without pickle; got {value!r}."
+    )
 
 
 def _first_line(exc: BaseException) -> str:

@@ -13,9 +13,10 @@ that names the offending image by its position in the batch.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 
@@ -23,7 +24,9 @@ __all__ = [
     "InputError",
     "check_image",
     "check_images",
+    "check_int",
     "check_paths",
+    "check_real",
     "check_size",
     "stack_images",
 ]
@@ -294,3 +297,100 @@ def check_size(size, name: str = "size", order: str = "(height, width)") -> tupl
     ):
         raise InputError(f"{name} must be a positive int or a {order} pair; got {size!r}.")
     return int(size[0]), int(size[1])
+
+
+def check_int(value, name: str, low: int = 1, high: int | None = None) -> int:
+    """Return ``value`` as an int in ``[low, high]``; errors name the parameter.
+
+    Parameters
+    ----------
+    value : int
+        The value to check; ``bool`` and floats are refused, even ``2.0``.
+    name : str
+        Parameter name used in the error message.
+    low : int, default=1
+        Smallest allowed value.
+    high : int or None, default=None
+        Largest allowed value; None for no upper bound.
+
+    Returns
+    -------
+    value : int
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not an int.
+    InputError
+        If it lies outside ``[low, high]`` (a ``ValueError``).
+
+    Examples
+    --------
+    >>> from fer_toolkit.utils.validation import check_int
+    >>> check_int(3, "num_stages")
+    3
+    >>> check_int(300, "bg_color", 0, 255)
+    Traceback (most recent call last):
+        ...
+    fer_toolkit.utils.validation.InputError: bg_color must be an int in [0, 255]; got 300.
+    """
+    bounds = f"in [{low}, {high}]" if high is not None else f">= {low}"
+    if not isinstance(value, Integral) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int {bounds}; got {value!r}.")
+    if value < low or (high is not None and value > high):
+        raise InputError(f"{name} must be an int {bounds}; got {value!r}.")
+    return int(value)
+
+
+def check_real(
+    value, name: str, low: float = -math.inf, high: float = math.inf, *, high_inclusive=True
+) -> float:
+    """Return ``value`` as a finite float in ``[low, high]``; errors name the parameter.
+
+    Parameters
+    ----------
+    value : float
+        The value to check; ``bool`` and strings are refused.
+    name : str
+        Parameter name used in the error message.
+    low : float, default=-inf
+        Smallest allowed value (inclusive).
+    high : float, default=inf
+        Largest allowed value.
+    high_inclusive : bool, default=True
+        Whether ``high`` itself is allowed.
+
+    Returns
+    -------
+    value : float
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a real number.
+    InputError
+        If it is not finite or lies outside the bounds (a ``ValueError``).
+
+    Examples
+    --------
+    >>> from fer_toolkit.utils.validation import check_real
+    >>> check_real(30, "rotation", 0, 180)
+    30.0
+    >>> check_real(1.0, "zoom", 0, 1, high_inclusive=False)
+    Traceback (most recent call last):
+        ...
+    fer_toolkit.utils.validation.InputError: zoom must be a finite number in [0, 1); got 1.0.
+    """
+    if math.isinf(low) and math.isinf(high):
+        bounds = ""
+    elif math.isinf(high):
+        bounds = f" >= {low:g}"
+    else:
+        bounds = f" in [{low:g}, {high:g}{']' if high_inclusive else ')'}"
+    if not isinstance(value, Real) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a finite number{bounds}; got {value!r}.")
+    number = float(value)
+    inside = low <= number <= high if high_inclusive else low <= number < high
+    if not (math.isfinite(number) and inside):
+        raise InputError(f"{name} must be a finite number{bounds}; got {value!r}.")
+    return number

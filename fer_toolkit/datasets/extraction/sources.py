@@ -14,7 +14,7 @@ from pathlib import Path
 from ...preprocessing.io import read_image
 from ...utils.fileio import printable_path
 from ...utils.validation import InputError
-from ..image_folder import IMAGE_EXTENSIONS
+from ..image_folder import IMAGE_EXTENSIONS, list_files
 from ..video import VIDEO_EXTENSIONS, iter_video_frames
 from .output import FACES_DIR
 
@@ -44,17 +44,6 @@ def media_kind(name: str) -> str | None:
     return None
 
 
-def _walk(root: str):
-    """Relative paths of the images and videos under ``root``, sorted, hidden entries skipped."""
-    found = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith(".") and media_kind(name):
-                found.append(os.path.relpath(os.path.join(folder, name), root))
-    return found
-
-
 def plan_sources(sources, out_dir: str) -> list[Source]:
     """Expand the sources into files, each with the unique key its crops are named by."""
     if isinstance(sources, (str, os.PathLike)):
@@ -74,7 +63,10 @@ def plan_sources(sources, out_dir: str) -> list[Source]:
                 "output folder outside the inputs (inputs are never written to)."
             )
         if os.path.isdir(source):
-            files = _walk(source)
+            files = [
+                os.path.relpath(path, source)
+                for path in list_files(source, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
+            ]
             if not files:
                 raise InputError(
                     f"no images ({', '.join(IMAGE_EXTENSIONS)}) or videos "
