@@ -24,14 +24,12 @@ TABLES = {"train": TRAINCASCADE, "createsamples": CREATESAMPLES}
 REQUIRED = object()
 FUNCTIONS = [
     (opencv_backend.traincascade_args, TRAINCASCADE, {}),
-    (opencv_backend.run_traincascade, TRAINCASCADE, {}),
     # The native trainer has no OpenCV default for the sample counts: they are the job.
     (train_cascade, TRAINCASCADE, {"num_pos": REQUIRED, "num_neg": REQUIRED}),
     (boost_stage, TRAINCASCADE, {}),
     (StageParams, TRAINCASCADE, {}),
     (FeatureValues, TRAINCASCADE, {}),
     (opencv_backend.createsamples_args, CREATESAMPLES, {}),
-    (opencv_backend.run_createsamples, CREATESAMPLES, {}),
     # None: 1000 distorted samples, or every box / background of the other modes.
     (createsamples.create_samples, CREATESAMPLES, {"num": None}),
     (createsamples.samples_from_image, CREATESAMPLES, {"img": REQUIRED}),
@@ -205,3 +203,27 @@ def test_table_lookup_and_markdown():
         OpenCVFlag("x", "-x", "string", None, "help")
     with pytest.raises(ValueError, match="choices go with kind 'choice'"):
         OpenCVFlag("x", "-x", "choice", None, "help")
+
+
+@pytest.mark.parametrize(
+    ("run", "required", "bad", "typo"),
+    [
+        (
+            opencv_backend.run_traincascade,
+            ("out", "pos.vec", "bg.txt"),
+            {"num_stages": 0},
+            {"num_stage": 3},
+        ),
+        (opencv_backend.run_createsamples, (), {"num": -1}, {"nums": 3}),
+    ],
+    ids=["run_traincascade", "run_createsamples"],
+)
+def test_the_wrappers_take_their_flags_from_the_args_functions(tmp_path, run, required, bad, typo):
+    # The wrappers declare no flag of their own: every flag reaches the tool through the
+    # table-driven *_args function, which checks it before the tool is even looked up.
+    own = set(inspect.signature(run).parameters)
+    assert own <= {"data", "vec", "bg", "opencv_bin_dir", "on_line", "on_progress", "params"}
+    with pytest.raises(ValueError, match="num"):
+        run(*required, **bad, opencv_bin_dir=tmp_path)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        run(*required, **typo, opencv_bin_dir=tmp_path)

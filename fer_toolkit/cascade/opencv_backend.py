@@ -537,28 +537,10 @@ def run_traincascade(
     vec,
     bg,
     *,
-    num_pos=TRAINCASCADE.defaults.num_pos,
-    num_neg=TRAINCASCADE.defaults.num_neg,
-    num_stages=TRAINCASCADE.defaults.num_stages,
-    precalc_val_buf_size=TRAINCASCADE.defaults.precalc_val_buf_size,
-    precalc_idx_buf_size=TRAINCASCADE.defaults.precalc_idx_buf_size,
-    base_format_save=TRAINCASCADE.defaults.base_format_save,
-    num_threads=TRAINCASCADE.defaults.num_threads,
-    accept_ratio_break_value=TRAINCASCADE.defaults.accept_ratio_break_value,
-    stage_type=TRAINCASCADE.defaults.stage_type,
-    feature_type=TRAINCASCADE.defaults.feature_type,
-    width=TRAINCASCADE.defaults.width,
-    height=TRAINCASCADE.defaults.height,
-    boost_type=TRAINCASCADE.defaults.boost_type,
-    min_hit_rate=TRAINCASCADE.defaults.min_hit_rate,
-    max_false_alarm_rate=TRAINCASCADE.defaults.max_false_alarm_rate,
-    weight_trim_rate=TRAINCASCADE.defaults.weight_trim_rate,
-    max_depth=TRAINCASCADE.defaults.max_depth,
-    max_weak_count=TRAINCASCADE.defaults.max_weak_count,
-    mode=TRAINCASCADE.defaults.mode,
     opencv_bin_dir=None,
     on_line=None,
     on_progress=None,
+    **params,
 ) -> Path:
     """Train a cascade with OpenCV's ``opencv_traincascade``.
 
@@ -572,12 +554,14 @@ def run_traincascade(
     ----------
     data, vec, bg : str or os.PathLike
         Output folder, positive samples, background list.
-    **params
-        See :func:`traincascade_args`.
     opencv_bin_dir : str, os.PathLike or None, default=None
         Folder holding ``opencv_traincascade``; ``None`` searches ``PATH``.
     on_line, on_progress : callable or None, default=None
         Receive the tool's output as it runs, see :func:`run_opencv_tool`.
+    **params
+        The tool's flags: the keyword arguments of :func:`traincascade_args`
+        (``num_pos``, ``num_stages``, ``feature_type``, ...), with the same
+        defaults, from :data:`~fer_toolkit.cascade.TRAINCASCADE`.
 
     Returns
     -------
@@ -611,29 +595,33 @@ def run_traincascade(
     ...     print(str(exc).split(";")[0].split(" in ")[0])
     opencv_traincascade was not found
     """
-    params = dict(locals())
-    tool = {key: params.pop(key) for key in ("opencv_bin_dir", "on_line", "on_progress")}
-    args = traincascade_args(**params)
-    executable = find_opencv_tool("opencv_traincascade", tool["opencv_bin_dir"])
+    args = traincascade_args(data, vec, bg, **params)
+    executable = find_opencv_tool("opencv_traincascade", opencv_bin_dir)
     _require_file(vec, "-vec")
     _require_file(bg, "-bg")
-    _check_vec(vec, num_pos, width, height)
+    defaults = TRAINCASCADE.defaults
+    _check_vec(
+        vec,
+        params.get("num_pos", defaults.num_pos),
+        params.get("width", defaults.width),
+        params.get("height", defaults.height),
+    )
     Path(data).mkdir(parents=True, exist_ok=True)
     cascade = Path(data) / "cascade.xml"
     before = cascade.stat().st_mtime_ns if cascade.exists() else None
     tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
-    forward = _print_line if tool["on_line"] is None else tool["on_line"]
+    forward = _print_line if on_line is None else on_line
 
-    def on_line(line: str) -> None:
+    def keep_tail(line: str) -> None:
         tail.append(line)
         forward(line)
 
     run_opencv_tool(
         "opencv_traincascade",
         args,
-        opencv_bin_dir=tool["opencv_bin_dir"],
-        on_line=on_line,
-        on_progress=tool["on_progress"],
+        opencv_bin_dir=opencv_bin_dir,
+        on_line=keep_tail,
+        on_progress=on_progress,
     )
     if not cascade.exists() or cascade.stat().st_mtime_ns == before:
         raise _tool_error(
@@ -647,27 +635,10 @@ def run_traincascade(
 
 def run_createsamples(
     *,
-    info=CREATESAMPLES.defaults.info,
-    img=CREATESAMPLES.defaults.img,
-    vec=CREATESAMPLES.defaults.vec,
-    bg=CREATESAMPLES.defaults.bg,
-    num=CREATESAMPLES.defaults.num,
-    bg_color=CREATESAMPLES.defaults.bg_color,
-    inv=CREATESAMPLES.defaults.inv,
-    randinv=CREATESAMPLES.defaults.randinv,
-    bg_thresh=CREATESAMPLES.defaults.bg_thresh,
-    max_intensity_dev=CREATESAMPLES.defaults.max_intensity_dev,
-    max_x_angle=CREATESAMPLES.defaults.max_x_angle,
-    max_y_angle=CREATESAMPLES.defaults.max_y_angle,
-    max_z_angle=CREATESAMPLES.defaults.max_z_angle,
-    show=CREATESAMPLES.defaults.show,
-    width=CREATESAMPLES.defaults.width,
-    height=CREATESAMPLES.defaults.height,
-    max_scale=CREATESAMPLES.defaults.max_scale,
-    random_state=CREATESAMPLES.defaults.random_state,
     opencv_bin_dir=None,
     on_line=None,
     on_progress=None,
+    **params,
 ) -> int:
     """Create samples with OpenCV's ``opencv_createsamples``.
 
@@ -686,12 +657,14 @@ def run_createsamples(
 
     Parameters
     ----------
-    **params
-        See :func:`createsamples_args` (one per flag, OpenCV's defaults).
     opencv_bin_dir : str, os.PathLike or None, default=None
         Folder holding ``opencv_createsamples``; ``None`` searches ``PATH``.
     on_line, on_progress : callable or None, default=None
         Receive the tool's output as it runs, see :func:`run_opencv_tool`.
+    **params
+        The tool's flags: the keyword arguments of :func:`createsamples_args`
+        (``info``, ``vec``, ``num``, ``width``, ...), with the same defaults,
+        from :data:`~fer_toolkit.cascade.CREATESAMPLES`.
 
     Returns
     -------
@@ -726,16 +699,15 @@ def run_createsamples(
     ...     print(str(exc).split(";")[0].split(" in ")[0])
     opencv_createsamples was not found
     """
-    params = dict(locals())
-    tool = {key: params.pop(key) for key in ("opencv_bin_dir", "on_line", "on_progress")}
     createsamples_args(**params)  # validate before looking at any file
-    find_opencv_tool("opencv_createsamples", tool["opencv_bin_dir"])
+    find_opencv_tool("opencv_createsamples", opencv_bin_dir)
+    info, img, vec, bg = (params.get(name) for name in ("info", "img", "vec", "bg"))
     if img is not None and (vec is not None or (bg is not None and info is not None)):
         inputs = {"-img": img, "-bg": bg}
     elif info is not None and vec is not None:
         inputs = {"-info": info}
         _require_file(info, "-info")
-        params["num"] = _info_num(info, num)
+        params["num"] = _info_num(info, params.get("num", CREATESAMPLES.defaults.num))
     elif vec is not None:
         inputs = {"-vec": vec}
     else:
@@ -747,7 +719,13 @@ def run_createsamples(
     for flag, path in inputs.items():
         if path is not None:
             _require_file(path, flag)
-    return run_opencv_tool("opencv_createsamples", createsamples_args(**params), **tool)
+    return run_opencv_tool(
+        "opencv_createsamples",
+        createsamples_args(**params),
+        opencv_bin_dir=opencv_bin_dir,
+        on_line=on_line,
+        on_progress=on_progress,
+    )
 
 
 def _info_num(info, num: int | None) -> int:
