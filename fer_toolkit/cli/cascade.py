@@ -102,10 +102,13 @@ def opencv_options(table):
             else:
                 settings = {
                     "type": _click_type(flag),
-                    "default": flag.cli_default,
                     "show_default": flag.cli_default is not None,
                     "required": flag.required,
                 }
+                if not flag.required:
+                    # click 8.3 takes an explicit default=None as a value that satisfies
+                    # required=True, so a required flag gets no default at all.
+                    settings["default"] = flag.cli_default
                 if flag.flag_value is not None:
                     settings.update(is_flag=False, flag_value=flag.flag_value)
             func = click.option(flag.opencv, flag.option, flag.name, help=flag.help, **settings)(
