@@ -2,6 +2,7 @@
 
 import importlib
 import importlib.util
+import inspect
 import pkgutil
 import re
 import subprocess
@@ -145,6 +146,20 @@ def test_public_api_is_one_tier(package):
         assert not extra, f"{submodule.__name__} exports {sorted(extra)}, {package} does not"
         for name in exported:
             assert getattr(module, name) is getattr(submodule, name), name
+
+
+@pytest.mark.parametrize("package", _subpackages())
+def test_no_public_name_is_defined_in_a_private_module(package):
+    """What a package exports lives in a public module (nothing from ``_types`` and the like)."""
+    module = importlib.import_module(f"fer_toolkit.{package}")
+    for name in getattr(module, "__all__", ()):
+        obj = getattr(module, name)
+        if not (inspect.isclass(obj) or inspect.isfunction(obj)):
+            continue
+        home = obj.__module__
+        if home.startswith("fer_toolkit"):
+            private = [part for part in home.split(".") if part.startswith("_")]
+            assert not private, f"fer_toolkit.{package}.{name} is defined in {home}"
 
 
 def test_flag_tables_are_written_for_the_cascade_guide(api_reference, tmp_path):

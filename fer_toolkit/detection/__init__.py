@@ -11,7 +11,7 @@ import lazy_loader as _lazy
 __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
     submod_attrs={
-        "_types": ["Detections"],
+        "results": ["Detections"],
         "haar": ["HaarCascadeDetector", "available_cascades", "resolve_cascade"],
         "mtcnn": ["MTCNN"],
     },

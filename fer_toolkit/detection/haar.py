@@ -12,7 +12,7 @@ import numpy as np
 
 from ..utils.pixels import to_gray, to_uint8
 from ..utils.validation import InputError, check_image, check_size
-from ._types import Detections
+from .results import Detections
 
 __all__ = ["HaarCascadeDetector", "available_cascades", "resolve_cascade"]
 

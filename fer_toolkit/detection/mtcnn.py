@@ -23,7 +23,7 @@ from ..utils.pixels import to_uint8
 from ..utils.threads import limit_threads
 from ..utils.validation import InputError, check_image, check_images
 from ._mtcnn_nets import ONet, PNet, RNet, load_keras_weights
-from ._types import Detections
+from .results import Detections
 
 __all__ = ["MTCNN"]
 

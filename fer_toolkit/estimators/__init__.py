@@ -9,10 +9,9 @@ import lazy_loader as _lazy
 __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
     submod_attrs={
-        "_callbacks": ["ChanceLevelWarning"],
         "augmentation": ["AugmentationParams", "augment_batch", "augment_batches"],
         "backbone": ["Backbone", "load_backbone", "save_backbone"],
-        "cnn": ["CNNClassifier"],
+        "cnn": ["ChanceLevelWarning", "CNNClassifier"],
         "pretext": ["JigsawPretext", "JointPretext", "RotationPretext", "jigsaw_permutations"],
         "transfer": ["backbone_blocks", "freeze_blocks"],
         "verifier": ["FaceVerifier"],

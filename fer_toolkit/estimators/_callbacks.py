@@ -16,7 +16,6 @@ from skorch.dataset import unpack_data
 from tqdm import tqdm
 
 __all__ = [
-    "ChanceLevelWarning",
     "ChanceLevelWatch",
     "PlainPrintLog",
     "RecomputeBatchNorm",
@@ -24,25 +23,6 @@ __all__ = [
     "TrainingProgress",
     "encoded_accuracy",
 ]
-
-
-class ChanceLevelWarning(UserWarning):
-    """Training loss fell while validation accuracy stayed at chance.
-
-    ``CNNClassifier`` warns so by default (its ``chance_level`` callback);
-    ``callbacks__chance_level=None`` or a warnings filter silences it.
-
-    Examples
-    --------
-    Either drop the callback, or filter the warning:
-
-    >>> import warnings
-    >>> from fer_toolkit.estimators import ChanceLevelWarning, CNNClassifier
-    >>> net = CNNClassifier(callbacks__chance_level=None)  # no chance-level check
-    >>> with warnings.catch_warnings():
-    ...     warnings.filterwarnings("ignore", category=ChanceLevelWarning)
-    ...     warnings.warn("validation accuracy stayed at chance", ChanceLevelWarning)
-    """
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -201,6 +181,8 @@ class ChanceLevelWatch(Callback):
             accuracy = encoded_accuracy(net, dataset, y)
             if accuracy > threshold:
                 return
+        from .cnn import ChanceLevelWarning  # cnn imports this module: at call time
+
         warnings.warn(
             f"training loss fell from {losses[0]:.3g} to {losses[-1]:.3g} in {n_epochs} "
             f"epochs but validation accuracy stayed at chance ({accuracy:.2f}; chance "

@@ -26,7 +26,7 @@ from skorch.dataset import ValidSplit, unpack_data
 from skorch.utils import is_dataset
 
 from ..models import get_model
-from ..models._pretrained import is_pretrained_name
+from ..models.pretrained_models import is_pretrained_name
 from ..utils.validation import InputError
 from ._callbacks import (
     ChanceLevelWatch,
@@ -48,7 +48,27 @@ from .transfer import (
     unfreeze_plan,
 )
 
-__all__ = ["CNNClassifier"]
+__all__ = ["CNNClassifier", "ChanceLevelWarning"]
+
+
+class ChanceLevelWarning(UserWarning):
+    """Training loss fell while validation accuracy stayed at chance.
+
+    ``CNNClassifier`` warns so by default (its ``chance_level`` callback);
+    ``callbacks__chance_level=None`` or a warnings filter silences it.
+
+    Examples
+    --------
+    Either drop the callback, or filter the warning:
+
+    >>> import warnings
+    >>> from fer_toolkit.estimators import ChanceLevelWarning, CNNClassifier
+    >>> net = CNNClassifier(callbacks__chance_level=None)  # no chance-level check
+    >>> with warnings.catch_warnings():
+    ...     warnings.filterwarnings("ignore", category=ChanceLevelWarning)
+    ...     warnings.warn("validation accuracy stayed at chance", ChanceLevelWarning)
+    """
+
 
 _INFERRED_MODULE_KWARGS = ("in_channels", "image_size", "n_classes")
 

@@ -39,7 +39,7 @@ from skorch.callbacks import Callback
 from torch import nn
 
 from ..models import pretrained_backbone
-from ..models._pretrained import is_pretrained_name
+from ..models.pretrained_models import is_pretrained_name
 from ..utils.validation import InputError
 from .backbone import load_backbone
 

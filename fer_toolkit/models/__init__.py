@@ -39,7 +39,10 @@ Examples
 torch.Size([1, 4])
 """
 
-from ._pretrained import (
+from .baseline import BaselineCNN
+from .conv4_dense3 import Conv4Dense3CNN
+from .mini_xception import MiniXception
+from .pretrained_models import (
     PretrainedInfo,
     available_pretrained,
     load_pretrained,
@@ -47,9 +50,6 @@ from ._pretrained import (
     pretrained_backbone,
     pretrained_info,
 )
-from .baseline import BaselineCNN
-from .conv4_dense3 import Conv4Dense3CNN
-from .mini_xception import MiniXception
 from .prior_attention import PriorAttentionCNN
 from .registry import (
     ModelInfo,
