@@ -508,8 +508,8 @@ class _VerdictCascade:
     height = width = 2
     stages = [None]
 
-    def accepts(self, windows, training):
-        assert training
+    def accepts(self, windows, training, n_threads):
+        assert training and n_threads >= 1
         return windows[:, 0, 0] == 1
 
 

@@ -32,7 +32,6 @@ windows (which only the trainer evaluates).
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from functools import cached_property
 from numbers import Integral, Real
@@ -41,6 +40,7 @@ import cv2
 import numpy as np
 
 from ..utils.pixels import to_gray, to_uint8
+from ..utils.threads import resolve_num_threads
 from ..utils.validation import InputError, check_image, check_images, check_size
 from .features import FEATURE_TYPES, HAAR_MODES, HaarFeatures, LBPFeatures
 from .flags import TRAINCASCADE
@@ -58,6 +58,29 @@ _WINDOW = "(width, height)"
 
 def _is_int(value) -> bool:
     return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def _kernels(n_threads):
+    """The compiled evaluator (numba, imported on first use) set to its thread count:
+    ``(module, threads)``."""
+    from numba import config
+
+    from . import _scan_kernels
+
+    threads = resolve_num_threads(n_threads, current=config.NUMBA_NUM_THREADS)
+    _scan_kernels.use_threads(threads)
+    return _scan_kernels, threads
+
+
+def _kernel_features(table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A feature table as :mod:`._scan_kernels` takes it: ``(rects, weights, tilted)``,
+    rects ``(k, 3, 4)`` (Haar) or ``(k, 1, 4)`` (LBP) int64, weights ``(k, 3)`` float32
+    (zeros for LBP), tilted ``(k,)`` bool (all False for LBP)."""
+    if isinstance(table, HaarFeatures):
+        return table.rects.astype(np.int64), table.weights, table.tilted
+    k = len(table)
+    rects = table.rects.astype(np.int64).reshape(k, 1, 4)
+    return rects, np.zeros((k, 3), dtype=np.float32), np.zeros(k, dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -416,68 +439,6 @@ class Stage:
         return np.float32(self.threshold) - STAGE_THRESHOLD_EPS
 
 
-@dataclass
-class _StagePlan:
-    """A stage prepared for evaluation: its features and, for stumps, flat arrays."""
-
-    table: HaarFeatures | LBPFeatures
-    columns: list[np.ndarray]
-    stumps: bool
-    trees: tuple[WeakTree, ...]
-
-    def __post_init__(self):
-        if self.stumps:
-            self.stump_columns = np.concatenate(self.columns)
-            self.thresholds = np.array([t.threshold[0] for t in self.trees], dtype=np.float32)
-            self.subsets = np.array([t.subsets[0] for t in self.trees]).astype(np.int64)
-            self.leaf_values = np.array([t.leaf_values for t in self.trees], dtype=np.float64)
-
-    def sums(self, values: np.ndarray, inclusive: bool = False) -> np.ndarray:
-        """Stage sums of windows whose feature values are ``values`` (n, table size);
-        ``inclusive``: nodes go left when ``value <= threshold`` (the trainer's test)."""
-        if not self.stumps:
-            total = np.zeros(len(values), dtype=np.float64)
-            for tree, cols in zip(self.trees, self.columns, strict=True):
-                leaves = tree.leaves(values[:, cols], inclusive=inclusive)
-                total += tree.leaf_values[leaves].astype(np.float64)
-            return total
-        node_values = values[:, self.stump_columns]
-        if self.trees[0].categorical:
-            codes = node_values.astype(np.int64)
-            words = np.take_along_axis(self.subsets[None] & 0xFFFFFFFF, codes[..., None] >> 5, -1)
-            go_left = (words[..., 0] >> (codes & 31)) & 1 == 1
-        elif inclusive:
-            go_left = node_values <= self.thresholds
-        else:
-            go_left = node_values < self.thresholds
-        # OpenCV's stump path: leaf 0 on the left, leaf 1 on the right, summed in order.
-        leaves = np.where(go_left, self.leaf_values[:, 0], self.leaf_values[:, 1])
-        return np.cumsum(leaves, axis=1)[:, -1] if leaves.shape[1] else np.zeros(len(values))
-
-
-@dataclass
-class _Windows:
-    """Windows of flattened integral tables, ready for :meth:`Cascade._run`."""
-
-    planes: np.ndarray
-    stride: int
-    tilted_offset: int
-    bases: np.ndarray
-    factor: np.ndarray
-    valid: np.ndarray
-    norm: np.ndarray
-    training: bool
-
-
-def _variance_factor(vsum: np.ndarray, vsqsum: np.ndarray, area: int):
-    """OpenCV's ``HaarEvaluator::setWindow``: (window accepted, float32 factor)."""
-    nf = area * vsqsum.astype(np.float64) - vsum.astype(np.float64) ** 2
-    positive = nf > 0
-    factor = np.ones(len(nf), dtype=np.float32)
-    factor[positive] = (1.0 / np.sqrt(nf[positive])).astype(np.float32)
-    return positive & (area * factor.astype(np.float64) < 0.1), factor
-
-
 @dataclass(frozen=True, kw_only=True)
 class Cascade:
     """A boosted cascade of weak trees over Haar or LBP features.
@@ -604,85 +565,60 @@ class Cascade:
         return Cascade.from_params(self.params, stages, self.features.take(used))
 
     @cached_property
-    def _plan(self) -> list[_StagePlan]:
-        """Per stage: its feature sub-table and each tree's columns into it."""
-        plan = []
-        for stage in self.stages:
-            used, inverse = np.unique(
-                np.concatenate([t.feature for t in stage.weak]), return_inverse=True
-            )
-            bounds = np.cumsum([0] + [len(t.nodes) for t in stage.weak])
-            plan.append(
-                _StagePlan(
-                    table=self.features.take(used),
-                    columns=[inverse[a:b] for a, b in itertools.pairwise(bounds)],
-                    stumps=self.max_nodes_per_tree == 1,
-                    trees=stage.weak,
-                )
-            )
-        return plan
-
-    # --- window preparation --------------------------------------------------------
-
-    @property
-    def _needs_tilted(self) -> bool:
-        return self.feature_type == "HAAR" and bool(self.features.tilted.any())
-
-    def _sample_windows(self, samples, training: bool = False) -> _Windows:
-        stack = self._check_samples(samples)
-        # Stacked vertically, the windows form one tall image; sums inside a window only
-        # depend on that window's pixels, upright or tilted.
-        tall = stack.reshape(-1, self.width)
-        ys = np.arange(len(stack)) * self.height
-        return self._image_windows(tall, np.zeros(1, np.int64), ys, training)
-
-    def _image_windows(
-        self, gray: np.ndarray, xs: np.ndarray, ys: np.ndarray, training: bool = False
-    ) -> _Windows:
-        """Windows at the grid ``xs x ys`` of one grayscale uint8 image (row-major order)."""
-        stride = gray.shape[1] + 1
-        gx, gy = np.meshgrid(xs, ys)
-        bases = (gy * stride + gx).ravel().astype(np.int64)
-        if self.feature_type == "LBP":
-            # Codes compare cell sums: no squared sums, no variance normalisation.
-            total = cv2.integral(gray, sdepth=cv2.CV_64F)
-            n = len(bases)
-            return _Windows(
-                planes=total.ravel(),
-                stride=stride,
-                tilted_offset=total.size,
-                bases=bases,
-                factor=np.ones(n, dtype=np.float32),
-                valid=np.ones(n, dtype=bool),
-                norm=np.zeros(n, dtype=np.float32),
-                training=training,
-            )
-        total, sqsum, tilted = opencv_tables(gray, self._needs_tilted)
-        w, h = self.width, self.height
-        corners = bases[:, None] + np.array([stride + 1, stride + w - 1])[None, :]
-        corners = np.concatenate([corners, corners + (h - 2) * stride], axis=1)
-        signs = np.array([1.0, -1.0, -1.0, 1.0])
-        vsum = np.take(total, corners) @ signs
-        vsqsum = np.take(sqsum, corners) @ signs
-        area = (w - 2) * (h - 2)
-        valid, factor = _variance_factor(vsum, vsqsum, area)
-        # The trainer's calcNormFactor: float32(sqrt(area * sqsum - sum ** 2)), in double.
-        norm = np.sqrt(area * vsqsum.astype(np.float64) - vsum.astype(np.float64) ** 2)
-        if training:
-            valid = np.ones(len(bases), dtype=bool)
-        planes = (
-            total.ravel() if tilted is None else np.concatenate([total.ravel(), tilted.ravel()])
+    def _flat(self) -> tuple[tuple, tuple]:
+        """The cascade as the arrays of :mod:`._scan_kernels`: ``(model, feats)``."""
+        trees = [tree for stage in self.stages for tree in stage.weak]
+        used, inverse = np.unique(
+            np.concatenate([t.feature for t in trees] or [np.zeros(0, np.int64)]),
+            return_inverse=True,
         )
-        return _Windows(
-            planes=planes,
-            stride=stride,
-            tilted_offset=total.size,
-            bases=bases,
-            factor=factor,
-            valid=valid,
-            norm=norm.astype(np.float32),
-            training=training,
+        n_nodes = np.cumsum([0] + [len(t.nodes) for t in trees])
+        n_leaves = np.cumsum([0] + [len(t.leaf_values) for t in trees])
+        children = []
+        for tree, first_node, first_leaf in zip(trees, n_nodes, n_leaves, strict=False):
+            # OpenCV's stump fast path: leaf 0 on the left, whatever the record says.
+            pair = [[0], [-1]] if self.max_nodes_per_tree == 1 else [tree.left, tree.right]
+            for c in map(np.asarray, pair):
+                # Global node index, or leaf ``first_leaf - c`` coded as ``-leaf - 1``.
+                children.append(np.where(c > 0, c + first_node, c - first_leaf - 1))
+        lbp = self.feature_type == "LBP"
+        n = int(n_nodes[-1])
+        model = (
+            np.cumsum([0] + [len(s.weak) for s in self.stages]).astype(np.int64),
+            np.array([s.reject_below for s in self.stages], dtype=np.float64),
+            n_nodes[:-1].astype(np.int64),
+            inverse.astype(np.int64).reshape(n),
+            np.concatenate(
+                [t.threshold for t in trees] if trees and not lbp else [np.zeros(n)]
+            ).astype(np.float32),
+            (
+                np.concatenate([t.subsets for t in trees]) if trees and lbp else np.zeros((n, 8))
+            ).astype(np.int64)
+            & 0xFFFFFFFF,
+            np.concatenate(children[0::2] or [np.zeros(0)]).astype(np.int64),
+            np.concatenate(children[1::2] or [np.zeros(0)]).astype(np.int64),
+            np.concatenate([t.leaf_values for t in trees] or [np.zeros(0)]).astype(np.float64),
+            lbp,
         )
+        return model, _kernel_features(self.features.take(used))
+
+    def _run_windows(self, samples, what: str, *, training=False, feats=None, n_threads=None):
+        """:func:`._scan_kernels.run_windows` on ``samples``: ``what`` is ``"run"``,
+        ``"stage_sums"`` or ``"feature_values"`` (then of ``feats``)."""
+        windows = self._check_samples(samples)
+        model, own = self._flat
+        feats = own if feats is None else feats
+        kernels, threads = _kernels(n_threads)
+        code, width = {
+            "run": (kernels.RUN, 2),
+            "stage_sums": (kernels.STAGE_SUMS, len(self.stages)),
+            "feature_values": (kernels.FEATURE_VALUES, len(feats[0])),
+        }[what]
+        out = np.empty((len(windows), width))
+        tilted = bool(feats[2].any())
+        n_blocks = min(len(windows), 4 * threads)
+        kernels.run_windows(windows, training, tilted, model, feats, code, n_blocks, out)
+        return out
 
     def _check_samples(self, samples) -> np.ndarray:
         shape = (self.height, self.width)
@@ -704,41 +640,9 @@ class Cascade:
 
     # --- evaluation ------------------------------------------------------------------
 
-    def _values(self, table, windows: _Windows, idx: np.ndarray) -> np.ndarray:
-        """Detector (or trainer) values of ``table``'s features at windows ``idx``."""
-        values = table.window_values(
-            windows.planes, windows.bases[idx], windows.stride, windows.tilted_offset
-        )
-        if self.feature_type != "HAAR":
-            return values
-        if not windows.training:
-            return values * windows.factor[idx, None]
-        norm = windows.norm[idx, None]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(norm == 0, np.float32(0), values / norm)
-
-    def _stage_sums(self, s: int, windows: _Windows, idx: np.ndarray) -> np.ndarray:
-        plan = self._plan[s]
-        return plan.sums(self._values(plan.table, windows, idx), inclusive=windows.training)
-
-    def _run(self, windows: _Windows, chunk: int = 1 << 16):
-        """Stages passed and last stage sum of every window, with early rejection."""
-        n = len(windows.bases)
-        passed = np.where(windows.valid, len(self.stages), -1)
-        score = np.full(n, np.nan)
-        for start in range(0, n, chunk):
-            active = np.flatnonzero(windows.valid[start : start + chunk]) + start
-            for s, stage in enumerate(self.stages):
-                if not active.size:
-                    break
-                sums = self._stage_sums(s, windows, active)
-                score[active] = sums
-                rejected = sums < np.float64(stage.reject_below)
-                passed[active[rejected]] = s
-                active = active[~rejected]
-        return passed, score
-
-    def evaluate(self, samples, *, training: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def evaluate(
+        self, samples, *, training: bool = False, n_threads: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Run the cascade on windows of exactly the cascade's size.
 
         Parameters
@@ -748,6 +652,9 @@ class Cascade:
         training : bool, default=False
             Evaluate as ``opencv_traincascade`` does while it fills a stage's samples
             (see the module docstring) instead of as the detector does.
+        n_threads : int or None, default=None
+            Threads of the compiled evaluator; None: the cores other processes leave
+            free (see :func:`~fer_toolkit.utils.threads.resolve_num_threads`).
 
         Returns
         -------
@@ -764,9 +671,12 @@ class Cascade:
         TypeError, ValueError
             If ``samples`` is not a batch of images of the cascade's window size.
         """
-        return self._run(self._sample_windows(samples, training))
+        out = self._run_windows(samples, "run", training=training, n_threads=n_threads)
+        return out[:, 0].astype(np.int64), out[:, 1]
 
-    def accepts(self, samples, *, training: bool = False) -> np.ndarray:
+    def accepts(
+        self, samples, *, training: bool = False, n_threads: int | None = None
+    ) -> np.ndarray:
         """Whether the cascade (as ``cv2.CascadeClassifier``) accepts each window.
 
         Parameters
@@ -774,12 +684,15 @@ class Cascade:
         samples : ndarray of shape (n, height, width) or sequence of images
         training : bool, default=False
             As ``opencv_traincascade`` judges samples instead (see :meth:`evaluate`).
+        n_threads : int or None, default=None
+            Threads of the compiled evaluator (see :meth:`evaluate`).
 
         Returns
         -------
         accepted : ndarray of shape (n,), dtype bool
         """
-        return self.evaluate(samples, training=training)[0] == len(self.stages)
+        passed = self.evaluate(samples, training=training, n_threads=n_threads)[0]
+        return passed == len(self.stages)
 
     def feature_values(self, samples, features=None) -> np.ndarray:
         """The detector's values of features on windows: what the tree nodes compare.
@@ -796,9 +709,9 @@ class Cascade:
             Haar: the weighted rectangle sum times the window's variance factor (in
             float32, as OpenCV). LBP: the codes 0-255.
         """
-        windows = self._sample_windows(samples)
         table = self.features if features is None else self.features.take(features)
-        return self._values(table, windows, np.arange(len(windows.bases)))
+        out = self._run_windows(samples, "feature_values", feats=_kernel_features(table))
+        return out.astype(np.float32)
 
     def stage_sums(self, samples) -> np.ndarray:
         """Every stage's sum for every window, without early rejection.
@@ -810,12 +723,11 @@ class Cascade:
         -------
         sums : ndarray of shape (n, len(stages)), dtype float64
         """
-        windows = self._sample_windows(samples)
-        every = np.arange(len(windows.bases))
-        sums = [self._stage_sums(s, windows, every) for s in range(len(self.stages))]
-        return np.stack(sums, axis=1) if sums else np.zeros((len(every), 0))
+        return self._run_windows(samples, "stage_sums")
 
-    def scan(self, image, step: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    def scan(
+        self, image, step: int = 1, *, n_threads: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Evaluate every window of ``image`` at scale 1 on a ``step``-pixel grid.
 
         Parameters
@@ -824,6 +736,8 @@ class Cascade:
             Grayscale or RGB, uint8 or float in [0, 1] (RGB is converted with BT.601
             weights; note that ``cv2.CascadeClassifier`` assumes BGR for colour input).
         step : int, default=1
+        n_threads : int or None, default=None
+            Threads of the compiled evaluator (see :meth:`evaluate`).
 
         Returns
         -------
@@ -835,14 +749,40 @@ class Cascade:
         gray = self._check_image(image)
         if not _is_int(step) or step < 1:
             raise InputError(f"step must be an int >= 1; got {step!r}.")
-        xs = np.arange(0, gray.shape[1] - self.width + 1, step)
-        ys = np.arange(0, gray.shape[0] - self.height + 1, step)
-        if not (xs.size and ys.size):
-            return np.zeros((len(ys), len(xs)), dtype=np.int64), np.zeros((len(ys), len(xs)))
-        passed, score = self._run(self._image_windows(gray, xs, ys))
-        return passed.reshape(len(ys), len(xs)), score.reshape(len(ys), len(xs))
+        return self._scan(gray, step, False, n_threads)
 
-    def accepted_windows(self, image, step: int = 1) -> np.ndarray:
+    def _scan(self, gray: np.ndarray, step: int, skip: bool, n_threads) -> tuple:
+        """:func:`._scan_kernels.run_grid` on a uint8 image; ``skip``: as the detector,
+        do not visit the position after a first-stage rejection (``passed`` -2)."""
+        nx = max(0, (gray.shape[1] - self.width) // step + 1)
+        ny = max(0, (gray.shape[0] - self.height) // step + 1)
+        passed = np.zeros((ny, nx), dtype=np.int64)
+        score = np.zeros((ny, nx))
+        if not (nx and ny):
+            return passed, score
+        model, feats = self._flat
+        unused = np.zeros(1)
+        if self.feature_type == "LBP":
+            # Codes compare cell sums: no squared sums, no variance normalisation.
+            tables = (cv2.integral(gray, sdepth=cv2.CV_64F), unused, unused)
+        else:
+            tables = opencv_tables(gray, bool(feats[2].any()))
+            tables = (*tables[:2], unused if tables[2] is None else tables[2])
+        kernels, _ = _kernels(n_threads)
+        kernels.run_grid(
+            tuple(t.ravel() for t in tables),
+            gray.shape[1] + 1,
+            (self.width, self.height),
+            step,
+            skip,
+            model,
+            feats,
+            passed,
+            score,
+        )
+        return passed, score
+
+    def accepted_windows(self, image, step: int = 1, *, n_threads: int | None = None) -> np.ndarray:
         """Top-left corners ``(x, y)`` of the windows accepted at scale 1.
 
         Parameters
@@ -850,6 +790,8 @@ class Cascade:
         image : ndarray of shape (H, W) or (H, W, 3)
         step : int, default=1
             Grid step in pixels.
+        n_threads : int or None, default=None
+            Threads of the compiled evaluator (see :meth:`evaluate`).
 
         Returns
         -------
@@ -867,7 +809,7 @@ class Cascade:
         >>> empty.accepted_windows(noise).tolist()  # no stage: every textured window
         [[0, 0], [1, 0], [0, 1], [1, 1], [0, 2], [1, 2]]
         """
-        passed, _ = self.scan(image, step)
+        passed, _ = self.scan(image, step, n_threads=n_threads)
         ys, xs = np.nonzero(passed == len(self.stages))
         return np.stack([xs * step, ys * step], axis=1).astype(np.int64)
 
@@ -878,6 +820,8 @@ class Cascade:
         min_neighbors: int = 3,
         min_size=None,
         max_size=None,
+        *,
+        n_threads: int | None = None,
     ) -> np.ndarray:
         """Detect objects as ``cv2.CascadeClassifier.detectMultiScale`` does.
 
@@ -890,6 +834,8 @@ class Cascade:
         scale_factor : float, default=1.1
         min_neighbors : int, default=3
         min_size, max_size : (width, height) or None
+        n_threads : int or None, default=None
+            Threads of the compiled evaluator (see :meth:`evaluate`).
 
         Returns
         -------
@@ -913,7 +859,7 @@ class Cascade:
             if win_w > max_w or win_h > max_h or win_w > img_w or win_h > img_h:
                 break
             if win_w >= min_w and win_h >= min_h:
-                boxes.append(self._detect_at_scale(gray, np.float32(factor)))
+                boxes.append(self._detect_at_scale(gray, np.float32(factor), n_threads))
             factor *= scale_factor
         rects = np.concatenate(boxes) if boxes else np.zeros((0, 4), dtype=np.int64)
         if min_neighbors > 0 and len(rects):
@@ -926,7 +872,7 @@ class Cascade:
         clipped = np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)[keep]
         return clipped[np.lexsort(clipped.T[::-1])] if len(clipped) else clipped
 
-    def _detect_at_scale(self, gray: np.ndarray, scale: np.float32) -> np.ndarray:
+    def _detect_at_scale(self, gray: np.ndarray, scale: np.float32, n_threads) -> np.ndarray:
         img_h, img_w = gray.shape
         size = (
             int(np.rint(np.float32(img_w) / scale)),
@@ -938,14 +884,9 @@ class Cascade:
             else cv2.resize(gray, size, interpolation=cv2.INTER_LINEAR_EXACT)
         )
         step = 1 if scale >= 2 else 2
-        passed, _ = self.scan(resized, step)
-        if not passed.size:
-            return np.zeros((0, 4), dtype=np.int64)
         # OpenCV skips the next position after a window the first stage rejects.
-        visited = np.ones_like(passed, dtype=bool)
-        for i in range(1, passed.shape[1]):
-            visited[:, i] = ~(visited[:, i - 1] & (passed[:, i - 1] == 0))
-        ys, xs = np.nonzero(visited & (passed == len(self.stages)))
+        passed, _ = self._scan(resized, step, True, n_threads)
+        ys, xs = np.nonzero(passed == len(self.stages))
         corner = np.rint(np.stack([xs, ys], axis=1).astype(np.float32) * step * scale)
         win = np.rint(np.float32([self.width, self.height]) * scale)
         return np.concatenate([corner, np.broadcast_to(win, corner.shape)], axis=1).astype(np.int64)

@@ -18,9 +18,9 @@ The walk over the backgrounds is ``opencv_traincascade``'s
 * the walk is **not** restarted between stages: each stage takes the windows
   after the last one the previous stage looked at (:class:`NegativeWalk`).
 
-Mining evaluates whole batches of windows with the cascade at once, in
-parallel blocks on PyTorch's thread count, as ``opencv_traincascade`` judges
-them (:meth:`~fer_toolkit.cascade.Cascade.evaluate` with
+Mining evaluates whole batches of windows with the cascade at once (its
+compiled evaluator, on PyTorch's thread count), as ``opencv_traincascade``
+judges them (:meth:`~fer_toolkit.cascade.Cascade.evaluate` with
 ``training=True``), then applies OpenCV's sequential rules to the verdicts in
 walk order: stop when enough negatives are accepted, or when even one more
 acceptance could not keep the acceptance ratio above the required one. The
@@ -32,7 +32,6 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -363,26 +362,10 @@ def mine_negatives(
     ((5, 12, 12), 5, 1.0, 'filled')
     """
     n_threads = torch.get_num_threads()
-    pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
-    try:
-        return _mine(cascade, walk, count, min_acceptance_ratio, max_windows, pool, n_threads)
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    return _mine(cascade, walk, count, min_acceptance_ratio, max_windows, n_threads)
 
 
-def _accepts(cascade, windows: np.ndarray, pool, n_threads: int) -> np.ndarray:
-    """The trainer's verdict on each window, in parallel row blocks."""
-
-    def judge(block):
-        return cascade.accepts(block, training=True)
-
-    if pool is None or len(windows) < 2 * n_threads:
-        return judge(windows)
-    return np.concatenate(list(pool.map(judge, np.array_split(windows, n_threads))))
-
-
-def _mine(cascade, walk, count, min_acceptance_ratio, max_windows, pool, n_threads):
+def _mine(cascade, walk, count, min_acceptance_ratio, max_windows, n_threads):
     height, width = cascade.height, cascade.width
     found: list[np.ndarray] = []
     n_found = tried = 0
@@ -391,7 +374,7 @@ def _mine(cascade, walk, count, min_acceptance_ratio, max_windows, pool, n_threa
     stop = None
     for windows, owners in _batches(_pieces(walk), _BATCH * n_threads):
         keep = int(min(len(windows), budget - tried))
-        accepted = _accepts(cascade, windows[:keep], pool, n_threads)
+        accepted = cascade.accepts(windows[:keep], training=True, n_threads=n_threads)
         # Accepted windows before each one, and windows tried before it.
         before = n_found + np.cumsum(accepted) - accepted
         position = tried + np.arange(keep)
