@@ -8,6 +8,7 @@ threshold (where ``value < threshold`` matters).
 """
 
 import pickle
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -25,8 +26,11 @@ from fer_toolkit.cascade import (
     read_cascade,
     write_cascade,
 )
+from fer_toolkit.cascade.integral import opencv_tables
+from fer_toolkit.cascade.negatives import Backgrounds, NegativeWalk, mine_negatives
 
 WIDTH, HEIGHT = 18, 16  # not square, so width/height mix-ups show
+SHIPPED = Path(__file__).parents[1] / "cascades" / "fer_toolkit_frontalface.xml"
 
 
 @pytest.fixture(scope="module")
@@ -345,3 +349,130 @@ def test_stage_and_cascade_validation():
     with pytest.raises(ValueError, match="scale_factor"):
         cascade.detect_multiscale(np.zeros((20, 20), dtype=np.uint8), 1.0)
     assert cascade.accepted_windows(np.zeros((5, 5), dtype=np.uint8)).shape == (0, 2)
+
+
+# --- the compiled evaluator against the NumPy evaluation it replaced ---------------------
+
+
+def _reference(cascade, windows, training):
+    """``(passed, score)`` as the NumPy evaluator did before the compiled one (stage by
+    stage over the windows still alive, values from ``window_values``, trees through
+    ``WeakTree.leaves``): one tall image of the stacked windows and its integral tables."""
+    n, h, w = windows.shape
+    tall = windows.reshape(-1, w)
+    stride, bases = w + 1, np.arange(n) * h * (w + 1)
+    total, sqsum, tilted = opencv_tables(tall, True)
+    planes = np.concatenate([total.ravel(), tilted.ravel()])
+    inner = bases[:, None] + np.array([stride + 1, stride + w - 1])
+    inner = np.concatenate([inner, inner + (h - 2) * stride], axis=1)
+    signs = np.array([1.0, -1.0, -1.0, 1.0])
+    nf = (w - 2) * (h - 2) * (np.take(sqsum, inner) @ signs) - (np.take(total, inner) @ signs) ** 2
+    factor = np.where(nf > 0, 1 / np.sqrt(np.maximum(nf, 1)), 1).astype(np.float32)
+    norm = np.sqrt(nf).astype(np.float32)
+    valid = (nf > 0) & ((w - 2) * (h - 2) * factor.astype(np.float64) < 0.1)
+    if training or cascade.feature_type == "LBP":
+        valid[:] = True
+    passed = np.where(valid, len(cascade.stages), -1)
+    score = np.full(n, np.nan)
+    active = np.flatnonzero(valid)
+    for s, stage in enumerate(cascade.stages):
+        if not active.size:
+            break
+        sums = np.zeros(len(active))
+        for tree in stage.weak:
+            table = cascade.features.take(tree.feature)
+            values = table.window_values(planes, bases[active], stride, total.size)
+            if cascade.feature_type == "HAAR" and training:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    values = np.where(norm[active, None] == 0, 0, values / norm[active, None])
+            elif cascade.feature_type == "HAAR":
+                values = values * factor[active, None]
+            if cascade.max_nodes_per_tree == 1:  # OpenCV's stumps: leaf 0 on the left
+                tree = WeakTree(
+                    nodes=np.c_[[[0, -1]], tree.nodes[:, 2:]], leaf_values=tree.leaf_values
+                )
+            sums += tree.leaf_values[tree.leaves(values.astype(np.float32), training)]
+        score[active] = sums
+        rejected = sums < np.float64(stage.reject_below)
+        passed[active[rejected]] = s
+        active = active[~rejected]
+    return passed, score
+
+
+def _hard_windows(real_windows, width, height, rng):
+    """Real windows of the size, flat ones and nearly flat ones (std about 1)."""
+    crops = real_windows
+    if crops.shape[1:] != (height, width):  # another window size: cut from the photo
+        gray = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)
+        ys, xs = rng.integers(0, 512 - height, 3000), rng.integers(0, 512 - width, 3000)
+        crops = np.stack([gray[y : y + height, x : x + width] for x, y in zip(xs, ys, strict=True)])
+    flat = np.full((40, height, width), 90, np.uint8)
+    low = (120 + rng.integers(0, 3, (40, height, width))).astype(np.uint8)
+    return np.ascontiguousarray(np.concatenate([crops, flat, low]))
+
+
+@pytest.fixture(scope="module")
+def reference_cascades(real_windows):
+    """Random cascades of every kind, the shipped one and OpenCV's with trees and tilted
+    features."""
+    cascades = {
+        f"{ft}-{mode}-{nodes}": _random_cascade(
+            np.random.default_rng(20 + i), ft, mode, nodes, real_windows
+        )
+        for i, (ft, mode, nodes) in enumerate(CONFIGS)
+    }
+    cascades["shipped"] = read_cascade(str(SHIPPED))
+    for name in ("haarcascade_eye_tree_eyeglasses.xml", "haarcascade_frontalcatface_extended.xml"):
+        cascades[name] = read_cascade(cv2.data.haarcascades + name)
+    return cascades
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_compiled_evaluator_matches_the_numpy_one(reference_cascades, real_windows, training):
+    rng = np.random.default_rng(11)
+    for name, cascade in reference_cascades.items():
+        windows = _hard_windows(real_windows, cascade.width, cascade.height, rng)
+        passed, score = cascade.evaluate(windows, training=training)
+        expected_passed, expected_score = _reference(cascade, windows, training)
+        np.testing.assert_array_equal(passed, expected_passed, err_msg=name)
+        np.testing.assert_array_equal(score, expected_score, err_msg=name)
+        counts = np.bincount(passed + 1, minlength=len(cascade.stages) + 2)
+        assert (counts[1:3] > 0).all(), (name, counts)  # not all rejected at once
+        # One thread or two: the same verdicts.
+        np.testing.assert_array_equal(
+            cascade.evaluate(windows, training=training, n_threads=1)[1], score
+        )
+
+
+def test_mining_takes_the_negatives_the_numpy_evaluator_took(reference_cascades):
+    class Reference:
+        def __init__(self, cascade):
+            self.cascade, self.width, self.height = cascade, cascade.width, cascade.height
+            self.stages = cascade.stages
+
+        def accepts(self, windows, training, n_threads):
+            return _reference(self.cascade, windows, training)[0] == len(self.stages)
+
+    photos = [data.coffee(), data.rocket(), data.chelsea()]
+    for name in ("HAAR-ALL-3", "LBP-None-1", "shipped"):
+        cascade = reference_cascades[name]
+        # The shipped cascade's first stages, as while it was trained (it accepts no window).
+        cascade = Cascade.from_params(cascade.params, cascade.stages[:4], cascade.features)
+        mined = [
+            [
+                mine_negatives(judge, walk, 300, min_acceptance_ratio=ratio, max_windows=40000)
+                for ratio in (0.0, 0.01)  # two stages sharing the walk
+            ]
+            for judge, walk in (
+                (model, NegativeWalk(Backgrounds(photos), cascade.width, cascade.height))
+                for model in (cascade, Reference(cascade))
+            )
+        ]
+        for ours, theirs in zip(*mined, strict=True):
+            assert (ours.tried, ours.images, ours.stop) == (
+                theirs.tried,
+                theirs.images,
+                theirs.stop,
+            )
+            np.testing.assert_array_equal(ours.samples, theirs.samples, err_msg=name)
+        assert len(mined[0][0].samples) > 0
