@@ -481,7 +481,7 @@ def test_walk_gives_opencvs_windows_in_opencvs_order_across_stages():
     class _All:
         height, width, stages = 12, 14, []
 
-        def accepts(self, windows, training):
+        def accepts(self, windows, training, n_threads):
             return np.ones(len(windows), dtype=bool)
 
     got = []
