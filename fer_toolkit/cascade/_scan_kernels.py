@@ -72,80 +72,88 @@ def lbp_offsets(rects, stride):
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
+def _rect(t, base, offsets, f, r):
+    """Sum of rectangle ``r`` of feature ``f`` at ``base`` in table ``t`` (exact)."""
+    return (
+        t[base + offsets[f, r, 0]]
+        - t[base + offsets[f, r, 1]]
+        - t[base + offsets[f, r, 2]]
+        + t[base + offsets[f, r, 3]]
+    )
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _haar_raw(table, tilted_table, base, f, offsets, weights, tilted):
     """Weighted rectangle sum of feature ``f`` at ``base`` (float32, OpenCV's order)."""
-    t = tilted_table if tilted[f] else table
-    o = offsets[f]
     value = np.float32(0)
     for r in range(3):
         w = weights[f, r]
         if r == 2 and w == 0:
             break  # a two-rectangle feature: its third term is 0
-        s = t[base + o[r, 0]] - t[base + o[r, 1]] - t[base + o[r, 2]] + t[base + o[r, 3]]
+        if tilted[f]:
+            s = _rect(tilted_table, base, offsets, f, r)
+        else:
+            s = _rect(table, base, offsets, f, r)
         term = np.float32(s) * w
         value = term if r == 0 else value + term
     return value
 
 
-@njit(cache=True, nogil=True)
-def _cell(table, base, o, r, c):
-    """Sum of cell ``(r, c)`` of an LBP block with corner offsets ``o`` ``(4, 4)``."""
+@njit(cache=True, nogil=True, inline="always")
+def _cell(table, base, offsets, f, r, c):
+    """Sum of cell ``(r, c)`` of LBP feature ``f`` (corner offsets ``(F, 4, 4)``)."""
     return (
-        table[base + o[r, c]]
-        - table[base + o[r, c + 1]]
-        - table[base + o[r + 1, c]]
-        + table[base + o[r + 1, c + 1]]
+        table[base + offsets[f, r, c]]
+        - table[base + offsets[f, r, c + 1]]
+        - table[base + offsets[f, r + 1, c]]
+        + table[base + offsets[f, r + 1, c + 1]]
     )
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _lbp_code(table, base, f, offsets):
     """LBP code (0-255) of feature ``f`` at ``base``."""
-    o = offsets[f]
-    centre = _cell(table, base, o, 1, 1)
+    centre = _cell(table, base, offsets, f, 1, 1)
     code = 0
     for r in range(3):
         for c in range(3):
             bit = _CELL_BITS[r * 3 + c]
-            if bit != 0 and _cell(table, base, o, r, c) >= centre:
+            if bit != 0 and _cell(table, base, offsets, f, r, c) >= centre:
                 code |= bit
     return code
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _stage_sum(s, table, tilted_table, base, scale, training, model, feats, offsets):
     """Sum of stage ``s``'s leaf values at the window at ``base`` (float64).
 
     ``scale``: the detector's factor, or the trainer's norm when ``training``.
     """
-    stage_trees, _, tree_root, node_feature, node_threshold, node_subset = model[:6]
-    node_left, node_right, leaf_value, lbp = model[6:]
-    weights, tilted = feats[1], feats[2]
     total = 0.0
-    for t in range(stage_trees[s], stage_trees[s + 1]):
-        node = tree_root[t]
+    for t in range(model[0][s], model[0][s + 1]):
+        node = model[2][t]
         while True:
-            f = node_feature[node]
-            if lbp:
+            f = model[3][node]
+            if model[9]:
                 code = _lbp_code(table, base, f, offsets)
-                left = (node_subset[node, code >> 5] >> (code & 31)) & 1 == 1
+                left = (model[5][node, code >> 5] >> (code & 31)) & 1 == 1
             else:
-                value = _haar_raw(table, tilted_table, base, f, offsets, weights, tilted)
+                value = _haar_raw(table, tilted_table, base, f, offsets, feats[1], feats[2])
                 if training:
                     value = np.float32(0) if scale == 0 else value / scale
-                    left = value <= node_threshold[node]
+                    left = value <= model[4][node]
                 else:
-                    left = value * scale < node_threshold[node]
-            child = node_left[node] if left else node_right[node]
+                    left = value * scale < model[4][node]
+            child = model[6][node] if left else model[7][node]
             if child < 0:
-                total += leaf_value[-child - 1]
+                total += model[8][-child - 1]
                 break
             node = child
     return total
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _scale(vsum, vsqsum, area, training):
     """(window valid, factor or norm) from the inner rectangle's sum and squared sum.
 
@@ -162,68 +170,68 @@ def _scale(vsum, vsqsum, area, training):
     return False, np.float32(1.0)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _run(table, tilted_table, base, valid, scale, training, model, feats, offsets):
     """(stages passed, last stage sum) of one window, with early rejection."""
-    stage_trees, stage_reject = model[0], model[1]
-    n_stages = len(stage_trees) - 1
+    n_stages = len(model[1])
     if not valid:
         return -1, np.nan
     score = np.nan
     for s in range(n_stages):
         score = _stage_sum(s, table, tilted_table, base, scale, training, model, feats, offsets)
-        if score < stage_reject[s]:
+        if score < model[1][s]:
             return s, score
     return n_stages, score
 
 
-@njit(cache=True, nogil=True)
-def _window_tables(window, table, tilted_table, need_tilted):
-    """Integral tables of one ``(h, w)`` uint8 window into flat buffers; returns the
-    inner rectangle's ``(sum, squared sum)``.
+@njit(cache=True, nogil=True, inline="always")
+def _window_tables(window, table, padded, tilted_table, need_sq, need_tilted):
+    """Integral tables of one ``(h, w)`` uint8 window into flat per-thread buffers;
+    returns the inner rectangle's ``(sum, squared sum)`` (the latter 0 unless
+    ``need_sq``).
 
-    ``table`` holds ``(h + 1) * (w + 1)`` entries; ``tilted_table`` holds
-    ``(h + 1) * (w + 2 * (h + 1))``: the tilted table is computed over ``h + 1`` zero
-    columns on both sides (OpenCV's recurrence
-    ``T[Y, X] = T[Y-1, X-1] + T[Y-1, X+1] - T[Y-2, X] + I[Y-1, X-1] + I[Y-2, X-1]``
-    needs no clipping there), and its row length is ``w + 2 * (h + 1)``.
+    ``table`` holds ``(h + 1) * (w + 1)`` entries, its first row and column zero. The
+    tilted table is computed over ``h + 1`` zero columns on both sides, where OpenCV's
+    recurrence ``T[Y, X] = T[Y-1, X-1] + T[Y-1, X+1] - T[Y-2, X] + I[Y-1, X-1] +
+    I[Y-2, X-1]`` needs no clipping: ``padded`` (``h * wide``, ``wide = w + 2 * (h + 1)``)
+    holds the window in columns ``h + 1 ...`` and zeros around it, ``tilted_table``
+    (``(h + 1) * wide``, first row zero) the table, column ``X`` at ``X + h``. Row ``Y``
+    is computed only where later rows or the result read it (within ``h - Y`` columns
+    of the window), so entries farther out hold stale values.
     """
     h, w = window.shape
     stride = w + 1
-    for x in range(stride):
-        table[x] = 0
-    vsum = 0
-    vsqsum = 0
     for y in range(h):
         row = 0
-        above = y * stride
+        above = y * stride + 1
         here = above + stride
-        table[here] = 0
         for x in range(w):
-            p = np.int64(window[y, x])
-            row += p
-            table[here + x + 1] = table[above + x + 1] + row
-            if 0 < y < h - 1 and 0 < x < w - 1:
-                vsum += p
+            row += np.int64(window[y, x])
+            table[here + x] = table[above + x] + row
+    a, b = stride + 1, stride + w - 1
+    c, d = (h - 1) * stride + 1, (h - 1) * stride + w - 1
+    vsum = table[a] - table[b] - table[c] + table[d]
+    vsqsum = 0
+    if need_sq:
+        for y in range(1, h - 1):
+            for x in range(1, w - 1):
+                p = np.int64(window[y, x])
                 vsqsum += p * p
     if need_tilted:
         pad = h + 1
         wide = w + 2 * pad
-        for i in range(2 * wide):
-            tilted_table[i] = 0
-        for x in range(w):
-            tilted_table[wide + pad + x] = window[0, x]
+        for y in range(h):
+            for x in range(w):
+                padded[y * wide + pad + x] = window[y, x]
+        for j in range(1, wide - 1):
+            tilted_table[wide + j] = padded[j]
         for y in range(2, h + 1):
             row = y * wide
-            tilted_table[row] = 0
-            tilted_table[row + wide - 1] = 0
-            for j in range(1, wide - 1):
+            reach = h - y + 1
+            for j in range(pad - reach, pad + w + reach):
                 v = tilted_table[row - wide + j - 1] + tilted_table[row - wide + j + 1]
-                v -= tilted_table[row - 2 * wide + j]
-                x = j - pad
-                if 0 <= x < w:
-                    v += np.int64(window[y - 1, x]) + np.int64(window[y - 2, x])
-                tilted_table[row + j] = v
+                v += padded[row - wide + j] + padded[row - 2 * wide + j]
+                tilted_table[row + j] = v - tilted_table[row - 2 * wide + j]
     return vsum, vsqsum
 
 
@@ -274,10 +282,13 @@ def run_windows(windows, training, need_tilted, model, feats, what, n_blocks, ou
         offsets = _tilted_shift(offsets, stride, wide, pad, feats[2])
     area = (w - 2) * (h - 2)
     for b in prange(n_blocks):
-        table = np.empty((h + 1) * stride, dtype=np.int64)
-        tilted_table = np.empty((h + 1) * wide if need_tilted else 1, dtype=np.int64)
+        table = np.zeros((h + 1) * stride, dtype=np.int64)
+        padded = np.zeros(h * wide if need_tilted else 1, dtype=np.int64)
+        tilted_table = np.zeros((h + 1) * wide if need_tilted else 1, dtype=np.int64)
         for i in range(b * n // n_blocks, (b + 1) * n // n_blocks):
-            vsum, vsqsum = _window_tables(windows[i], table, tilted_table, need_tilted)
+            vsum, vsqsum = _window_tables(
+                windows[i], table, padded, tilted_table, not lbp, need_tilted
+            )
             valid, scale = True, np.float32(1.0)
             if not lbp:
                 valid, scale = _scale(vsum, vsqsum, area, training)
