@@ -178,8 +178,9 @@ class _FeatureTable:
     * many features on a few training samples (:meth:`evaluate`): the linear part of
       every feature (rectangle or cell sums) is a sparse matrix over the integral
       tables, applied to all samples at once with a sparse-dense product;
-    * a few features at many windows of an image (:meth:`window_values`, used by the
-      cascade detector): gather the corners of each window.
+    * a few features at many windows of an image (:meth:`window_values`): gather the
+      corners of each window (the cascade's own evaluation is compiled, in
+      :class:`~fer_toolkit.cascade.Cascade`).
     """
 
     feature_type: ClassVar[str]

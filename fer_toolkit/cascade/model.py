@@ -5,7 +5,10 @@ a :class:`Cascade` is a window size, a feature type, its training parameters, a 
 :class:`Stage` (a threshold and boosted :class:`WeakTree` s) and a feature table.
 
 Evaluation follows ``modules/objdetect/src/cascadedetect.cpp`` to the bit, so that a
-window the cascade accepts here is one ``cv2.CascadeClassifier`` accepts:
+window the cascade accepts here is one ``cv2.CascadeClassifier`` accepts. It runs in
+compiled loops (numba, parallel over windows or image rows; ``n_threads`` as in
+:func:`~fer_toolkit.utils.threads.resolve_num_threads`), window by window and stage by
+stage with early rejection:
 
 * Haar windows are normalised by ``factor = float32(1 / sqrt(area * sqsum - sum ** 2))``
   over the inner rectangle ``(1, 1, W - 2, H - 2)``; a window is rejected outright when
