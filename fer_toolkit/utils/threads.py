@@ -163,8 +163,8 @@ def resolve_num_threads(n_threads=None, current: int | None = None, work: str = 
     ------
     ValueError
         If ``n_threads`` or ``FER_TOOLKIT_NUM_THREADS`` is not an integer >= 1
-        (or ``"auto"`` for the latter), or ``work`` is not one of
-        :data:`WORKLOADS`.
+        (or ``"auto"`` for the latter), or ``work`` is neither ``"small"``
+        nor ``"large"``.
 
     Examples
     --------
