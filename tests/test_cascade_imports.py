@@ -3,6 +3,11 @@
 import json
 import subprocess
 import sys
+from unittest import mock
+
+import pytest
+
+from fer_toolkit.cascade import train
 
 # In a fresh interpreter: train a small Haar and a small LBP cascade on lfw faces and
 # face-free skimage photos (the data of test_cascade_train), on the CPU and with
@@ -41,3 +46,20 @@ def test_cpu_training_and_detection_load_no_torch_nor_scikit_learn():
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stdout.splitlines()[-1]) == []
+
+
+def test_auto_device_asks_pytorch_only_when_it_can_answer_yes(monkeypatch):
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(train, "_gpu_driver_present", lambda: False)
+    monkeypatch.delitem(sys.modules, "torch")
+    with mock.patch.object(torch.cuda, "is_available", return_value=True) as asked:
+        assert train._resolve_device("auto") == "cpu"  # no driver, torch not imported
+        asked.assert_not_called()
+        monkeypatch.setitem(sys.modules, "torch", torch)
+        assert train._resolve_device("auto") == "cuda"  # torch imported: it is asked
+        monkeypatch.setattr(train, "_gpu_driver_present", lambda: True)
+        asked.return_value = False
+        assert train._resolve_device("auto") == "cpu"
+    assert train._resolve_device("cuda:1") == "cuda:1"
+    with pytest.raises(ValueError, match="device must be 'auto', 'cpu' or 'cuda'; got 'gpu'"):
+        train._resolve_device("gpu")
