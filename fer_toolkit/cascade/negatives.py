@@ -38,7 +38,6 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
-import torch
 
 from ..utils.pixels import to_gray, to_uint8
 from ..utils.validation import InputError, check_image
@@ -362,7 +361,9 @@ def mine_negatives(
     >>> mined.samples.shape, mined.tried, mined.acceptance_ratio, mined.stop
     ((5, 12, 12), 5, 1.0, 'filled')
     """
-    n_threads = torch.get_num_threads()
+    from ._kernels import get_num_threads  # numba's count, which the trainer sets
+
+    n_threads = get_num_threads()
     pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
     try:
         return _mine(cascade, walk, count, min_acceptance_ratio, max_windows, pool, n_threads)
