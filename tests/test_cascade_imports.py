@@ -63,3 +63,45 @@ def test_auto_device_asks_pytorch_only_when_it_can_answer_yes(monkeypatch):
     assert train._resolve_device("cuda:1") == "cuda:1"
     with pytest.raises(ValueError, match="device must be 'auto', 'cpu' or 'cuda'; got 'gpu'"):
         train._resolve_device("gpu")
+
+
+# The command line: `fer-toolkit cascade train` (native backend) on the same kind of data,
+# written by the test to a .vec and a bg.txt; the probe lists heavy modules at exit.
+CLI_PROBE = """
+import atexit, json, sys
+
+heavy = ["torch", "sklearn", "scipy.stats", "fer_toolkit.preprocessing", "skorch",
+         "matplotlib", "pandas"]
+atexit.register(lambda: print(json.dumps(sorted(set(heavy) & set(sys.modules)))))
+from fer_toolkit.cli.main import main
+
+main(sys.argv[1:], prog_name="fer-toolkit")
+"""
+
+
+def test_cascade_train_command_loads_no_torch_scikit_learn_nor_matplotlib(tmp_path):
+    cv2 = pytest.importorskip("cv2")
+    np = pytest.importorskip("numpy")
+    from skimage import data
+
+    from fer_toolkit.cascade import write_vec
+
+    faces = (data.lfw_subset()[:60] * 255).round().astype(np.uint8)
+    write_vec(
+        tmp_path / "pos.vec",
+        np.stack([cv2.resize(f, (16, 16), interpolation=cv2.INTER_AREA) for f in faces]),
+    )
+    names = []
+    for name in ("coffee", "rocket", "grass"):
+        photo = getattr(data, name)()
+        gray = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY) if photo.ndim == 3 else photo
+        cv2.imwrite(str(tmp_path / f"{name}.png"), cv2.resize(gray, (160, 120)))
+        names.append(f"{name}.png")
+    (tmp_path / "bg.txt").write_text("\n".join(names) + "\n")
+    command = [sys.executable, "-c", CLI_PROBE, "cascade", "train", "-data", "out"]
+    command += ["-vec", "pos.vec", "-bg", "bg.txt", "-numPos", "50", "-numNeg", "100"]
+    command += ["-numStages", "2", "-w", "16", "-h", "16", "-featureType", "LBP"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "out" / "cascade.xml").is_file()
+    assert json.loads(result.stdout.splitlines()[-1]) == []
