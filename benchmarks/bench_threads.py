@@ -24,7 +24,11 @@ once, when ``torch`` loads) under one of these settings:
     candidate for quiet-machine speed;
 ``2 spinning``
     the behaviour before ``fer_toolkit.utils.threads``: ``torch`` imported
-    first with OpenMP's own wait policy, 2 threads.
+    first with OpenMP's own wait policy, 2 threads;
+``baseline defaults`` (with ``--baseline DIR``)
+    ``defaults`` with the ``fer_toolkit`` of another checkout (e.g. a
+    worktree of the main branch), alternated with the others in the same
+    run: a before/after comparison under the same load.
 
 Work (``--tasks``), timed after a warm-up in that process:
 
@@ -39,7 +43,9 @@ Work (``--tasks``), timed after a warm-up in that process:
     ``RotationPretext(max_epochs=1)`` on a quarter of them;
 ``cascade``
     ``train_cascade`` on LFW faces of 24x24 and ``bench_cascade.py``'s
-    backgrounds;
+    backgrounds (a few seconds: 140 faces, 300 negatives, 2 stages; 3 stages
+    with ``--size full``), after a one-stage warm-up training in that process
+    (which loads numba's compiled kernels from its cache);
 ``grid`` (``defaults`` only)
     ``GridSearchCV(n_jobs=1)`` then ``GridSearchCV(n_jobs=2)`` (2 x 2 fits,
     ``refit=False``: the refit is one serial fit either way) over
@@ -63,7 +69,7 @@ Usage::
 
     python benchmarks/bench_threads.py [--size quick|full] [--repeats 2]
         [--tasks mtcnn cnn_fit ...] [--settings defaults "1 thread" ...]
-        [--background 2]
+        [--background 2] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -88,10 +94,12 @@ SETTINGS = {
     "2 short spin": {"FER_TOOLKIT_NUM_THREADS": "2", "GOMP_SPINCOUNT": "10000"},
     "2 spinning": {"FER_TOOLKIT_NUM_THREADS": "2", "BENCH_TORCH_FIRST": "1"},
 }
+#: The setting that runs another checkout's fer_toolkit (``--baseline``), with its defaults.
+BASELINE = "baseline defaults"
 #: Work per size: MTCNN passes over the 3 photos, CNN images, cascade recipe, grid images.
 SIZES = {
-    "quick": dict(mtcnn_passes=3, cnn_images=1024, cascade=(40, 60, 1), grid_images=128),
-    "full": dict(mtcnn_passes=5, cnn_images=2048, cascade=(90, 100, 2), grid_images=256),
+    "quick": dict(mtcnn_passes=3, cnn_images=1024, cascade=(140, 300, 2), grid_images=128),
+    "full": dict(mtcnn_passes=5, cnn_images=2048, cascade=(140, 300, 3), grid_images=256),
 }
 
 
@@ -171,14 +179,17 @@ def run_tasks(tasks: list[str], size: str, folder: Path) -> dict[str, float]:
         from fer_toolkit.cascade import train_cascade
 
         num_pos, num_neg, num_stages = sizes["cascade"]
-        recipe = dict(num_pos=num_pos, num_neg=num_neg, num_stages=num_stages, width=24, height=24)
         vec, bg = folder / "pos.vec", folder / "bg.txt"
-        with tempfile.TemporaryDirectory() as scratch:
-            out["cascade"] = _timed(
-                lambda: train_cascade(
+
+        def train(pos, neg, stages):
+            with tempfile.TemporaryDirectory() as scratch:
+                recipe = dict(num_pos=pos, num_neg=neg, num_stages=stages, width=24, height=24)
+                train_cascade(
                     Path(scratch), vec, bg, **recipe, device="cpu", random_state=0, progress=None
                 )
-            )
+
+        train(40, 60, 1)  # warm-up: numba's cached kernels load on first use
+        out["cascade"] = _timed(lambda: train(num_pos, num_neg, num_stages))
     if "grid" in tasks:
         from joblib import Parallel, delayed
         from sklearn.model_selection import GridSearchCV
@@ -232,9 +243,11 @@ def run_setting(name: str, args, folder: Path) -> dict[str, float]:
     drop.add("FER_TOOLKIT_NUM_THREADS")
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(SETTINGS[name])
-    # The workers measure the checkout this script is in, whatever is installed.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent), env.get("PYTHONPATH")]))
-    tasks = [t for t in args.tasks if t not in DEFAULTS_ONLY or name == "defaults"]
+    # The workers measure the checkout this script is in (or --baseline's), whatever is
+    # installed.
+    checkout = args.baseline if name == BASELINE else str(HERE.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [checkout, env.get("PYTHONPATH")]))
+    tasks = [t for t in args.tasks if t not in DEFAULTS_ONLY or name in ("defaults", BASELINE)]
     if not tasks:
         return {}
     command = [sys.executable, __file__, "--worker", "--folder", str(folder)]
@@ -304,15 +317,15 @@ def report(results, loads, args) -> None:
             runs = [r[key] for r in results[load]["defaults"] if key in r]
             if runs:
                 print(f"{key}, defaults: {float(np.median(runs)):.1f} s")
-        for name in ("haar", "mtcnn"):
+        for name, setting in [(n, s) for n in ("haar", "mtcnn") for s in ("defaults", BASELINE)]:
             key1, key2 = f"grid_{name}_jobs1", f"grid_{name}_jobs2"
-            runs = [r for r in results[load]["defaults"] if key1 in r]
+            runs = [r for r in results[load].get(setting, []) if key1 in r]
             if runs:
                 one = float(np.median([r[key1] for r in runs]))
                 two = float(np.median([r[key2] for r in runs]))
                 speedups = [r[key1] / r[key2] for r in runs]
                 print(
-                    f"GridSearchCV over {name} cropper + CNN, defaults: n_jobs=1 {one:.1f} s, "
+                    f"GridSearchCV over {name} cropper + CNN, {setting}: n_jobs=1 {one:.1f} s, "
                     f"n_jobs=2 {two:.1f} s, speed-up {float(np.median(speedups)):.2f}x "
                     f"(rounds: {', '.join(f'{v:.2f}' for v in speedups)})"
                 )
@@ -335,6 +348,13 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--loads", nargs="+", default=["quiet", "loaded"], choices=["quiet", "loaded"]
     )
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        metavar="DIR",
+        help="also run the defaults of the fer_toolkit in checkout DIR (before/after a change, "
+        f"alternated in one run: column {BASELINE!r})",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--folder", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -344,6 +364,9 @@ def main(argv=None) -> None:
     for needed in ("1 thread", "defaults"):
         if needed not in args.settings:
             args.settings.append(needed)
+    if args.baseline:
+        SETTINGS[BASELINE] = {}
+        args.settings.append(BASELINE)
     for name in list(SETTINGS):
         if name not in args.settings:
             del SETTINGS[name]

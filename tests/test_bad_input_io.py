@@ -189,7 +189,7 @@ def test_the_size_limit_is_set_by_an_environment_variable(tmp_path, monkeypatch)
 @pytest.mark.parametrize("ext", [".png", ".jpg", ".bmp", ".tiff", ".webp", ".pgm", ".ppm"])
 @pytest.mark.parametrize("shape", [(7, 300), (257, 31)])
 def test_header_sizes_of_every_format_opencv_writes(ext, shape):
-    from fer_toolkit.preprocessing.io import image_header_size
+    from fer_toolkit.utils._imagefile import image_header_size
 
     image = np.full((*shape, 1 if ext == ".pgm" else 3), 128, dtype=np.uint8)
     ok, encoded = cv2.imencode(ext, image)

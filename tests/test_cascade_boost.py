@@ -4,7 +4,6 @@ import itertools
 
 import numpy as np
 import pytest
-import torch
 
 from fer_toolkit.cascade.boost import (
     FeatureValues,
@@ -68,7 +67,7 @@ def test_every_boost_type_reaches_the_stage_targets(boost_type, max_depth):
     assert stage.false_alarm <= 0.1
     assert len(stage.trees) < 50
     # The recorded rates are those of the threshold applied to the final sums.
-    sums = sum(tree.predict(FeatureValues.from_array(X)) for tree in stage.trees).numpy()
+    sums = sum(tree.predict(FeatureValues.from_array(X)) for tree in stage.trees)
     passed = sums >= np.float32(stage.threshold) - np.float32(1e-5)
     assert passed[labels == 1].mean() >= 0.98
     assert passed[labels == 0].mean() == pytest.approx(stage.false_alarm)
@@ -120,7 +119,7 @@ def test_thresholds_are_float32_midpoints_that_the_detector_rule_agrees_with():
 
 
 def test_weight_trimming_keeps_the_heaviest_samples():
-    weights = torch.tensor([0.5, 0.25, 0.125, 0.0625, 0.0625], dtype=torch.float64)
+    weights = np.array([0.5, 0.25, 0.125, 0.0625, 0.0625])
     # OpenCV drops the lightest samples until the dropped weight reaches 1 - rate, the
     # sample that crosses it included; ties with the lightest kept weight stay.
     assert _trim(weights, 0.8).tolist() == [True, True, False, False, False]
@@ -134,19 +133,19 @@ def test_trimmed_samples_take_no_part_in_the_split_search():
     # Feature 0 splits the active samples cleanly at 2.5 | 3.5; one trimmed sample
     # sits at 3.0 on the wrong side and would move the threshold if it counted.
     X = np.array([[v] for v in (0, 1, 2, 2.5, 3.0, 3.5, 4, 5, 6, 7, 8, 9)], dtype=np.float32)
-    labels = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1])
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1])
     labels[4] = 0
-    active = torch.ones(12, dtype=torch.bool)
+    active = np.ones(12, dtype=bool)
     active[4] = False
     features = FeatureValues.from_array(X)
-    weights = torch.full((12,), 1 / 12, dtype=torch.float64)
-    y = (2 * labels - 1).double()
+    weights = np.full(12, 1 / 12)
+    y = (2 * labels - 1).astype(np.float64)
     tree, weak_eval = _grow_tree(features, "reg", "GAB", weights, labels, y, active, 1)
     assert tree.threshold[0] == np.float32(3.0)  # midpoint of 2.5 and 3.5, the active values
     assert tree.leaf_values.tolist() == [-1.0, 1.0]  # both leaves pure without sample 4
     assert weak_eval[4] == 0  # not reached by the tree in training
     # Counting sample 4, the pure cut lies between 3.0 and 3.5.
-    everyone = torch.ones(12, dtype=torch.bool)
+    everyone = np.ones(12, dtype=bool)
     tree_all, _ = _grow_tree(features, "reg", "GAB", weights, labels, y, everyone, 1)
     assert tree_all.threshold[0] == np.float32(3.25)
 
@@ -204,7 +203,7 @@ def test_on_the_fly_features_give_the_same_stage_as_cached_ones():
     cached = boost_stage(
         FeatureValues.from_array(X), labels, max_weak_count=5, max_false_alarm_rate=0.01
     )
-    table = torch.from_numpy(np.ascontiguousarray(X.T))
+    table = np.ascontiguousarray(X.T)
     computed = []
 
     def compute(idx):

@@ -11,6 +11,7 @@ from skimage import data
 
 from fer_toolkit.cascade import (
     HaarFeatures,
+    IntegralBatch,
     LBPFeatures,
     haar_features,
     integral_batch,
@@ -61,8 +62,8 @@ def test_batch_tables_match_cv2_and_the_definition(image):
     batch = integral_batch(np.stack([image, image[::-1, ::-1]]), tilted=True)
     for i, img in enumerate((image, np.ascontiguousarray(image[::-1, ::-1]))):
         total, _, tilted = _opencv_tables(img)
-        np.testing.assert_array_equal(batch.sum[i].numpy(), total)
-        np.testing.assert_array_equal(batch.tilted[i].numpy(), tilted)
+        np.testing.assert_array_equal(batch.sum[i], total)
+        np.testing.assert_array_equal(batch.tilted[i], tilted)
         np.testing.assert_array_equal(tilted, _tilted_by_definition(img))
 
 
@@ -93,8 +94,8 @@ def test_integral_batch_matches_per_image_tables_and_training_norm(windows):
     assert batch.window == (18, 16) and len(batch) == len(windows)
     for i, window in enumerate(windows):
         total, sqsum, tilted = _opencv_tables(window)
-        np.testing.assert_array_equal(batch.sum[i].numpy(), total)
-        np.testing.assert_array_equal(batch.tilted[i].numpy(), tilted)
+        np.testing.assert_array_equal(batch.sum[i], total)
+        np.testing.assert_array_equal(batch.tilted[i], tilted)
         # calcNormFactor: inner rectangle (1, 1, W-2, H-2), area * sqsum - sum^2.
         h, w = window.shape
         corner = [(1, 1), (1, w - 1), (h - 1, 1), (h - 1, w - 1)]
@@ -251,7 +252,7 @@ def test_enumeration_rejects_bad_arguments():
 def test_haar_features_sum_to_zero_on_a_flat_patch_but_opencvs_upright_lines(mode):
     table = haar_features(14, 12, mode)
     flat = np.full((2, 12, 14), 200, dtype=np.uint8)
-    raw = table.evaluate(integral_batch(flat, tilted=True), normalize=False).numpy()
+    raw = table.evaluate(integral_batch(flat, tilted=True), normalize=False)
     assert raw.shape == (2, len(table))
     # opencv_traincascade weights the middle third of upright x3 / y3 lines +2, not +3.
     areas = table.rects[:, :, 2] * table.rects[:, :, 3]
@@ -262,7 +263,7 @@ def test_haar_features_sum_to_zero_on_a_flat_patch_but_opencvs_upright_lines(mod
     )
     assert float(np.abs(raw[:, ~lines]).max()) == 0.0
     # Normalised values of a flat window (norm 0) are defined as 0, as in OpenCV.
-    assert float(table.evaluate(integral_batch(flat, tilted=True)).abs().max()) == 0.0
+    assert float(np.abs(table.evaluate(integral_batch(flat, tilted=True))).max()) == 0.0
 
 
 def _rect_sum(tables, rect, tilted):
@@ -279,11 +280,11 @@ def test_haar_values_match_direct_computation_on_cv2_tables(windows):
     rng = np.random.default_rng(1)
     idx = np.sort(rng.choice(len(table), 500, replace=False))
     idx[-1] = np.flatnonzero(table.tilted)[-1]  # make sure tilted features are covered
-    values = table.evaluate(batch, idx).numpy()
-    raw = table.evaluate(batch, idx, normalize=False).numpy()
+    values = table.evaluate(batch, idx)
+    raw = table.evaluate(batch, idx, normalize=False)
     for n, window in enumerate(windows):
         tables = _opencv_tables(window)
-        norm = batch.norm[n].numpy()
+        norm = batch.norm[n]
         for j, i in enumerate(idx):
             expected = sum(
                 float(table.weights[i, r]) * _rect_sum(tables, table.rects[i, r], table.tilted[i])
@@ -307,7 +308,7 @@ def test_large_windows_stay_exact():
         weights=[[-1, 3, 0], [-1, 3, 0]],
         tilted=[False, False],
     )
-    raw = table.evaluate(integral_batch(samples), normalize=False).numpy()
+    raw = table.evaluate(integral_batch(samples), normalize=False)
     pixels = samples.astype(np.int64)
     whole = pixels[:, :, :99].sum((1, 2))
     middle = pixels[:, :, 33:66].sum((1, 2))
@@ -316,15 +317,14 @@ def test_large_windows_stay_exact():
     np.testing.assert_array_equal(raw[:, 1], small)
 
 
-def test_evaluate_subsets_and_chunking_agree(windows):
+def test_evaluate_subsets_agree(windows):
     table = haar_features(18, 16, "CORE")
     batch = integral_batch(windows)
     full = table.evaluate(batch)
-    assert full.dtype == torch.float32 and full.shape == (len(windows), len(table))
+    assert isinstance(full, np.ndarray)
+    assert full.dtype == np.float32 and full.shape == (len(windows), len(table))
     idx = np.array([5, 3, 40_000, len(table) - 1])
-    np.testing.assert_array_equal(table.evaluate(batch, idx).numpy(), full[:, idx].numpy())
-    tiny = table.evaluate(batch, idx, max_bytes=1).numpy()
-    np.testing.assert_array_equal(tiny, full[:, idx].numpy())
+    np.testing.assert_array_equal(table.evaluate(batch, idx), full[:, idx])
     np.testing.assert_array_equal(table.take(idx).rects, table.rects[idx])
     with pytest.raises(ValueError, match="max_bytes"):
         table.evaluate(batch, idx, max_bytes=0)
@@ -332,9 +332,52 @@ def test_evaluate_subsets_and_chunking_agree(windows):
         table.take([len(table)])
 
 
+def _torch_batch(batch):
+    """The batch as PyTorch tensors (what integral_batch gives on a CUDA device), on the CPU."""
+    return IntegralBatch(
+        *(None if t is None else torch.from_numpy(t) for t in (batch.sum, batch.tilted, batch.norm))
+    )
+
+
+def test_the_pytorch_path_for_cuda_gives_the_compiled_loops_values(windows):
+    # device="cuda" evaluates on tensors with a sparse-dense product; run that code on CPU
+    # tensors (in blocks, max_bytes=1) and check it against the compiled CPU loops, bit
+    # for bit, with tilted features and a flat sample (norm 0).
+    samples = windows.copy()
+    samples[0] = 77
+    batch = integral_batch(samples, tilted=True)
+    on_torch = _torch_batch(batch)
+    table = haar_features(18, 16, "ALL")
+    idx = np.r_[np.arange(0, len(table), 97), np.flatnonzero(table.tilted)[-3:]]
+    for normalize in (True, False):
+        expected = table.evaluate(batch, idx, normalize=normalize)
+        got = table.evaluate(on_torch, idx, normalize=normalize, max_bytes=1)
+        assert isinstance(got, torch.Tensor) and got.dtype == torch.float32
+        np.testing.assert_array_equal(got.numpy(), expected)
+    lbp = lbp_features(18, 16)
+    got = lbp.evaluate(on_torch)
+    assert isinstance(got, torch.Tensor)
+    np.testing.assert_array_equal(got.numpy(), lbp.evaluate(batch))
+
+
+def test_integral_batch_keeps_tensors_on_their_device(windows):
+    batch = integral_batch(torch.from_numpy(windows), tilted=True)
+    expected = integral_batch(windows, tilted=True)
+    # A CPU tensor gives numpy tables (PyTorch only places tables on another device).
+    for got, want in zip(
+        (batch.sum, batch.tilted, batch.norm),
+        (expected.sum, expected.tilted, expected.norm),
+        strict=True,
+    ):
+        assert isinstance(got, np.ndarray)
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(TypeError, match="uint8"):
+        integral_batch(torch.zeros((2, 8, 8)))
+
+
 def test_lbp_codes_match_cell_sums_from_pixels(windows):
     table = lbp_features(18, 16)
-    codes = table.evaluate(integral_batch(windows)).numpy()
+    codes = table.evaluate(integral_batch(windows))
     assert codes.shape == (len(windows), len(table))
     bits = [(0, 0, 128), (0, 1, 64), (0, 2, 32), (1, 2, 16), (2, 2, 8), (2, 1, 4), (2, 0, 2)]
     bits.append((1, 0, 1))

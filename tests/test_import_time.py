@@ -81,3 +81,16 @@ def test_alias_is_the_same_command():
 
 def test_model_choices_are_the_registry():
     assert list(MODELS) == available_models()
+
+
+def test_worker_imports_load_no_test_machinery():
+    # What a GridSearchCV(n_jobs=2) worker imports to unpickle a cropper + CNN pipeline.
+    # sklearn_compat.base imported sklearn's estimator checks and pytest with it (under
+    # load, 5 of the worker's 49 s of imports).
+    code = (
+        "import sys, fer_toolkit.preprocessing, fer_toolkit.estimators\n"
+        "test = {'pytest', 'sklearn.utils._testing', 'sklearn.utils.estimator_checks'}\n"
+        "print(sorted(test & set(sys.modules)))"
+    )
+    output, _ = run_python(code)
+    assert output == "[]"

@@ -1,4 +1,4 @@
-"""Thread policy: OpenMP waits passively, and calls use the cores other processes leave free."""
+"""Thread policy: OpenMP waits passively; small-kernel work uses the free cores, CNN work all."""
 
 import os
 import subprocess
@@ -80,6 +80,41 @@ def test_auto_uses_at_most_the_current_count_and_the_free_cores(
     assert threads.resolve_num_threads(current=current) == expected
 
 
+@pytest.mark.parametrize(
+    ("cpus", "running", "current", "small", "large"),
+    [
+        (2, 1, 2, 2, 2),  # quiet: every core either way
+        (2, 3, 2, 1, 2),  # 2 busy processes: small kernels drop to the free core
+        (2, 9, 2, 1, 2),
+        (2, 9, 1, 1, 1),  # never more than PyTorch's count (joblib's workers: 1)
+        (2, 1, 4, 2, 2),  # nor more cores than the process has
+        (8, 5, 8, 4, 8),
+        (4, None, 4, 4, 4),  # no /proc/loadavg
+    ],
+)
+def test_count_per_kind_of_work(machine, cpus, running, current, small, large):
+    machine(cpus, running)
+    assert threads.resolve_num_threads(current=current) == small  # the default
+    assert threads.resolve_num_threads(current=current, work="small") == small
+    assert threads.resolve_num_threads(current=current, work="large") == large
+
+
+@pytest.mark.parametrize("work", threads.WORKLOADS)
+def test_explicit_count_and_environment_win_for_every_kind(machine, monkeypatch, work):
+    machine(2, 5)
+    assert threads.resolve_num_threads(1, current=2, work=work) == 1
+    assert threads.resolve_num_threads(3, current=2, work=work) == 3
+    monkeypatch.setenv(threads.ENV_VAR, "1")
+    assert threads.resolve_num_threads(current=2, work=work) == 1
+    with threads.limit_threads(work=work) as used:
+        assert used == torch.get_num_threads() == 1
+
+
+def test_unknown_work_is_refused():
+    with pytest.raises(ValueError, match=r"work must be one of.*'medium'"):
+        threads.resolve_num_threads(current=2, work="medium")
+
+
 def test_explicit_count_and_environment_win(machine, monkeypatch):
     machine(2, 5)
     assert threads.resolve_num_threads(3, current=2) == 3
@@ -110,6 +145,10 @@ def test_limit_threads_restores_the_count(machine, two_threads):
     with pytest.raises(RuntimeError), threads.limit_threads(1):
         raise RuntimeError
     assert torch.get_num_threads() == 2
+    torch.set_num_threads(1)
+    with threads.limit_threads(2, work="large") as used:
+        assert used == torch.get_num_threads() == 2
+    assert torch.get_num_threads() == 1
 
 
 def _threads_seen(module):
@@ -128,8 +167,8 @@ def test_mtcnn_detects_with_the_free_cores(machine, two_threads, running, expect
     assert torch.get_num_threads() == 2
 
 
-@pytest.mark.parametrize(("running", "expected"), [(1, 2), (3, 1)])
-def test_cnn_trains_and_predicts_with_the_free_cores(machine, two_threads, running, expected):
+@pytest.mark.parametrize(("running", "expected"), [(1, 2), (3, 2), (9, 2)])
+def test_cnn_trains_and_predicts_on_every_core_busy_or_not(machine, two_threads, running, expected):
     machine(2, running)
     rng = np.random.default_rng(0)
     X = rng.integers(0, 256, size=(16, 48, 48), dtype=np.uint8)

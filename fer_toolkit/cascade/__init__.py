@@ -10,9 +10,9 @@ when they are installed.
 
 import lazy_loader as _lazy
 
-# The public names, by the module that defines them, each imported on first use (PEP 562):
-# the OpenCV backend, detection and ``fer-toolkit cascade --help`` do without PyTorch,
-# which the trainer's modules (boost, features, integral, model, negatives, train, xml) need.
+# The public names, by the module that defines them, each imported on first use (PEP 562).
+# None of the trainer's modules imports PyTorch at import time: training on the CPU and
+# Cascade detection never load it; device="cuda" imports it when it computes feature values.
 __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
     submod_attrs={

@@ -21,13 +21,16 @@ else in a temporary folder).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import tempfile
 
 import numpy as np
-from numba import config, njit, prange, set_num_threads
+from numba import config, get_num_threads, njit, prange, set_num_threads
 from numba.misc.appdirs import AppDirs
+
+from ..utils.threads import resolve_num_threads
 
 
 def _writable(folder: str) -> bool:
@@ -56,11 +59,31 @@ REG, GINI, MISCLASS = 0, 1, 2
 _FLT_EPSILON = float(np.finfo(np.float32).eps)
 _DBL_EPSILON = float(np.finfo(np.float64).eps)
 N_CATEGORIES = 256
+# haar_values: features per parallel task, samples per cached block of table rows.
+_GROUP = 64
+_BLOCK = 256
 
 
 def use_threads(n_threads: int) -> None:
     """Run the parallel loops on ``n_threads`` threads (at most numba's pool size)."""
     set_num_threads(max(1, min(int(n_threads), config.NUMBA_NUM_THREADS)))
+
+
+@contextlib.contextmanager
+def limit_threads(n_threads=None):
+    """Run the body's parallel loops on :func:`~fer_toolkit.utils.threads.resolve_num_threads`
+    threads (at most the count numba had), then restore the count; yield the count.
+
+    What :func:`fer_toolkit.utils.threads.limit_threads` does for PyTorch, for numba's
+    thread pool, so that CPU training needs no PyTorch. :func:`get_num_threads` tells
+    the count to code that runs its own threads (sorting, negative mining).
+    """
+    previous = get_num_threads()
+    use_threads(resolve_num_threads(n_threads, current=previous))
+    try:
+        yield get_num_threads()
+    finally:
+        set_num_threads(previous)
 
 
 @njit(cache=True)
@@ -369,3 +392,41 @@ def lbp_codes(sums, rects, bits, out):
                     if cell >= centre:
                         code |= bit
             out[f, s] = code
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def haar_values(planes, crow, cols, coefs, norm, normalize, out):
+    """Haar feature values of the samples whose integral tables are ``planes``.
+
+    ``planes`` is ``(m, n)``: the flattened sum (and tilted) tables, samples last,
+    in the dtype of ``coefs`` (float32 where every partial sum is an integer below
+    2**24, else float64; exact either way for the integer weights of OpenCV's
+    features). Feature ``f`` is the linear map ``coefs[crow[f]:crow[f + 1]]`` over
+    the rows ``cols[crow[f]:crow[f + 1]]``, rounded once to float32 and, with
+    ``normalize``, divided in float32 by ``norm`` (float32; value 0 where the norm
+    is 0). Writes ``out`` ``(k, n)``, float32.
+    """
+    n = planes.shape[1]
+    n_feat = out.shape[0]
+    # Features in groups, samples in blocks: a block of every table row stays in cache
+    # while a group of features reads it.
+    for g in prange((n_feat + _GROUP - 1) // _GROUP):
+        acc = np.empty(_BLOCK, dtype=planes.dtype)
+        for s0 in range(0, n, _BLOCK):
+            s1 = min(s0 + _BLOCK, n)
+            m = s1 - s0
+            for f in range(g * _GROUP, min((g + 1) * _GROUP, n_feat)):
+                acc[:m] = 0
+                for j in range(crow[f], crow[f + 1]):
+                    c = coefs[j]
+                    row = planes[cols[j], s0:s1]
+                    for s in range(m):
+                        acc[s] += c * row[s]
+                dest = out[f, s0:s1]
+                if normalize:
+                    for s in range(m):
+                        d = norm[s0 + s]
+                        dest[s] = np.float32(acc[s]) / d if d != 0 else np.float32(0.0)
+                else:
+                    for s in range(m):
+                        dest[s] = np.float32(acc[s])

@@ -53,7 +53,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from ..utils.validation import InputError
 from .flags import TRAINCASCADE
@@ -75,6 +74,11 @@ _LB_Z_MAX = 10.0
 N_CATEGORIES = 256
 # Elements of one (features x samples) block in the split search (bounds memory).
 _CHUNK_ELEMENTS = 1 << 22
+
+
+def _sequential_sum(values: np.ndarray) -> float:
+    """Sum in index order, one addition after the other (OpenCV's loops)."""
+    return float(np.cumsum(values)[-1])
 
 
 def _log_ratio(p: float) -> float:
@@ -100,9 +104,9 @@ class FeatureValues:
     Parameters
     ----------
     compute : callable
-        ``compute(indices)`` takes a 1-D int64 tensor of feature indices and
-        returns their values on every sample, a float32 tensor of shape
-        ``(len(indices), n_samples)`` on ``device``.
+        ``compute(indices)`` takes a 1-D int64 array of feature indices and
+        returns their values on every sample, a float32 array of shape
+        ``(len(indices), n_samples)``.
     n_features, n_samples : int
         Size of the (features x samples) value matrix.
     categorical : bool, default=False
@@ -111,9 +115,6 @@ class FeatureValues:
     precalc_val_buf_size, precalc_idx_buf_size : float, default=1024
         Cache sizes in megabytes, as OpenCV's ``-precalcValBufSize`` and
         ``-precalcIdxBufSize``.
-    device : str or torch.device, default="cpu"
-        Where ``compute`` runs and where boosting keeps its weights; the
-        caches and the split search are on the CPU.
 
     Examples
     --------
@@ -128,14 +129,13 @@ class FeatureValues:
 
     def __init__(
         self,
-        compute: Callable[[torch.Tensor], torch.Tensor],
+        compute: Callable[[np.ndarray], np.ndarray],
         n_features: int,
         n_samples: int,
         *,
         categorical: bool = False,
         precalc_val_buf_size: float = TRAINCASCADE.defaults.precalc_val_buf_size,
         precalc_idx_buf_size: float = TRAINCASCADE.defaults.precalc_idx_buf_size,
-        device="cpu",
     ):
         if n_features < 1 or n_samples < 2:
             raise InputError(
@@ -152,7 +152,6 @@ class FeatureValues:
         self.n_features = int(n_features)
         self.n_samples = int(n_samples)
         self.categorical = bool(categorical)
-        self.device = torch.device(device)
         self.chunk_size = max(1, _CHUNK_ELEMENTS // n_samples)
         # OpenCV's is_buf_16u: 16-bit sample indices below 65,536 samples.
         self.index_dtype = np.dtype(np.uint16 if n_samples < 65536 else np.int32)
@@ -173,7 +172,7 @@ class FeatureValues:
                 _argsort_rows(block[: self.n_cached_orders - start], self._orders[start:stop])
 
     @classmethod
-    def from_array(cls, X, *, categorical: bool = False, device="cpu", **kwargs):
+    def from_array(cls, X, *, categorical: bool = False, **kwargs):
         """Wrap a precalculated ``(n_samples, n_features)`` value matrix.
 
         Examples
@@ -197,30 +196,29 @@ class FeatureValues:
                     f"X[{bad[0]}, {bad[1]}] = {X[bad]}; categorical (LBP) features take "
                     f"integer codes in [0, {N_CATEGORIES})."
                 )
-        table = torch.as_tensor(np.ascontiguousarray(X.T, dtype=np.float32), device=device)
+        table = np.ascontiguousarray(X.T, dtype=np.float32)
         return cls(
             lambda idx: table[idx],
             table.shape[0],
             table.shape[1],
             categorical=categorical,
-            device=device,
             **kwargs,
         )
 
     def _compute(self, idx: np.ndarray) -> np.ndarray:
-        block = self.compute(torch.as_tensor(idx, dtype=torch.int64, device=self.device))
-        if tuple(block.shape) != (len(idx), self.n_samples):
+        block = np.asarray(self.compute(idx))
+        if block.shape != (len(idx), self.n_samples):
             first, last = (int(idx[0]), int(idx[-1])) if len(idx) else (0, 0)
             raise InputError(
                 f"feature computation returned shape {tuple(block.shape)} for features "
                 f"{first}..{last}; expected {(len(idx), self.n_samples)}."
             )
-        return np.ascontiguousarray(block.detach().cpu().numpy(), dtype=np.float32)
+        return np.ascontiguousarray(block, dtype=np.float32)
 
     def _compute_range(self, start: int, stop: int) -> np.ndarray:
         return self._compute(np.arange(start, stop))
 
-    def rows(self, features) -> torch.Tensor:
+    def rows(self, features) -> np.ndarray:
         """Values of the given features on every sample, ``(len(features), n_samples)``."""
         idx = np.asarray(features, dtype=np.int64).reshape(-1)
         out = np.empty((len(idx), self.n_samples), dtype=np.float32)
@@ -228,7 +226,7 @@ class FeatureValues:
         out[cached] = self._values[idx[cached]]
         if not cached.all():
             out[~cached] = self._compute(idx[~cached])
-        return torch.from_numpy(out).to(self.device)
+        return out
 
     def chunks(self) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
         """Yield blocks of consecutive features for the split search.
@@ -266,13 +264,13 @@ def _argsort_rows(values: np.ndarray, out: np.ndarray) -> None:
 
     The order of equal values is unspecified (they are never split apart).
     NumPy's SIMD argsort beats a compiled loop here; it releases the GIL, so
-    blocks of rows sort in parallel on torch's thread count.
+    blocks of rows sort in parallel on the compiled loops' thread count.
     """
 
     def sort_rows(rows: slice) -> None:
         out[rows] = np.argsort(values[rows], axis=1)
 
-    n_blocks = max(1, min(torch.get_num_threads(), len(values)))
+    n_blocks = max(1, min(_kernels().get_num_threads(), len(values)))
     bounds = np.linspace(0, len(values), n_blocks + 1).astype(int)
     blocks = [slice(a, b) for a, b in itertools.pairwise(bounds)]
     if n_blocks > 1:
@@ -310,36 +308,32 @@ class BoostedTree:
     subset: np.ndarray | None
     leaf_values: np.ndarray
 
-    def predict(self, features: FeatureValues) -> torch.Tensor:
+    def predict(self, features: FeatureValues) -> np.ndarray:
         """Leaf value of every sample (training rule: left when ``value <= threshold``)."""
         rows = features.rows(self.feature)
-        dev = rows.device
         n = rows.shape[1]
-        left = torch.as_tensor(self.left, dtype=torch.int64, device=dev)
-        right = torch.as_tensor(self.right, dtype=torch.int64, device=dev)
-        leaves = torch.as_tensor(self.leaf_values, dtype=torch.float64, device=dev)
+        left = self.left.astype(np.int64)
+        right = self.right.astype(np.int64)
         if self.subset is not None:
-            subset = torch.as_tensor(self.subset.view(np.uint32).astype(np.int64), device=dev)
-        else:
-            threshold = torch.as_tensor(self.threshold, device=dev)
-        cols = torch.arange(n, device=dev)
-        node = torch.zeros(n, dtype=torch.int64, device=dev)
-        out = torch.zeros(n, dtype=torch.float64, device=dev)
-        done = torch.zeros(n, dtype=torch.bool, device=dev)
+            subset = self.subset.view(np.uint32)
+        cols = np.arange(n)
+        node = np.zeros(n, dtype=np.int64)
+        out = np.zeros(n, dtype=np.float64)
+        done = np.zeros(n, dtype=bool)
         for _ in range(len(self.left)):
             value = rows[node, cols]
             if self.subset is not None:
-                code = value.long()
+                code = value.astype(np.int64)
                 go_left = (subset[node, code >> 5] >> (code & 31)) & 1 == 1
             else:
-                go_left = value <= threshold[node]
-            child = torch.where(go_left, left[node], right[node])
+                go_left = value <= self.threshold[node]
+            child = np.where(go_left, left[node], right[node])
             at_leaf = (child <= 0) & ~done
-            out[at_leaf] = leaves[-child[at_leaf]]
+            out[at_leaf] = self.leaf_values[-child[at_leaf]]
             done |= child <= 0
-            if bool(done.all()):
+            if done.all():
                 break
-            node = torch.where(child > 0, child, node)
+            node = np.where(child > 0, child, node)
         return out
 
     def to_weak_tree(self) -> WeakTree:
@@ -461,7 +455,6 @@ def _find_splits(features: FeatureValues, nodes: list[_Node], kind: str, weights
     k = _kernels()
     code = _KINDS[kind]
     node_of = _node_index(nodes, features.n_samples)
-    k.use_threads(torch.get_num_threads())
     best_q = np.full(len(nodes), np.float32(-1.0))
     found: list[tuple | None] = [None] * len(nodes)
     for start, values, order in features.chunks():
@@ -530,13 +523,11 @@ def _split_init(nodes, kind, weights, column, node_of) -> np.ndarray:
 
 def _grow_tree(features, kind, boost_type, weights, labels, responses, active, max_depth):
     """Grow one tree on the active samples; return it and the training-time outputs."""
-    w = np.ascontiguousarray(weights.detach().cpu().numpy(), dtype=np.float64)
-    y = np.ascontiguousarray(labels.detach().cpu().numpy(), dtype=np.int64)
-    t = None
-    if responses is not None:
-        t = np.ascontiguousarray(responses.detach().cpu().numpy(), dtype=np.float64)
+    w = np.ascontiguousarray(weights, dtype=np.float64)
+    y = np.ascontiguousarray(labels, dtype=np.int64)
+    t = None if responses is None else np.ascontiguousarray(responses, dtype=np.float64)
     column = t if kind == "reg" else y
-    root = _Node(mask=active.detach().cpu().numpy().copy(), depth=0)
+    root = _Node(mask=np.array(active, dtype=bool), depth=0)
     level = [root]
     leaves = []
     while level:
@@ -560,7 +551,7 @@ def _grow_tree(features, kind, boost_type, weights, labels, responses, active, m
     weak_eval = np.zeros(len(w))
     for leaf in leaves:
         weak_eval[leaf.mask] = leaf.value
-    return _encode(root, features.categorical), torch.from_numpy(weak_eval).to(weights.device)
+    return _encode(root, features.categorical), weak_eval
 
 
 def _encode(root: _Node, categorical: bool) -> BoostedTree:
@@ -595,17 +586,18 @@ def _encode(root: _Node, categorical: bool) -> BoostedTree:
     )
 
 
-def _trim(weights: torch.Tensor, rate: float) -> torch.Tensor:
+def _trim(weights: np.ndarray, rate: float) -> np.ndarray:
     """Mask of the samples kept for the next tree (CvBoost::trim_weights)."""
     if rate <= 0.0 or rate >= 1.0:
-        return torch.ones_like(weights, dtype=torch.bool)
-    w_sorted = torch.sort(weights).values
-    # Drop the lightest samples while their weight sum stays within 1 - rate.
-    # Weights were just renormalised, so they sum to 1.
-    before = torch.cumsum(w_sorted, 0) - w_sorted  # weight of the lighter samples
-    first = int(((1.0 - rate) - before > 0).sum())
+        return np.ones(len(weights), dtype=bool)
+    w_sorted = np.sort(weights)
+    # Drop the lightest samples while the weight left to drop, 1 - rate less the weights
+    # dropped so far (subtracted one by one, as OpenCV does), stays positive. Weights
+    # were just renormalised, so they sum to 1.
+    left = np.subtract.accumulate(np.r_[1.0 - rate, w_sorted[:-1]])
+    first = int(np.argmax(left <= 0)) if (left <= 0).any() else len(w_sorted)
     if first >= len(w_sorted):
-        return torch.zeros_like(weights, dtype=torch.bool)
+        return np.zeros(len(weights), dtype=bool)
     return weights >= w_sorted[first]
 
 
@@ -687,7 +679,9 @@ def boost_stage(
     categorical : bool, default=False
         Whether ``features`` holds LBP codes (only used for array input).
     device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
-        Where the split search runs (array input only).
+        Has no effect: boosting and the split search run on the CPU (numpy and
+        compiled loops), whatever device computed the values; kept so that
+        existing calls keep working.
     progress : callable or None, default=None
         Called with each line of OpenCV's ``| N | HR | FA |`` table.
 
@@ -720,12 +714,10 @@ def boost_stage(
     for name, count in (("max_depth", max_depth), ("max_weak_count", max_weak_count)):
         if not isinstance(count, (int, np.integer)) or isinstance(count, bool) or count < 1:
             raise InputError(f"{name} must be an int >= 1; got {count!r}.")
+    if str(device).split(":")[0] not in ("auto", "cpu", "cuda"):
+        raise InputError(f"device must be 'auto', 'cpu' or 'cuda'; got {device!r}.")
     if not isinstance(features, FeatureValues):
-        from ..estimators._device import resolve_device
-
-        features = FeatureValues.from_array(
-            features, categorical=categorical, device=resolve_device(device)
-        )
+        features = FeatureValues.from_array(features, categorical=categorical)
     labels_np = np.asarray(labels)
     if labels_np.shape != (features.n_samples,):
         raise InputError(
@@ -737,21 +729,20 @@ def boost_stage(
     if labels_np.min() == labels_np.max():
         raise InputError("labels hold a single class; a stage needs positives and negatives.")
 
-    dev = features.device
     n = features.n_samples
-    labels_t = torch.as_tensor(labels_np.astype(np.int64), device=dev)
-    y = (2 * labels_t - 1).to(torch.float64)  # orig_response in {-1, 1}
+    labels_i = labels_np.astype(np.int64)
+    y = (2 * labels_i - 1).astype(np.float64)  # orig_response in {-1, 1}
     kind = {"DAB": "misclass", "RAB": "gini"}.get(boost_type, "reg")
-    weights = torch.full((n,), 1.0 / n, dtype=torch.float64, device=dev)
+    weights = np.full(n, 1.0 / n)
     # Regression targets are float32 in OpenCV (responses_copy).
     responses = None
     if boost_type == "GAB":
-        responses = y.float().double()
+        responses = y.astype(np.float32).astype(np.float64)
     elif boost_type == "LB":
-        responses = (2.0 * y).float().double()
-        sum_response = torch.zeros(n, dtype=torch.float64, device=dev)
-    active = torch.ones(n, dtype=torch.bool, device=dev)
-    stage_sum = torch.zeros(n, dtype=torch.float64, device=dev)
+        responses = (2.0 * y).astype(np.float32).astype(np.float64)
+        sum_response = np.zeros(n)
+    active = np.ones(n, dtype=bool)
+    stage_sum = np.zeros(n)
     trees: list[BoostedTree] = []
     result = BoostedStage(trees=trees, threshold=float("nan"))
     emit = progress or (lambda line: None)
@@ -760,45 +751,43 @@ def boost_stage(
     emit("+----+---------+---------+")
     while True:
         tree, weak_eval = _grow_tree(
-            features, kind, boost_type, weights, labels_t, responses, active, max_depth
+            features, kind, boost_type, weights, labels_i, responses, active, max_depth
         )
         if tree is None:
             break
         trees.append(tree)
         predicted = tree.predict(features)
         # Trimmed-out samples did not reach the tree's leaves in training.
-        weak_eval = torch.where(active, weak_eval, predicted)
+        weak_eval = np.where(active, weak_eval, predicted)
+        # Sums run sample by sample, as OpenCV's loops (np.cumsum keeps that order).
         if boost_type == "DAB":
-            w_sum = float(weights.sum())
-            err = float((weights * (weak_eval != y)).sum())
+            wrong = weak_eval != y
+            w_sum = _sequential_sum(weights)
+            err = _sequential_sum(weights * wrong)
             if w_sum != 0:
                 err /= w_sum
             c = -_log_ratio(err)
-            weights = weights * torch.where(weak_eval != y, math.exp(c), 1.0)
+            weights = weights * np.where(wrong, math.exp(c), 1.0)
             tree.leaf_values = tree.leaf_values * c
             predicted = predicted * c
         elif boost_type in ("RAB", "GAB"):
-            weights = weights * torch.exp(-y * weak_eval)
+            weights = weights * np.exp(-y * weak_eval)
         else:
             sum_response = sum_response + 0.5 * weak_eval
-            p = 1.0 / (1.0 + torch.exp(-2.0 * sum_response))
-            weights = torch.clamp(p * (1 - p), min=_LB_WEIGHT_FLOOR)
-            z = torch.where(
-                y > 0,
-                torch.clamp(1.0 / p, max=_LB_Z_MAX),
-                -torch.clamp(1.0 / (1 - p), max=_LB_Z_MAX),
+            p = 1.0 / (1.0 + np.exp(-2.0 * sum_response))
+            weights = np.maximum(p * (1 - p), _LB_WEIGHT_FLOOR)
+            z = np.where(
+                y > 0, np.minimum(1.0 / p, _LB_Z_MAX), -np.minimum(1.0 / (1 - p), _LB_Z_MAX)
             )
-            responses = z.float().double()
-        w_sum = float(weights.sum())
+            responses = z.astype(np.float32).astype(np.float64)
+        w_sum = _sequential_sum(weights)
         if w_sum > _FLT_EPSILON:
-            weights = weights / w_sum
+            weights = weights * (1.0 / w_sum)
         active = _trim(weights, weight_trim_rate)
         stage_sum += predicted
-        if not bool(active.any()):
+        if not active.any():
             break
-        threshold, hit_rate, false_alarm = stage_threshold(
-            stage_sum.cpu().numpy(), labels_np, min_hit_rate
-        )
+        threshold, hit_rate, false_alarm = stage_threshold(stage_sum, labels_np, min_hit_rate)
         result.threshold = float(threshold)
         result.hit_rates.append(hit_rate)
         result.false_alarms.append(false_alarm)

@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..preprocessing.io import decode_image_file
+from ..utils._imagefile import decode_image_file
 from ..utils.fileio import atomic_write
 from ..utils.validation import InputError
 

@@ -24,6 +24,7 @@ from ..preprocessing.io import read_image
 from ..utils.fileio import atomic_path, atomic_write, printable_path
 from ..utils.threads import map_images
 from ..utils.validation import InputError
+from .model import MIN_NEIGHBORS
 
 __all__ = [
     "ImageDetections",
@@ -32,9 +33,6 @@ __all__ = [
     "write_detections_csv",
     "write_detections_json",
 ]
-
-#: OpenCV's ``detectMultiScale`` default, also used by ``fer-toolkit cascade``.
-MIN_NEIGHBORS = 3
 
 
 def find_images(inputs, *, recursive: bool = False, extensions=IMAGE_EXTENSIONS) -> list[Path]:

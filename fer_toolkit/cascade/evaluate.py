@@ -31,7 +31,7 @@ from ..utils.boxes import box_iou
 from ..utils.threads import map_images
 from ..utils.validation import InputError
 from .description import Positive, read_bg, read_info
-from .detect import MIN_NEIGHBORS
+from .model import MIN_NEIGHBORS
 
 __all__ = [
     "CascadeEvaluation",

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-import torch
 
 from ..utils.validation import InputError
 from .integral import IntegralBatch
@@ -158,10 +157,14 @@ def _haar_fits(rects: np.ndarray, tilted: np.ndarray, width: int, height: int) -
     return (left >= 0) & (y >= 0) & (right <= width) & (bottom <= height) & (w >= 0) & (h >= 0)
 
 
-def _blocks(n: int, k: int, bytes_per_item: int, max_bytes: int):
-    """Yield (row slice, column slice) blocks of an ``n x k`` job within ``max_bytes``."""
+def _check_max_bytes(max_bytes) -> None:
     if not isinstance(max_bytes, (int, np.integer)) or max_bytes <= 0:
         raise InputError(f"max_bytes must be a positive int; got {max_bytes!r}.")
+
+
+def _blocks(n: int, k: int, bytes_per_item: int, max_bytes: int):
+    """Yield (row slice, column slice) blocks of an ``n x k`` job within ``max_bytes``."""
+    _check_max_bytes(max_bytes)
     kc = int(min(k, max(1, max_bytes // (bytes_per_item * max(n, 1)))))
     nc = int(min(n, max(1, max_bytes // (bytes_per_item * kc))))
     for k0 in range(0, k, kc):
@@ -177,7 +180,8 @@ class _FeatureTable:
 
     * many features on a few training samples (:meth:`evaluate`): the linear part of
       every feature (rectangle or cell sums) is a sparse matrix over the integral
-      tables, applied to all samples at once with a sparse-dense product;
+      tables, applied to all samples at once (a compiled loop on the CPU, a sparse-dense
+      product in PyTorch on a CUDA device);
     * a few features at many windows of an image (:meth:`window_values`): gather the
       corners of each window (the cascade's own evaluation is compiled, in
       :class:`~fer_toolkit.cascade.Cascade`).
@@ -293,11 +297,8 @@ class _FeatureTable:
         crow = np.searchsorted(rows, np.arange(len(offsets) + 1))
         return crow, cols, values
 
-    def _sample_outputs(self, batch: IntegralBatch, max_bytes: int, out=None):
-        """Yield (feature slice, linear outputs ``(kc * outputs, n)``) over the whole table.
-
-        With ``out`` (Haar only, ``(k, n)`` float32) the outputs are written there.
-        """
+    def _tables(self, batch: IntegralBatch) -> list:
+        """The batch's integral tables the features read, each ``(n, plane)``."""
         width, height = batch.window
         n, plane = len(batch), (width + 1) * (height + 1)
         tables = [batch.sum.reshape(n, plane)]
@@ -308,10 +309,28 @@ class _FeatureTable:
                     "integral_batch(..., tilted=True)."
                 )
             tables.append(batch.tilted.reshape(n, plane))
-        crow, cols, coefs = self._linear_map(width + 1, plane)
-        # Exact in float32 while every partial sum is an integer below 2**24.
+        return tables
+
+    @staticmethod
+    def _exact_in_float32(width, height, crow, coefs) -> bool:
+        """Whether every partial sum of the linear map is an integer below 2**24."""
         bound = 255 * width * height * np.abs(coefs).max(initial=0) * np.diff(crow).max(initial=0)
-        dtype = torch.float32 if bound < 2**24 else torch.float64
+        return bool(bound < 2**24 and (np.round(coefs) == coefs).all())
+
+    def _sample_outputs_torch(self, batch: IntegralBatch, max_bytes: int, out):
+        """Yield (feature slice, linear outputs ``(kc * outputs, n)``) over the whole table.
+
+        PyTorch, for a batch on another device than the CPU: a sparse-dense product
+        there. The outputs are written into ``out`` (Haar only, ``(k, n)`` float32).
+        """
+        import torch
+
+        width, height = batch.window
+        n, plane = len(batch), (width + 1) * (height + 1)
+        tables = self._tables(batch)
+        crow, cols, coefs = self._linear_map(width + 1, plane)
+        exact = self._exact_in_float32(width, height, crow, coefs)
+        dtype = torch.float32 if exact else torch.float64
         device = batch.sum.device
         dense = torch.cat(tables, 1).T.to(dtype).contiguous()
         for _, feats in _blocks(1, len(self), 8 * self._outputs * n, max_bytes):
@@ -325,12 +344,7 @@ class _FeatureTable:
                     size=(r1 - r0, dense.shape[0]),
                     check_invariants=False,
                 )
-            if out is None:
-                yield feats, torch.mm(matrix, dense).to(torch.float32)
-            elif dtype == torch.float32 and device.type == "cpu":
-                yield feats, torch.mm(matrix, dense, out=out[feats])  # no extra copy
-            else:
-                yield feats, out[feats].copy_(torch.mm(matrix, dense))
+            yield feats, out[feats].copy_(torch.mm(matrix, dense))
 
 
 @dataclass(frozen=True, eq=False)
@@ -422,7 +436,7 @@ class HaarFeatures(_FeatureTable):
         *,
         normalize: bool = True,
         max_bytes: int = DEFAULT_MAX_BYTES,
-    ) -> torch.Tensor:
+    ) -> np.ndarray:
         """Feature values of a batch of training samples, as ``opencv_traincascade`` computes.
 
         Parameters
@@ -436,14 +450,16 @@ class HaarFeatures(_FeatureTable):
             Divide by the batch's training normalisation ``batch.norm`` (value 0 where the
             norm is 0, as OpenCV does). False gives the raw weighted rectangle sums.
         max_bytes : int, default=256 MiB
-            Memory budget of one block of work arrays (the result itself excluded).
+            Memory budget of one block of work arrays (the result itself excluded) for a
+            batch on a CUDA device; on the CPU a compiled loop needs none.
 
         Returns
         -------
-        values : Tensor of shape (n, k), dtype float32, on the batch's device
+        values : ndarray of shape (n, k), dtype float32
             A transposed view of a feature-major ``(k, n)`` buffer: each feature's values
             over the samples are contiguous (what sorting per feature wants); call
-            ``.contiguous()`` for a sample-major copy.
+            ``np.ascontiguousarray`` for a sample-major copy. For a batch of PyTorch
+            tensors (``integral_batch(..., device="cuda")``) a tensor on its device.
 
         Raises
         ------
@@ -460,14 +476,33 @@ class HaarFeatures(_FeatureTable):
         >>> samples[0, :, 3:] = 200  # a vertical edge
         >>> table = haar_features(6, 6)
         >>> values = table.evaluate(integral_batch(samples), normalize=False)
-        >>> tuple(values.shape), float(values.abs().max())
+        >>> values.shape, float(np.abs(values).max())
         ((1, 669), 3600.0)
         """
         table = self._checked(*batch.window, idx)
-        out = torch.empty((len(table), len(batch)), dtype=torch.float32, device=batch.sum.device)
+        if not isinstance(batch.sum, np.ndarray):
+            return table._evaluate_torch(batch, normalize, max_bytes)
+        _check_max_bytes(max_bytes)
+        from . import _kernels  # numba: imported on first use
+
+        width, height = batch.window
+        crow, cols, coefs = table._linear_map(width + 1, (width + 1) * (height + 1))
+        dtype = np.float32 if table._exact_in_float32(width, height, crow, coefs) else np.float64
+        # Samples last: each corner of the integral tables is one contiguous run.
+        planes = np.concatenate(table._tables(batch), 1).T.astype(dtype, order="C")
+        coefs = coefs.astype(dtype)
+        out = np.empty((len(table), len(batch)), dtype=np.float32)
+        _kernels.haar_values(planes, crow, cols, coefs, batch.norm, normalize, out)
+        return out.T
+
+    def _evaluate_torch(self, batch: IntegralBatch, normalize: bool, max_bytes: int):
+        """:meth:`evaluate` of a batch of PyTorch tensors (on a CUDA device)."""
+        import torch
+
+        out = torch.empty((len(self), len(batch)), dtype=torch.float32, device=batch.sum.device)
         flat = batch.norm == 0
         safe = torch.where(flat, 1.0, batch.norm)
-        for _, values in table._sample_outputs(batch, max_bytes, out=out):
+        for _, values in self._sample_outputs_torch(batch, max_bytes, out):
             if normalize:
                 values.div_(safe)
         if normalize and flat.any():
@@ -548,7 +583,7 @@ class LBPFeatures(_FeatureTable):
         self,
         batch: IntegralBatch,
         idx=None,
-    ) -> torch.Tensor:
+    ) -> np.ndarray:
         """LBP codes (0-255, as float32) of a batch of training samples.
 
         Parameters
@@ -559,8 +594,9 @@ class LBPFeatures(_FeatureTable):
 
         Returns
         -------
-        codes : Tensor of shape (n, k), dtype float32
-            A transposed view of a feature-major buffer, as for
+        codes : ndarray of shape (n, k), dtype float32
+            A transposed view of a feature-major buffer (a tensor for a batch on a
+            CUDA device), as for
             :meth:`HaarFeatures.evaluate`.
 
         Examples
@@ -576,13 +612,20 @@ class LBPFeatures(_FeatureTable):
         from . import _kernels  # numba: imported on first use
 
         table = self._checked(*batch.window, idx)
+        sums = batch.sum
+        on_device = not isinstance(sums, np.ndarray)  # PyTorch tensors on a CUDA device
+        if on_device:
+            sums = sums.cpu().numpy()
         # Samples last: each corner of the integral images is one contiguous run.
-        sums = np.ascontiguousarray(batch.sum.cpu().numpy().transpose(1, 2, 0), dtype=np.int32)
+        sums = np.ascontiguousarray(sums.transpose(1, 2, 0), dtype=np.int32)
         out = np.empty((len(table), len(batch)), dtype=np.float32)
         # Integer cell sums compared with the centre's, as OpenCV (exact).
-        _kernels.use_threads(torch.get_num_threads())
         _kernels.lbp_codes(sums, table.rects, self.CELL_BITS.astype(np.int64), out)
-        return torch.from_numpy(out).to(batch.sum.device).T
+        if on_device:
+            import torch
+
+            return torch.from_numpy(out).to(batch.sum.device).T
+        return out.T
 
 
 LBPFeatures._corner_coefs = LBPFeatures._cell_coefs()

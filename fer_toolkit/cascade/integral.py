@@ -14,16 +14,16 @@ sides ``w`` and ``h`` anchored at ``(x, y)`` sums to
 
 :func:`integral_image` returns OpenCV's tables of one image in ``int64`` (exact for 8-bit
 images of any practical size); :func:`integral_batch` builds the tables of a training
-batch in PyTorch, on whichever device the batch lives, with the training normalisation.
+batch with the training normalisation (numpy; PyTorch tensors on a CUDA device).
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import torch
 
 from ..utils.validation import InputError
 
@@ -35,11 +35,11 @@ def _check_uint8_stack(samples, name: str) -> None:
         raise InputError(f"{name} has shape {tuple(samples.shape)}; expected (n, height, width).")
     if samples.shape[0] == 0:
         raise InputError(f"{name} is empty: got shape {tuple(samples.shape)}.")
-    if samples.dtype not in (np.uint8, torch.uint8):
+    if samples.dtype != np.uint8:
         raise TypeError(f"{name} has dtype {samples.dtype}; expected 8-bit pixels (uint8).")
 
 
-def _tilted_rows(image: torch.Tensor) -> torch.Tensor:
+def _tilted_rows(image: np.ndarray) -> np.ndarray:
     """The tilted tables of a ``(n, H, W)`` int32 batch, row by row (OpenCV's recurrence).
 
     ``T[Y, X] = T[Y-1, X-1] + T[Y-1, X+1] - T[Y-2, X] + I[Y-1, X-1] + I[Y-2, X-1]``; the
@@ -48,23 +48,22 @@ def _tilted_rows(image: torch.Tensor) -> torch.Tensor:
     """
     n, height, width = image.shape
     pad = height + 1
-    padded = torch.nn.functional.pad(image, (pad, pad))
+    padded = np.pad(image, ((0, 0), (0, 0), (pad, pad)))
     cols = width + 2 * pad
     # Table column j holds X = j - pad + 1, whose apex pixel is padded column j. The
     # outermost columns stay 0: their triangles never reach the image.
-    rows = [image.new_zeros((n, cols)), padded[:, 0, :]]
+    rows = np.zeros((n, height + 1, cols), dtype=image.dtype)
+    rows[:, 1] = padded[:, 0]
     for y in range(2, height + 1):
-        prev, prev2 = rows[-1], rows[-2]
-        row = image.new_zeros((n, cols))
-        row[:, 1:-1] = (
+        prev, prev2 = rows[:, y - 1], rows[:, y - 2]
+        rows[:, y, 1:-1] = (
             prev[:, :-2]
             + prev[:, 2:]
             - prev2[:, 1:-1]
             + padded[:, y - 1, 1:-1]
             + padded[:, y - 2, 1:-1]
         )
-        rows.append(row)
-    return torch.stack(rows, dim=1)[:, :, pad - 1 : pad + width]
+    return rows[:, :, pad - 1 : pad + width]
 
 
 def opencv_tables(image: np.ndarray, tilted: bool) -> tuple[np.ndarray, ...]:
@@ -114,20 +113,26 @@ def integral_image(image: np.ndarray, *, tilted: bool = False):
     return tuple(None if t is None else t.astype(np.int64) for t in tables)
 
 
+def _on_cpu(device) -> bool:
+    """Whether ``device`` (None, a name such as ``"cuda:0"``, or a ``torch.device``) is the CPU."""
+    return device is None or str(device).split(":")[0] == "cpu"
+
+
 @dataclass(frozen=True)
 class IntegralBatch:
-    """Integral images of a batch of equally sized training samples (PyTorch).
+    """Integral images of a batch of equally sized training samples.
 
-    :func:`integral_batch` builds one from the samples.
+    :func:`integral_batch` builds one from the samples. On the CPU the tables are
+    numpy arrays; on another device (``device="cuda"``) they are PyTorch tensors there.
 
     Attributes
     ----------
-    sum : Tensor of shape (n, h + 1, w + 1), dtype int32
+    sum : ndarray or Tensor of shape (n, h + 1, w + 1), dtype int32
         The integral image of each sample (a zero first row and column).
-    tilted : Tensor of shape (n, h + 1, w + 1), dtype int32, or None
+    tilted : ndarray or Tensor of shape (n, h + 1, w + 1), dtype int32, or None
         The 45-degree rotated integral images, for tilted Haar features; None
         when they were not computed.
-    norm : Tensor of shape (n,), dtype float32
+    norm : ndarray or Tensor of shape (n,), dtype float32
         OpenCV's training normalisation ``sqrt(area * sqsum - sum ** 2)`` over the inner
         rectangle ``(1, 1, w - 2, h - 2)``, ``area = (w - 2) * (h - 2)``. It is 0 for a
         flat inner rectangle; Haar feature values of such a sample are 0 (as in
@@ -139,15 +144,15 @@ class IntegralBatch:
     >>> from fer_toolkit.cascade import integral_batch
     >>> samples = np.arange(2 * 4 * 5, dtype=np.uint8).reshape(2, 4, 5)
     >>> batch = integral_batch(samples)
-    >>> len(batch), batch.window, tuple(batch.sum.shape), batch.tilted is None
+    >>> len(batch), batch.window, batch.sum.shape, batch.tilted is None
     (2, (5, 4), (2, 5, 6), True)
     >>> int(batch.sum[0, -1, -1]) == int(samples[0].sum())
     True
     """
 
-    sum: torch.Tensor
-    tilted: torch.Tensor | None
-    norm: torch.Tensor
+    sum: np.ndarray
+    tilted: np.ndarray | None
+    norm: np.ndarray
 
     def __len__(self) -> int:
         return int(self.sum.shape[0])
@@ -161,6 +166,9 @@ class IntegralBatch:
 def integral_batch(samples, *, tilted: bool = False, device=None) -> IntegralBatch:
     """Compute the integral images and training normalisation of a batch of samples.
 
+    The tables are computed with numpy; PyTorch is imported only to place them on
+    another device than the CPU.
+
     Parameters
     ----------
     samples : ndarray or Tensor of shape (n, h, w), dtype uint8
@@ -168,8 +176,8 @@ def integral_batch(samples, *, tilted: bool = False, device=None) -> IntegralBat
     tilted : bool, default=False
         Also compute the tilted tables (needed by Haar ``mode="ALL"``).
     device : str, torch.device or None, default=None
-        Where to compute and keep the tables; defaults to the tensor's own device (CPU
-        for numpy input).
+        Where to keep the tables: None or ``"cpu"``: numpy arrays; another device
+        (``"cuda"``): PyTorch tensors there. None keeps a tensor's own device.
 
     Returns
     -------
@@ -185,15 +193,19 @@ def integral_batch(samples, *, tilted: bool = False, device=None) -> IntegralBat
     >>> import numpy as np
     >>> from fer_toolkit.cascade.integral import integral_batch
     >>> batch = integral_batch(np.arange(32, dtype=np.uint8).reshape(2, 4, 4))
-    >>> tuple(batch.sum.shape), int(batch.sum[0, -1, -1])
+    >>> batch.sum.shape, int(batch.sum[0, -1, -1])
     ((2, 5, 5), 120)
     >>> batch.norm  # sqrt(4 * 242 - 30 ** 2): pixels 5, 6, 9, 10 inside the border
-    tensor([8.2462, 8.2462])
+    array([8.246211, 8.246211], dtype=float32)
     """
-    if not isinstance(samples, torch.Tensor):
-        samples = np.asarray(samples)
-        _check_uint8_stack(samples, "samples")
-        samples = torch.from_numpy(np.ascontiguousarray(samples))
+    torch = sys.modules.get("torch")  # a tensor can only come from an imported torch
+    if torch is not None and isinstance(samples, torch.Tensor):
+        if device is None:
+            device = samples.device
+        if samples.dtype != torch.uint8:
+            raise TypeError(f"samples has dtype {samples.dtype}; expected 8-bit pixels (uint8).")
+        samples = samples.cpu().numpy()
+    samples = np.asarray(samples)
     _check_uint8_stack(samples, "samples")
     n, height, width = samples.shape
     if height < 3 or width < 3:
@@ -205,17 +217,28 @@ def integral_batch(samples, *, tilted: bool = False, device=None) -> IntegralBat
             f"samples of {width}x{height} pixels are too large for training windows "
             "(their integral tables would overflow int32)."
         )
-    pixels = samples.to(device).to(torch.int32)
-    table = torch.zeros((2, n, height + 1, width + 1), dtype=torch.int32, device=pixels.device)
-    table[0, :, 1:, 1:] = pixels.cumsum(1).cumsum(2)
-    table[1, :, 1:, 1:] = (pixels * pixels).cumsum(1).cumsum(2)
+    pixels = samples.astype(np.int32)
+    table = np.zeros((2, n, height + 1, width + 1), dtype=np.int32)
+    np.cumsum(pixels, 1, dtype=np.int32).cumsum(2, dtype=np.int32, out=table[0, :, 1:, 1:])
+    np.cumsum(pixels * pixels, 1, dtype=np.int32).cumsum(2, dtype=np.int32, out=table[1, :, 1:, 1:])
     # Inner rectangle (1, 1, w-2, h-2) of both tables, exactly in int64.
     inner = table[:, :, [1, 1, height - 1, height - 1], [1, width - 1, 1, width - 1]]
-    inner = inner.to(torch.int64)
+    inner = inner.astype(np.int64)
     corners = inner[..., 0] - inner[..., 1] - inner[..., 2] + inner[..., 3]
     area = (height - 2) * (width - 2)
-    norm = torch.sqrt((area * corners[1] - corners[0] * corners[0]).to(torch.float64))
-    tilted_table = None
-    if tilted:
-        tilted_table = _tilted_rows(pixels).contiguous()
-    return IntegralBatch(sum=table[0].contiguous(), tilted=tilted_table, norm=norm.float())
+    norm = np.sqrt((area * corners[1] - corners[0] * corners[0]).astype(np.float64))
+    tables = {
+        "sum": np.ascontiguousarray(table[0]),
+        "tilted": _tilted_rows(pixels) if tilted else None,
+        "norm": norm.astype(np.float32),
+    }
+    if not _on_cpu(device):
+        import torch  # only for tables on another device (CUDA)
+
+        tables = {
+            key: None
+            if value is None
+            else torch.as_tensor(np.ascontiguousarray(value), device=device)
+            for key, value in tables.items()
+        }
+    return IntegralBatch(**tables)

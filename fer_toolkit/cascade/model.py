@@ -56,6 +56,8 @@ BOOST_TYPES = TRAINCASCADE["boost_type"].choices
 STAGE_THRESHOLD_EPS = np.float32(1e-5)
 #: Words of an LBP node's 256-bit category subset.
 SUBSET_WORDS = 8
+#: OpenCV's ``detectMultiScale`` default, also used by ``fer-toolkit cascade detect``.
+MIN_NEIGHBORS = 3
 _WINDOW = "(width, height)"
 
 
@@ -820,7 +822,7 @@ class Cascade:
         self,
         image,
         scale_factor: float = 1.1,
-        min_neighbors: int = 3,
+        min_neighbors: int = MIN_NEIGHBORS,
         min_size=None,
         max_size=None,
         *,

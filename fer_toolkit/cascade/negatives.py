@@ -19,7 +19,7 @@ The walk over the backgrounds is ``opencv_traincascade``'s
   after the last one the previous stage looked at (:class:`NegativeWalk`).
 
 Mining evaluates whole batches of windows with the cascade at once (its
-compiled evaluator, on PyTorch's thread count), as ``opencv_traincascade``
+compiled evaluator, on the trainer's thread count), as ``opencv_traincascade``
 judges them (:meth:`~fer_toolkit.cascade.Cascade.evaluate` with
 ``training=True``), then applies OpenCV's sequential rules to the verdicts in
 walk order: stop when enough negatives are accepted, or when even one more
@@ -37,7 +37,6 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
-import torch
 
 from ..utils.pixels import to_gray, to_uint8
 from ..utils.validation import InputError, check_image
@@ -361,7 +360,9 @@ def mine_negatives(
     >>> mined.samples.shape, mined.tried, mined.acceptance_ratio, mined.stop
     ((5, 12, 12), 5, 1.0, 'filled')
     """
-    n_threads = torch.get_num_threads()
+    from ._kernels import get_num_threads  # numba's count, which the trainer sets
+
+    n_threads = get_num_threads()
     return _mine(cascade, walk, count, min_acceptance_ratio, max_windows, n_threads)
 
 

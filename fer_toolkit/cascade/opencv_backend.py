@@ -11,6 +11,7 @@ needs no OpenCV tools at all.
 from __future__ import annotations
 
 import collections
+import functools
 import os
 import re
 import shutil
@@ -19,8 +20,6 @@ import subprocess
 from collections.abc import Callable, Iterator
 from numbers import Integral, Real
 from pathlib import Path
-
-from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
 
 from ..utils.validation import InputError
 from .description import read_info
@@ -45,8 +44,19 @@ TRAINCASCADE_FLAGS = TRAINCASCADE.opencv_names()
 CREATESAMPLES_FLAGS = CREATESAMPLES.opencv_names()
 
 
+def _check_flags(table, values: dict, caller: str) -> None:
+    """Check ``values`` against the flags of ``table`` as scikit-learn checks parameters."""
+    from sklearn.utils._param_validation import validate_parameter_constraints
+
+    validate_parameter_constraints(_constraints(table), values, caller)
+
+
+@functools.cache
 def _constraints(table) -> dict[str, list]:
     """scikit-learn's parameter constraints of every flag of ``table``."""
+    # Imported here: the native trainer and the CLI import this module and need no scikit-learn.
+    from sklearn.utils._param_validation import Interval, StrOptions
+
     constraints = {}
     for flag in table:
         if flag.kind in ("file", "folder"):
@@ -73,8 +83,6 @@ def _constraints(table) -> dict[str, list]:
     return constraints
 
 
-_TRAINCASCADE_CONSTRAINTS = _constraints(TRAINCASCADE)
-_CREATESAMPLES_CONSTRAINTS = _constraints(CREATESAMPLES)
 _LINE_END = re.compile(rb"\r\n|\n|\r")
 _TAIL_LINES = 15
 
@@ -299,7 +307,7 @@ def traincascade_args(
     ['-data', 'data', '-vec', 'positives.vec', '-bg', 'bg.txt', '-numPos', '7000']
     """
     values = dict(locals())
-    validate_parameter_constraints(_TRAINCASCADE_CONSTRAINTS, values, "traincascade_args")
+    _check_flags(TRAINCASCADE, values, "traincascade_args")
     return _flag_args(TRAINCASCADE_FLAGS, values)
 
 
@@ -379,7 +387,7 @@ def createsamples_args(
     ['-info', 'info/info.lst', '-vec', 'positives.vec', '-num', '9000']
     """
     values = dict(locals())
-    validate_parameter_constraints(_CREATESAMPLES_CONSTRAINTS, values, "createsamples_args")
+    _check_flags(CREATESAMPLES, values, "createsamples_args")
     if inv and randinv:
         raise InputError("inv (-inv) and randinv (-randinv) are exclusive; pick one.")
     return _flag_args(CREATESAMPLES_FLAGS, values)

@@ -40,6 +40,7 @@ differ from uninterrupted ones.)
 from __future__ import annotations
 
 import os
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -47,9 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from ..utils.threads import limit_threads
 from ..utils.validation import InputError, check_int, check_real
 from .boost import FeatureValues, boost_stage
 from .features import HAAR_MODES, make_features
@@ -262,14 +261,20 @@ def train_cascade(
         trees, as many features as fit, as OpenCV counts them (the rest is
         recomputed); they bound the trainer's memory beyond its fixed part.
     num_threads : int or None, default=None
-        ``-numThreads``: CPU threads for PyTorch and the compiled split search
-        during the call (None: the cores
-        other processes leave free, see :func:`fer_toolkit.utils.threads.limit_threads`).
+        ``-numThreads``: CPU threads for the compiled loops (feature values, split
+        search), the sorting and the negative mining during the call (None: the cores
+        other processes leave free, see
+        :func:`fer_toolkit.utils.threads.resolve_num_threads`).
     accept_ratio_break_value : float, default=-1.0
         ``-acceptanceRatioBreakValue``: stop when the acceptance ratio falls to
         this value (negative: never).
     device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
-        Where feature values are computed and the splits searched.
+        Where the stages' feature values are computed: ``"cpu"`` with compiled
+        loops (numba; PyTorch is not imported), ``"cuda"`` with PyTorch on the GPU.
+        Boosting and the split search run on the CPU either way, and the cascade
+        is the same. ``"auto"`` is ``"cuda"`` when PyTorch sees a GPU; it imports
+        PyTorch to ask only when PyTorch is imported already or a GPU driver is
+        loaded (``/proc/driver/nvidia`` or ``/dev/kfd``), else it is ``"cpu"``.
     random_state : int or None, default=None
         None starts the walk over the backgrounds where OpenCV's starts (first
         image, first pass), so that both trainers see the same negatives; an
@@ -344,8 +349,6 @@ def train_cascade(
     )
     if random_state is not None:
         random_state = check_int(random_state, "random_state", low=0)
-    from ..estimators._device import resolve_device
-
     trainer = _Trainer(
         data=Path(data),
         params=params,
@@ -354,13 +357,39 @@ def train_cascade(
         num_stages=num_stages,
         precalc=(precalc_val_buf_size, precalc_idx_buf_size),
         accept_ratio_break_value=accept_ratio_break_value,
-        device=torch.device(resolve_device(device)),
+        device=_resolve_device(device),
         seed=random_state,
         max_neg_windows=max_neg_windows,
         emit=progress or (lambda line: None),
     )
-    with limit_threads(num_threads):
+    from . import _kernels  # numba: imported on first use
+
+    with _kernels.limit_threads(num_threads):
         return trainer.run(vec, bg)
+
+
+def _gpu_driver_present() -> bool:
+    """Whether an NVIDIA (or ROCm) driver is loaded: without one CUDA cannot be available."""
+    return os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/kfd")
+
+
+def _resolve_device(device) -> str:
+    """The device name: ``"auto"`` is ``"cuda"`` when PyTorch sees a GPU, else ``"cpu"``.
+
+    ``"auto"`` asks PyTorch only when it is imported already or a GPU driver is
+    loaded: where there is none, CUDA cannot be available, and importing PyTorch
+    just to hear so would cost seconds and hundreds of megabytes.
+    """
+    name = str(device)
+    if name == "auto":
+        if "torch" not in sys.modules and not _gpu_driver_present():
+            return "cpu"
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.split(":")[0] not in ("cpu", "cuda"):
+        raise InputError(f"device must be 'auto', 'cpu' or 'cuda'; got {device!r}.")
+    return name
 
 
 @dataclass
@@ -372,7 +401,7 @@ class _Trainer:
     num_stages: int
     precalc: tuple[float, float]
     accept_ratio_break_value: float
-    device: torch.device
+    device: str
     seed: int | None
     max_neg_windows: int
     emit: Callable[[str], object]
@@ -595,8 +624,10 @@ class _Trainer:
         precalc_start = time.perf_counter()
         batch = integral_batch(samples, tilted=p.mode == "ALL", device=self.device)
 
-        def compute(idx: torch.Tensor) -> torch.Tensor:
-            return table.evaluate(batch, idx.cpu().numpy()).T
+        def compute(idx: np.ndarray) -> np.ndarray:
+            values = table.evaluate(batch, idx).T
+            # A batch on a CUDA device gives tensors there; boosting runs on the CPU.
+            return values if isinstance(values, np.ndarray) else values.cpu().numpy()
 
         features = FeatureValues(
             compute,
@@ -605,7 +636,6 @@ class _Trainer:
             categorical=p.feature_type == "LBP",
             precalc_val_buf_size=self.precalc[0],
             precalc_idx_buf_size=self.precalc[1],
-            device=self.device,
         )
         self.emit(f"Precalculation time: {time.perf_counter() - precalc_start:.3f}")
         boosted = boost_stage(

@@ -18,16 +18,9 @@ from pathlib import Path
 import click
 
 from ..cascade.createsamples import create_samples, show_vec
-from ..cascade.detect import (
-    MIN_NEIGHBORS,
-    detect_files,
-    write_detections_csv,
-    write_detections_json,
-)
-from ..cascade.evaluate import evaluate_cascade
 from ..cascade.flags import CREATESAMPLES, TRAINCASCADE
+from ..cascade.model import MIN_NEIGHBORS
 from ..cascade.opencv_backend import OpenCVToolError, run_createsamples, run_traincascade
-from ..plotting import save_figure
 from ..utils.fileio import atomic_write, folder_lock, remove_stale_temporaries
 from ._common import FerCommand, FerGroup, echo, is_quiet, show_progress
 
@@ -386,6 +379,9 @@ def detect(inputs, out_dir, recursive, annotate, cascade_name, **params):
       fer-toolkit cascade detect photos/ --cascade data/cascade.xml --out detections
       fer-toolkit cascade detect group.jpg --cascade frontalface_alt2 --min-size 40x40
     """
+    # Imported here, as in ``evaluate``: ``cascade train`` needs neither scikit-learn nor
+    # matplotlib, which these modules load.
+    from ..cascade.detect import detect_files, write_detections_csv, write_detections_json
 
     def report(result):
         n = len(result.detections)
@@ -456,6 +452,9 @@ def evaluate(info, bg, out_dir, iou_threshold, cascade_name, **params):
       fer-toolkit cascade evaluate -info test/faces.lst -bg test/bg.txt --cascade data/cascade.xml
       fer-toolkit cascade evaluate --info faces.lst --cascade frontalface_alt2 --iou 0.4
     """
+    from ..cascade.evaluate import evaluate_cascade
+    from ..plotting import save_figure
+
     if info is None and bg is None:
         raise click.UsageError("give annotated images (--info) and/or object-free ones (--bg).")
     result = evaluate_cascade(

@@ -418,7 +418,9 @@ class MTCNN:
 
     def _detect(self, pixels: list[np.ndarray]) -> list[Detections]:
         nets = self._networks()
-        with torch.inference_mode(), limit_threads():
+        # Many small kernels (the pyramid's levels, R-Net and O-Net on few crops): a
+        # thread waiting for a busy core holds them all up, so only the free cores.
+        with torch.inference_mode(), limit_threads(work="small"):
             sources = [torch.from_numpy(p).to(nets.device).permute(2, 0, 1)[None] for p in pixels]
             candidates = self._propose(nets, pixels)
             candidates = self._refine(nets, sources, candidates)

@@ -87,10 +87,12 @@ class DeviceMixin:
         skorch reads ``self.device`` in many places; the parameter itself must
         keep the value the user gave (scikit-learn's contract). The block also
         runs with the CPU thread count of :func:`~fer_toolkit.utils.threads.limit_threads`
-        (the cores other processes leave free).
+        for large kernels (every core PyTorch has, busy or not: measured in
+        ``benchmarks/bench_threads.py``, a second passive thread still speeds CNN
+        training and prediction up when other processes hold the cores).
         """
         requested = self.device
-        with limit_threads():
+        with limit_threads(work="large"):
             if not (isinstance(requested, str) and requested == "auto"):
                 yield
                 return

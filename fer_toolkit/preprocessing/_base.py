@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn_compat.base import _fit_context
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 
 from ..utils.threads import map_images
 from ..utils.validation import check_images, stack_images

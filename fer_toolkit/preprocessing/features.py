@@ -7,10 +7,9 @@ from numbers import Integral, Real
 
 import numpy as np
 from skimage.feature import hog, local_binary_pattern
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
-from sklearn_compat.base import _fit_context
 
 from ..utils.pixels import to_gray, to_uint8
 from ..utils.validation import InputError, check_images, check_size

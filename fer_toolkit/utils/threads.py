@@ -13,11 +13,20 @@ measures, both overridable:
   already. OpenMP reads them once, when its library loads, i.e. when
   ``torch`` is first imported: they have no effect when ``torch`` was imported
   before ``fer_toolkit``.
-* :func:`limit_threads`, around each fitting, prediction and detection call:
-  uses only the cores that other processes leave free (the kernel's count of
-  runnable tasks, ``/proc/loadavg``), at most the thread count PyTorch had
-  (``torch.set_num_threads`` or ``OMP_NUM_THREADS``), and restores that count
-  afterwards. On a quiet machine every core is used.
+* :func:`limit_threads`, around each fitting, prediction and detection call,
+  sets PyTorch's thread count for the kind of work it guards, at most the
+  count PyTorch had (``torch.set_num_threads`` or ``OMP_NUM_THREADS``), and
+  restores that count afterwards:
+
+  - ``work="large"`` (CNN training and inference: few large convolutions)
+    keeps every core PyTorch has, even when other processes hold them: a
+    second passively waiting thread still gains there under load;
+  - ``work="small"`` (MTCNN's image pyramid, the cascade trainer: many small
+    kernels, whose threads meet often) uses only the cores that other
+    processes leave free (the kernel's count of runnable tasks,
+    ``/proc/loadavg``).
+
+  On a quiet machine both use every core.
 
 ``FER_TOOLKIT_NUM_THREADS=N`` fixes the count to ``N`` for every call (no
 adaptation); ``FER_TOOLKIT_NUM_THREADS=auto`` (or unset) is the default.
@@ -40,6 +49,8 @@ __all__ = [
 
 #: Environment variable that fixes the thread count of every call.
 ENV_VAR = "FER_TOOLKIT_NUM_THREADS"
+#: The kinds of work :func:`limit_threads` guards (see :func:`resolve_num_threads`).
+WORKLOADS = ("small", "large")
 #: Set at import unless the user set them: idle OpenMP threads sleep instead of spinning.
 OPENMP_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
 #: Seconds a measurement of the free cores is reused.
@@ -128,23 +139,32 @@ def free_cpus() -> int:
     return free
 
 
-def resolve_num_threads(n_threads=None, current: int | None = None) -> int:
+def resolve_num_threads(n_threads=None, current: int | None = None, work: str = "small") -> int:
     """The thread count a call uses.
 
     Parameters
     ----------
     n_threads : int or None
         A count chosen by the caller (used as is), or None: then
-        ``FER_TOOLKIT_NUM_THREADS`` when it is set to an integer, else
-        ``min(current, free_cpus())``.
+        ``FER_TOOLKIT_NUM_THREADS`` when it is set to an integer, else a
+        count for ``work``.
     current : int, optional
         PyTorch's thread count now (default ``torch.get_num_threads()``).
+    work : {"small", "large"}, default="small"
+        What the call runs. ``"small"``: many small kernels (MTCNN's image
+        pyramid, the cascade trainer), ``min(current, free_cpus())``: a
+        thread that waits for a busy core holds the others up at every
+        kernel. ``"large"``: few large kernels (CNN training and inference),
+        ``current`` (at most the cores of the process's affinity), whether or
+        not other processes hold the cores: with the passive OpenMP wait of
+        :func:`configure_openmp`, the second thread then still gains.
 
     Raises
     ------
     ValueError
         If ``n_threads`` or ``FER_TOOLKIT_NUM_THREADS`` is not an integer >= 1
-        (or ``"auto"`` for the latter).
+        (or ``"auto"`` for the latter), or ``work`` is neither ``"small"``
+        nor ``"large"``.
 
     Examples
     --------
@@ -153,10 +173,14 @@ def resolve_num_threads(n_threads=None, current: int | None = None) -> int:
     3
     >>> 1 <= resolve_num_threads(current=2) <= 2
     True
+    >>> resolve_num_threads(current=1, work="large")
+    1
     """
     # Imported here: fer_toolkit imports this module first, before numpy is needed.
     from .validation import InputError
 
+    if work not in WORKLOADS:
+        raise InputError(f"work must be one of {WORKLOADS}; got {work!r}.")
     if n_threads is not None:
         if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
             raise InputError(f"n_threads must be an int >= 1 or None; got {n_threads!r}.")
@@ -172,17 +196,21 @@ def resolve_num_threads(n_threads=None, current: int | None = None) -> int:
         import torch
 
         current = torch.get_num_threads()
-    return max(1, min(current, free_cpus()))
+    return max(1, min(current, _cpus() if work == "large" else free_cpus()))
 
 
 @contextlib.contextmanager
-def limit_threads(n_threads=None):
+def limit_threads(n_threads=None, work: str = "small"):
     """Run the body with PyTorch's thread count from :func:`resolve_num_threads`, then restore it.
 
     Parameters
     ----------
     n_threads : int or None
         See :func:`resolve_num_threads`.
+    work : {"small", "large"}, default="small"
+        What the body runs, see :func:`resolve_num_threads`: ``"large"`` for
+        convolutional networks on batches of images, ``"small"`` for many
+        small kernels (and when in doubt: it never uses a busy core).
 
     Examples
     --------
@@ -192,13 +220,16 @@ def limit_threads(n_threads=None):
     >>> with limit_threads(1):
     ...     torch.get_num_threads()
     1
+    >>> with limit_threads(work="large") as used:
+    ...     used == before
+    True
     >>> torch.get_num_threads() == before
     True
     """
     import torch
 
     previous = torch.get_num_threads()
-    wanted = resolve_num_threads(n_threads, current=previous)
+    wanted = resolve_num_threads(n_threads, current=previous, work=work)
     if wanted != previous:
         torch.set_num_threads(wanted)
     try:
