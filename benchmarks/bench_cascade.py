@@ -597,7 +597,7 @@ def bench_scan(xml: Path) -> None:
     walk = walk_windows(Backgrounds(images), cascade.width, cascade.height)
     windows = np.concatenate([w for _, w in itertools.islice(walk, len(images))])
     start = time.perf_counter()
-    cascade.accepts(windows, training=True, n_threads=torch.get_num_threads())
+    cascade.accepts(windows, training=True, n_threads=numba.get_num_threads())
     eval_rate = len(windows) / (time.perf_counter() - start)
     print(
         f"| windows per second, evaluation alone (the same {len(windows):,} windows) | "
