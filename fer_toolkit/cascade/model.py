@@ -35,6 +35,7 @@ windows (which only the trainer evaluates).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from numbers import Integral, Real
@@ -43,7 +44,6 @@ import cv2
 import numpy as np
 
 from ..utils.pixels import to_gray, to_uint8
-from ..utils.threads import resolve_num_threads
 from ..utils.validation import InputError, check_image, check_images, check_size
 from .features import FEATURE_TYPES, HAAR_MODES, HaarFeatures, LBPFeatures
 from .flags import TRAINCASCADE
@@ -65,16 +65,14 @@ def _is_int(value) -> bool:
     return isinstance(value, Integral) and not isinstance(value, bool)
 
 
-def _kernels(n_threads):
-    """The compiled evaluator (numba, imported on first use) set to its thread count:
-    ``(module, threads)``."""
-    from numba import config
+@contextlib.contextmanager
+def _compiled(n_threads):
+    """The compiled evaluator (numba, imported on first use) on its thread count within
+    the block, numba's count restored after it: yields ``(module, threads)``."""
+    from . import _kernels, _scan_kernels
 
-    from . import _scan_kernels
-
-    threads = resolve_num_threads(n_threads, current=config.NUMBA_NUM_THREADS)
-    _scan_kernels.use_threads(threads)
-    return _scan_kernels, threads
+    with _kernels.limit_threads(n_threads) as threads:
+        yield _scan_kernels, threads
 
 
 def _kernel_features(table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -613,16 +611,16 @@ class Cascade:
         windows = self._check_samples(samples)
         model, own = self._flat
         feats = own if feats is None else feats
-        kernels, threads = _kernels(n_threads)
-        code, width = {
-            "run": (kernels.RUN, 2),
-            "stage_sums": (kernels.STAGE_SUMS, len(self.stages)),
-            "feature_values": (kernels.FEATURE_VALUES, len(feats[0])),
-        }[what]
-        out = np.empty((len(windows), width))
-        tilted = bool(feats[2].any())
-        n_blocks = min(len(windows), 4 * threads)
-        kernels.run_windows(windows, training, tilted, model, feats, code, n_blocks, out)
+        with _compiled(n_threads) as (kernels, threads):
+            code, width = {
+                "run": (kernels.RUN, 2),
+                "stage_sums": (kernels.STAGE_SUMS, len(self.stages)),
+                "feature_values": (kernels.FEATURE_VALUES, len(feats[0])),
+            }[what]
+            out = np.empty((len(windows), width))
+            tilted = bool(feats[2].any())
+            n_blocks = min(len(windows), 4 * threads)
+            kernels.run_windows(windows, training, tilted, model, feats, code, n_blocks, out)
         return out
 
     def _check_samples(self, samples) -> np.ndarray:
@@ -773,18 +771,18 @@ class Cascade:
         else:
             tables = opencv_tables(gray, bool(feats[2].any()))
             tables = (*tables[:2], unused if tables[2] is None else tables[2])
-        kernels, _ = _kernels(n_threads)
-        kernels.run_grid(
-            tuple(t.ravel() for t in tables),
-            gray.shape[1] + 1,
-            (self.width, self.height),
-            step,
-            skip,
-            model,
-            feats,
-            passed,
-            score,
-        )
+        with _compiled(n_threads) as (kernels, _):
+            kernels.run_grid(
+                tuple(t.ravel() for t in tables),
+                gray.shape[1] + 1,
+                (self.width, self.height),
+                step,
+                skip,
+                model,
+                feats,
+                passed,
+                score,
+            )
         return passed, score
 
     def accepted_windows(self, image, step: int = 1, *, n_threads: int | None = None) -> np.ndarray:
