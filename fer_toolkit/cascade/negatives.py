@@ -116,43 +116,111 @@ class Backgrounds:
         return np.ascontiguousarray(to_gray(to_uint8(check_image(item, index=i, name="bg"))))
 
 
-def _grid(start: int, size: int, window: int) -> np.ndarray:
-    """Window positions along one axis: ``start``, then steps of half a window while
-    ``int(position + 1.5 * window) < size`` held for the previous one."""
-    step = int(_STEP_FACTOR * np.float32(window))
+def _grid(start: int, size: int, window: int) -> tuple[int, int, int]:
+    """Window positions along one axis, ``(start, step, count)``: ``start``, then steps
+    of half a window while ``int(position + 1.5 * window) < size`` held for the previous
+    one (OpenCV's float32 test, which integers reproduce exactly below ``2**23``)."""
+    step = window // 2
+    if step and size + 2 * window < 1 << 23:
+        reach = (3 * window) // 2  # int(position + 1.5 * window) for an integer position
+        return start, step, 1 + max(0, -(-(size - reach - start) // step))
+    return start, step, _grid_count_float32(start, size, window)
+
+
+def _grid_count_float32(start: int, size: int, window: int) -> int:
+    """:func:`_grid`'s count with OpenCV's float32 arithmetic, for sizes where float32
+    rounding matters."""
     limit = np.float32(1.0) + _STEP_FACTOR
-    positions = [start]
-    while int(np.float32(positions[-1]) + limit * np.float32(window)) < size:
-        positions.append(positions[-1] + step)
-    return np.array(positions)
+    step = int(_STEP_FACTOR * np.float32(window))
+    position, count = start, 1
+    while int(np.float32(position) + limit * np.float32(window)) < size:
+        position, count = position + step, count + 1
+    return count
 
 
-def _visit(src: np.ndarray, offset: tuple[int, int], width: int, height: int) -> np.ndarray:
-    """All windows of one visit of an image, in OpenCV's order, ``(k, height, width)``."""
-    rows, cols = src.shape
-    ox, oy = offset
-    scale = max(
-        (np.float32(width) + np.float32(ox)) / np.float32(cols),
-        (np.float32(height) + np.float32(oy)) / np.float32(rows),
-    )
-    half = np.float32(0.5)
-    size = (int(scale * np.float32(cols) + half), int(scale * np.float32(rows) + half))
-    windows = []
-    while True:
-        img = (
-            cv2.resize(src, size, interpolation=cv2.INTER_LINEAR_EXACT)
-            if size != (cols, rows)
-            else src
+class _Visit:
+    """One visit of an image, planned: per scale, the (resized) image and its grid of
+    windows, in OpenCV's order; :meth:`into` copies the windows out."""
+
+    __slots__ = ("grids", "shape")
+
+    def __init__(self, src: np.ndarray, offset: tuple[int, int], width: int, height: int):
+        src = np.ascontiguousarray(src, np.uint8)  # the strided views of into() need it
+        rows, cols = src.shape
+        ox, oy = offset
+        scale = max(
+            (np.float32(width) + np.float32(ox)) / np.float32(cols),
+            (np.float32(height) + np.float32(oy)) / np.float32(rows),
         )
-        xs = _grid(ox, img.shape[1], width)
-        ys = _grid(oy, img.shape[0], height)
-        view = np.lib.stride_tricks.sliding_window_view(img, (height, width))
-        windows.append(view[ys[:, None], xs[None, :]].reshape(-1, height, width))
-        scale = np.float32(scale * _SCALE_FACTOR)
-        if scale > 1:
-            break
-        size = (int(scale * np.float32(cols)), int(scale * np.float32(rows)))
-    return np.concatenate(windows)
+        half = np.float32(0.5)
+        size = (int(scale * np.float32(cols) + half), int(scale * np.float32(rows) + half))
+        self.grids = []
+        total = 0
+        while True:
+            img = (
+                cv2.resize(src, size, interpolation=cv2.INTER_LINEAR_EXACT)
+                if size != (cols, rows)
+                else src
+            )
+            xs, ys = _grid(ox, img.shape[1], width), _grid(oy, img.shape[0], height)
+            self.grids.append((img, xs, ys))
+            total += xs[2] * ys[2]
+            scale = np.float32(scale * _SCALE_FACTOR)
+            if scale > 1:
+                break
+            size = (int(scale * np.float32(cols)), int(scale * np.float32(rows)))
+        self.shape = (total, height, width)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def into(self, out: np.ndarray) -> None:
+        """Write the windows into ``out``, a C-contiguous uint8 array of :attr:`shape`."""
+        height, width = self.shape[1:]
+        at = 0
+        for img, (x0, dx, nx), (y0, dy, ny) in self.grids:
+            # The grid as a strided view of the image: one copy, no index arrays.
+            rows, cols = img.strides
+            grid = np.ndarray(
+                (ny, nx, height, width),
+                np.uint8,
+                img,
+                y0 * rows + x0 * cols,
+                (dy * rows, dx * cols, rows, cols),
+            )
+            out[at : at + nx * ny].reshape(grid.shape)[...] = grid
+            at += nx * ny
+
+    def windows(self) -> np.ndarray:
+        """All windows, ``(k, height, width)``."""
+        out = np.empty(self.shape, np.uint8)
+        self.into(out)
+        return out
+
+
+def _visits(backgrounds: Backgrounds, width: int, height: int, start: int, round_: int):
+    """:func:`walk_windows`'s visits, planned: ``(image index, _Visit)``."""
+    count = len(backgrounds)
+    last, round_ = int(start) % count, int(round_) % (width * height)
+    skipped = 0
+    while skipped < count:
+        src = backgrounds.image(last)
+        last += 1
+        if src is None:  # unreadable: OpenCV moves on without counting a pass
+            last %= count
+            skipped += 1
+        else:
+            round_ = (round_ + last // count) % (width * height)
+            last %= count
+            offset = (
+                min(round_ % width, src.shape[1] - width),
+                min(round_ // width, src.shape[0] - height),
+            )
+            if offset[0] < 0 or offset[1] < 0:  # smaller than the window
+                skipped += 1
+            else:
+                skipped = 0
+                yield (last - 1) % count, _Visit(src, offset, width, height)
 
 
 def walk_windows(
@@ -174,27 +242,8 @@ def walk_windows(
     >>> index, windows.shape  # scaled to 24x24 (1 window), 33x33 (1), 47x47 (2 x 2)
     (0, (6, 24, 24))
     """
-    count = len(backgrounds)
-    last, round_ = int(start) % count, int(round_) % (width * height)
-    skipped = 0
-    while skipped < count:
-        src = backgrounds.image(last)
-        last += 1
-        if src is None:  # unreadable: OpenCV moves on without counting a pass
-            last %= count
-            skipped += 1
-        else:
-            round_ = (round_ + last // count) % (width * height)
-            last %= count
-            offset = (
-                min(round_ % width, src.shape[1] - width),
-                min(round_ // width, src.shape[0] - height),
-            )
-            if offset[0] < 0 or offset[1] < 0:  # smaller than the window
-                skipped += 1
-            else:
-                skipped = 0
-                yield (last - 1) % count, _visit(src, offset, width, height)
+    for index, visit in _visits(backgrounds, width, height, start, round_):
+        yield index, visit.windows()
 
 
 class NegativeWalk:
@@ -226,7 +275,7 @@ class NegativeWalk:
     """
 
     def __init__(self, backgrounds, width: int, height: int, *, start=0, round_=0):
-        self._visits = walk_windows(backgrounds, width, height, start=start, round_=round_)
+        self._visits = _visits(backgrounds, width, height, start, round_)
         self._returned: list[tuple[np.ndarray, np.ndarray]] = []
 
     def __iter__(self):
@@ -236,8 +285,20 @@ class NegativeWalk:
         """The next windows in walk order: ``(owners, windows)``, each window's image index."""
         if self._returned:
             return self._returned.pop()
-        index, windows = next(self._visits)
-        return np.full(len(windows), index), windows
+        index, visit = next(self._visits)
+        return np.full(len(visit), index), visit.windows()
+
+    def _planned(self):
+        """The walk's pieces as :func:`_batches` takes them: ``(owners, windows)`` put
+        back, then ``(image index, _Visit)`` per visit, gathered only when batched."""
+        while True:
+            if self._returned:
+                yield self._returned.pop()
+            else:
+                item = next(self._visits, None)
+                if item is None:
+                    return
+                yield item
 
     def push_back(self, owners: np.ndarray, windows: np.ndarray) -> None:
         """Put windows back at the front of the walk (the last pushed comes first)."""
@@ -282,33 +343,43 @@ class MinedNegatives:
         return len(self.samples) / self.tried if self.tried else 0.0
 
 
-def _batches(walk, size: int):
-    """Concatenate the walk's pieces into batches of at least ``size`` windows
-    (with their images' indices)."""
-    pending: list[tuple[np.ndarray, np.ndarray]] = []
+def _batches(pieces, size: int):
+    """Batches ``(windows, owners)`` of at least ``size`` windows (the last one: what is
+    left) from ``(owner(s), windows or _Visit)`` pieces, each copied once into its batch."""
+    pending: list = []
     total = 0
-    for owners, windows in walk:
-        pending.append((owners, windows))
-        total += len(windows)
+    for piece in pieces:
+        pending.append(piece)
+        total += len(piece[1])
         if total >= size:
-            yield _concat(pending)
+            yield _fill(pending, total)
             pending, total = [], 0
     if pending:
-        yield _concat(pending)
+        yield _fill(pending, total)
 
 
-def _concat(pieces):
-    return np.concatenate([w for _, w in pieces]), np.concatenate([o for o, _ in pieces])
+def _fill(pieces, total: int) -> tuple[np.ndarray, np.ndarray]:
+    first = pieces[0][1]
+    windows = np.empty(
+        (total, *first.shape[1:]), np.uint8 if isinstance(first, _Visit) else first.dtype
+    )
+    owners = np.empty(total, np.int64)
+    at = 0
+    for who, source in pieces:
+        end = at + len(source)
+        owners[at:end] = who
+        if isinstance(source, _Visit):
+            source.into(windows[at:end])
+        else:
+            windows[at:end] = source
+        at = end
+    return windows, owners
 
 
 def _pieces(walk):
-    """``(owners, windows)`` pieces from a :class:`NegativeWalk` or visits of
-    :func:`walk_windows`."""
-    if isinstance(walk, NegativeWalk):
-        yield from walk
-        return
-    for index, windows in walk:
-        yield np.full(len(windows), index), windows
+    """``(owner(s), windows or _Visit)`` pieces from a :class:`NegativeWalk` or visits
+    of :func:`walk_windows`."""
+    return walk._planned() if isinstance(walk, NegativeWalk) else walk
 
 
 def mine_negatives(
