@@ -1,0 +1,146 @@
+"""The background walk's windows, their order and owners, against a plain re-implementation."""
+
+from itertools import islice
+from unittest import mock
+
+import cv2
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fer_toolkit.cascade import negatives
+from fer_toolkit.cascade._kernels import get_num_threads
+from fer_toolkit.cascade.negatives import Backgrounds, NegativeWalk, mine_negatives, walk_windows
+
+_F32 = np.float32
+
+
+def _reference_grid(start, size, window):
+    """Positions along one axis with OpenCV's float32 test, one step at a time."""
+    positions = [start]
+    while int(_F32(positions[-1]) + _F32(1.5) * _F32(window)) < size:
+        positions.append(positions[-1] + int(_F32(0.5) * _F32(window)))
+    return positions
+
+
+def _reference_visit(src, offset, width, height):
+    """One visit's windows, scale by scale, row by row, copied one at a time."""
+    rows, cols = src.shape
+    ox, oy = offset
+    scale = max((_F32(width) + _F32(ox)) / _F32(cols), (_F32(height) + _F32(oy)) / _F32(rows))
+    size = (int(scale * _F32(cols) + _F32(0.5)), int(scale * _F32(rows) + _F32(0.5)))
+    windows = []
+    while True:
+        img = (
+            src
+            if size == (cols, rows)
+            else cv2.resize(src, size, interpolation=cv2.INTER_LINEAR_EXACT)
+        )
+        for y in _reference_grid(oy, img.shape[0], height):
+            for x in _reference_grid(ox, img.shape[1], width):
+                windows.append(img[y : y + height, x : x + width])
+        scale = _F32(scale * _F32(1.4142135623730950488016887242097))
+        if scale > 1:
+            return np.stack(windows)
+        size = (int(scale * _F32(cols)), int(scale * _F32(rows)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    size=st.one_of(st.integers(1, 400), st.integers((1 << 23) - 300, (1 << 23) + 300)),
+    back=st.integers(0, 400),
+    window=st.integers(2, 60),
+)
+def test_grids_are_opencvs_float32_grids(size, back, window):
+    # Large images start near their end (float32 rounding matters from 2**23 on).
+    start = max(0, size - window - back)
+    first, step, count = negatives._grid(start, size, window)
+    assert [first + step * i for i in range(count)] == _reference_grid(start, size, window)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    window=st.tuples(st.integers(2, 30), st.integers(2, 30)),
+    extra=st.tuples(st.integers(0, 90), st.integers(0, 90)),
+    shift=st.tuples(st.floats(0, 1), st.floats(0, 1)),
+    seed=st.integers(0, 2**16),
+)
+def test_a_visit_gives_every_window_of_every_scale_in_order(window, extra, shift, seed):
+    width, height = window
+    src = np.random.default_rng(seed).integers(
+        0, 256, (height + extra[1], width + extra[0]), dtype=np.uint8
+    )
+    offset = (int(shift[0] * extra[0]), int(shift[1] * extra[1]))
+    visit = negatives._Visit(src, offset, width, height)
+    got = visit.windows()
+    expected = _reference_visit(src, offset, width, height)
+    assert got.shape == expected.shape == visit.shape
+    np.testing.assert_array_equal(got, expected)
+
+
+def _images(seed, n):
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(10, 80, (n, 2))
+    return [rng.integers(0, 256, tuple(s), dtype=np.uint8) for s in sizes]
+
+
+class _Accepting:
+    """Accepts windows whose first pixel is not ``reject``; logs what it was shown."""
+
+    height, width, stages = 12, 14, [None]
+
+    def __init__(self, reject=-1):
+        self.reject = reject
+
+    def accepts(self, windows, training, n_threads):
+        assert windows.flags.c_contiguous and windows.dtype == np.uint8
+        return windows[:, 0, 0] != self.reject
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    counts=st.lists(st.integers(1, 700), min_size=1, max_size=4),
+    batch=st.sampled_from([1, 5, 64, 300, 2048]),
+    reject=st.integers(-1, 255),
+)
+def test_mining_batches_keep_the_walks_windows_owners_and_order(seed, counts, batch, reject):
+    images = _images(seed, 5)
+    # The plain walk, long enough for every window mining can look at or draw.
+    enough = 3 * sum(counts) + batch * get_num_threads() + 1000
+    visits = walk_windows(Backgrounds(images), 14, 12)
+    owners, windows = [], []
+    while sum(map(len, windows)) < enough:
+        index, visit = next(visits)
+        owners.append(np.full(len(visit), index))
+        windows.append(visit)
+    owners, windows = np.concatenate(owners), np.concatenate(windows)
+    walk = NegativeWalk(Backgrounds(images), 14, 12)
+    at = 0
+    for count in counts:
+        with mock.patch.object(negatives, "_BATCH", batch):
+            mined = mine_negatives(_Accepting(reject), walk, count, max_windows=3 * count)
+        looked_at = windows[at : at + mined.tried]
+        np.testing.assert_array_equal(mined.samples, looked_at[looked_at[:, 0, 0] != reject])
+        assert len(mined.samples) == count or mined.tried == 3 * count
+        assert mined.images == len(set(owners[at : at + mined.tried].tolist()))
+        at += mined.tried
+    # The windows drawn but not looked at come back first, with their owners.
+    got_owners, got_windows = next(walk)
+    assert len(got_windows) and at + len(got_windows) <= len(windows)
+    np.testing.assert_array_equal(got_owners, owners[at : at + len(got_windows)])
+    np.testing.assert_array_equal(got_windows, windows[at : at + len(got_windows)])
+
+
+def test_plain_visits_are_mined_in_order_and_the_rest_is_dropped():
+    visits = list(islice(walk_windows(Backgrounds(_images(1, 3)), 14, 12), 6))
+    owners = np.concatenate([np.full(len(w), i) for i, w in visits])
+    windows = np.concatenate([w for _, w in visits])
+    cascade = _Accepting(reject=int(windows[0, 0, 0]))
+    with mock.patch.object(negatives, "_BATCH", 30):
+        mined = mine_negatives(cascade, iter(visits), 100)
+    accepted = windows[:, 0, 0] != cascade.reject
+    tried = int(np.flatnonzero(np.cumsum(accepted) == 100)[0]) + 1
+    assert (mined.tried, mined.stop) == (tried, "filled")
+    np.testing.assert_array_equal(mined.samples, windows[:tried][accepted[:tried]])
+    assert mined.images == len(set(owners[:tried].tolist()))
