@@ -4,6 +4,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fer_toolkit.cascade.boost import (
     FeatureValues,
@@ -314,3 +316,27 @@ def test_numba_gets_a_cache_folder_when_neither_of_its_own_is_writable(monkeypat
     monkeypatch.setattr(_kernels, "_writable", lambda folder: "numba" in folder)
     _kernels._cache_fallback()  # numba's per-user folder is writable: left to numba
     assert _kernels.config.CACHE_DIR == ""
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 8),
+    st.integers(1, 600),
+    st.sampled_from([np.uint16, np.int32]),
+    st.integers(0, 2**32 - 1),
+)
+def test_precalc_sort_is_numpy_stable_argsort(n_rows, n_samples, index_dtype, seed):
+    """The precalculated orders are a stable argsort, with -0.0 equal to 0.0 and ties
+    (frequent in Haar values of flat windows) in sample order."""
+    from fer_toolkit.cascade._kernels import argsort_rows
+
+    rng = np.random.default_rng(seed)
+    values = rng.choice(
+        np.array([-np.inf, -3e38, -2.5, -1e-45, -0.0, 0.0, 1e-45, 0.5, 7.0, 3e38, np.inf]),
+        size=(n_rows, n_samples),
+    ).astype(np.float32)
+    values[:, ::3] = rng.standard_normal((n_rows, len(range(0, n_samples, 3))))
+    order = np.empty(values.shape, dtype=index_dtype)
+    argsort_rows(values, order)
+    expected = np.argsort(values, axis=1, kind="stable")
+    np.testing.assert_array_equal(order, expected)

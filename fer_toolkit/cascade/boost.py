@@ -45,11 +45,9 @@ on the fly beyond that (see :class:`FeatureValues`).
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -260,24 +258,9 @@ class FeatureValues:
 
 
 def _argsort_rows(values: np.ndarray, out: np.ndarray) -> None:
-    """Write each row's sample order by value into ``out`` (rows sorted in parallel).
-
-    The order of equal values is unspecified (they are never split apart).
-    NumPy's SIMD argsort beats a compiled loop here; it releases the GIL, so
-    blocks of rows sort in parallel on the compiled loops' thread count.
-    """
-
-    def sort_rows(rows: slice) -> None:
-        out[rows] = np.argsort(values[rows], axis=1)
-
-    n_blocks = max(1, min(_kernels().get_num_threads(), len(values)))
-    bounds = np.linspace(0, len(values), n_blocks + 1).astype(int)
-    blocks = [slice(a, b) for a, b in itertools.pairwise(bounds)]
-    if n_blocks > 1:
-        with ThreadPoolExecutor(n_blocks) as pool:
-            list(pool.map(sort_rows, blocks))
-    elif len(values):
-        sort_rows(blocks[0])
+    """Write each row's sample order by value into ``out``, equal values in sample order
+    (OpenCV's sort leaves their order unspecified: they are never split apart)."""
+    _kernels().argsort_rows(np.ascontiguousarray(values, dtype=np.float32), out)
 
 
 @dataclass
