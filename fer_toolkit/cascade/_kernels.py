@@ -440,7 +440,7 @@ def lbp_codes(sums, rects, bits, out):
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def haar_values(planes, crow, cols, coefs, norm, normalize, out):
+def haar_values(planes, crow, cols, coefs, feats, norm, normalize, out):
     """Haar feature values of the samples whose integral tables are ``planes``.
 
     ``planes`` is ``(m, n)``: the flattened sum (and tilted) tables, samples last,
@@ -449,7 +449,7 @@ def haar_values(planes, crow, cols, coefs, norm, normalize, out):
     features). Feature ``f`` is the linear map ``coefs[crow[f]:crow[f + 1]]`` over
     the rows ``cols[crow[f]:crow[f + 1]]``, rounded once to float32 and, with
     ``normalize``, divided in float32 by ``norm`` (float32; value 0 where the norm
-    is 0). Writes ``out`` ``(k, n)``, float32.
+    is 0). Writes feature ``feats[r]`` into row ``r`` of ``out`` ``(k, n)``, float32.
     """
     n = planes.shape[1]
     n_feat = out.shape[0]
@@ -460,14 +460,15 @@ def haar_values(planes, crow, cols, coefs, norm, normalize, out):
         for s0 in range(0, n, _BLOCK):
             s1 = min(s0 + _BLOCK, n)
             m = s1 - s0
-            for f in range(g * _GROUP, min((g + 1) * _GROUP, n_feat)):
+            for r in range(g * _GROUP, min((g + 1) * _GROUP, n_feat)):
+                f = feats[r]
                 acc[:m] = 0
                 for j in range(crow[f], crow[f + 1]):
                     c = coefs[j]
                     row = planes[cols[j], s0:s1]
                     for s in range(m):
                         acc[s] += c * row[s]
-                dest = out[f, s0:s1]
+                dest = out[r, s0:s1]
                 if normalize:
                     for s in range(m):
                         d = norm[s0 + s]
