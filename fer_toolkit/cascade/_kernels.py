@@ -118,12 +118,13 @@ def reg_sums(node_of, n_nodes, weights, responses):
 def ordered_splits(values, order, node_of, init, weights, column, kind, eps, best_q, best_k):
     """Best threshold of every (feature, node) of a block of ordered (Haar) features.
 
-    ``values`` (F, N) float32 and ``order`` (F, N): each feature's values and its
-    samples sorted by value. ``init`` (n_nodes, 2): regression: the node's total
-    weight ``R`` and ``node value * R``; classification: its class-0 and class-1
-    weights. ``column``: responses (regression) or labels as int. Writes the best
-    quality (float64, ``-inf`` when no threshold is allowed) into ``best_q`` and
-    the position in ``order`` of the last sample sent left into ``best_k``.
+    ``order`` (F, N): each feature's samples sorted by value; ``values`` (F, N)
+    float32: the values in that order (read in sequence, not gathered). ``init``
+    (n_nodes, 2): regression: the node's total weight ``R`` and ``node value * R``;
+    classification: its class-0 and class-1 weights. ``column``: responses
+    (regression) or labels as int. Writes the best quality (float64, ``-inf`` when
+    no threshold is allowed) into ``best_q`` and the position in ``order`` of the
+    last sample sent left into ``best_k``.
     """
     n_feat, n = values.shape
     n_nodes = init.shape[0]
@@ -143,7 +144,7 @@ def ordered_splits(values, order, node_of, init, weights, column, kind, eps, bes
                     idx = order[f, k]
                     if node_of[idx] != j:
                         continue
-                    v = values[f, idx]
+                    v = values[f, k]
                     if have and prev_v + eps < v:
                         val = (lsum * lsum * right_w + rsum * rsum * left_w) / (left_w * right_w)
                         if best < val:
@@ -171,7 +172,7 @@ def ordered_splits(values, order, node_of, init, weights, column, kind, eps, bes
                     idx = order[f, k]
                     if node_of[idx] != j:
                         continue
-                    v = values[f, idx]
+                    v = values[f, k]
                     if have and prev_v + eps < v:
                         if kind == GINI:
                             val = (lsum2 * right_w + rsum2 * left_w) / (left_w * right_w)
@@ -358,8 +359,9 @@ def categorical_splits(values, node_of, n_nodes, weights, column, kind, best_q, 
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def argsort_rows(values, out):
-    """``np.argsort(values, axis=1, kind="stable")`` into ``out`` (int32 or uint16).
+def argsort_rows(values, out, sorted_out):
+    """``np.argsort(values, axis=1, kind="stable")`` into ``out`` (int32 or uint16), and
+    the values in that order into ``sorted_out`` (which may be ``values`` itself).
 
     ``values`` is float32 ``(F, N)``, without NaN. An LSD radix sort on the
     order-preserving unsigned image of each float (``-0.0`` taken as ``0.0``),
@@ -369,6 +371,7 @@ def argsort_rows(values, out):
     """
     n_rows, n = values.shape
     bits = values.view(np.uint32)
+    sorted_bits = sorted_out.view(np.uint32)
     for g in prange((n_rows + _GROUP - 1) // _GROUP):
         keys = np.empty(n, np.uint32)
         spare_keys = np.empty(n, np.uint32)
@@ -404,7 +407,10 @@ def argsort_rows(values, out):
                     counts[p, d] += 1
                 src_k, src_i, dst_k, dst_i = dst_k, dst_i, src_k, src_i
             for i in range(n):
+                spare_keys[i] = bits[f, src_i[i]]
+            for i in range(n):
                 out[f, i] = src_i[i]
+                sorted_bits[f, i] = spare_keys[i]
 
 
 @njit(parallel=True, cache=True, nogil=True)
