@@ -172,6 +172,19 @@ def _blocks(n: int, k: int, bytes_per_item: int, max_bytes: int):
             yield slice(n0, min(n, n0 + nc)), slice(k0, min(k, k0 + kc))
 
 
+def _for_last_batch(prepare):
+    """``prepare(batch)``, computed again only for another batch than the last one (the
+    trainer evaluates a stage's batch block by block)."""
+    last = [None, None]
+
+    def prepared(batch):
+        if last[0] is not batch:
+            last[:] = batch, prepare(batch)
+        return last[1]
+
+    return prepared
+
+
 class _FeatureTable:
     """Machinery shared by the Haar and LBP tables.
 
@@ -498,11 +511,14 @@ class HaarFeatures(_FeatureTable):
         crow, cols, coefs = self._linear_map(width + 1, (width + 1) * (height + 1))
         dtype = np.float32 if self._exact_in_float32(width, height, crow, coefs) else np.float64
         coefs = coefs.astype(dtype)
+        # Samples last: each corner of the integral tables is one contiguous run.
+        samples_last = _for_last_batch(
+            lambda batch: np.concatenate(self._tables(batch), 1).T.astype(dtype, order="C")
+        )
 
         def values(batch: IntegralBatch, idx) -> np.ndarray:
             feats = np.arange(len(self)) if idx is None else np.asarray(idx, dtype=np.int64)
-            # Samples last: each corner of the integral tables is one contiguous run.
-            planes = np.concatenate(self._tables(batch), 1).T.astype(dtype, order="C")
+            planes = samples_last(batch)
             out = np.empty((len(feats), len(batch)), dtype=np.float32)
             _kernels.haar_values(planes, crow, cols, coefs, feats, batch.norm, normalize, out)
             return out
@@ -639,11 +655,14 @@ class LBPFeatures(_FeatureTable):
         from . import _kernels  # numba: imported on first use
 
         bits = self.CELL_BITS.astype(np.int64)
+        # Samples last: each corner of the integral images is one contiguous run.
+        samples_last = _for_last_batch(
+            lambda batch: np.ascontiguousarray(batch.sum.transpose(1, 2, 0), dtype=np.int32)
+        )
 
         def values(batch: IntegralBatch, idx) -> np.ndarray:
             rects = self.rects if idx is None else self.rects[np.asarray(idx, dtype=np.int64)]
-            # Samples last: each corner of the integral images is one contiguous run.
-            sums = np.ascontiguousarray(batch.sum.transpose(1, 2, 0), dtype=np.int32)
+            sums = samples_last(batch)
             out = np.empty((len(rects), len(batch)), dtype=np.float32)
             # Integer cell sums compared with the centre's, as OpenCV (exact).
             _kernels.lbp_codes(sums, rects, bits, out)
