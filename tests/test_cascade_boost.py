@@ -4,6 +4,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fer_toolkit.cascade.boost import (
     FeatureValues,
@@ -293,11 +295,28 @@ def test_caches_are_sized_as_opencv_sizes_its_precalc_buffers():
     blocks = [(start, len(values)) for start, values, _ in features.chunks()]
     assert blocks == [(0, 262), (262, 100), (362, 100), (462, 100), (562, 38)]
     for start, values, order in features.chunks():
-        np.testing.assert_array_equal(values, X.T[start : start + len(values)])
-        np.testing.assert_array_equal(
-            np.take_along_axis(values, order.astype(np.int64), 1), np.sort(values, axis=1)
-        )
+        # Values come in sorted order, with the order that sorts them.
+        expected = X.T[start : start + len(values)]
+        np.testing.assert_array_equal(values, np.take_along_axis(expected, order, 1))
+        np.testing.assert_array_equal(values, np.sort(expected, axis=1))
+    # Every row comes back in sample order, from either cache or computed again.
+    np.testing.assert_array_equal(features.rows([599, 0, 261, 262, 5]), X.T[[599, 0, 261, 262, 5]])
     assert FeatureValues.from_array(X, categorical=False).n_cached_orders == 600
+
+
+@pytest.mark.parametrize(("val_mb", "idx_mb"), [(1, 0.25), (0.25, 1), (0, 0)])
+def test_uneven_caches_give_sorted_blocks_and_sample_order_rows(val_mb, idx_mb):
+    X = np.random.default_rng(1).normal(size=(500, 300)).astype(np.float32)
+    features = FeatureValues.from_array(X, precalc_val_buf_size=val_mb, precalc_idx_buf_size=idx_mb)
+    features.chunk_size = 64
+    seen = 0
+    for start, values, order in features.chunks():
+        expected = X.T[start : start + len(values)]
+        np.testing.assert_array_equal(order, np.argsort(expected, axis=1, kind="stable"))
+        np.testing.assert_array_equal(values, np.sort(expected, axis=1))
+        seen += len(values)
+    assert seen == 300
+    np.testing.assert_array_equal(features.rows(np.arange(300)[::-1]), X.T[::-1])
 
 
 def test_numba_gets_a_cache_folder_when_neither_of_its_own_is_writable(monkeypatch, tmp_path):
@@ -314,3 +333,33 @@ def test_numba_gets_a_cache_folder_when_neither_of_its_own_is_writable(monkeypat
     monkeypatch.setattr(_kernels, "_writable", lambda folder: "numba" in folder)
     _kernels._cache_fallback()  # numba's per-user folder is writable: left to numba
     assert _kernels.config.CACHE_DIR == ""
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 8),
+    st.integers(1, 600),
+    st.sampled_from([np.uint16, np.int32]),
+    st.integers(0, 2**32 - 1),
+)
+def test_precalc_sort_is_numpy_stable_argsort(n_rows, n_samples, index_dtype, seed):
+    """The precalculated orders are a stable argsort, with -0.0 equal to 0.0 and ties
+    (frequent in Haar values of flat windows) in sample order."""
+    from fer_toolkit.cascade._kernels import argsort_rows
+
+    rng = np.random.default_rng(seed)
+    values = rng.choice(
+        np.array([-np.inf, -3e38, -2.5, -1e-45, -0.0, 0.0, 1e-45, 0.5, 7.0, 3e38, np.inf]),
+        size=(n_rows, n_samples),
+    ).astype(np.float32)
+    values[:, ::3] = rng.standard_normal((n_rows, len(range(0, n_samples, 3))))
+    order = np.empty(values.shape, dtype=index_dtype)
+    sorted_values = np.empty_like(values)
+    argsort_rows(values, order, sorted_values)
+    expected = np.argsort(values, axis=1, kind="stable")
+    np.testing.assert_array_equal(order, expected)
+    # The sorted values are the inputs' own bits (-0.0 stays -0.0), also when sorted in place.
+    gathered = np.take_along_axis(values, expected, 1)
+    np.testing.assert_array_equal(sorted_values.view(np.uint32), gathered.view(np.uint32))
+    argsort_rows(values, order, values)
+    np.testing.assert_array_equal(values.view(np.uint32), gathered.view(np.uint32))

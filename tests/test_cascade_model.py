@@ -348,6 +348,8 @@ def test_stage_and_cascade_validation():
         cascade.scan(np.zeros((20, 20), dtype=np.uint8), 0)
     with pytest.raises(ValueError, match="scale_factor"):
         cascade.detect_multiscale(np.zeros((20, 20), dtype=np.uint8), 1.0)
+    with pytest.raises(ValueError, match="no stage"):
+        cascade.detect_multiscale(np.zeros((20, 20), dtype=np.uint8))
     assert cascade.accepted_windows(np.zeros((5, 5), dtype=np.uint8)).shape == (0, 2)
 
 
@@ -476,3 +478,15 @@ def test_mining_takes_the_negatives_the_numpy_evaluator_took(reference_cascades)
             )
             np.testing.assert_array_equal(ours.samples, theirs.samples, err_msg=name)
         assert len(mined[0][0].samples) > 0
+
+
+def test_detection_runs_on_the_asked_threads_and_restores_opencvs_count(monkeypatch):
+    cascade = read_cascade(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    gray = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)
+    seen = []
+    real_set = cv2.setNumThreads
+    monkeypatch.setattr(cv2, "setNumThreads", lambda n: (seen.append(n), real_set(n)))
+    before = cv2.getNumThreads()
+    one = cascade.detect_multiscale(gray, 1.1, 5, n_threads=1)
+    assert seen == [1, before] and cv2.getNumThreads() == before
+    np.testing.assert_array_equal(one, cascade.detect_multiscale(gray, 1.1, 5))

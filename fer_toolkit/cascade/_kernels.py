@@ -59,6 +59,8 @@ REG, GINI, MISCLASS = 0, 1, 2
 _FLT_EPSILON = float(np.finfo(np.float32).eps)
 _DBL_EPSILON = float(np.finfo(np.float64).eps)
 N_CATEGORIES = 256
+# The sign bit of a float32, and the bit pattern of -0.0.
+_NEGATIVE_ZERO = np.uint32(0x80000000)
 # haar_values: features per parallel task, samples per cached block of table rows.
 _GROUP = 64
 _BLOCK = 256
@@ -116,12 +118,13 @@ def reg_sums(node_of, n_nodes, weights, responses):
 def ordered_splits(values, order, node_of, init, weights, column, kind, eps, best_q, best_k):
     """Best threshold of every (feature, node) of a block of ordered (Haar) features.
 
-    ``values`` (F, N) float32 and ``order`` (F, N): each feature's values and its
-    samples sorted by value. ``init`` (n_nodes, 2): regression: the node's total
-    weight ``R`` and ``node value * R``; classification: its class-0 and class-1
-    weights. ``column``: responses (regression) or labels as int. Writes the best
-    quality (float64, ``-inf`` when no threshold is allowed) into ``best_q`` and
-    the position in ``order`` of the last sample sent left into ``best_k``.
+    ``order`` (F, N): each feature's samples sorted by value; ``values`` (F, N)
+    float32: the values in that order (read in sequence, not gathered). ``init``
+    (n_nodes, 2): regression: the node's total weight ``R`` and ``node value * R``;
+    classification: its class-0 and class-1 weights. ``column``: responses
+    (regression) or labels as int. Writes the best quality (float64, ``-inf`` when
+    no threshold is allowed) into ``best_q`` and the position in ``order`` of the
+    last sample sent left into ``best_k``.
     """
     n_feat, n = values.shape
     n_nodes = init.shape[0]
@@ -141,7 +144,7 @@ def ordered_splits(values, order, node_of, init, weights, column, kind, eps, bes
                     idx = order[f, k]
                     if node_of[idx] != j:
                         continue
-                    v = values[f, idx]
+                    v = values[f, k]
                     if have and prev_v + eps < v:
                         val = (lsum * lsum * right_w + rsum * rsum * left_w) / (left_w * right_w)
                         if best < val:
@@ -169,7 +172,7 @@ def ordered_splits(values, order, node_of, init, weights, column, kind, eps, bes
                     idx = order[f, k]
                     if node_of[idx] != j:
                         continue
-                    v = values[f, idx]
+                    v = values[f, k]
                     if have and prev_v + eps < v:
                         if kind == GINI:
                             val = (lsum2 * right_w + rsum2 * left_w) / (left_w * right_w)
@@ -356,10 +359,58 @@ def categorical_splits(values, node_of, n_nodes, weights, column, kind, best_q, 
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def argsort_rows(values, out):
-    """Each row's sample order by value (``out`` int32 or uint16), rows in parallel."""
-    for f in prange(values.shape[0]):
-        out[f] = np.argsort(values[f])
+def argsort_rows(values, out, sorted_out):
+    """``np.argsort(values, axis=1, kind="stable")`` into ``out`` (int32 or uint16), and
+    the values in that order into ``sorted_out`` (which may be ``values`` itself).
+
+    ``values`` is float32 ``(F, N)``, without NaN. An LSD radix sort on the
+    order-preserving unsigned image of each float (``-0.0`` taken as ``0.0``),
+    8 bits per pass, skipping passes where every key has the same digit: about
+    5x faster than NumPy's argsort on a few hundred values per row, without
+    SIMD. Rows go in blocks of ``_GROUP`` over the parallel threads.
+    """
+    n_rows, n = values.shape
+    bits = values.view(np.uint32)
+    sorted_bits = sorted_out.view(np.uint32)
+    for g in prange((n_rows + _GROUP - 1) // _GROUP):
+        keys = np.empty(n, np.uint32)
+        spare_keys = np.empty(n, np.uint32)
+        idx = np.empty(n, np.int32)
+        spare_idx = np.empty(n, np.int32)
+        counts = np.empty((4, 256), np.int64)
+        for f in range(g * _GROUP, min((g + 1) * _GROUP, n_rows)):
+            counts[:] = 0
+            for i in range(n):
+                u = bits[f, i]
+                if u == _NEGATIVE_ZERO:
+                    u = np.uint32(0)
+                k = ~u if u >> 31 else u | _NEGATIVE_ZERO
+                keys[i] = k
+                idx[i] = i
+                for p in range(4):
+                    counts[p, (k >> (8 * p)) & 255] += 1
+            src_k, src_i, dst_k, dst_i = keys, idx, spare_keys, spare_idx
+            for p in range(4):
+                shift = 8 * p
+                if n == 0 or counts[p, (src_k[0] >> shift) & 255] == n:
+                    continue
+                total = 0
+                for d in range(256):
+                    c = counts[p, d]
+                    counts[p, d] = total
+                    total += c
+                for i in range(n):
+                    k = src_k[i]
+                    d = (k >> shift) & 255
+                    dst_k[counts[p, d]] = k
+                    dst_i[counts[p, d]] = src_i[i]
+                    counts[p, d] += 1
+                src_k, src_i, dst_k, dst_i = dst_k, dst_i, src_k, src_i
+            for i in range(n):
+                spare_keys[i] = bits[f, src_i[i]]
+            for i in range(n):
+                out[f, i] = src_i[i]
+                sorted_bits[f, i] = spare_keys[i]
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -395,7 +446,7 @@ def lbp_codes(sums, rects, bits, out):
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def haar_values(planes, crow, cols, coefs, norm, normalize, out):
+def haar_values(planes, crow, cols, coefs, feats, norm, normalize, out):
     """Haar feature values of the samples whose integral tables are ``planes``.
 
     ``planes`` is ``(m, n)``: the flattened sum (and tilted) tables, samples last,
@@ -404,7 +455,7 @@ def haar_values(planes, crow, cols, coefs, norm, normalize, out):
     features). Feature ``f`` is the linear map ``coefs[crow[f]:crow[f + 1]]`` over
     the rows ``cols[crow[f]:crow[f + 1]]``, rounded once to float32 and, with
     ``normalize``, divided in float32 by ``norm`` (float32; value 0 where the norm
-    is 0). Writes ``out`` ``(k, n)``, float32.
+    is 0). Writes feature ``feats[r]`` into row ``r`` of ``out`` ``(k, n)``, float32.
     """
     n = planes.shape[1]
     n_feat = out.shape[0]
@@ -415,14 +466,15 @@ def haar_values(planes, crow, cols, coefs, norm, normalize, out):
         for s0 in range(0, n, _BLOCK):
             s1 = min(s0 + _BLOCK, n)
             m = s1 - s0
-            for f in range(g * _GROUP, min((g + 1) * _GROUP, n_feat)):
+            for r in range(g * _GROUP, min((g + 1) * _GROUP, n_feat)):
+                f = feats[r]
                 acc[:m] = 0
                 for j in range(crow[f], crow[f + 1]):
                     c = coefs[j]
                     row = planes[cols[j], s0:s1]
                     for s in range(m):
                         acc[s] += c * row[s]
-                dest = out[f, s0:s1]
+                dest = out[r, s0:s1]
                 if normalize:
                     for s in range(m):
                         d = norm[s0 + s]

@@ -311,16 +311,14 @@ def run_windows(windows, training, need_tilted, model, feats, what, n_blocks, ou
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def run_grid(tables, stride, size, step, skip, model, feats, passed, score):
+def run_grid(tables, stride, size, step, model, feats, passed, score):
     """Evaluate the windows of one image on a ``step``-pixel grid, as the detector.
 
     ``tables``: the image's flattened integral tables (float64, as ``cv2.integral3``),
     sum, squared sum and tilted (the last two unused by LBP, the tilted one without
     tilted features: any 1-element array will do); ``size``: the window's
     ``(width, height)``. Writes ``passed`` and ``score`` ``(ny, nx)`` for the window at
-    ``(j * step, i * step)``; rows run in parallel. With ``skip``, the position after
-    a window the first stage rejects is not visited (OpenCV's detector): its
-    ``passed`` is -2.
+    ``(j * step, i * step)``; rows run in parallel.
     """
     ny, nx = passed.shape
     w, h = size
@@ -330,13 +328,7 @@ def run_grid(tables, stride, size, step, skip, model, feats, passed, score):
     area = (w - 2) * (h - 2)
     inner = (stride + 1, stride + w - 1, (h - 1) * stride + 1, (h - 1) * stride + w - 1)
     for i in prange(ny):
-        skipping = False
         for j in range(nx):
-            if skipping:
-                passed[i, j] = -2
-                score[i, j] = np.nan
-                skipping = False
-                continue
             base = i * step * stride + j * step
             valid, scale = True, np.float32(1.0)
             if not lbp:
@@ -347,4 +339,3 @@ def run_grid(tables, stride, size, step, skip, model, feats, passed, score):
             passed[i, j], score[i, j] = _run(
                 table, tilted_table, base, valid, scale, False, model, feats, offsets
             )
-            skipping = skip and passed[i, j] == 0

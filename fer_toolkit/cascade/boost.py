@@ -45,11 +45,9 @@ on the fly beyond that (see :class:`FeatureValues`).
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -160,16 +158,22 @@ class FeatureValues:
         order_rows = round(precalc_idx_buf_size * mb / (self.index_dtype.itemsize * n_samples))
         self.n_cached_values = min(value_rows, self.n_features)
         self.n_cached_orders = 0 if categorical else min(order_rows, self.n_features)
+        # Rows with both caches keep their values in sorted order (what the split search
+        # reads); the others keep them in sample order.
+        self._n_sorted = min(self.n_cached_values, self.n_cached_orders)
         self._values = np.empty((self.n_cached_values, n_samples), dtype=np.float32)
         self._orders = np.empty((self.n_cached_orders, n_samples), dtype=self.index_dtype)
         n_cached = max(self.n_cached_values, self.n_cached_orders)
         for start in range(0, n_cached, self.chunk_size):
             stop = min(start + self.chunk_size, n_cached)
             block = self._compute_range(start, stop)
+            if start < self.n_cached_orders:
+                ordered = block[: self.n_cached_orders - start]
+                sorted_block = np.empty_like(ordered)
+                _argsort_rows(ordered, self._orders[start:stop], sorted_block)
+                block[: len(ordered)] = sorted_block
             if start < self.n_cached_values:
                 self._values[start:stop] = block[: self.n_cached_values - start]
-            if start < self.n_cached_orders:
-                _argsort_rows(block[: self.n_cached_orders - start], self._orders[start:stop])
 
     @classmethod
     def from_array(cls, X, *, categorical: bool = False, **kwargs):
@@ -224,6 +228,8 @@ class FeatureValues:
         out = np.empty((len(idx), self.n_samples), dtype=np.float32)
         cached = idx < self.n_cached_values
         out[cached] = self._values[idx[cached]]
+        for r in np.flatnonzero(idx < self._n_sorted).tolist():
+            out[r, self._orders[idx[r]]] = self._values[idx[r]]
         if not cached.all():
             out[~cached] = self._compute(idx[~cached])
         return out
@@ -231,53 +237,44 @@ class FeatureValues:
     def chunks(self) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
         """Yield blocks of consecutive features for the split search.
 
-        Each block is ``(first, values, order)``: the features' float32 values
-        ``(k, n_samples)`` and, for ordered features, each row's sample
-        indices sorted by value (``None`` for categorical features). The
-        cached features come as one block, the others ``chunk_size`` at a time.
+        Each block is ``(first, values, order)``. For ordered features, ``order``
+        holds each row's sample indices sorted by value and ``values`` the values
+        in that order, float32 ``(k, n_samples)``; for categorical features,
+        ``values`` are in sample order and ``order`` is None. The cached features
+        come as one block, the others ``chunk_size`` at a time.
         """
         n_values, n_orders = self.n_cached_values, self.n_cached_orders
-        cached = n_values if self.categorical else min(n_values, n_orders)
+        cached = n_values if self.categorical else self._n_sorted
         start = 0
         while start < self.n_features:
             stop = cached if start < cached else min(start + self.chunk_size, self.n_features)
             for edge in (n_values, n_orders):
                 if start < edge < stop:
                     stop = edge
-            if stop <= n_values:
+            if stop <= self._n_sorted or (self.categorical and stop <= n_values):
                 values = self._values[start:stop]
+            elif stop <= n_values:
+                values = self._values[start:stop].copy()
             else:
                 values = self._compute_range(start, stop)
             order = None
-            if not self.categorical:
-                if stop <= n_orders:
-                    order = self._orders[start:stop]
-                else:
-                    order = np.empty(values.shape, dtype=self.index_dtype)
-                    _argsort_rows(values, order)
+            if self.categorical or stop <= self._n_sorted:
+                order = None if self.categorical else self._orders[start:stop]
+            elif stop <= n_orders:
+                order = self._orders[start:stop]
+                values = np.take_along_axis(values, order.astype(np.intp), axis=1)
+            else:
+                order = np.empty(values.shape, dtype=self.index_dtype)
+                _argsort_rows(values, order, values)
             yield start, values, order
             start = stop
 
 
-def _argsort_rows(values: np.ndarray, out: np.ndarray) -> None:
-    """Write each row's sample order by value into ``out`` (rows sorted in parallel).
-
-    The order of equal values is unspecified (they are never split apart).
-    NumPy's SIMD argsort beats a compiled loop here; it releases the GIL, so
-    blocks of rows sort in parallel on the compiled loops' thread count.
-    """
-
-    def sort_rows(rows: slice) -> None:
-        out[rows] = np.argsort(values[rows], axis=1)
-
-    n_blocks = max(1, min(_kernels().get_num_threads(), len(values)))
-    bounds = np.linspace(0, len(values), n_blocks + 1).astype(int)
-    blocks = [slice(a, b) for a, b in itertools.pairwise(bounds)]
-    if n_blocks > 1:
-        with ThreadPoolExecutor(n_blocks) as pool:
-            list(pool.map(sort_rows, blocks))
-    elif len(values):
-        sort_rows(blocks[0])
+def _argsort_rows(values: np.ndarray, order: np.ndarray, sorted_values: np.ndarray) -> None:
+    """Write each row's sample order by value into ``order`` and the values in that order
+    into ``sorted_values`` (may be ``values``). Equal values stay in sample order
+    (OpenCV's sort leaves their order unspecified: they are never split apart)."""
+    _kernels().argsort_rows(np.ascontiguousarray(values, dtype=np.float32), order, sorted_values)
 
 
 @dataclass
@@ -480,8 +477,12 @@ def _find_splits(features: FeatureValues, nodes: list[_Node], kind: str, weights
             f = int(np.argmax(q32[:, j]))
             if q32[f, j] > best_q[j]:
                 best_q[j] = q32[f, j]
-                row = None if order is None else order[f].copy()
-                found[j] = (start + f, int(at[f, j]), values[f].copy(), row)
+                if order is None:
+                    found[j] = (start + f, int(at[f, j]), values[f].copy(), None)
+                else:
+                    unsorted = np.empty(features.n_samples, dtype=np.float32)
+                    unsorted[order[f]] = values[f]
+                    found[j] = (start + f, int(at[f, j]), unsorted, order[f].copy())
     splits = []
     for j, node in enumerate(nodes):
         if found[j] is None or not best_q[j] > 0:

@@ -172,6 +172,19 @@ def _blocks(n: int, k: int, bytes_per_item: int, max_bytes: int):
             yield slice(n0, min(n, n0 + nc)), slice(k0, min(k, k0 + kc))
 
 
+def _for_last_batch(prepare):
+    """``prepare(batch)``, computed again only for another batch than the last one (the
+    trainer evaluates a stage's batch block by block)."""
+    last = [None, None]
+
+    def prepared(batch):
+        if last[0] is not batch:
+            last[:] = batch, prepare(batch)
+        return last[1]
+
+    return prepared
+
+
 class _FeatureTable:
     """Machinery shared by the Haar and LBP tables.
 
@@ -483,17 +496,34 @@ class HaarFeatures(_FeatureTable):
         if not isinstance(batch.sum, np.ndarray):
             return table._evaluate_torch(batch, normalize, max_bytes)
         _check_max_bytes(max_bytes)
+        return table._values_of(*batch.window, normalize=normalize)(batch, None).T
+
+    def _values_of(self, width: int, height: int, *, normalize: bool = True):
+        """``values(batch, idx)``: :meth:`evaluate`'s values of features ``idx`` (all when
+        None) on a CPU batch, feature-major ``(k, n)``.
+
+        The linear map is built once for the whole table, so a caller evaluating it
+        block by block, every stage (the cascade trainer), pays for it once. The
+        caller has checked that the features fit the ``width x height`` window.
+        """
         from . import _kernels  # numba: imported on first use
 
-        width, height = batch.window
-        crow, cols, coefs = table._linear_map(width + 1, (width + 1) * (height + 1))
-        dtype = np.float32 if table._exact_in_float32(width, height, crow, coefs) else np.float64
-        # Samples last: each corner of the integral tables is one contiguous run.
-        planes = np.concatenate(table._tables(batch), 1).T.astype(dtype, order="C")
+        crow, cols, coefs = self._linear_map(width + 1, (width + 1) * (height + 1))
+        dtype = np.float32 if self._exact_in_float32(width, height, crow, coefs) else np.float64
         coefs = coefs.astype(dtype)
-        out = np.empty((len(table), len(batch)), dtype=np.float32)
-        _kernels.haar_values(planes, crow, cols, coefs, batch.norm, normalize, out)
-        return out.T
+        # Samples last: each corner of the integral tables is one contiguous run.
+        samples_last = _for_last_batch(
+            lambda batch: np.concatenate(self._tables(batch), 1).T.astype(dtype, order="C")
+        )
+
+        def values(batch: IntegralBatch, idx) -> np.ndarray:
+            feats = np.arange(len(self)) if idx is None else np.asarray(idx, dtype=np.int64)
+            planes = samples_last(batch)
+            out = np.empty((len(feats), len(batch)), dtype=np.float32)
+            _kernels.haar_values(planes, crow, cols, coefs, feats, batch.norm, normalize, out)
+            return out
+
+        return values
 
     def _evaluate_torch(self, batch: IntegralBatch, normalize: bool, max_bytes: int):
         """:meth:`evaluate` of a batch of PyTorch tensors (on a CUDA device)."""
@@ -609,23 +639,36 @@ class LBPFeatures(_FeatureTable):
         >>> lbp_features(3, 3).evaluate(integral_batch(samples)).tolist()
         [[255.0]]
         """
+        table = self._checked(*batch.window, idx)
+        if isinstance(batch.sum, np.ndarray):
+            return table._values_of(*batch.window)(batch, None).T
+        import torch  # the batch is on a CUDA device: codes on the CPU, returned there
+
+        cpu = IntegralBatch(batch.sum.cpu().numpy(), None, batch.norm.cpu().numpy())
+        out = table._values_of(*batch.window)(cpu, None)
+        return torch.from_numpy(out).to(batch.sum.device).T
+
+    def _values_of(self, width: int, height: int):
+        """``values(batch, idx)``: :meth:`evaluate`'s codes of features ``idx`` (all when
+        None) on a CPU batch, feature-major ``(k, n)``; the caller has checked that the
+        features fit the ``width x height`` window."""
         from . import _kernels  # numba: imported on first use
 
-        table = self._checked(*batch.window, idx)
-        sums = batch.sum
-        on_device = not isinstance(sums, np.ndarray)  # PyTorch tensors on a CUDA device
-        if on_device:
-            sums = sums.cpu().numpy()
+        bits = self.CELL_BITS.astype(np.int64)
         # Samples last: each corner of the integral images is one contiguous run.
-        sums = np.ascontiguousarray(sums.transpose(1, 2, 0), dtype=np.int32)
-        out = np.empty((len(table), len(batch)), dtype=np.float32)
-        # Integer cell sums compared with the centre's, as OpenCV (exact).
-        _kernels.lbp_codes(sums, table.rects, self.CELL_BITS.astype(np.int64), out)
-        if on_device:
-            import torch
+        samples_last = _for_last_batch(
+            lambda batch: np.ascontiguousarray(batch.sum.transpose(1, 2, 0), dtype=np.int32)
+        )
 
-            return torch.from_numpy(out).to(batch.sum.device).T
-        return out.T
+        def values(batch: IntegralBatch, idx) -> np.ndarray:
+            rects = self.rects if idx is None else self.rects[np.asarray(idx, dtype=np.int64)]
+            sums = samples_last(batch)
+            out = np.empty((len(rects), len(batch)), dtype=np.float32)
+            # Integer cell sums compared with the centre's, as OpenCV (exact).
+            _kernels.lbp_codes(sums, rects, bits, out)
+            return out
+
+        return values
 
 
 LBPFeatures._corner_coefs = LBPFeatures._cell_coefs()

@@ -405,6 +405,13 @@ class _Trainer:
     seed: int | None
     max_neg_windows: int
     emit: Callable[[str], object]
+    _values_fn: Callable | None = field(default=None, init=False, repr=False)
+
+    def _values_of(self, table):
+        """The table's CPU feature values, its linear map built on the first stage only."""
+        if self._values_fn is None:
+            self._values_fn = table._values_of(self.params.width, self.params.height)
+        return self._values_fn
 
     def run(self, vec, bg) -> TrainingResult:
         started = time.perf_counter()
@@ -625,9 +632,10 @@ class _Trainer:
         batch = integral_batch(samples, tilted=p.mode == "ALL", device=self.device)
 
         def compute(idx: np.ndarray) -> np.ndarray:
-            values = table.evaluate(batch, idx).T
+            if isinstance(batch.sum, np.ndarray):
+                return self._values_of(table)(batch, idx)
             # A batch on a CUDA device gives tensors there; boosting runs on the CPU.
-            return values if isinstance(values, np.ndarray) else values.cpu().numpy()
+            return table.evaluate(batch, idx).T.cpu().numpy()
 
         features = FeatureValues(
             compute,

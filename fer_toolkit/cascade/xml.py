@@ -149,14 +149,19 @@ def _feature_lines(features, indent: str) -> list[str]:
     return lines
 
 
-def _write(path, name_attrs: str, body: list[str]) -> None:
-    path = Path(path)
-    name = _element_name(path)
+_CASCADE_ATTRS = ' type_id="opencv-cascade-classifier"'
+
+
+def _document(name: str, name_attrs: str, body: list[str]) -> str:
     body = list(body)
     body[-1] += f"</{name}>"
-    text = _HEADER + f"<{name}{name_attrs}>\n" + "\n".join(body) + "\n" + _FOOTER
+    return _HEADER + f"<{name}{name_attrs}>\n" + "\n".join(body) + "\n" + _FOOTER
+
+
+def _write(path, name_attrs: str, body: list[str]) -> None:
+    path = Path(path)
     with atomic_write(path, encoding="ascii", newline="\n") as f:
-        f.write(text)
+        f.write(_document(_element_name(path), name_attrs, body))
 
 
 def write_cascade(cascade: Cascade, path: str | os.PathLike) -> None:
@@ -191,6 +196,16 @@ def write_cascade(cascade: Cascade, path: str | os.PathLike) -> None:
     >>> cv2.CascadeClassifier(path).getOriginalWindowSize()
     (12, 12)
     """
+    _write(path, _CASCADE_ATTRS, _cascade_lines(cascade))
+
+
+def _cascade_document(cascade: Cascade) -> str:
+    """The text :func:`write_cascade` writes, with the top element named ``cascade``
+    (what ``cv2.FileStorage`` reads from memory)."""
+    return _document("cascade", _CASCADE_ATTRS, _cascade_lines(cascade))
+
+
+def _cascade_lines(cascade: Cascade) -> list[str]:
     if not isinstance(cascade, Cascade):
         raise TypeError(f"cascade must be a Cascade; got {type(cascade).__name__}.")
     if not cascade.stages:
@@ -206,7 +221,7 @@ def write_cascade(cascade: Cascade, path: str | os.PathLike) -> None:
         body[-1] += "</_>"
     body[-1] += "</stages>"
     body += _feature_lines(compact.features, "  ")
-    _write(path, ' type_id="opencv-cascade-classifier"', body)
+    return body
 
 
 def write_params(params: CascadeParams, path: str | os.PathLike) -> None:
