@@ -1,5 +1,6 @@
 """The background walk's windows, their order and owners, against a plain re-implementation."""
 
+from functools import partial
 from itertools import islice
 from unittest import mock
 
@@ -71,7 +72,7 @@ def test_a_visit_gives_every_window_of_every_scale_in_order(window, extra, shift
         0, 256, (height + extra[1], width + extra[0]), dtype=np.uint8
     )
     offset = (int(shift[0] * extra[0]), int(shift[1] * extra[1]))
-    visit = negatives._Visit(src, offset, width, height)
+    visit = negatives._Visit(src, offset, width, height, partial(negatives._Resized().get, 0))
     got = visit.windows()
     expected = _reference_visit(src, offset, width, height)
     assert got.shape == expected.shape == visit.shape
@@ -144,3 +145,22 @@ def test_plain_visits_are_mined_in_order_and_the_rest_is_dropped():
     assert (mined.tried, mined.stop) == (tried, "filled")
     np.testing.assert_array_equal(mined.samples, windows[:tried][accepted[:tried]])
     assert mined.images == len(set(owners[:tried].tolist()))
+
+
+def test_resized_images_kept_between_passes_are_those_of_the_same_image_and_size():
+    # Same shapes, other pixels: a resized image must only serve its own image again.
+    rng = np.random.default_rng(5)
+    images = [rng.integers(0, 256, (40, 56), dtype=np.uint8) for _ in range(3)]
+
+    def stream(budget):
+        with mock.patch.object(negatives, "_RESIZED_BYTES", budget):
+            visits = list(islice(walk_windows(Backgrounds(images), 14, 12), 3 * 60))
+        return np.concatenate([np.full(len(w), i) for i, w in visits]), np.concatenate(
+            [w for _, w in visits]
+        )
+
+    fresh_owners, fresh = stream(0)  # every resized image dropped at once: no reuse
+    for budget in (3000, 1 << 20):
+        owners, windows = stream(budget)
+        np.testing.assert_array_equal(owners, fresh_owners)
+        np.testing.assert_array_equal(windows, fresh)

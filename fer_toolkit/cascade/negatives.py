@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import cv2
 import numpy as np
@@ -48,6 +49,9 @@ _SCALE_FACTOR = np.float32(1.4142135623730950488016887242097)
 _STEP_FACTOR = np.float32(0.5)
 # Windows evaluated per call of the cascade, per thread, while mining.
 _BATCH = 8192
+# Bytes of resized images the walk keeps: successive passes often resize an image to the
+# same sizes again (the offset that sets the first scale changes along one axis only).
+_RESIZED_BYTES = 32 << 20
 
 
 class Backgrounds:
@@ -138,13 +142,43 @@ def _grid_count_float32(start: int, size: int, window: int) -> int:
     return count
 
 
+class _Resized:
+    """The walk's resized images (``cv2.resize``, ``INTER_LINEAR_EXACT``) by image index
+    and size, the least recently used dropped beyond ``_RESIZED_BYTES``."""
+
+    def __init__(self):
+        self._images: OrderedDict = OrderedDict()
+        self._bytes = 0
+
+    def get(self, index: int, src: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """Image ``index`` (``src``) resized to ``size`` (width, height)."""
+        key = (index, size)
+        img = self._images.get(key)
+        if img is not None:
+            self._images.move_to_end(key)
+            return img
+        img = self._images[key] = cv2.resize(src, size, interpolation=cv2.INTER_LINEAR_EXACT)
+        self._bytes += img.nbytes
+        while self._bytes > _RESIZED_BYTES:
+            self._bytes -= self._images.popitem(last=False)[1].nbytes
+        return img
+
+
 class _Visit:
-    """One visit of an image, planned: per scale, the (resized) image and its grid of
-    windows, in OpenCV's order; :meth:`into` copies the windows out."""
+    """One visit of an image, planned: per scale, the image resized with
+    ``resize(src, size)`` and its grid of windows, in OpenCV's order; :meth:`into` copies
+    the windows out."""
 
     __slots__ = ("grids", "shape")
 
-    def __init__(self, src: np.ndarray, offset: tuple[int, int], width: int, height: int):
+    def __init__(
+        self,
+        src: np.ndarray,
+        offset: tuple[int, int],
+        width: int,
+        height: int,
+        resize: Callable[[np.ndarray, tuple[int, int]], np.ndarray],
+    ):
         src = np.ascontiguousarray(src, np.uint8)  # the strided views of into() need it
         rows, cols = src.shape
         ox, oy = offset
@@ -157,11 +191,7 @@ class _Visit:
         self.grids = []
         total = 0
         while True:
-            img = (
-                cv2.resize(src, size, interpolation=cv2.INTER_LINEAR_EXACT)
-                if size != (cols, rows)
-                else src
-            )
+            img = resize(src, size) if size != (cols, rows) else src
             xs, ys = _grid(ox, img.shape[1], width), _grid(oy, img.shape[0], height)
             self.grids.append((img, xs, ys))
             total += xs[2] * ys[2]
@@ -203,6 +233,7 @@ def _visits(backgrounds: Backgrounds, width: int, height: int, start: int, round
     count = len(backgrounds)
     last, round_ = int(start) % count, int(round_) % (width * height)
     skipped = 0
+    resized = _Resized()
     while skipped < count:
         src = backgrounds.image(last)
         last += 1
@@ -220,7 +251,8 @@ def _visits(backgrounds: Backgrounds, width: int, height: int, start: int, round
                 skipped += 1
             else:
                 skipped = 0
-                yield (last - 1) % count, _Visit(src, offset, width, height)
+                index = (last - 1) % count
+                yield index, _Visit(src, offset, width, height, partial(resized.get, index))
 
 
 def walk_windows(
