@@ -288,7 +288,10 @@ def test_pickle_round_trip(real_windows):
     rng = np.random.default_rng(8)
     cascade = _random_cascade(rng, "LBP", None, 3, real_windows, n_stages=2)
     cascade.accepts(real_windows[:5])  # fills the cached evaluation plan
+    gray = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)
+    boxes = cascade.detect_multiscale(gray, 1.2, 0)  # and OpenCV's classifier
     clone = pickle.loads(pickle.dumps(cascade))
+    np.testing.assert_array_equal(clone.detect_multiscale(gray, 1.2, 0), boxes)
     assert clone == cascade
     np.testing.assert_array_equal(
         clone.evaluate(real_windows)[1], cascade.evaluate(real_windows)[1]
@@ -483,10 +486,17 @@ def test_mining_takes_the_negatives_the_numpy_evaluator_took(reference_cascades)
 def test_detection_runs_on_the_asked_threads_and_restores_opencvs_count(monkeypatch):
     cascade = read_cascade(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
     gray = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)
-    seen = []
-    real_set = cv2.setNumThreads
-    monkeypatch.setattr(cv2, "setNumThreads", lambda n: (seen.append(n), real_set(n)))
-    before = cv2.getNumThreads()
-    one = cascade.detect_multiscale(gray, 1.1, 5, n_threads=1)
-    assert seen == [1, before] and cv2.getNumThreads() == before
-    np.testing.assert_array_equal(one, cascade.detect_multiscale(gray, 1.1, 5))
+    original = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        seen = []
+        real_set = cv2.setNumThreads
+        monkeypatch.setattr(cv2, "setNumThreads", lambda n: (seen.append(n), real_set(n)))
+        one = cascade.detect_multiscale(gray, 1.1, 5, n_threads=1)
+        assert seen == [1, 2] and cv2.getNumThreads() == 2
+        two = cascade.detect_multiscale(gray, 1.1, 5, n_threads=2)
+        assert seen == [1, 2]  # already OpenCV's count: its pool is left alone
+        np.testing.assert_array_equal(one, two)
+    finally:
+        monkeypatch.undo()
+        cv2.setNumThreads(original)

@@ -35,6 +35,7 @@ windows (which only the trainer evaluates).
 from __future__ import annotations
 
 import contextlib
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from numbers import Integral, Real
@@ -872,26 +873,45 @@ class Cascade:
             raise InputError(
                 "this cascade has no stage (it accepts every window); detection needs at least one."
             )
-        classifier = cv2.CascadeClassifier()
-        storage = cv2.FileStorage(self._document, cv2.FILE_STORAGE_READ | cv2.FILE_STORAGE_MEMORY)
-        classifier.read(storage.getFirstTopLevelNode())
+        classifier = self._classifier()
         previous = cv2.getNumThreads()
-        cv2.setNumThreads(resolve_num_threads(n_threads, current=previous))
+        threads = resolve_num_threads(n_threads, current=previous)
+        if threads != previous:  # setting OpenCV's count restarts its thread pool
+            cv2.setNumThreads(threads)
         try:
             found = classifier.detectMultiScale(
                 gray, float(scale_factor), int(min_neighbors), 0, min_size, max_size
             )
         finally:
-            cv2.setNumThreads(previous)
+            if threads != previous:
+                cv2.setNumThreads(previous)
         boxes = np.asarray(found, dtype=np.int64).reshape(-1, 4)
         return boxes[np.lexsort(boxes.T[::-1])] if len(boxes) else boxes
 
-    @cached_property
-    def _document(self) -> str:
-        """The cascade as OpenCV's XML text (kept: OpenCV reads it again at each call)."""
-        from .xml import _cascade_document
+    def _classifier(self) -> cv2.CascadeClassifier:
+        """The cascade as a ``cv2.CascadeClassifier``, one per thread (OpenCV's keeps
+        per-image buffers between calls, so one object must not detect in two threads
+        at once), read from the cascade's XML text on first use."""
+        local = self._per_thread
+        if not hasattr(local, "classifier"):
+            from .xml import _cascade_document
 
-        return _cascade_document(self)
+            storage = cv2.FileStorage(
+                _cascade_document(self), cv2.FILE_STORAGE_READ | cv2.FILE_STORAGE_MEMORY
+            )
+            local.classifier = cv2.CascadeClassifier()
+            local.classifier.read(storage.getFirstTopLevelNode())
+        return local.classifier
+
+    @cached_property
+    def _per_thread(self) -> threading.local:
+        return threading.local()
+
+    def __getstate__(self) -> dict:
+        # OpenCV's classifiers cannot be pickled; a copy builds its own on first use.
+        state = dict(self.__dict__)
+        state.pop("_per_thread", None)
+        return state
 
     def _check_image(self, image) -> np.ndarray:
         return np.ascontiguousarray(to_gray(to_uint8(check_image(image, name="image"))))
