@@ -44,7 +44,7 @@ import cv2
 import numpy as np
 
 from ..utils.pixels import to_gray, to_uint8
-from ..utils.threads import resolve_num_threads
+from ..utils.threads import _opencv_threads, resolve_num_threads
 from ..utils.validation import InputError, check_image, check_images, check_size
 from .features import FEATURE_TYPES, HAAR_MODES, HaarFeatures, LBPFeatures
 from .flags import TRAINCASCADE
@@ -874,17 +874,10 @@ class Cascade:
                 "this cascade has no stage (it accepts every window); detection needs at least one."
             )
         classifier = self._classifier()
-        previous = cv2.getNumThreads()
-        threads = resolve_num_threads(n_threads, current=previous)
-        if threads != previous:  # setting OpenCV's count restarts its thread pool
-            cv2.setNumThreads(threads)
-        try:
+        with _opencv_threads(resolve_num_threads(n_threads, current=cv2.getNumThreads())):
             found = classifier.detectMultiScale(
                 gray, float(scale_factor), int(min_neighbors), 0, min_size, max_size
             )
-        finally:
-            if threads != previous:
-                cv2.setNumThreads(previous)
         boxes = np.asarray(found, dtype=np.int64).reshape(-1, 4)
         return boxes[np.lexsort(boxes.T[::-1])] if len(boxes) else boxes
 

@@ -240,21 +240,24 @@ def limit_threads(n_threads=None, work: str = "small"):
 
 
 @contextlib.contextmanager
-def _opencv_single_threaded():
-    """Switch OpenCV's own thread pool off within the block, then restore it.
+def _opencv_threads(n_threads: int):
+    """Run the block with OpenCV's own thread pool at ``n_threads``, then restore its count.
 
-    When fer_toolkit runs images on several threads, OpenCV's internal
-    parallelism would oversubscribe the cores (the same reason scikit-learn
-    limits BLAS threads inside its parallel loops).
+    The count is left alone when it is already ``n_threads`` (setting it restarts the
+    pool). With 1: when fer_toolkit runs images on several threads, OpenCV's internal
+    parallelism would oversubscribe the cores (the same reason scikit-learn limits BLAS
+    threads inside its parallel loops).
     """
     import cv2  # not at module level: ``import fer_toolkit`` imports this module
 
     previous = cv2.getNumThreads()
-    cv2.setNumThreads(1)
+    if n_threads != previous:
+        cv2.setNumThreads(n_threads)
     try:
         yield
     finally:
-        cv2.setNumThreads(previous)
+        if n_threads != previous:
+            cv2.setNumThreads(previous)
 
 
 def map_images(func, items, n_jobs=None):
@@ -305,7 +308,7 @@ def map_images(func, items, n_jobs=None):
 
     # Not joblib: on an error it abandons the other (daemon) workers, which then run
     # on in OpenCV and abort the interpreter at exit; this pool joins them all.
-    with _opencv_single_threaded(), ThreadPoolExecutor(n_workers) as pool:
+    with _opencv_threads(1), ThreadPoolExecutor(n_workers) as pool:
         for future in [pool.submit(run, start) for start in range(n_workers)]:
             future.result()
     if failure["error"] is not None:
