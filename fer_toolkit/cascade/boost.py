@@ -169,9 +169,7 @@ class FeatureValues:
             block = self._compute_range(start, stop)
             if start < self.n_cached_orders:
                 ordered = block[: self.n_cached_orders - start]
-                sorted_block = np.empty_like(ordered)
-                _argsort_rows(ordered, self._orders[start:stop], sorted_block)
-                block[: len(ordered)] = sorted_block
+                _argsort_rows(ordered, self._orders[start:stop], ordered)  # sorted in place
             if start < self.n_cached_values:
                 self._values[start:stop] = block[: self.n_cached_values - start]
 
@@ -226,12 +224,13 @@ class FeatureValues:
         """Values of the given features on every sample, ``(len(features), n_samples)``."""
         idx = np.asarray(features, dtype=np.int64).reshape(-1)
         out = np.empty((len(idx), self.n_samples), dtype=np.float32)
-        cached = idx < self.n_cached_values
-        out[cached] = self._values[idx[cached]]
+        in_sample_order = (idx >= self._n_sorted) & (idx < self.n_cached_values)
+        out[in_sample_order] = self._values[idx[in_sample_order]]
         for r in np.flatnonzero(idx < self._n_sorted).tolist():
             out[r, self._orders[idx[r]]] = self._values[idx[r]]
-        if not cached.all():
-            out[~cached] = self._compute(idx[~cached])
+        computed = idx >= self.n_cached_values
+        if computed.any():
+            out[computed] = self._compute(idx[computed])
         return out
 
     def chunks(self) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
@@ -251,21 +250,21 @@ class FeatureValues:
             for edge in (n_values, n_orders):
                 if start < edge < stop:
                     stop = edge
-            if stop <= self._n_sorted or (self.categorical and stop <= n_values):
-                values = self._values[start:stop]
-            elif stop <= n_values:
-                values = self._values[start:stop].copy()
-            else:
-                values = self._compute_range(start, stop)
-            order = None
-            if self.categorical or stop <= self._n_sorted:
-                order = None if self.categorical else self._orders[start:stop]
+            values = (
+                self._values[start:stop] if stop <= n_values else self._compute_range(start, stop)
+            )
+            if self.categorical:
+                order = None
+            elif stop <= self._n_sorted:  # cached in sorted order, beside their order
+                order = self._orders[start:stop]
             elif stop <= n_orders:
                 order = self._orders[start:stop]
                 values = np.take_along_axis(values, order.astype(np.intp), axis=1)
             else:
                 order = np.empty(values.shape, dtype=self.index_dtype)
-                _argsort_rows(values, order, values)
+                sorted_values = np.empty_like(values)
+                _argsort_rows(values, order, sorted_values)
+                values = sorted_values
             yield start, values, order
             start = stop
 
