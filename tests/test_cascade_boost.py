@@ -363,3 +363,22 @@ def test_precalc_sort_is_numpy_stable_argsort(n_rows, n_samples, index_dtype, se
     np.testing.assert_array_equal(sorted_values.view(np.uint32), gathered.view(np.uint32))
     argsort_rows(values, order, values)
     np.testing.assert_array_equal(values.view(np.uint32), gathered.view(np.uint32))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from([-1.0, -0.0, 0.0, 1.0, -0.25, 0.5, 1e-300, -1e-300]),
+            st.floats(-2.0, 2.0, allow_nan=False),
+        ),
+        max_size=300,
+    )
+)
+def test_category_order_is_numpy_stable_argsort(keys):
+    """Category means (mostly -1, 0 and 1 for LBP codes, -0.0 equal to 0.0) are ordered
+    as ``np.argsort(kind="stable")`` orders them, ties in category order."""
+    from fer_toolkit.cascade._kernels import stable_order
+
+    key = np.array(keys, dtype=np.float64)
+    np.testing.assert_array_equal(stable_order(key), np.argsort(key, kind="stable"))
