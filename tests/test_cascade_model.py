@@ -23,6 +23,7 @@ from fer_toolkit.cascade import (
     WeakTree,
     haar_features,
     make_features,
+    negatives,
     read_cascade,
     write_cascade,
 )
@@ -481,6 +482,61 @@ def test_mining_takes_the_negatives_the_numpy_evaluator_took(reference_cascades)
             )
             np.testing.assert_array_equal(ours.samples, theirs.samples, err_msg=name)
         assert len(mined[0][0].samples) > 0
+
+
+def _band_passed(cascade, visits, training, n_threads):
+    """``passed`` of the visits' windows read from their images' band tables."""
+    pixels, jobs, start, at = [], [], 0, 0
+    for visit in visits:
+        start = visit.bands(pixels, jobs, at, start)
+        at += len(visit)
+    return cascade._passed_in_bands(
+        np.concatenate(pixels), np.array(jobs), at, training=training, n_threads=n_threads
+    )
+
+
+@pytest.mark.parametrize("band_rows", [1, 3, 8])
+def test_windows_read_from_band_tables_get_the_verdicts_of_the_cut_out_windows(
+    reference_cascades, photos, band_rows, monkeypatch
+):
+    monkeypatch.setattr(negatives, "_BAND_ROWS", band_rows)
+    # Real photos (one at full size), and flat and nearly flat ones (Haar: no variance).
+    rng = np.random.default_rng(band_rows)
+    images = [
+        *photos.values(),
+        cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY),
+        np.full((70, 90), 77, np.uint8),
+        (120 + rng.integers(0, 3, (60, 100))).astype(np.uint8),
+    ]
+    tilted = []
+    for name, cascade in reference_cascades.items():
+        if not cascade._reads_bands:
+            tilted.append(name)
+            continue
+        walk = negatives._visits(Backgrounds(images), cascade.width, cascade.height, 1, 7)
+        visits = [visit for _, (_, visit) in zip(range(8), walk, strict=False)]
+        windows = np.concatenate([visit.windows() for visit in visits])
+        for training in (False, True):
+            expected = cascade.evaluate(windows, training=training)[0]
+            for n_threads in (1, 2):
+                got = _band_passed(cascade, visits, training, n_threads)
+                np.testing.assert_array_equal(got, expected, err_msg=f"{name} {training}")
+            counts = np.bincount(expected + 1)
+            assert (counts[1:] > 0).sum() >= 2, (name, counts)  # not all alike
+        # A batch beginning with windows pushed back by an earlier stage, then visits.
+        pieces = [(9, windows[:50]), *((i, visit) for i, visit in enumerate(visits))]
+        batch = negatives._Batch(pieces, 50 + len(windows))
+        stacked = np.concatenate([windows[:50], windows])
+        np.testing.assert_array_equal(batch.take(np.arange(batch.total)), stacked)
+        positions = np.flatnonzero(rng.random(batch.total) < 0.3)
+        np.testing.assert_array_equal(batch.take(positions), stacked[positions])
+        np.testing.assert_array_equal(
+            batch.accepted(cascade, batch.total - 7, 2),
+            cascade.accepts(stacked[:-7], training=True),
+        )
+    # Cascades with tilted features keep the cut-out windows; the others were compared.
+    assert set(tilted) == {"HAAR-ALL-1", "HAAR-ALL-3", *list(reference_cascades)[-2:]}
+    assert len(reference_cascades) - len(tilted) == 5
 
 
 def test_detection_runs_on_the_asked_threads_and_restores_opencvs_count(monkeypatch):

@@ -339,3 +339,74 @@ def run_grid(tables, stride, size, step, model, feats, passed, score):
             passed[i, j], score[i, j] = _run(
                 table, tilted_table, base, valid, scale, False, model, feats, offsets
             )
+
+
+@njit(cache=True, nogil=True)
+def _band_tables(pixels, start, cols, rows, table, sqsum, need_sq):
+    """Integral tables of the ``rows x cols`` uint8 image at ``pixels[start:]`` into flat
+    buffers of row length ``cols + 1`` (first row and column zero); the squared-sum
+    table only when ``need_sq``."""
+    stride = cols + 1
+    for x in range(stride):
+        table[x] = 0
+        if need_sq:
+            sqsum[x] = 0
+    for y in range(rows):
+        here = (y + 1) * stride
+        above = y * stride
+        table[here] = 0
+        src = start + y * cols
+        row = 0
+        for x in range(cols):
+            row += np.int64(pixels[src + x])
+            table[here + x + 1] = table[above + x + 1] + row
+        if need_sq:
+            sqsum[here] = 0
+            row = 0
+            for x in range(cols):
+                p = np.int64(pixels[src + x])
+                row += p * p
+                sqsum[here + x + 1] = sqsum[above + x + 1] + row
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def run_bands(pixels, jobs, parts, size, training, model, feats, passed):
+    """Evaluate grids of windows of images held in one flat uint8 buffer.
+
+    Each row of ``jobs`` is a band of an image ``(start, cols, rows, x0, dx, nx, dy, ny,
+    at)``: the ``rows x cols`` pixels at ``pixels[start:]`` and its windows at
+    ``(x0 + ix * dx, iy * dy)``, ``ix < nx``, ``iy < ny``, row by row; window ``k`` of
+    the band writes ``passed[at + k]`` (as :func:`run_windows`' ``RUN``). Each band's
+    integral tables are built once and every window read from them, which gives the
+    same exact sums as each window's own tables: the results equal
+    :func:`run_windows`' on the windows cut out (cascades without tilted features).
+    ``parts``: bounds of the runs of jobs the parallel threads take; ``size``: the
+    window's ``(width, height)``.
+    """
+    w, h = size
+    lbp = model[-1]
+    area = (w - 2) * (h - 2)
+    for p in prange(len(parts) - 1):
+        largest = 1
+        for j in range(parts[p], parts[p + 1]):
+            largest = max(largest, (jobs[j, 2] + 1) * (jobs[j, 1] + 1))
+        table = np.empty(largest, dtype=np.int64)
+        sqsum = np.empty(1 if lbp else largest, dtype=np.int64)
+        for j in range(parts[p], parts[p + 1]):
+            start, cols, rows, x0, dx, nx, dy, ny, at = jobs[j]
+            _band_tables(pixels, start, cols, rows, table, sqsum, not lbp)
+            stride = cols + 1
+            offsets = _offsets(feats, stride, lbp)
+            a, b = stride + 1, stride + w - 1
+            c, d = (h - 1) * stride + 1, (h - 1) * stride + w - 1
+            for iy in range(ny):
+                for ix in range(nx):
+                    base = iy * dy * stride + x0 + ix * dx
+                    valid, scale = True, np.float32(1.0)
+                    if not lbp:
+                        vsum = table[base + a] - table[base + b] - table[base + c] + table[base + d]
+                        vsq = sqsum[base + a] - sqsum[base + b] - sqsum[base + c] + sqsum[base + d]
+                        valid, scale = _scale(vsum, vsq, area, training)
+                    passed[at + iy * nx + ix] = _run(
+                        table, table, base, valid, scale, training, model, feats, offsets
+                    )[0]

@@ -624,6 +624,26 @@ class Cascade:
             kernels.run_windows(windows, training, tilted, model, feats, code, n_blocks, out)
         return out
 
+    @property
+    def _reads_bands(self) -> bool:
+        """Whether :meth:`_passed_in_bands` applies: no tilted features (their sums
+        would need each band's tilted table)."""
+        return not self._flat[1][2].any()
+
+    def _passed_in_bands(self, pixels, jobs, total: int, *, training: bool, n_threads):
+        """:meth:`evaluate`'s ``passed`` for grids of windows of image bands
+        (:func:`._scan_kernels.run_bands`), without cutting the windows out: ``(total,)``
+        int64, -1 where no job writes."""
+        model, feats = self._flat
+        passed = np.full(total, -1, dtype=np.int64)
+        with _compiled(n_threads) as (kernels, threads):
+            cost = np.cumsum(jobs[:, 1] * jobs[:, 2] + 8 * jobs[:, 5] * jobs[:, 7])
+            parts = np.searchsorted(cost, np.linspace(0, cost[-1], 4 * threads + 1)[1:-1])
+            parts = np.unique(np.concatenate([[0], parts, [len(jobs)]]))
+            size = (self.width, self.height)
+            kernels.run_bands(pixels, jobs, parts, size, training, model, feats, passed)
+        return passed
+
     def _check_samples(self, samples) -> np.ndarray:
         shape = (self.height, self.width)
         if isinstance(samples, np.ndarray) and samples.dtype == np.uint8 and samples.ndim == 3:

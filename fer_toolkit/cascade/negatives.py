@@ -21,10 +21,14 @@ The walk over the backgrounds is ``opencv_traincascade``'s
 Mining evaluates whole batches of windows with the cascade at once (its
 compiled evaluator, on the trainer's thread count), as ``opencv_traincascade``
 judges them (:meth:`~fer_toolkit.cascade.Cascade.evaluate` with
-``training=True``), then applies OpenCV's sequential rules to the verdicts in
-walk order: stop when enough negatives are accepted, or when even one more
-acceptance could not keep the acceptance ratio above the required one. The
-windows of the last batch that were not looked at go back to the walk.
+``training=True``). OpenCV copies each window and builds its integral tables;
+the evaluator reads the windows of a resized image from that image's own
+tables instead (built once per band of rows), which gives the same exact sums
+and so the same verdicts, and only the accepted windows are copied out. Then
+OpenCV's sequential rules are applied to the verdicts in walk order: stop when
+enough negatives are accepted, or when even one more acceptance could not keep
+the acceptance ratio above the required one. The windows of the last batch that
+were not looked at go back to the walk.
 """
 
 from __future__ import annotations
@@ -49,6 +53,10 @@ _SCALE_FACTOR = np.float32(1.4142135623730950488016887242097)
 _STEP_FACTOR = np.float32(0.5)
 # Windows evaluated per call of the cascade, per thread, while mining.
 _BATCH = 8192
+# Window rows per band of an image whose integral tables the cascade reads while mining:
+# bands overlap by a window's height less a step, and a batch needs enough of them for
+# the threads to share.
+_BAND_ROWS = 8
 # Bytes of resized images the walk keeps: successive passes often resize an image to the
 # same sizes again (the offset that sets the first scale changes along one axis only).
 _RESIZED_BYTES = 32 << 20
@@ -204,12 +212,12 @@ class _Visit:
     def __len__(self) -> int:
         return self.shape[0]
 
-    def into(self, out: np.ndarray) -> None:
-        """Write the windows into ``out``, a C-contiguous uint8 array of :attr:`shape`."""
+    def _views(self):
+        """Per scale: ``(first window, grid)``, the grid a strided ``(ny, nx, h, w)`` view
+        of the resized image (no copy, no index arrays)."""
         height, width = self.shape[1:]
         at = 0
         for img, (x0, dx, nx), (y0, dy, ny) in self.grids:
-            # The grid as a strided view of the image: one copy, no index arrays.
             rows, cols = img.strides
             grid = np.ndarray(
                 (ny, nx, height, width),
@@ -218,8 +226,42 @@ class _Visit:
                 y0 * rows + x0 * cols,
                 (dy * rows, dx * cols, rows, cols),
             )
-            out[at : at + nx * ny].reshape(grid.shape)[...] = grid
+            yield at, grid
             at += nx * ny
+
+    def into(self, out: np.ndarray) -> None:
+        """Write the windows into ``out``, a C-contiguous uint8 array of :attr:`shape`."""
+        for at, grid in self._views():
+            out[at : at + grid.shape[0] * grid.shape[1]].reshape(grid.shape)[...] = grid
+
+    def take(self, positions: np.ndarray) -> np.ndarray:
+        """Windows at sorted ``positions`` of the visit, ``(k, height, width)``."""
+        out = np.empty((len(positions), *self.shape[1:]), np.uint8)
+        for at, grid in self._views():
+            lo, hi = np.searchsorted(positions, (at, at + grid.shape[0] * grid.shape[1]))
+            if lo < hi:
+                rows, cols = np.divmod(positions[lo:hi] - at, grid.shape[1])
+                out[lo:hi] = grid[rows, cols]
+        return out
+
+    def bands(self, pixels: list, jobs: list, at: int, start: int) -> int:
+        """Append the visit's images, cut to the rows its windows cover, to ``pixels``
+        and their bands of at most ``_BAND_ROWS`` window rows to ``jobs`` (rows of
+        :func:`._scan_kernels.run_bands`; the visit's first window at batch position
+        ``at``, its pixels at ``start`` in the batch's buffer); returns the buffer's
+        new length."""
+        height = self.shape[1]
+        for img, (x0, dx, nx), (y0, dy, ny) in self.grids:
+            cols = img.shape[1]
+            pixels.append(img[y0 : y0 + (ny - 1) * dy + height].ravel())
+            for r in range(0, ny, _BAND_ROWS):
+                n = min(_BAND_ROWS, ny - r)
+                jobs.append(
+                    (start + r * dy * cols, cols, (n - 1) * dy + height, x0, dx, nx, dy, n, at)
+                )
+                at += n * nx
+            start += len(pixels[-1])
+        return start
 
     def windows(self) -> np.ndarray:
         """All windows, ``(k, height, width)``."""
@@ -375,37 +417,81 @@ class MinedNegatives:
         return len(self.samples) / self.tried if self.tried else 0.0
 
 
+class _Batch:
+    """Consecutive pieces of the walk, ``(owner(s), windows or _Visit)``, judged together;
+    windows are cut out of the visits' images only when asked for (:meth:`take`)."""
+
+    def __init__(self, pieces: list, total: int):
+        self.pieces = pieces
+        self.total = total
+        self.starts = np.cumsum([0] + [len(source) for _, source in pieces])
+
+    def owners(self) -> np.ndarray:
+        """Each window's image index."""
+        owners = np.empty(self.total, np.int64)
+        for (who, _), lo, hi in zip(self.pieces, self.starts, self.starts[1:], strict=False):
+            owners[lo:hi] = who
+        return owners
+
+    def take(self, positions: np.ndarray) -> np.ndarray:
+        """Windows at sorted ``positions``, ``(k, height, width)``."""
+        parts = []
+        for (_, source), lo, hi in zip(self.pieces, self.starts, self.starts[1:], strict=False):
+            first, last = np.searchsorted(positions, (lo, hi))
+            if first < last:
+                local = positions[first:last] - lo
+                parts.append(source.take(local) if isinstance(source, _Visit) else source[local])
+        if parts:
+            return np.concatenate(parts)
+        return np.zeros((0, *self.pieces[0][1].shape[1:]), np.uint8)
+
+    def accepted(self, cascade, keep: int, n_threads: int) -> np.ndarray:
+        """Whether ``cascade`` accepts each of the first ``keep`` windows, as the trainer
+        judges them; a :class:`~fer_toolkit.cascade.Cascade` reads the visits' windows
+        straight from integral tables of their images."""
+        from .model import Cascade
+
+        if not (isinstance(cascade, Cascade) and cascade._reads_bands):
+            windows = self.take(np.arange(keep))
+            return cascade.accepts(windows, training=True, n_threads=n_threads)
+        pixels: list = []
+        jobs: list = []
+        start = 0
+        stacks = []
+        for (_, source), at in zip(self.pieces, self.starts, strict=False):
+            if isinstance(source, _Visit):
+                start = source.bands(pixels, jobs, int(at), start)
+            else:
+                stacks.append((at, source))
+        passed = np.full(self.total, -1, np.int64)
+        if jobs:
+            passed = cascade._passed_in_bands(
+                np.concatenate(pixels),
+                np.array(jobs, np.int64),
+                self.total,
+                training=True,
+                n_threads=n_threads,
+            )
+        for at, windows in stacks:
+            passed[at : at + len(windows)] = cascade.evaluate(
+                windows, training=True, n_threads=n_threads
+            )[0]
+        return passed[:keep] == len(cascade.stages)
+
+
 def _batches(pieces, size: int):
-    """Batches ``(windows, owners)`` of at least ``size`` windows (the last one: what is
-    left) from ``(owner(s), windows or _Visit)`` pieces, each copied once into its batch."""
+    """:class:`_Batch` es of at least ``size`` windows (the last one: what is left) from
+    ``(owner(s), windows or _Visit)`` pieces."""
     pending: list = []
     total = 0
     for piece in pieces:
         pending.append(piece)
         total += len(piece[1])
         if total >= size:
-            yield _fill(pending, total)
+            yield _Batch(pending, total)
             pending, total = [], 0
     if pending:
-        yield _fill(pending, total)
-
-
-def _fill(pieces, total: int) -> tuple[np.ndarray, np.ndarray]:
-    first = pieces[0][1]
-    windows = np.empty(
-        (total, *first.shape[1:]), np.uint8 if isinstance(first, _Visit) else first.dtype
-    )
-    owners = np.empty(total, np.int64)
-    at = 0
-    for who, source in pieces:
-        end = at + len(source)
-        owners[at:end] = who
-        if isinstance(source, _Visit):
-            source.into(windows[at:end])
-        else:
-            windows[at:end] = source
-        at = end
-    return windows, owners
+        yield _Batch(pending, total)
 
 
 def _pieces(walk):
@@ -476,9 +562,9 @@ def _mine(cascade, walk, count, min_acceptance_ratio, max_windows, n_threads):
     images: set[int] = set()
     budget = np.inf if max_windows is None else max_windows
     stop = None
-    for windows, owners in _batches(_pieces(walk), _BATCH * n_threads):
-        keep = int(min(len(windows), budget - tried))
-        accepted = cascade.accepts(windows[:keep], training=True, n_threads=n_threads)
+    for batch in _batches(_pieces(walk), _BATCH * n_threads):
+        keep = int(min(batch.total, budget - tried))
+        accepted = batch.accepted(cascade, keep, n_threads)
         # Accepted windows before each one, and windows tried before it.
         before = n_found + np.cumsum(accepted) - accepted
         position = tried + np.arange(keep)
@@ -487,10 +573,11 @@ def _mine(cascade, walk, count, min_acceptance_ratio, max_windows, n_threads):
         stop_ratio = int(np.argmax(give_up)) if give_up.any() else keep
         stop_full = int(np.argmax(full)) + 1 if full.any() else keep + 1
         end = min(stop_ratio, stop_full, keep)
-        found.append(windows[:end][accepted[:end]])
-        n_found += int(accepted[:end].sum())
+        found.append(batch.take(np.flatnonzero(accepted[:end])))
+        n_found += len(found[-1])
         tried += end
-        images.update(owners[:end].tolist())
+        owners = batch.owners()
+        images.update(np.unique(owners[:end]).tolist())
         if stop_full <= stop_ratio and stop_full <= keep:
             stop = "filled"
         elif stop_ratio < keep:
@@ -499,7 +586,7 @@ def _mine(cascade, walk, count, min_acceptance_ratio, max_windows, n_threads):
             stop = "budget"
         if stop is not None:
             if isinstance(walk, NegativeWalk):
-                walk.push_back(owners[end:], windows[end:])
+                walk.push_back(owners[end:], batch.take(np.arange(end, batch.total)))
             break
     else:
         # OpenCV checks the ratio before asking the walk for another window.
