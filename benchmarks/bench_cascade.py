@@ -17,6 +17,10 @@
      -w 24 -h 24`` (with 12 or 13 asked, both trainers meet the required leaf
      false-alarm rate after 10 stages; with 16 it is 0.5**16 and more stages train).
 
+   ``opencv_traincascade`` runs its precalculation on OpenCV's thread pool and its
+   split search on one thread (``cv::parallel_reduce`` of ``core/private.hpp`` is a
+   plain call); ours uses the free cores, or ``--threads N``.
+
    Each training runs as its own process (ours: ``python bench_cascade.py
    --train-ours``, imports included), the two trainers alternating (``--repeats`` runs
    each) so that load drifts hit both alike; peak resident memory is the process's, as
@@ -392,14 +396,19 @@ def measured(command: list[str]) -> tuple[float, float, list[str]]:
     return seconds, usage.ru_maxrss / 1024.0, lines
 
 
-def train(who: str, out: Path, vec: Path, bg: Path, params: dict, device: str, opencv_bin):
-    """Train in a child process; return (wall s, training s, peak RSS MB, log lines)."""
+def train(
+    who: str, out: Path, vec: Path, bg: Path, params: dict, device: str, opencv_bin, threads=None
+):
+    """Train in a child process; return (wall s, training s, peak RSS MB, log lines).
+
+    ``threads``: ours' ``num_threads`` (None: its default, the free cores)."""
     out.mkdir(parents=True, exist_ok=True)
     if who == "OpenCV":
         tool = find_opencv_tool("opencv_traincascade", opencv_bin)
         seconds, rss, lines = measured([tool, *traincascade_args(out, vec, bg, **params)])
         return seconds, seconds, rss, lines
-    job = json.dumps(dict(data=str(out), vec=str(vec), bg=str(bg), params=params, device=device))
+    job = dict(data=str(out), vec=str(vec), bg=str(bg), params=params, device=device)
+    job = json.dumps(dict(job, num_threads=threads))
     seconds, rss, lines = measured([sys.executable, "-c", TRAIN_OURS, job])
     inside = float(lines[-1].split(":")[-1])
     return seconds, inside, rss, lines[:-1]
@@ -414,12 +423,12 @@ job = json.loads(sys.argv[1])
 start = time.perf_counter()
 # OpenCV's tool has no per-stage limit on the windows it looks at: lift ours (20 million).
 train_cascade(job["data"], job["vec"], job["bg"], **job["params"], device=job["device"],
-              max_neg_windows=10**12, progress=print)
+              num_threads=job["num_threads"], max_neg_windows=10**12, progress=print)
 print(f"training seconds: {time.perf_counter() - start:.3f}", flush=True)
 """
 
 
-def compare_recipe(folder, vec, bg, name, device, opencv_bin, repeats) -> dict:
+def compare_recipe(folder, vec, bg, name, device, opencv_bin, repeats, threads=None) -> dict:
     """Train a recipe with both trainers, alternating, and print the side-by-side rows."""
     params = dict(RECIPES[name], width=24, height=24)
     runs = {"OpenCV": [], "ours": []}
@@ -428,7 +437,8 @@ def compare_recipe(folder, vec, bg, name, device, opencv_bin, repeats) -> dict:
         order = ("OpenCV", "ours") if r % 2 == 0 else ("ours", "OpenCV")
         for who in order:
             out = folder / f"{name}_{who}_{r}"
-            runs[who].append((*train(who, out, vec, bg, params, device, opencv_bin), out))
+            trained = train(who, out, vec, bg, params, device, opencv_bin, threads)
+            runs[who].append((*trained, out))
             loads.append(load())
     faces, tiles = held_out_windows()
     rows = {}
@@ -609,7 +619,9 @@ def bench_scan(xml: Path) -> None:
     )
 
 
-def bench_training(folder: Path, device: str, opencv_bin, repeats: int, recipes, memory) -> None:
+def bench_training(
+    folder: Path, device: str, opencv_bin, repeats: int, recipes, memory, threads=None
+) -> None:
     try:
         find_opencv_tool("opencv_traincascade", opencv_bin)
     except OpenCVToolNotFoundError as exc:
@@ -620,7 +632,7 @@ def bench_training(folder: Path, device: str, opencv_bin, repeats: int, recipes,
         big_vec, big_bg = write_big_recipe(folder / "big", vec)
     for name in recipes:
         inputs = (big_vec, big_bg) if name.endswith("-BIG") else (vec, bg)
-        compare_recipe(folder, *inputs, name, device, opencv_bin, repeats)
+        compare_recipe(folder, *inputs, name, device, opencv_bin, repeats, threads)
     if memory:
         bench_memory(folder, vec, bg, device, opencv_bin)
 
@@ -633,6 +645,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="alternated runs per trainer")
     parser.add_argument("--recipes", nargs="*", default=["HAAR", "LBP"], choices=list(RECIPES))
     parser.add_argument("--memory", action="store_true", help="peak RSS with other settings")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="ours' num_threads (default: the free cores; OpenCV's tool is single-threaded "
+        "but for its precalculation)",
+    )
     parser.add_argument("--skip-features", action="store_true")
     parser.add_argument(
         "--scan",
@@ -642,10 +661,17 @@ def main() -> None:
     )
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, OpenCV {cv2.__version__}")
+    print(f"ours' num_threads: {args.threads or 'default (the free cores)'}")
     print(load())
     with tempfile.TemporaryDirectory() as tmp:
         bench_training(
-            Path(tmp), args.device, args.opencv_bin, args.repeats, args.recipes, args.memory
+            Path(tmp),
+            args.device,
+            args.opencv_bin,
+            args.repeats,
+            args.recipes,
+            args.memory,
+            args.threads,
         )
     if args.scan:
         bench_scan(Path(args.scan))
