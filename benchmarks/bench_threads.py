@@ -53,9 +53,10 @@ Work (``--tasks``), timed after a warm-up in that process:
     ``MTCNNFaceCropper -> CNNClassifier(max_epochs=2)`` on 96x96 synthetic
     faces, after one untimed fit in this process and in each of joblib's two
     workers; the speed-up n_jobs=1 / n_jobs=2 is reported (2 cores: ideal 2);
-``fer_epoch`` (not run by default; ``defaults`` only)
+``fer_epoch`` / ``fer_epoch_amp`` (not run by default; ``defaults`` only)
     one FER2013-sized epoch (28,709 images of 48x48, 5 classes) of
-    ``CNNClassifier("conv4_dense3", validation_fraction=None)``.
+    ``CNNClassifier("conv4_dense3", validation_fraction=None)``, in float32 or
+    with ``amp=True`` (bfloat16 autocast).
 
 The load generator (``--background`` CPU-bound processes, 2 by default)
 runs during the "loaded" rounds only; quiet and loaded rounds alternate, and
@@ -82,10 +83,20 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-TASKS = ("mtcnn", "cnn_fit", "cnn_predict", "pretext", "cascade", "grid", "fer_epoch")
+TASKS = (
+    "mtcnn",
+    "cnn_fit",
+    "cnn_predict",
+    "pretext",
+    "cascade",
+    "grid",
+    "fer_epoch",
+    "fer_epoch_amp",
+)
 FER2013_TRAIN_SIZE = 28_709
 SETTINGS = {
     "defaults": {},
@@ -166,15 +177,20 @@ def run_tasks(tasks: list[str], size: str, folder: Path) -> dict[str, float]:
             pretext = RotationPretext(max_epochs=1, device="cpu", random_state=0)
             pretext.fit(X[:64])
             out["pretext"] = _timed(lambda: pretext.fit(X[: cnn_images // 4]))
-    if "fer_epoch" in tasks:
+    for key in [task for task in ("fer_epoch", "fer_epoch_amp") if task in tasks]:
         rng = np.random.default_rng(0)
         X = rng.integers(0, 256, size=(FER2013_TRAIN_SIZE, 48, 48), dtype=np.uint8)
         y = rng.choice(["angry", "happy", "sad", "surprise", "neutral"], FER2013_TRAIN_SIZE)
         clf = CNNClassifier(
-            "conv4_dense3", max_epochs=1, validation_fraction=None, device="cpu", random_state=0
+            "conv4_dense3",
+            max_epochs=1,
+            validation_fraction=None,
+            device="cpu",
+            amp=key == "fer_epoch_amp",
+            random_state=0,
         )
         clf.fit(X[:64], y[:64])  # warm-up
-        out["fer_epoch"] = _timed(lambda: clf.fit(X, y))
+        out[key] = _timed(partial(clf.fit, X, y))
     if "cascade" in tasks:
         from fer_toolkit.cascade import train_cascade
 
@@ -234,7 +250,8 @@ def worker(args) -> None:
 
 # ------------------------------------------------------------------ driver side
 #: Tasks measured with the defaults only (long, and about processes, not threads).
-DEFAULTS_ONLY = ("grid", "fer_epoch")
+FER_EPOCHS = ("fer_epoch", "fer_epoch_amp")
+DEFAULTS_ONLY = ("grid", *FER_EPOCHS)
 
 
 def run_setting(name: str, args, folder: Path) -> dict[str, float]:
@@ -313,7 +330,7 @@ def report(results, loads, args) -> None:
                 median = float(np.median(runs))
                 cells.append(f"{median:.2f} ({median / single:.2f}x)")
             print(f"| {key} | " + " | ".join(cells) + " |")
-        for key in ("fer_epoch",):
+        for key in FER_EPOCHS:
             runs = [r[key] for r in results[load]["defaults"] if key in r]
             if runs:
                 print(f"{key}, defaults: {float(np.median(runs)):.1f} s")
@@ -334,7 +351,9 @@ def report(results, loads, args) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tasks", nargs="+", default=list(TASKS[:-1]), choices=TASKS)
+    parser.add_argument(
+        "--tasks", nargs="+", default=[t for t in TASKS if t not in FER_EPOCHS], choices=TASKS
+    )
     parser.add_argument("--size", default="quick", choices=list(SIZES))
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--background", type=int, default=2, help="CPU-bound processes")
