@@ -392,11 +392,15 @@ def run_bands(pixels, jobs, parts, size, training, model, feats, passed):
             largest = max(largest, (jobs[j, 2] + 1) * (jobs[j, 1] + 1))
         table = np.empty(largest, dtype=np.int64)
         sqsum = np.empty(1 if lbp else largest, dtype=np.int64)
+        # The bands of one image follow each other and share its row length.
+        stride = jobs[parts[p], 1] + 1
+        offsets = _offsets(feats, stride, lbp)
         for j in range(parts[p], parts[p + 1]):
             start, cols, rows, x0, dx, nx, dy, ny, at = jobs[j]
             _band_tables(pixels, start, cols, rows, table, sqsum, not lbp)
-            stride = cols + 1
-            offsets = _offsets(feats, stride, lbp)
+            if cols + 1 != stride:
+                stride = cols + 1
+                offsets = _offsets(feats, stride, lbp)
             a, b = stride + 1, stride + w - 1
             c, d = (h - 1) * stride + 1, (h - 1) * stride + w - 1
             for iy in range(ny):

@@ -229,11 +229,6 @@ class _Visit:
             yield at, grid
             at += nx * ny
 
-    def into(self, out: np.ndarray) -> None:
-        """Write the windows into ``out``, a C-contiguous uint8 array of :attr:`shape`."""
-        for at, grid in self._views():
-            out[at : at + grid.shape[0] * grid.shape[1]].reshape(grid.shape)[...] = grid
-
     def take(self, positions: np.ndarray) -> np.ndarray:
         """Windows at sorted ``positions`` of the visit, ``(k, height, width)``."""
         out = np.empty((len(positions), *self.shape[1:]), np.uint8)
@@ -266,7 +261,8 @@ class _Visit:
     def windows(self) -> np.ndarray:
         """All windows, ``(k, height, width)``."""
         out = np.empty(self.shape, np.uint8)
-        self.into(out)
+        for at, grid in self._views():
+            out[at : at + grid.shape[0] * grid.shape[1]].reshape(grid.shape)[...] = grid
         return out
 
 
