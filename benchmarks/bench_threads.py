@@ -62,9 +62,13 @@ The load generator (``--background`` CPU-bound processes, 2 by default)
 runs during the "loaded" rounds only; quiet and loaded rounds alternate, and
 so does the order of the settings, ``--repeats`` times. The table gives the
 median seconds per work and setting, its ratio to the best ``1 thread`` time
-of that load, and the 1-minute load average and runnable-task count read
-before each round (other users of the machine count too: a "quiet" round is
-only quiet on an otherwise idle machine).
+of that load, the median over rounds of its ratio to the ``1 thread`` time of
+the same round (paired: the two ran within the same minutes, under the same
+drift of the machine; under load single rounds move by 2x with which process gets
+which core, and a median set against the luckiest round says more about
+that luck than about the setting), and the 1-minute load average and
+runnable-task count read before each round (other users of the machine count
+too: a "quiet" round is only quiet on an otherwise idle machine).
 
 Usage::
 
@@ -311,7 +315,8 @@ def report(results, loads, args) -> None:
     names = list(SETTINGS)
     print(
         f"\n{os.cpu_count()} cores, size {args.size}; {args.repeats} rounds per load, "
-        "medians in seconds; (ratio) = setting / best '1 thread' time of that load; "
+        "medians in seconds; (ratios) = setting / best '1 thread' time of that load, "
+        "median of setting / '1 thread' time of the same round; "
         "load = 1-minute load average / runnable tasks, read before each round"
     )
     for load in args.loads:
@@ -326,9 +331,13 @@ def report(results, loads, args) -> None:
             single = min(r[key] for r in results[load]["1 thread"])
             cells = []
             for name in names:
+                rounds = zip(results[load][name], results[load]["1 thread"], strict=False)
                 runs = [r[key] for r in results[load][name] if key in r]
+                paired = [r[key] / one[key] for r, one in rounds if key in r and key in one]
                 median = float(np.median(runs))
-                cells.append(f"{median:.2f} ({median / single:.2f}x)")
+                cells.append(
+                    f"{median:.2f} ({median / single:.2f}x, {float(np.median(paired)):.2f}x)"
+                )
             print(f"| {key} | " + " | ".join(cells) + " |")
         for key in FER_EPOCHS:
             runs = [r[key] for r in results[load]["defaults"] if key in r]

@@ -27,6 +27,7 @@ SECTIONS = [
     ("fer_toolkit.utils.fileio", "Atomic files and folder locks"),
     ("fer_toolkit.utils.untrusted", "Untrusted input"),
     ("fer_toolkit.utils.threads", "Threads and CPU contention"),
+    ("fer_toolkit.utils.memory", "Memory reuse during training"),
     ("fer_toolkit.utils.discovery", "Estimator discovery"),
     ("fer_toolkit.utils.estimator_checks", "Estimator checks"),
     ("fer_toolkit.cli", "Command line"),

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
+from ..utils.memory import retain_freed_memory
 from ..utils.threads import limit_threads
 
 __all__ = ["DeviceMixin", "resolve_device"]
@@ -147,6 +148,15 @@ class DeviceMixin:
         devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
+            yield
+
+    @contextlib.contextmanager
+    def _training(self, epochs_done=0):
+        """The block of a training call: seeded (see ``_seeded``), on a concrete device,
+        with freed memory kept for reuse (the network reallocates the same large
+        buffers at every batch: :func:`~fer_toolkit.utils.memory.retain_freed_memory`).
+        """
+        with self._seeded(epochs_done), self._concrete_device(), retain_freed_memory():
             yield
 
     def _augment_generator(self) -> torch.Generator:

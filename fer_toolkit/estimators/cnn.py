@@ -541,7 +541,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         self.class_weight_ = self._class_weights(y_codes)
         # Only now, with X and y accepted: a failed first fit leaves no fitted look.
         self.input_shape_ = _input_shape(X)
-        with self._seeded(len(self.history) if warm else 0), self._concrete_device():
+        with self._training(len(self.history) if warm else 0):
             if not warm:
                 self.initialize()
             # skorch's own partial_fit: the data is already prepared.
@@ -566,7 +566,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
             raise InputError(f"y has shape {y.shape}; expected one label per image ({n_images},).")
         self._check_known_labels(y, "partial_fit")
         y_codes = self.label_encoder_.transform(y).astype(np.int64)
-        with self._seeded(len(self.history)), self._concrete_device():
+        with self._training(len(self.history)):
             return super().partial_fit(X, y_codes, classes=classes, **fit_params)
 
     def _check_continued_shape(self, X, what):

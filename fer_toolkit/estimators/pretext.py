@@ -393,7 +393,7 @@ class _PretextEstimator(TransformerMixin, DeviceMixin, NeuralNet):
             self.input_shape_ = tuple(X.shape[1:])
             if "jigsaw" in self._tasks:
                 self.permutations_ = jigsaw_permutations(self.n_permutations)
-        with self._seeded(len(self.history) if warm else 0), self._concrete_device():
+        with self._training(len(self.history) if warm else 0):
             if not warm:
                 try:
                     self.initialize()
@@ -425,7 +425,7 @@ class _PretextEstimator(TransformerMixin, DeviceMixin, NeuralNet):
         self._validate_own_params()
         X = as_nchw(X)
         self._check_trained_shape(X, "partial_fit")
-        with self._seeded(len(self.history)), self._concrete_device():
+        with self._training(len(self.history)):
             return NeuralNet.partial_fit(self, X, None, **fit_params)
 
     def _pretext_record(self) -> dict:
