@@ -25,6 +25,9 @@ once, when ``torch`` loads) under one of these settings:
 ``2 spinning``
     the behaviour before ``fer_toolkit.utils.threads``: ``torch`` imported
     first with OpenMP's own wait policy, 2 threads;
+``no memory retention`` (not run by default)
+    the defaults with ``FER_TOOLKIT_RETAIN_MEMORY=0``: training without
+    :func:`fer_toolkit.utils.memory.retain_freed_memory`;
 ``baseline defaults`` (with ``--baseline DIR``)
     ``defaults`` with the ``fer_toolkit`` of another checkout (e.g. a
     worktree of the main branch), alternated with the others in the same
@@ -56,7 +59,11 @@ Work (``--tasks``), timed after a warm-up in that process:
 ``fer_epoch`` / ``fer_epoch_amp`` (not run by default; ``defaults`` only)
     one FER2013-sized epoch (28,709 images of 48x48, 5 classes) of
     ``CNNClassifier("conv4_dense3", validation_fraction=None)``, in float32 or
-    with ``amp=True`` (bfloat16 autocast).
+    with ``amp=True`` (bfloat16 autocast): the whole ``fit`` of one epoch, and
+    the epoch alone (skorch's ``history[-1, "dur"]``: without the pass of
+    ``RecomputeBatchNorm`` at the end of ``fit``, one forward pass over the
+    data that a fit of many epochs pays once), with the page faults and the
+    system time of the fit (also run by ``no memory retention``).
 
 The load generator (``--background`` CPU-bound processes, 2 by default)
 runs during the "loaded" rounds only; quiet and loaded rounds alternate, and
@@ -108,7 +115,11 @@ SETTINGS = {
     "2 threads": {"FER_TOOLKIT_NUM_THREADS": "2"},
     "2 short spin": {"FER_TOOLKIT_NUM_THREADS": "2", "GOMP_SPINCOUNT": "10000"},
     "2 spinning": {"FER_TOOLKIT_NUM_THREADS": "2", "BENCH_TORCH_FIRST": "1"},
+    "no memory retention": {"FER_TOOLKIT_RETAIN_MEMORY": "0"},
 }
+#: Settings run only when asked for: the behaviour before fer_toolkit.utils.threads, and
+#: training without fer_toolkit.utils.memory.
+OPTIONAL_SETTINGS = ("2 spinning", "no memory retention")
 #: The setting that runs another checkout's fer_toolkit (``--baseline``), with its defaults.
 BASELINE = "baseline defaults"
 #: Work per size: MTCNN passes over the 3 photos, CNN images, cascade recipe, grid images.
@@ -194,7 +205,14 @@ def run_tasks(tasks: list[str], size: str, folder: Path) -> dict[str, float]:
             random_state=0,
         )
         clf.fit(X[:64], y[:64])  # warm-up
+        import resource  # Unix only, like the page faults it counts
+
+        before = resource.getrusage(resource.RUSAGE_SELF)
         out[key] = _timed(partial(clf.fit, X, y))
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        out[f"{key}_alone"] = float(clf.history[-1, "dur"])
+        out[f"{key}_faults"] = after.ru_minflt - before.ru_minflt
+        out[f"{key}_system"] = after.ru_stime - before.ru_stime
     if "cascade" in tasks:
         from fer_toolkit.cascade import train_cascade
 
@@ -256,19 +274,21 @@ def worker(args) -> None:
 #: Tasks measured with the defaults only (long, and about processes, not threads).
 FER_EPOCHS = ("fer_epoch", "fer_epoch_amp")
 DEFAULTS_ONLY = ("grid", *FER_EPOCHS)
+#: The settings that run them.
+DEFAULTS_LIKE = ("defaults", "no memory retention", BASELINE)
 
 
 def run_setting(name: str, args, folder: Path) -> dict[str, float]:
     # Only the setting's own variables: none of the caller's thread settings.
     drop = {"OMP_NUM_THREADS", "OMP_WAIT_POLICY", "KMP_BLOCKTIME", "GOMP_SPINCOUNT"}
-    drop.add("FER_TOOLKIT_NUM_THREADS")
+    drop |= {"FER_TOOLKIT_NUM_THREADS", "FER_TOOLKIT_RETAIN_MEMORY"}
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(SETTINGS[name])
     # The workers measure the checkout this script is in (or --baseline's), whatever is
     # installed.
     checkout = args.baseline if name == BASELINE else str(HERE.parent)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [checkout, env.get("PYTHONPATH")]))
-    tasks = [t for t in args.tasks if t not in DEFAULTS_ONLY or name in ("defaults", BASELINE)]
+    tasks = [t for t in args.tasks if t not in DEFAULTS_ONLY or name in DEFAULTS_LIKE]
     if not tasks:
         return {}
     command = [sys.executable, __file__, "--worker", "--folder", str(folder)]
@@ -325,8 +345,9 @@ def report(results, loads, args) -> None:
             {k for r in results[load]["1 thread"] for k in r}
             & {k for r in results[load][names[0]] for k in r}
         )
-        print("| work | " + " | ".join(names) + " |")
-        print("| --- |" + " ---: |" * len(names))
+        if keys:
+            print("| work | " + " | ".join(names) + " |")
+            print("| --- |" + " ---: |" * len(names))
         for key in keys:
             single = min(r[key] for r in results[load]["1 thread"])
             cells = []
@@ -340,9 +361,17 @@ def report(results, loads, args) -> None:
                 )
             print(f"| {key} | " + " | ".join(cells) + " |")
         for key in FER_EPOCHS:
-            runs = [r[key] for r in results[load]["defaults"] if key in r]
-            if runs:
-                print(f"{key}, defaults: {float(np.median(runs)):.1f} s")
+            for setting in DEFAULTS_LIKE:
+                runs = [r for r in results[load].get(setting, []) if key in r]
+                if runs:
+                    fit, alone, faults, system = (
+                        float(np.median([r[k] for r in runs]))
+                        for k in (key, f"{key}_alone", f"{key}_faults", f"{key}_system")
+                    )
+                    print(
+                        f"{key}, {setting}: fit {fit:.1f} s, the epoch alone {alone:.1f} s; "
+                        f"{faults:,.0f} page faults, {system:.1f} s of system time"
+                    )
         for name, setting in [(n, s) for n in ("haar", "mtcnn") for s in ("defaults", BASELINE)]:
             key1, key2 = f"grid_{name}_jobs1", f"grid_{name}_jobs2"
             runs = [r for r in results[load].get(setting, []) if key1 in r]
@@ -369,9 +398,9 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--settings",
         nargs="+",
-        default=[name for name in SETTINGS if name != "2 spinning"],
+        default=[name for name in SETTINGS if name not in OPTIONAL_SETTINGS],
         choices=list(SETTINGS),
-        help="default: all but '2 spinning' (the behaviour before fer_toolkit.utils.threads)",
+        help="default: all but " + " and ".join(map(repr, OPTIONAL_SETTINGS)),
     )
     parser.add_argument(
         "--loads", nargs="+", default=["quiet", "loaded"], choices=["quiet", "loaded"]

@@ -7,11 +7,10 @@ starts at 128 KiB and follows the sizes the program frees, but never above
 32 MiB. Larger buffers -- ``conv4_dense3``'s first activations for a batch of
 64 48x48 images are 38 MB -- are mapped anew at every batch, and every page of
 them costs a page fault and zero-filling. Measured with
-``CNNClassifier("conv4_dense3")`` on 2,048 48x48 images, one epoch (2-core
-virtual machine): 2.4 million page faults and 6 s of system time per epoch on
-2 threads, against 80,000 faults and 0.3-0.9 s with freed memory kept, and
-114-115 against 141-144 images/s on 1 thread (figures in
-``docs/benchmarks.md``).
+``benchmarks/bench_threads.py --tasks fer_epoch`` (``conv4_dense3``, one epoch
+over 28,709 48x48 images, 2 threads, a 2-core virtual machine): 36 million
+page faults, 89.5 s of system time and 194.3 s in all without it, 82,000
+page faults, 4.8 s and 138.2 s with it (``docs/benchmarks.md``).
 
 :func:`retain_freed_memory` turns glibc's ``mmap`` off and its heap trimming
 down (``mallopt``) for the duration of a block. The estimators' ``fit`` and
@@ -21,7 +20,7 @@ last running block, ``mmap`` comes back with the threshold and trim
 threshold at the top of glibc's own adaptive range (32 and 64 MiB: where
 glibc's rule leaves a program that has freed a 32 MiB buffer), and the free
 memory goes back to the system (``malloc_trim``). The cost is a higher peak
-resident size while training (about +100 MB for the measurement above).
+resident size while training (about +100 MB for 2,048 such images).
 
 It does nothing where the C library is not glibc (macOS, Windows, musl),
 when the user tuned the same settings (``MALLOC_MMAP_MAX_``,
