@@ -152,8 +152,9 @@ def test_an_error_in_the_block_still_restores(monkeypatch):
     "make",
     [lambda: CNNClassifier(max_epochs=1, batch_size=8), lambda: RotationPretext(max_epochs=1)],
 )
-def test_training_runs_in_the_block_and_prediction_does_not(monkeypatch, make):
+def test_training_and_predicting_over_batches_run_in_the_block(monkeypatch, make):
     import fer_toolkit.estimators._device as device_module
+    import fer_toolkit.estimators.cnn as cnn_module
 
     state = {"inside": False}
 
@@ -166,6 +167,7 @@ def test_training_runs_in_the_block_and_prediction_does_not(monkeypatch, make):
             state["inside"] = False
 
     monkeypatch.setattr(device_module, "retain_freed_memory", recording)
+    monkeypatch.setattr(cnn_module, "retain_freed_memory", recording)
     seen = []
     hook = torch.nn.modules.module.register_module_forward_hook(
         lambda *args: seen.append(state["inside"])
@@ -173,17 +175,22 @@ def test_training_runs_in_the_block_and_prediction_does_not(monkeypatch, make):
     rng = np.random.default_rng(0)
     X = rng.integers(0, 256, size=(16, 48, 48), dtype=np.uint8)
     y = np.array(["happy", "sad"] * 8)
-    estimator = make().set_params(device="cpu", random_state=0)
+    estimator = make().set_params(device="cpu", random_state=0, batch_size=8)
     try:
         estimator.fit(X, y)
         trained = len(seen)
         estimator.partial_fit(X, y)
         continued = len(seen)
         if hasattr(estimator, "predict"):
-            estimator.predict(X[:4])
+            estimator.predict(X[:8])  # one batch: left alone
+            one_batch = len(seen)
+            estimator.predict(X)  # two batches of 8
         else:
-            estimator.transform(X[:4])
+            estimator.transform(X)
+            one_batch = len(seen)
     finally:
         hook.remove()
     assert 0 < trained < continued < len(seen)
-    assert all(seen[:continued]) and not any(seen[continued:])
+    assert all(seen[:continued]) and not any(seen[continued:one_batch])
+    if hasattr(estimator, "predict"):
+        assert one_batch < len(seen) and all(seen[one_batch:])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import math
@@ -27,6 +28,7 @@ from skorch.utils import is_dataset
 
 from ..models import get_model
 from ..models.pretrained_models import is_pretrained_name
+from ..utils.memory import retain_freed_memory
 from ..utils.validation import InputError
 from ._callbacks import (
     ChanceLevelWatch,
@@ -79,6 +81,15 @@ _MAIN_KEY = "face"
 def _n_images(X) -> int:
     """Number of samples in a prepared batch or dict of batches (see ``as_model_input``)."""
     return len(next(iter(X.values()))) if isinstance(X, dict) else len(X)
+
+
+def _n_samples(X) -> int:
+    """Number of samples of a skorch dataset or of a prepared batch (or dict of them);
+    0 for a dataset without a length (an iterable dataset)."""
+    try:
+        return len(X) if is_dataset(X) else _n_images(X)
+    except TypeError:
+        return 0
 
 
 def _input_shape(X):
@@ -961,7 +972,12 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         return X
 
     def forward_iter(self, X, training=False, device="cpu"):
-        with self._concrete_device():
+        # Over several batches the same large buffers come back at every batch: keep
+        # them (see retain_freed_memory). Not for one batch: a loop of small calls
+        # would give the memory back and fault it in again at every call.
+        batch_size = self.get_params_for("iterator_valid").get("batch_size", self.batch_size)
+        keep = retain_freed_memory() if _n_samples(X) > batch_size else contextlib.nullcontext()
+        with self._concrete_device(), keep:
             yield from super().forward_iter(X, training=training, device=device)
 
     def predict_proba(self, X):

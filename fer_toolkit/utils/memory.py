@@ -14,8 +14,9 @@ page faults, 4.8 s and 138.2 s with it (``docs/benchmarks.md``).
 
 :func:`retain_freed_memory` turns glibc's ``mmap`` off and its heap trimming
 down (``mallopt``) for the duration of a block. The estimators' ``fit`` and
-``partial_fit`` run inside it; prediction does not (short calls in a loop
-would pay for the return of the memory at every call). At the end of the
+``partial_fit`` run inside it, and ``CNNClassifier``'s predictions over more
+than one batch; a prediction of one batch does not (a loop of such calls
+would give the memory back and fault it in again at every call). At the end of the
 last running block, ``mmap`` comes back with the threshold and trim
 threshold at the top of glibc's own adaptive range (32 and 64 MiB: where
 glibc's rule leaves a program that has freed a 32 MiB buffer), and the free
