@@ -96,9 +96,8 @@ def _glibc():
     return _libc or None
 
 
-def _applies(environ=None) -> bool:
-    environ = os.environ if environ is None else environ
-    if environ.get(ENV_VAR, "1").strip() == "0" or _user_tuned_malloc(environ):
+def _applies() -> bool:
+    if os.environ.get(ENV_VAR, "1").strip() == "0" or _user_tuned_malloc(os.environ):
         return False
     return _glibc() is not None
 
