@@ -13,6 +13,7 @@ from fer_toolkit.models import (
     BaselineCNN,
     Conv4Dense3CNN,
     ModelInfo,
+    UniformMaskDropout,
     available_models,
     get_model,
     model_info,
@@ -171,13 +172,71 @@ def test_conv4_dense3_layer_types_and_keras_batchnorm_defaults():
     model = Conv4Dense3CNN(bn_momentum=0.01)
     types = [type(m) for m in model.modules() if not list(m.children())]
     assert types[:4] == [nn.Conv2d, nn.ReLU, nn.BatchNorm2d, nn.MaxPool2d]
-    assert types[4:9] == [nn.Conv2d, nn.Dropout, nn.ReLU, nn.BatchNorm2d, nn.MaxPool2d]
+    assert types[4:9] == [nn.Conv2d, UniformMaskDropout, nn.ReLU, nn.BatchNorm2d, nn.MaxPool2d]
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             assert m.padding == (0, 0) and m.kernel_size == (3, 3)
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             assert m.momentum == pytest.approx(0.01)
             assert m.eps == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.25, 0.5])
+def test_uniform_mask_dropout_drops_p_and_scales_the_rest(p):
+    torch.manual_seed(0)
+    y = UniformMaskDropout(p)(torch.ones(1_000_000))
+    scale = torch.tensor(1 / (1 - p), dtype=torch.float32)
+    assert set(torch.unique(y).tolist()) == {0.0, scale.item()}
+    # 1e6 draws: the dropped fraction is within 5 standard deviations of p.
+    assert abs(float((y == 0).double().mean()) - p) < 5 * (p * (1 - p) / 1e6) ** 0.5
+
+
+def test_uniform_mask_dropout_is_rand_compared_with_p_under_the_seed():
+    x = torch.randn(8, 16, 21, 21)
+    layer = UniformMaskDropout(0.25)
+    torch.manual_seed(3)
+    y = layer(x)
+    torch.manual_seed(3)
+    expected = x * (torch.rand_like(x) >= 0.25).float() * torch.tensor(1 / 0.75)
+    assert torch.equal(y, expected)
+    torch.manual_seed(3)
+    assert torch.equal(layer(x), y)
+    torch.manual_seed(3)
+    # Another random stream than nn.Dropout's Bernoulli kernel.
+    assert not torch.equal(nn.Dropout(0.25)(x) == 0, y == 0)
+
+
+def test_uniform_mask_dropout_gradient_is_the_mask():
+    x = torch.ones(4, 8, 5, 5, requires_grad=True)
+    torch.manual_seed(1)
+    y = UniformMaskDropout(0.5)(x)
+    y.sum().backward()
+    assert torch.equal(x.grad, y.detach())
+    assert set(torch.unique(x.grad).tolist()) == {0.0, 2.0}
+
+
+def test_uniform_mask_dropout_keeps_layout_and_dtype():
+    x = torch.randn(2, 8, 6, 6).to(memory_format=torch.channels_last)
+    y = UniformMaskDropout(0.25)(x)
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    half = UniformMaskDropout(0.25)(torch.ones(1000, dtype=torch.bfloat16))
+    assert half.dtype == torch.bfloat16
+    assert set(torch.unique(half.float()).tolist()) <= {0.0, float(torch.tensor(4 / 3).bfloat16())}
+
+
+@pytest.mark.parametrize("case", ["eval", "p=0", "p=1", "inplace"])
+def test_uniform_mask_dropout_falls_back_to_nn_dropout(case):
+    x = torch.randn(64, 32)
+    p = {"p=0": 0.0, "p=1": 1.0}.get(case, 0.3)
+    ours = UniformMaskDropout(p, inplace=case == "inplace")
+    reference = nn.Dropout(p, inplace=case == "inplace")
+    if case == "eval":
+        ours.eval()
+        reference.eval()
+    torch.manual_seed(5)
+    expected = reference(x.clone())
+    torch.manual_seed(5)
+    assert torch.equal(ours(x.clone()), expected)
 
 
 def test_conv4_dense3_larger_input_grows_the_first_dense_layer():

@@ -28,6 +28,12 @@ PriorAttentionCNN  (``"prior_attention"``)
     ``forward`` takes three batches ``(face, eyes, mouth)``, which
     :class:`~fer_toolkit.estimators.CNNClassifier` passes from a dict of images.
 
+Layers
+------
+UniformMaskDropout
+    ``nn.Dropout`` whose CPU masks are ``torch.rand(...) >= p``: PyTorch's own CPU
+    Bernoulli sampler is serial outside Intel processors (used by ``conv4_dense3``).
+
 Examples
 --------
 >>> import torch
@@ -41,6 +47,7 @@ torch.Size([1, 4])
 
 from .baseline import BaselineCNN
 from .conv4_dense3 import Conv4Dense3CNN
+from .layers import UniformMaskDropout
 from .mini_xception import MiniXception
 from .pretrained_models import (
     PretrainedInfo,
@@ -69,6 +76,7 @@ __all__ = [
     "ModelInfo",
     "PretrainedInfo",
     "PriorAttentionCNN",
+    "UniformMaskDropout",
     "available_models",
     "available_pretrained",
     "get_model",
