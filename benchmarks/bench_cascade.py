@@ -25,7 +25,9 @@
    --train-ours``, imports included), the two trainers alternating (``--repeats`` runs
    each) so that load drifts hit both alike; peak resident memory is the process's, as
    GNU ``time`` reports it (see :func:`measured`). Printed per recipe: the load average,
-   mean wall time and ratio (ours also without the imports: the time inside ``train_cascade``),
+   mean wall time and ratio (ours also without the imports: the time inside
+   ``train_cascade``; and without its fixed start-up: a process that imports the trainer
+   and sets numba up but trains nothing, :data:`STARTUP_OURS`, timed once per round),
    peak RSS, stages, weak trees per stage, the acceptance ratio of every stage
    (``NEG count`` lines), the stop message, precalculation time per stage, held-out
    hit rate (lfw faces 80-99 and mirror images) and false alarms (24x24 tiles of other
@@ -428,10 +430,22 @@ print(f"training seconds: {time.perf_counter() - start:.3f}", flush=True)
 """
 
 
+#: A child process that pays ours' fixed start-up and trains nothing: the imports of
+#: :data:`TRAIN_OURS`, then what numba does once per process before it runs (or loads
+#: from its cache) any compiled loop (``import numba`` and the set-up of its CPU target,
+#: which imports scipy.linalg to look for BLAS).
+STARTUP_OURS = """
+from fer_toolkit.cascade import train_cascade
+from numba.core.registry import cpu_target
+cpu_target.target_context.refresh()
+"""
+
+
 def compare_recipe(folder, vec, bg, name, device, opencv_bin, repeats, threads=None) -> dict:
     """Train a recipe with both trainers, alternating, and print the side-by-side rows."""
     params = dict(RECIPES[name], width=24, height=24)
     runs = {"OpenCV": [], "ours": []}
+    startups = []
     loads = [load()]
     for r in range(repeats):
         order = ("OpenCV", "ours") if r % 2 == 0 else ("ours", "OpenCV")
@@ -440,6 +454,7 @@ def compare_recipe(folder, vec, bg, name, device, opencv_bin, repeats, threads=N
             trained = train(who, out, vec, bg, params, device, opencv_bin, threads)
             runs[who].append((*trained, out))
             loads.append(load())
+        startups.append(measured([sys.executable, "-c", STARTUP_OURS])[0])
     faces, tiles = held_out_windows()
     rows = {}
     for who, done in runs.items():
@@ -471,6 +486,12 @@ def compare_recipe(folder, vec, bg, name, device, opencv_bin, repeats, threads=N
         f"({n['seconds'] / o['seconds']:.2f}x) |"
     )
     print(f"| ours without imports (s) | | {n['inside']:.1f} ({n['inside'] / o['seconds']:.2f}x) |")
+    startup = float(np.mean(startups))
+    print(f"| ours' fixed start-up, no training (s) | | {startup:.2f} |")
+    print(
+        f"| ours without the fixed start-up (s) | | {n['seconds'] - startup:.1f} "
+        f"({(n['seconds'] - startup) / o['seconds']:.2f}x) |"
+    )
     print(f"| peak RSS (MB) | {o['rss']:.0f} | {n['rss']:.0f} |")
     print(f"| stages | {o['stages']} | {n['stages']} |")
     print(f"| weak trees per stage | {o['weak']} | {n['weak']} |")
