@@ -13,18 +13,16 @@ Each measurement runs in a fresh Python process (OpenMP reads its wait policy
 once, when ``torch`` loads) under one of these settings:
 
 ``defaults``
-    nothing set: what a user gets (``import fer_toolkit`` sets
-    ``OMP_WAIT_POLICY=PASSIVE``, thread counts come from the free cores per
-    call);
+    nothing set: what a user gets (OpenMP's own spinning wait, thread counts
+    from the free cores per call and per batch);
 ``1 thread`` / ``2 threads``
     ``FER_TOOLKIT_NUM_THREADS=1`` / ``2`` (otherwise the defaults);
 ``2 short spin``
     2 threads that spin briefly before sleeping (``GOMP_SPINCOUNT=10000``,
-    GNU OpenMP: about 0.1 ms; it overrides the passive policy's 0): the
-    candidate for quiet-machine speed;
-``2 spinning``
-    the behaviour before ``fer_toolkit.utils.threads``: ``torch`` imported
-    first with OpenMP's own wait policy, 2 threads;
+    GNU OpenMP: about 0.1 ms);
+``passive`` (not run by default)
+    ``OMP_WAIT_POLICY=PASSIVE``: idle OpenMP threads sleep (the package's
+    default until 2026-12-03); CNN work then keeps both threads under load;
 ``no memory retention`` (not run by default)
     the defaults with ``FER_TOOLKIT_RETAIN_MEMORY=0``: training without
     :func:`fer_toolkit.utils.memory.retain_freed_memory`;
@@ -119,12 +117,12 @@ SETTINGS = {
     "1 thread": {"FER_TOOLKIT_NUM_THREADS": "1"},
     "2 threads": {"FER_TOOLKIT_NUM_THREADS": "2"},
     "2 short spin": {"FER_TOOLKIT_NUM_THREADS": "2", "GOMP_SPINCOUNT": "10000"},
-    "2 spinning": {"FER_TOOLKIT_NUM_THREADS": "2", "BENCH_TORCH_FIRST": "1"},
+    "passive": {"OMP_WAIT_POLICY": "PASSIVE"},
     "no memory retention": {"FER_TOOLKIT_RETAIN_MEMORY": "0"},
 }
-#: Settings run only when asked for: the behaviour before fer_toolkit.utils.threads, and
-#: training without fer_toolkit.utils.memory.
-OPTIONAL_SETTINGS = ("2 spinning", "no memory retention")
+#: Settings run only when asked for: the passive OpenMP wait, and training without
+#: fer_toolkit.utils.memory.
+OPTIONAL_SETTINGS = ("passive", "no memory retention")
 #: The setting that runs another checkout's fer_toolkit (``--baseline``), with its defaults.
 BASELINE = "baseline defaults"
 #: Work per size: MTCNN passes over the 3 photos, CNN images, cascade recipe, grid images.
@@ -280,10 +278,6 @@ def run_tasks(tasks: list[str], size: str, folder: Path) -> dict[str, float]:
 
 
 def worker(args) -> None:
-    if os.environ.get("BENCH_TORCH_FIRST"):
-        import torch  # noqa: F401  (before fer_toolkit: OpenMP keeps its own wait policy)
-    import fer_toolkit  # noqa: F401
-
     print(json.dumps(run_tasks(args.tasks, args.size, Path(args.folder))))
 
 
@@ -292,7 +286,7 @@ def worker(args) -> None:
 FER_EPOCHS = ("fer_epoch", "fer_epoch_amp")
 DEFAULTS_ONLY = ("grid", *FER_EPOCHS)
 #: The settings that run them.
-DEFAULTS_LIKE = ("defaults", "no memory retention", BASELINE)
+DEFAULTS_LIKE = ("defaults", "passive", "no memory retention", BASELINE)
 
 
 def run_setting(name: str, args, folder: Path) -> dict[str, float]:

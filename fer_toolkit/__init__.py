@@ -36,13 +36,6 @@ files, no code.
 
 import lazy_loader as _lazy
 
-from .utils.threads import configure_openmp
-
-# Before anything imports torch: idle OpenMP threads sleep instead of spinning, which
-# keeps PyTorch work fast when other processes share the cores (see
-# fer_toolkit.utils.threads; variables the user set are left alone).
-configure_openmp()
-
 __version__ = "0.1.0"
 
 __getattr__, __dir__, __all__ = _lazy.attach(

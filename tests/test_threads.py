@@ -1,4 +1,4 @@
-"""Thread policy: OpenMP waits passively; small-kernel work uses the free cores, CNN work all."""
+"""Thread policy: every call (and every batch) uses the cores other processes leave free."""
 
 import os
 import subprocess
@@ -18,12 +18,14 @@ from fer_toolkit.utils import threads
 def machine(monkeypatch):
     """Pretend the process has ``cpus`` cores and ``running`` runnable tasks (itself included)."""
 
-    def set_state(cpus, running):
+    def set_state(cpus, running, own=1):
         monkeypatch.setattr(threads, "_cpus", lambda: cpus)
         monkeypatch.setattr(threads, "_runnable_tasks", lambda samples=3: running)
+        monkeypatch.setattr(threads, "_own_running_threads", lambda: own)
         monkeypatch.setattr(threads, "_cache", None)
 
     monkeypatch.delenv(threads.ENV_VAR, raising=False)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     return set_state
 
 
@@ -35,39 +37,62 @@ def two_threads():
     torch.set_num_threads(before)
 
 
-def test_configure_openmp_fills_only_missing_variables():
-    env = {"OMP_WAIT_POLICY": "ACTIVE"}
-    assert threads.configure_openmp(env) == {"KMP_BLOCKTIME": "0"}
-    assert env == {"OMP_WAIT_POLICY": "ACTIVE", "KMP_BLOCKTIME": "0"}
-    assert threads.configure_openmp(env) == {}
-
-
-@pytest.mark.parametrize(
-    ("user", "expected"), [({}, "PASSIVE 0"), ({"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE 0")]
-)
-def test_importing_fer_toolkit_sets_the_wait_policy_before_torch(user, expected):
-    env = {k: v for k, v in os.environ.items() if k not in threads.OPENMP_DEFAULTS} | user
+def test_importing_fer_toolkit_leaves_openmp_settings_alone():
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "KMP_BLOCKTIME")}
     code = (
-        "import os, sys, fer_toolkit; assert 'torch' not in sys.modules; "
-        "print(os.environ['OMP_WAIT_POLICY'], os.environ['KMP_BLOCKTIME'])"
+        "import os, fer_toolkit.estimators; "
+        "print(os.environ.get('OMP_WAIT_POLICY'), os.environ.get('KMP_BLOCKTIME'))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
-    assert out.stdout.split() == expected.split()
+    assert out.stdout.split() == ["None", "None"]
 
 
 @pytest.mark.parametrize(
-    ("cpus", "running", "free"), [(2, 1, 2), (2, 2, 1), (2, 5, 1), (8, 3, 6), (4, None, 4)]
+    ("cpus", "running", "own", "free"),
+    [
+        (2, 1, 1, 2),
+        (2, 2, 1, 1),
+        (2, 5, 1, 1),
+        (8, 3, 1, 6),
+        (4, None, 1, 4),
+        (2, 2, 2, 2),  # this process's spinning OpenMP thread is not another process
+        (2, 4, 2, 1),
+        (2, 3, 4, 2),  # readings taken a moment apart
+    ],
 )
-def test_free_cpus_counts_other_runnable_tasks(machine, cpus, running, free):
-    machine(cpus, running)
+def test_free_cpus_counts_other_processes_runnable_tasks(machine, cpus, running, own, free):
+    machine(cpus, running, own)
     assert threads.free_cpus() == free
 
 
 def test_free_cpus_reads_the_kernel():
     assert 1 <= threads.free_cpus() <= os.cpu_count()
     assert threads._runnable_tasks() >= 1  # at least this process
+    assert threads._own_running_threads() >= 1  # at least the caller
+
+
+def test_own_running_threads_sees_a_busy_thread():
+    # sha256 of a large buffer runs without the GIL: the thread stays runnable.
+    import hashlib
+    import threading
+
+    stop = threading.Event()
+    block = bytes(8 << 20)
+
+    def busy():
+        while not stop.is_set():
+            hashlib.sha256(block).digest()
+
+    worker = threading.Thread(target=busy)
+    worker.start()
+    try:
+        seen = max(threads._own_running_threads() for _ in range(200))
+    finally:
+        stop.set()
+        worker.join()
+    assert seen >= 2
 
 
 @pytest.mark.parametrize(
@@ -81,10 +106,10 @@ def test_auto_uses_at_most_the_current_count_and_the_free_cores(
 
 
 @pytest.mark.parametrize(
-    ("cpus", "running", "current", "small", "large"),
+    ("cpus", "running", "current", "free", "passive_large"),
     [
-        (2, 1, 2, 2, 2),  # quiet: every core either way
-        (2, 3, 2, 1, 2),  # 2 busy processes: small kernels drop to the free core
+        (2, 1, 2, 2, 2),  # quiet: every core
+        (2, 3, 2, 1, 2),  # 2 busy processes: the free core only
         (2, 9, 2, 1, 2),
         (2, 9, 1, 1, 1),  # never more than PyTorch's count (joblib's workers: 1)
         (2, 1, 4, 2, 2),  # nor more cores than the process has
@@ -92,11 +117,15 @@ def test_auto_uses_at_most_the_current_count_and_the_free_cores(
         (4, None, 4, 4, 4),  # no /proc/loadavg
     ],
 )
-def test_count_per_kind_of_work(machine, cpus, running, current, small, large):
+def test_count_per_kind_of_work(monkeypatch, machine, cpus, running, current, free, passive_large):
     machine(cpus, running)
-    assert threads.resolve_num_threads(current=current) == small  # the default
-    assert threads.resolve_num_threads(current=current, work="small") == small
-    assert threads.resolve_num_threads(current=current, work="large") == large
+    for work in threads.WORKLOADS:
+        assert threads.resolve_num_threads(current=current, work=work) == free
+    assert threads.resolve_num_threads(current=current) == free  # "small", the default
+    # Sleeping OpenMP threads: a second thread still gains on a busy core for CNN work.
+    monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
+    assert threads.resolve_num_threads(current=current, work="large") == passive_large
+    assert threads.resolve_num_threads(current=current, work="small") == free
 
 
 @pytest.mark.parametrize("work", threads.WORKLOADS)
@@ -151,6 +180,36 @@ def test_limit_threads_restores_the_count(machine, two_threads):
     assert torch.get_num_threads() == 1
 
 
+def test_refresh_threads_follows_the_load_inside_a_block(machine, two_threads, monkeypatch):
+    monkeypatch.setattr(threads, "_CACHE_SECONDS", 0.0)
+    assert threads.refresh_threads() is None  # outside any block: nothing to do
+    assert torch.get_num_threads() == 2
+    machine(2, 1)
+    with threads.limit_threads(work="large") as used:
+        assert used == 2
+        machine(2, 3)  # two other processes start
+        assert threads.refresh_threads() == torch.get_num_threads() == 1
+        machine(2, 2, own=2)  # they stop; this process's own two threads run
+        assert threads.refresh_threads() == torch.get_num_threads() == 2
+        with threads.limit_threads(1):  # the innermost block rules
+            machine(2, 1)
+            assert threads.refresh_threads() == torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        machine(2, 5)
+        threads.refresh_threads()
+    assert torch.get_num_threads() == 2  # the count before the block, whatever happened in it
+
+
+def test_refresh_threads_keeps_a_fixed_count(machine, two_threads, monkeypatch):
+    monkeypatch.setattr(threads, "_CACHE_SECONDS", 0.0)
+    machine(2, 5)
+    with threads.limit_threads(2):
+        assert threads.refresh_threads() == 2
+    monkeypatch.setenv(threads.ENV_VAR, "2")
+    with threads.limit_threads(work="large"):
+        assert threads.refresh_threads() == torch.get_num_threads() == 2
+
+
 def _threads_seen(module):
     seen = []
     module.register_forward_hook(lambda *args: seen.append(torch.get_num_threads()))
@@ -167,17 +226,28 @@ def test_mtcnn_detects_with_the_free_cores(machine, two_threads, running, expect
     assert torch.get_num_threads() == 2
 
 
-@pytest.mark.parametrize(("running", "expected"), [(1, 2), (3, 2), (9, 2)])
-def test_cnn_trains_and_predicts_on_every_core_busy_or_not(machine, two_threads, running, expected):
+def _threads_per_forward_pass():
+    seen = []
+    hook = torch.nn.modules.module.register_module_forward_hook(
+        lambda module, *args: seen.append(torch.get_num_threads()) if not module._modules else None
+    )
+    return seen, hook
+
+
+@pytest.mark.parametrize(
+    ("running", "passive", "expected"), [(1, False, 2), (3, False, 1), (9, False, 1), (9, True, 2)]
+)
+def test_cnn_trains_and_predicts_on_the_free_cores(
+    machine, monkeypatch, two_threads, running, passive, expected
+):
     machine(2, running)
+    if passive:
+        monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
     rng = np.random.default_rng(0)
     X = rng.integers(0, 256, size=(16, 48, 48), dtype=np.uint8)
     y = np.array(["happy", "sad"] * 8)
     clf = CNNClassifier(max_epochs=1, batch_size=8, device="cpu", random_state=0)
-    seen = []
-    hook = torch.nn.modules.module.register_module_forward_hook(
-        lambda *args: seen.append(torch.get_num_threads())
-    )
+    seen, hook = _threads_per_forward_pass()
     try:
         clf.fit(X, y)
         trained = len(seen)
@@ -185,4 +255,43 @@ def test_cnn_trains_and_predicts_on_every_core_busy_or_not(machine, two_threads,
     finally:
         hook.remove()
     assert 0 < trained < len(seen) and set(seen) == {expected}
+    assert torch.get_num_threads() == 2
+
+
+def test_cnn_fit_and_predict_follow_the_load_batch_by_batch(machine, monkeypatch, two_threads):
+    """Other processes start after the first batch: the next batches drop to the free core."""
+    monkeypatch.setattr(threads, "_CACHE_SECONDS", 0.0)
+    machine(2, 1)
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, size=(40, 48, 48), dtype=np.uint8)
+    y = np.array(["happy", "sad"] * 20)
+    clf = CNNClassifier(
+        max_epochs=1, batch_size=8, validation_fraction=None, device="cpu", random_state=0
+    )
+    per_batch = []
+
+    class LoadStarts:
+        def __init__(self):
+            self.batches = 0
+
+        def __call__(self, module, inputs, output):
+            per_batch.append(torch.get_num_threads())
+            self.batches += 1
+            machine(2, 1 if self.batches < 2 else 3)
+
+    clf.fit(X[:8], y[:8])  # builds the module
+    load = LoadStarts()
+    handle = clf.module_.register_forward_hook(load)
+    try:
+        clf.partial_fit(X, y)
+        # The count is chosen before each batch (then the pass that recomputes the
+        # batch-norm statistics runs under the same load).
+        assert per_batch[:5] == [2, 2, 1, 1, 1] and set(per_batch[5:]) == {1}
+        per_batch.clear()
+        load.batches = 0
+        machine(2, 1)
+        clf.predict(X)  # 5 batches: quiet for the first two, then busy
+        assert per_batch == [2, 2, 1, 1, 1]
+    finally:
+        handle.remove()
     assert torch.get_num_threads() == 2

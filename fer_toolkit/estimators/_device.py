@@ -16,7 +16,7 @@ import torch
 from sklearn.utils import check_random_state
 
 from ..utils.memory import retain_freed_memory
-from ..utils.threads import limit_threads
+from ..utils.threads import limit_threads, refresh_threads
 
 __all__ = ["DeviceMixin", "resolve_device"]
 
@@ -88,9 +88,8 @@ class DeviceMixin:
         skorch reads ``self.device`` in many places; the parameter itself must
         keep the value the user gave (scikit-learn's contract). The block also
         runs with the CPU thread count of :func:`~fer_toolkit.utils.threads.limit_threads`
-        for large kernels (every core PyTorch has, busy or not: measured in
-        ``benchmarks/bench_threads.py``, a second passive thread still speeds CNN
-        training and prediction up when other processes hold the cores).
+        for large kernels (the cores other processes leave free), chosen again
+        at every batch (:meth:`on_batch_begin`).
         """
         requested = self.device
         with limit_threads(work="large"):
@@ -102,6 +101,13 @@ class DeviceMixin:
                 yield
             finally:
                 self.device = requested
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        """skorch's hook, plus a new choice of CPU threads for the load now
+        (:func:`~fer_toolkit.utils.threads.refresh_threads`): a long fit follows other
+        processes as they start and stop."""
+        super().on_batch_begin(net, batch=batch, training=training, **kwargs)
+        refresh_threads()
 
     def _on_cuda(self) -> bool:
         return torch.device(resolve_device(self.device)).type == "cuda"

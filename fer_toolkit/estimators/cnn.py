@@ -29,6 +29,7 @@ from skorch.utils import is_dataset
 from ..models import get_model
 from ..models.pretrained_models import is_pretrained_name
 from ..utils.memory import retain_freed_memory
+from ..utils.threads import refresh_threads
 from ..utils.validation import InputError
 from ._callbacks import (
     ChanceLevelWatch,
@@ -978,7 +979,9 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         batch_size = self.get_params_for("iterator_valid").get("batch_size", self.batch_size)
         keep = retain_freed_memory() if _n_samples(X) > batch_size else contextlib.nullcontext()
         with self._concrete_device(), keep:
-            yield from super().forward_iter(X, training=training, device=device)
+            for out in super().forward_iter(X, training=training, device=device):
+                yield out
+                refresh_threads()
 
     def predict_proba(self, X):
         """Class probabilities, columns in ``classes_`` order.

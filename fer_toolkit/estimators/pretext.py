@@ -46,6 +46,7 @@ from skorch.callbacks import PassthroughScoring
 from skorch.dataset import unpack_data
 from torch import nn
 
+from ..utils.threads import refresh_threads
 from ..utils.validation import InputError
 from ._device import DeviceMixin
 from ._input import as_nchw
@@ -575,6 +576,7 @@ class _PretextEstimator(TransformerMixin, DeviceMixin, NeuralNet):
         for batch in self.get_iterator(self.get_dataset(X), training=False):
             Xi, _ = unpack_data(batch)
             yield self._to_device_batch(Xi)
+            refresh_threads()
 
     def _check_fitted_input(self, X, what):
         check_is_fitted(self, "input_shape_")

@@ -1,32 +1,27 @@
 """How many CPU threads PyTorch work uses, so that a shared machine does not collapse it.
 
 PyTorch's CPU kernels run on an OpenMP thread pool with one thread per core.
-By default OpenMP threads spin (busy-wait) between parallel regions; when other
-processes hold the cores, the spinning threads take time slices from the ones
-doing work, and a 2-thread run becomes 3-6 times slower than a 1-thread run
-(measured on a 2-core machine with 2 CPU-bound background processes). Two
-measures, both overridable:
+OpenMP threads spin (busy-wait) between parallel regions: fastest while the
+cores are free, and a collapse when other processes hold them, because the
+spinning threads then take time slices from the ones doing work (a 2-thread run
+became 3-6 times slower than a 1-thread run on a 2-core machine with 2
+CPU-bound background processes). So fer_toolkit never runs PyTorch work on a
+core that another process is using:
 
-* :func:`configure_openmp`, run when ``fer_toolkit`` is imported: sets
-  ``OMP_WAIT_POLICY=PASSIVE`` (GNU and LLVM OpenMP: idle threads sleep instead
-  of spinning) and ``KMP_BLOCKTIME=0`` (Intel OpenMP) unless they are set
-  already. OpenMP reads them once, when its library loads, i.e. when
-  ``torch`` is first imported: they have no effect when ``torch`` was imported
-  before ``fer_toolkit``.
 * :func:`limit_threads`, around each fitting, prediction and detection call,
-  sets PyTorch's thread count for the kind of work it guards, at most the
-  count PyTorch had (``torch.set_num_threads`` or ``OMP_NUM_THREADS``), and
-  restores that count afterwards:
+  sets PyTorch's thread count to the cores other processes leave free
+  (:func:`free_cpus`: the kernel's count of runnable tasks in ``/proc/loadavg``,
+  less this process's own running threads), at most the count PyTorch had
+  (``torch.set_num_threads`` or ``OMP_NUM_THREADS``), and restores that count
+  afterwards;
+* :func:`refresh_threads`, at every batch of a training or prediction loop,
+  chooses again inside that call, so a long fit follows the load as it changes.
 
-  - ``work="large"`` (CNN training and inference: few large convolutions)
-    keeps every core PyTorch has, even when other processes hold them: a
-    second passively waiting thread still gains there under load;
-  - ``work="small"`` (MTCNN's image pyramid, the cascade trainer: many small
-    kernels, whose threads meet often) uses only the cores that other
-    processes leave free (the kernel's count of runnable tasks,
-    ``/proc/loadavg``).
-
-  On a quiet machine both use every core.
+On a quiet machine every core is used, with OpenMP's spinning threads at full
+speed. When ``OMP_WAIT_POLICY=PASSIVE`` is set (idle threads sleep instead of
+spinning), ``work="large"`` calls (CNN training and inference: few large
+kernels) keep every core even when other processes hold them: a second
+sleeping thread still gains there.
 
 ``FER_TOOLKIT_NUM_THREADS=N`` fixes the count to ``N`` for every call (no
 adaptation); ``FER_TOOLKIT_NUM_THREADS=auto`` (or unset) is the default.
@@ -40,10 +35,10 @@ import threading
 import time
 
 __all__ = [
-    "configure_openmp",
     "free_cpus",
     "limit_threads",
     "map_images",
+    "refresh_threads",
     "resolve_num_threads",
 ]
 
@@ -51,39 +46,10 @@ __all__ = [
 ENV_VAR = "FER_TOOLKIT_NUM_THREADS"
 #: The kinds of work :func:`limit_threads` guards (see :func:`resolve_num_threads`).
 WORKLOADS = ("small", "large")
-#: Set at import unless the user set them: idle OpenMP threads sleep instead of spinning.
-OPENMP_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
 #: Seconds a measurement of the free cores is reused.
 _CACHE_SECONDS = 0.5
 _cache_lock = threading.Lock()
 _cache: tuple[float, int] | None = None
-
-
-def configure_openmp(environ=None) -> dict[str, str]:
-    """Make idle OpenMP threads sleep, unless the user chose otherwise.
-
-    Sets ``OMP_WAIT_POLICY=PASSIVE`` and ``KMP_BLOCKTIME=0`` in ``environ``
-    (default ``os.environ``) where they are not set. Must run before ``torch``
-    is imported to have an effect (OpenMP reads its settings when loaded).
-
-    Returns
-    -------
-    applied : dict
-        The variables this call set (empty when all were set already).
-
-    Examples
-    --------
-    >>> from fer_toolkit.utils.threads import configure_openmp
-    >>> configure_openmp({"OMP_WAIT_POLICY": "ACTIVE"})
-    {'KMP_BLOCKTIME': '0'}
-    """
-    environ = os.environ if environ is None else environ
-    applied = {}
-    for name, value in OPENMP_DEFAULTS.items():
-        if name not in environ:
-            environ[name] = value
-            applied[name] = value
-    return applied
 
 
 def _cpus() -> int:
@@ -111,14 +77,36 @@ def _runnable_tasks(samples: int = 3) -> int | None:
     return min(counts)
 
 
-def free_cpus() -> int:
-    """Cores this process may use that no other runnable task is using now (at least 1).
+def _own_running_threads() -> int:
+    """Threads of this process that are running or runnable now (at least 1: the caller).
 
-    The count of runnable tasks comes from ``/proc/loadavg`` (Linux; it
-    includes the calling thread, which is not counted as a competitor); the
-    cores from the process's CPU affinity. Where ``/proc/loadavg`` does not
-    exist, every core counts as free. Measurements are reused for half a
-    second.
+    OpenMP's worker threads spin for a while after each parallel region; the
+    kernel counts them as runnable, and they must not count as other processes.
+    """
+    running = 0
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return 1
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/stat") as f:
+                # The state follows the command name, which may hold spaces and ')'.
+                state = f.read().rsplit(")", 1)[1].split(maxsplit=1)[0]
+        except (OSError, IndexError):  # the thread ended meanwhile
+            continue
+        running += state == "R"
+    return max(1, running)
+
+
+def free_cpus() -> int:
+    """Cores this process may use that no other process is using now (at least 1).
+
+    The cores come from the process's CPU affinity; the other processes' load
+    from the kernel's count of runnable tasks (``/proc/loadavg``, Linux) less
+    this process's own running threads (``/proc/self/task``). Where
+    ``/proc/loadavg`` does not exist, every core counts as free. Measurements
+    are reused for half a second.
 
     Examples
     --------
@@ -133,10 +121,18 @@ def free_cpus() -> int:
             return _cache[1]
     cpus = _cpus()
     running = _runnable_tasks()
-    free = cpus if running is None else max(1, min(cpus, cpus - (running - 1)))
+    if running is None:
+        free = cpus
+    else:
+        others = max(0, running - _own_running_threads())
+        free = max(1, min(cpus, cpus - others))
     with _cache_lock:
         _cache = (now, free)
     return free
+
+
+def _openmp_waits_passively() -> bool:
+    return os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE"
 
 
 def resolve_num_threads(n_threads=None, current: int | None = None, work: str = "small") -> int:
@@ -146,18 +142,18 @@ def resolve_num_threads(n_threads=None, current: int | None = None, work: str = 
     ----------
     n_threads : int or None
         A count chosen by the caller (used as is), or None: then
-        ``FER_TOOLKIT_NUM_THREADS`` when it is set to an integer, else a
-        count for ``work``.
+        ``FER_TOOLKIT_NUM_THREADS`` when it is set to an integer, else
+        ``min(current, free_cpus())``.
     current : int, optional
         PyTorch's thread count now (default ``torch.get_num_threads()``).
     work : {"small", "large"}, default="small"
-        What the call runs. ``"small"``: many small kernels (MTCNN's image
-        pyramid, the cascade trainer), ``min(current, free_cpus())``: a
-        thread that waits for a busy core holds the others up at every
-        kernel. ``"large"``: few large kernels (CNN training and inference),
-        ``current`` (at most the cores of the process's affinity), whether or
-        not other processes hold the cores: with the passive OpenMP wait of
-        :func:`configure_openmp`, the second thread then still gains.
+        What the call runs: ``"small"``, many small kernels (MTCNN's image
+        pyramid, the cascade trainer); ``"large"``, few large kernels (CNN
+        training and inference). Both use the free cores only, except that
+        ``"large"`` keeps ``current`` (at most the cores of the process's
+        affinity) when ``OMP_WAIT_POLICY=PASSIVE`` is set: OpenMP threads
+        then sleep instead of spinning, and a second thread still gains on
+        a core that another process holds.
 
     Raises
     ------
@@ -196,7 +192,12 @@ def resolve_num_threads(n_threads=None, current: int | None = None, work: str = 
         import torch
 
         current = torch.get_num_threads()
-    return max(1, min(current, _cpus() if work == "large" else free_cpus()))
+    cores = _cpus() if work == "large" and _openmp_waits_passively() else free_cpus()
+    return max(1, min(current, cores))
+
+
+#: The innermost :func:`limit_threads` block of each Python thread: (n_threads, work, cap).
+_blocks = threading.local()
 
 
 @contextlib.contextmanager
@@ -210,7 +211,7 @@ def limit_threads(n_threads=None, work: str = "small"):
     work : {"small", "large"}, default="small"
         What the body runs, see :func:`resolve_num_threads`: ``"large"`` for
         convolutional networks on batches of images, ``"small"`` for many
-        small kernels (and when in doubt: it never uses a busy core).
+        small kernels (and when in doubt).
 
     Examples
     --------
@@ -221,7 +222,7 @@ def limit_threads(n_threads=None, work: str = "small"):
     ...     torch.get_num_threads()
     1
     >>> with limit_threads(work="large") as used:
-    ...     used == before
+    ...     1 <= used <= before
     True
     >>> torch.get_num_threads() == before
     True
@@ -232,11 +233,49 @@ def limit_threads(n_threads=None, work: str = "small"):
     wanted = resolve_num_threads(n_threads, current=previous, work=work)
     if wanted != previous:
         torch.set_num_threads(wanted)
+    stack = _blocks.__dict__.setdefault("stack", [])
+    stack.append((n_threads, work, previous))
     try:
         yield wanted
     finally:
-        if wanted != previous:
+        stack.pop()
+        if torch.get_num_threads() != previous:
             torch.set_num_threads(previous)
+
+
+def refresh_threads() -> int | None:
+    """Choose the thread count of the innermost :func:`limit_threads` block again, for the load now.
+
+    For loops inside such a block (the batches of a training or prediction
+    call): the block's rule is applied to the free cores of this moment, so a
+    long call follows other processes as they start and stop. Cheap: the free
+    cores are measured at most every half second.
+
+    Returns
+    -------
+    n_threads : int or None
+        PyTorch's thread count now, or None outside a block (nothing changed).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from fer_toolkit.utils.threads import limit_threads, refresh_threads
+    >>> refresh_threads() is None
+    True
+    >>> with limit_threads(1):
+    ...     refresh_threads()
+    1
+    """
+    stack = getattr(_blocks, "stack", None)
+    if not stack:
+        return None
+    import torch
+
+    n_threads, work, cap = stack[-1]
+    wanted = resolve_num_threads(n_threads, current=cap, work=work)
+    if wanted != torch.get_num_threads():
+        torch.set_num_threads(wanted)
+    return wanted
 
 
 @contextlib.contextmanager
