@@ -295,3 +295,18 @@ def test_cnn_fit_and_predict_follow_the_load_batch_by_batch(machine, monkeypatch
     finally:
         handle.remove()
     assert torch.get_num_threads() == 2
+
+
+def test_a_fixed_count_gives_the_same_seeded_fit_whatever_the_load(
+    machine, monkeypatch, two_threads
+):
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, size=(24, 48, 48), dtype=np.uint8)
+    y = np.array(["happy", "sad", "angry"] * 8)
+    probas = []
+    for running in (1, 5):
+        machine(2, running)
+        monkeypatch.setenv(threads.ENV_VAR, "2")
+        clf = CNNClassifier(max_epochs=1, batch_size=8, device="cpu", random_state=0)
+        probas.append(clf.fit(X, y).predict_proba(X))
+    np.testing.assert_array_equal(probas[0], probas[1])

@@ -189,7 +189,10 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
     random_state : int or None, default=None
         Seeds weight initialisation, shuffling, dropout, the validation split
         and augmentation. On CPU, the same seed gives the same weights and
-        predictions. The global torch random state is left as it was. A
+        predictions for the same thread count (by default the count follows the
+        machine's load, batch by batch; ``FER_TOOLKIT_NUM_THREADS`` fixes it,
+        see ``fer_toolkit.utils.threads``). The global torch random state is
+        left as it was. A
         continued training (``partial_fit``, ``warm_start``) is seeded from
         ``random_state`` and the number of epochs already trained, so it is
         reproducible without replaying earlier epochs' shuffles and augmentations.

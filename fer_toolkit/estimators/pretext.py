@@ -272,7 +272,8 @@ _TRAINING_PARAMETERS = """lr : float, default=1e-3
     random_state : int or None, default=None
         Seeds weight initialisation, shuffling and the pretext labels; the
         global torch random state is left as it was. On CPU the same seed
-        gives the same backbone.
+        gives the same backbone for the same thread count (see
+        ``CNNClassifier``).
     verbose : int, default=0
         Print skorch's epoch table (loss and pretext accuracy) when 1.
     **kwargs
