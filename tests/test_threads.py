@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -16,12 +17,12 @@ from fer_toolkit.utils import threads
 
 @pytest.fixture
 def machine(monkeypatch):
-    """Pretend the process has ``cpus`` cores and ``running`` runnable tasks (itself included)."""
+    """Pretend the process has ``cpus`` cores, of which other processes keep ``others``
+    cores' worth busy (None: not measurable)."""
 
-    def set_state(cpus, running, own=1):
+    def set_state(cpus, others):
         monkeypatch.setattr(threads, "_cpus", lambda: cpus)
-        monkeypatch.setattr(threads, "_runnable_tasks", lambda samples=3: running)
-        monkeypatch.setattr(threads, "_own_running_threads", lambda: own)
+        monkeypatch.setattr(threads, "_other_processes_cores", lambda: others)
         monkeypatch.setattr(threads, "_cache", None)
 
     monkeypatch.delenv(threads.ENV_VAR, raising=False)
@@ -50,75 +51,87 @@ def test_importing_fer_toolkit_leaves_openmp_settings_alone():
 
 
 @pytest.mark.parametrize(
-    ("cpus", "running", "own", "free"),
+    ("cpus", "others", "free"),
     [
-        (2, 1, 1, 2),
-        (2, 2, 1, 1),
-        (2, 5, 1, 1),
-        (8, 3, 1, 6),
-        (4, None, 1, 4),
-        (2, 2, 2, 2),  # this process's spinning OpenMP thread is not another process
-        (2, 4, 2, 1),
-        (2, 3, 4, 2),  # readings taken a moment apart
+        (2, 0.0, 2),
+        (2, 0.3, 2),  # a task that woke now and then: not a busy core
+        (2, 0.6, 1),
+        (2, 1.4, 1),
+        (2, 3.0, 1),  # at least one
+        (8, 2.6, 5),
+        (4, None, 4),  # not measurable: every core
     ],
 )
-def test_free_cpus_counts_other_processes_runnable_tasks(machine, cpus, running, own, free):
-    machine(cpus, running, own)
+def test_free_cpus_leaves_the_cores_other_processes_use(machine, cpus, others, free):
+    machine(cpus, others)
     assert threads.free_cpus() == free
 
 
-def test_free_cpus_reads_the_kernel():
+def test_free_cpus_keeps_its_last_answer_when_the_window_is_too_short(machine, monkeypatch):
+    monkeypatch.setattr(threads, "_CACHE_SECONDS", 0.0)
+    machine(2, 1.5)
+    assert threads.free_cpus() == 1
+    monkeypatch.setattr(threads, "_other_processes_cores", lambda: None)
+    assert threads.free_cpus() == 1
+
+
+def test_other_processes_cores_leaves_out_this_process(monkeypatch):
+    # (wall seconds, busy seconds of the process's cores, this process's CPU seconds)
+    readings = iter(
+        [(10.0, 100.0, 5.0), (10.5, 101.0, 5.9), (10.55, 101.1, 6.0), (11.0, 101.5, 6.0)]
+    )
+    monkeypatch.setattr(threads, "_last_reading", next(readings))
+    monkeypatch.setattr(threads, "_reading", lambda: next(readings))
+    # 1.0 s busy in 0.5 s, 0.9 s of it this process's (its spinning threads included).
+    assert threads._other_processes_cores() == pytest.approx(0.2)
+    assert threads._other_processes_cores() is None  # 0.05 s: a few kernel ticks
+    # The window then runs on from the last measurement: 0.5 s busy in 0.5 s, 0.1 s ours.
+    assert threads._other_processes_cores() == pytest.approx(0.8)
+
+
+def test_cores_busy_seconds_reads_the_kernel():
     assert 1 <= threads.free_cpus() <= os.cpu_count()
-    assert threads._runnable_tasks() >= 1  # at least this process
-    assert threads._own_running_threads() >= 1  # at least the caller
+    before = threads._cores_busy_seconds()
+    start = time.process_time()
+    while time.process_time() - start < 0.3:  # this process keeps a core busy
+        pass
+    assert threads._cores_busy_seconds() - before >= 0.2
 
 
-def test_own_running_threads_sees_a_busy_thread():
-    # sha256 of a large buffer runs without the GIL: the thread stays runnable.
-    import hashlib
-    import threading
-
-    stop = threading.Event()
-    block = bytes(8 << 20)
-
-    def busy():
-        while not stop.is_set():
-            hashlib.sha256(block).digest()
-
-    worker = threading.Thread(target=busy)
-    worker.start()
+def test_a_busy_process_takes_a_core():
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
-        seen = max(threads._own_running_threads() for _ in range(200))
+        time.sleep(0.5)
+        threads._other_processes_cores()  # the window starts now, with the process running
+        time.sleep(0.5)
+        assert threads._other_processes_cores() >= 0.5
     finally:
-        stop.set()
-        worker.join()
-    assert seen >= 2
+        busy.kill()
+        busy.wait()
 
 
 @pytest.mark.parametrize(
-    ("running", "current", "expected"), [(1, 2, 2), (3, 2, 1), (1, 1, 1), (1, 4, 2)]
+    ("others", "current", "expected"), [(0.0, 2, 2), (2.0, 2, 1), (0.0, 1, 1), (0.0, 4, 2)]
 )
-def test_auto_uses_at_most_the_current_count_and_the_free_cores(
-    machine, running, current, expected
-):
-    machine(2, running)
+def test_auto_uses_at_most_the_current_count_and_the_free_cores(machine, others, current, expected):
+    machine(2, others)
     assert threads.resolve_num_threads(current=current) == expected
 
 
 @pytest.mark.parametrize(
-    ("cpus", "running", "current", "free", "passive_large"),
+    ("cpus", "others", "current", "free", "passive_large"),
     [
-        (2, 1, 2, 2, 2),  # quiet: every core
-        (2, 3, 2, 1, 2),  # 2 busy processes: the free core only
-        (2, 9, 2, 1, 2),
-        (2, 9, 1, 1, 1),  # never more than PyTorch's count (joblib's workers: 1)
-        (2, 1, 4, 2, 2),  # nor more cores than the process has
-        (8, 5, 8, 4, 8),
-        (4, None, 4, 4, 4),  # no /proc/loadavg
+        (2, 0.0, 2, 2, 2),  # quiet: every core
+        (2, 2.0, 2, 1, 2),  # 2 busy processes: the free core only
+        (2, 8.0, 2, 1, 2),
+        (2, 8.0, 1, 1, 1),  # never more than PyTorch's count (joblib's workers: 1)
+        (2, 0.0, 4, 2, 2),  # nor more cores than the process has
+        (8, 4.0, 8, 4, 8),
+        (4, None, 4, 4, 4),  # no /proc/stat
     ],
 )
-def test_count_per_kind_of_work(monkeypatch, machine, cpus, running, current, free, passive_large):
-    machine(cpus, running)
+def test_count_per_kind_of_work(monkeypatch, machine, cpus, others, current, free, passive_large):
+    machine(cpus, others)
     for work in threads.WORKLOADS:
         assert threads.resolve_num_threads(current=current, work=work) == free
     assert threads.resolve_num_threads(current=current) == free  # "small", the default
@@ -130,7 +143,7 @@ def test_count_per_kind_of_work(monkeypatch, machine, cpus, running, current, fr
 
 @pytest.mark.parametrize("work", threads.WORKLOADS)
 def test_explicit_count_and_environment_win_for_every_kind(machine, monkeypatch, work):
-    machine(2, 5)
+    machine(2, 4.0)
     assert threads.resolve_num_threads(1, current=2, work=work) == 1
     assert threads.resolve_num_threads(3, current=2, work=work) == 3
     monkeypatch.setenv(threads.ENV_VAR, "1")
@@ -145,7 +158,7 @@ def test_unknown_work_is_refused():
 
 
 def test_explicit_count_and_environment_win(machine, monkeypatch):
-    machine(2, 5)
+    machine(2, 4.0)
     assert threads.resolve_num_threads(3, current=2) == 3
     monkeypatch.setenv(threads.ENV_VAR, "2")
     assert threads.resolve_num_threads(current=1) == 2
@@ -167,7 +180,7 @@ def test_bad_explicit_count(value):
 
 
 def test_limit_threads_restores_the_count(machine, two_threads):
-    machine(2, 4)
+    machine(2, 3.0)
     with threads.limit_threads() as used:
         assert used == torch.get_num_threads() == 1
     assert torch.get_num_threads() == 2
@@ -184,25 +197,25 @@ def test_refresh_threads_follows_the_load_inside_a_block(machine, two_threads, m
     monkeypatch.setattr(threads, "_CACHE_SECONDS", 0.0)
     assert threads.refresh_threads() is None  # outside any block: nothing to do
     assert torch.get_num_threads() == 2
-    machine(2, 1)
+    machine(2, 0.0)
     with threads.limit_threads(work="large") as used:
         assert used == 2
-        machine(2, 3)  # two other processes start
+        machine(2, 2.0)  # two other processes start
         assert threads.refresh_threads() == torch.get_num_threads() == 1
-        machine(2, 2, own=2)  # they stop; this process's own two threads run
+        machine(2, 0.1)  # they stop
         assert threads.refresh_threads() == torch.get_num_threads() == 2
         with threads.limit_threads(1):  # the innermost block rules
-            machine(2, 1)
+            machine(2, 0.0)
             assert threads.refresh_threads() == torch.get_num_threads() == 1
         assert torch.get_num_threads() == 2
-        machine(2, 5)
+        machine(2, 4.0)
         threads.refresh_threads()
     assert torch.get_num_threads() == 2  # the count before the block, whatever happened in it
 
 
 def test_refresh_threads_keeps_a_fixed_count(machine, two_threads, monkeypatch):
     monkeypatch.setattr(threads, "_CACHE_SECONDS", 0.0)
-    machine(2, 5)
+    machine(2, 4.0)
     with threads.limit_threads(2):
         assert threads.refresh_threads() == 2
     monkeypatch.setenv(threads.ENV_VAR, "2")
@@ -216,9 +229,9 @@ def _threads_seen(module):
     return seen
 
 
-@pytest.mark.parametrize(("running", "expected"), [(1, 2), (4, 1)])
-def test_mtcnn_detects_with_the_free_cores(machine, two_threads, running, expected):
-    machine(2, running)
+@pytest.mark.parametrize(("others", "expected"), [(0.0, 2), (3.0, 1)])
+def test_mtcnn_detects_with_the_free_cores(machine, two_threads, others, expected):
+    machine(2, others)
     detector = MTCNN(device="cpu")
     seen = _threads_seen(detector._networks().pnet)
     assert len(detector.detect(data.astronaut()[::2, ::2])) == 1
@@ -235,12 +248,13 @@ def _threads_per_forward_pass():
 
 
 @pytest.mark.parametrize(
-    ("running", "passive", "expected"), [(1, False, 2), (3, False, 1), (9, False, 1), (9, True, 2)]
+    ("others", "passive", "expected"),
+    [(0.0, False, 2), (2.0, False, 1), (8.0, False, 1), (8.0, True, 2)],
 )
 def test_cnn_trains_and_predicts_on_the_free_cores(
-    machine, monkeypatch, two_threads, running, passive, expected
+    machine, monkeypatch, two_threads, others, passive, expected
 ):
-    machine(2, running)
+    machine(2, others)
     if passive:
         monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
     rng = np.random.default_rng(0)
@@ -261,7 +275,7 @@ def test_cnn_trains_and_predicts_on_the_free_cores(
 def test_cnn_fit_and_predict_follow_the_load_batch_by_batch(machine, monkeypatch, two_threads):
     """Other processes start after the first batch: the next batches drop to the free core."""
     monkeypatch.setattr(threads, "_CACHE_SECONDS", 0.0)
-    machine(2, 1)
+    machine(2, 0.0)
     rng = np.random.default_rng(0)
     X = rng.integers(0, 256, size=(40, 48, 48), dtype=np.uint8)
     y = np.array(["happy", "sad"] * 20)
@@ -277,7 +291,7 @@ def test_cnn_fit_and_predict_follow_the_load_batch_by_batch(machine, monkeypatch
         def __call__(self, module, inputs, output):
             per_batch.append(torch.get_num_threads())
             self.batches += 1
-            machine(2, 1 if self.batches < 2 else 3)
+            machine(2, 0.0 if self.batches < 2 else 2.0)
 
     clf.fit(X[:8], y[:8])  # builds the module
     load = LoadStarts()
@@ -289,7 +303,7 @@ def test_cnn_fit_and_predict_follow_the_load_batch_by_batch(machine, monkeypatch
         assert per_batch[:5] == [2, 2, 1, 1, 1] and set(per_batch[5:]) == {1}
         per_batch.clear()
         load.batches = 0
-        machine(2, 1)
+        machine(2, 0.0)
         clf.predict(X)  # 5 batches: quiet for the first two, then busy
         assert per_batch == [2, 2, 1, 1, 1]
     finally:
@@ -304,8 +318,8 @@ def test_a_fixed_count_gives_the_same_seeded_fit_whatever_the_load(
     X = rng.integers(0, 256, size=(24, 48, 48), dtype=np.uint8)
     y = np.array(["happy", "sad", "angry"] * 8)
     probas = []
-    for running in (1, 5):
-        machine(2, running)
+    for others in (0.0, 4.0):
+        machine(2, others)
         monkeypatch.setenv(threads.ENV_VAR, "2")
         clf = CNNClassifier(max_epochs=1, batch_size=8, device="cpu", random_state=0)
         probas.append(clf.fit(X, y).predict_proba(X))

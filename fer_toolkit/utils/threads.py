@@ -10,8 +10,8 @@ core that another process is using:
 
 * :func:`limit_threads`, around each fitting, prediction and detection call,
   sets PyTorch's thread count to the cores other processes leave free
-  (:func:`free_cpus`: the kernel's count of runnable tasks in ``/proc/loadavg``,
-  less this process's own running threads), at most the count PyTorch had
+  (:func:`free_cpus`: the CPU time other processes used on this process's cores
+  over the last half second or more, from ``/proc/stat``), at most the count PyTorch had
   (``torch.set_num_threads`` or ``OMP_NUM_THREADS``), and restores that count
   afterwards;
 * :func:`refresh_threads`, at every batch of a training or prediction loop,
@@ -46,8 +46,9 @@ __all__ = [
 ENV_VAR = "FER_TOOLKIT_NUM_THREADS"
 #: The kinds of work :func:`limit_threads` guards (see :func:`resolve_num_threads`).
 WORKLOADS = ("small", "large")
-#: Seconds a measurement of the free cores is reused.
+#: Seconds a measurement of the free cores is reused, and the shortest window measured.
 _CACHE_SECONDS = 0.5
+_MIN_WINDOW_SECONDS = 0.1
 _cache_lock = threading.Lock()
 _cache: tuple[float, int] | None = None
 
@@ -59,54 +60,65 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _runnable_tasks(samples: int = 3) -> int | None:
-    """Tasks runnable right now on the machine (fewest of a few readings), or None.
+def _cores_busy_seconds() -> float | None:
+    """CPU seconds spent so far on the cores of this process's affinity, or None.
 
-    The readings follow each other without sleeping (they used to be 1 ms
-    apart): on a busy machine a sleeping thread may wait for a core to wake
-    up again. MTCNN detection measured no difference either way (6 alternated
-    rounds, load average 9-11), so this only saves the 2 ms.
+    Every process's time counts (``user nice system irq softirq`` of the
+    ``cpuN`` lines of ``/proc/stat``, Linux); idle, I/O wait and time stolen by
+    a hypervisor do not.
     """
-    counts = []
-    for _ in range(samples):
-        try:
-            with open("/proc/loadavg") as f:
-                counts.append(int(f.read().split()[3].split("/")[0]))
-        except (OSError, ValueError, IndexError):
-            return None
-    return min(counts)
-
-
-def _own_running_threads() -> int:
-    """Threads of this process that are running or runnable now (at least 1: the caller).
-
-    OpenMP's worker threads spin for a while after each parallel region; the
-    kernel counts them as runnable, and they must not count as other processes.
-    """
-    running = 0
     try:
-        tasks = os.listdir("/proc/self/task")
-    except OSError:
-        return 1
-    for task in tasks:
-        try:
-            with open(f"/proc/self/task/{task}/stat") as f:
-                # The state follows the command name, which may hold spaces and ')'.
-                state = f.read().rsplit(")", 1)[1].split(maxsplit=1)[0]
-        except (OSError, IndexError):  # the thread ended meanwhile
-            continue
-        running += state == "R"
-    return max(1, running)
+        cores = {f"cpu{n}" for n in os.sched_getaffinity(0)}
+        with open("/proc/stat") as f:
+            lines = [line.split() for line in f if line.startswith("cpu")]
+        ticks = sum(
+            sum(int(v) for v in (f[1], f[2], f[3], f[6], f[7])) for f in lines if f[0] in cores
+        )
+        return ticks / os.sysconf("SC_CLK_TCK")
+    except (AttributeError, OSError, ValueError, IndexError):
+        return None
+
+
+def _reading() -> tuple[float, float | None, float]:
+    """(wall clock, busy seconds of this process's cores, this process's CPU seconds)."""
+    return time.monotonic(), _cores_busy_seconds(), time.process_time()
+
+
+#: The reading the next measurement starts from (the first: when this module loads).
+_last_reading = _reading()
+
+
+def _other_processes_cores() -> float | None:
+    """Cores' worth of CPU time that other processes used on this process's cores since
+    the previous call (or this module's import), or None where it cannot be measured.
+
+    An average over the window, not a snapshot: a task that wakes for a few
+    milliseconds (a daemon, the shell) does not count as a busy core, a CPU-bound
+    process does. This process's own threads (OpenMP's spinning workers
+    included) are left out. None as well when the window is shorter than
+    ``_MIN_WINDOW_SECONDS`` (the kernel counts CPU time in ticks of 10 ms);
+    the reading then stays for the next call.
+    """
+    global _last_reading
+    now = _reading()
+    start = _last_reading
+    if now[1] is None or start[1] is None or now[0] - start[0] < _MIN_WINDOW_SECONDS:
+        return None
+    _last_reading = now
+    others = (now[1] - start[1]) - (now[2] - start[2])
+    return max(0.0, others / (now[0] - start[0]))
 
 
 def free_cpus() -> int:
-    """Cores this process may use that no other process is using now (at least 1).
+    """Cores this process may use that other processes are not using (at least 1).
 
-    The cores come from the process's CPU affinity; the other processes' load
-    from the kernel's count of runnable tasks (``/proc/loadavg``, Linux) less
-    this process's own running threads (``/proc/self/task``). Where
-    ``/proc/loadavg`` does not exist, every core counts as free. Measurements
-    are reused for half a second.
+    The cores come from the process's CPU affinity; the other processes' use of
+    them from the CPU time the kernel counts on each (``/proc/stat``, Linux)
+    less this process's own, averaged since the previous measurement (at most
+    every half second): a core counts as busy when other processes used at
+    least half of it. Where ``/proc/stat`` does not exist, or the first
+    measurement comes less than 0.1 s after ``fer_toolkit.utils.threads``
+    loaded, every core counts as free.
 
     Examples
     --------
@@ -119,14 +131,12 @@ def free_cpus() -> int:
     with _cache_lock:
         if _cache is not None and now - _cache[0] < _CACHE_SECONDS:
             return _cache[1]
-    cpus = _cpus()
-    running = _runnable_tasks()
-    if running is None:
-        free = cpus
-    else:
-        others = max(0, running - _own_running_threads())
-        free = max(1, min(cpus, cpus - others))
-    with _cache_lock:
+        cpus = _cpus()
+        others = _other_processes_cores()
+        if others is None:
+            free = cpus if _cache is None else _cache[1]
+        else:
+            free = max(1, min(cpus, cpus - int(others + 0.5)))
         _cache = (now, free)
     return free
 
