@@ -103,9 +103,11 @@ class DeviceMixin:
                 self.device = requested
 
     def on_batch_begin(self, net, batch=None, training=False, **kwargs):
-        """skorch's hook, plus a new choice of CPU threads for the load now
-        (:func:`~fer_toolkit.utils.threads.refresh_threads`): a long fit follows other
-        processes as they start and stop."""
+        """skorch's hook, then the CPU thread count chosen again for the load now.
+
+        See :func:`~fer_toolkit.utils.threads.refresh_threads`: a long fit follows
+        other processes as they start and stop.
+        """
         super().on_batch_begin(net, batch=batch, training=training, **kwargs)
         refresh_threads()
 

@@ -192,10 +192,10 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         predictions for the same thread count (by default the count follows the
         machine's load, batch by batch; ``FER_TOOLKIT_NUM_THREADS`` fixes it,
         see ``fer_toolkit.utils.threads``). The global torch random state is
-        left as it was. A
-        continued training (``partial_fit``, ``warm_start``) is seeded from
-        ``random_state`` and the number of epochs already trained, so it is
-        reproducible without replaying earlier epochs' shuffles and augmentations.
+        left as it was. A continued training (``partial_fit``, ``warm_start``)
+        is seeded from ``random_state`` and the number of epochs already
+        trained, so it is reproducible without replaying earlier epochs'
+        shuffles and augmentations.
     backbone : pretext estimator, str, os.PathLike, torch.nn.Module or None, default=None
         Start from pretrained weights (see "Transfer learning" below): a
         fitted :class:`~fer_toolkit.estimators.RotationPretext` (or
