@@ -69,10 +69,12 @@ def _cores_busy_seconds() -> float | None:
     """
     try:
         cores = {f"cpu{n}" for n in os.sched_getaffinity(0)}
-        with open("/proc/stat") as f:
-            lines = [line.split() for line in f if line.startswith("cpu")]
+        with open("/proc/stat") as stat:
+            rows = [line.split() for line in stat if line.startswith("cpu")]
         ticks = sum(
-            sum(int(v) for v in (f[1], f[2], f[3], f[6], f[7])) for f in lines if f[0] in cores
+            sum(int(v) for v in (row[1], row[2], row[3], row[6], row[7]))
+            for row in rows
+            if row[0] in cores
         )
         return ticks / os.sysconf("SC_CLK_TCK")
     except (AttributeError, OSError, ValueError, IndexError):
@@ -240,13 +242,10 @@ def limit_threads(n_threads=None, work: str = "small"):
     import torch
 
     previous = torch.get_num_threads()
-    wanted = resolve_num_threads(n_threads, current=previous, work=work)
-    if wanted != previous:
-        torch.set_num_threads(wanted)
     stack = _blocks.__dict__.setdefault("stack", [])
     stack.append((n_threads, work, previous))
     try:
-        yield wanted
+        yield refresh_threads()
     finally:
         stack.pop()
         if torch.get_num_threads() != previous:
