@@ -8,6 +8,8 @@ import time
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from skimage import data
 
 from fer_toolkit.detection import MTCNN
@@ -22,6 +24,7 @@ def machine(monkeypatch):
 
     def set_state(cpus, others):
         monkeypatch.setattr(threads, "_cpus", lambda: cpus)
+        monkeypatch.setattr(threads, "_cpu_quota", lambda: None)
         monkeypatch.setattr(threads, "_other_processes_cores", lambda: others)
         monkeypatch.setattr(threads, "_cache", None)
 
@@ -73,6 +76,112 @@ def test_free_cpus_keeps_its_last_answer_when_the_window_is_too_short(machine, m
     assert threads.free_cpus() == 1
     monkeypatch.setattr(threads, "_other_processes_cores", lambda: None)
     assert threads.free_cpus() == 1
+
+
+@pytest.fixture
+def cgroups(tmp_path, monkeypatch):
+    """A fake ``/proc/self/cgroup`` and ``/sys/fs/cgroup``: ``groups`` is the former's text,
+    ``files`` maps paths under the latter to their contents."""
+
+    def make(groups, files):
+        (tmp_path / "proc_cgroup").write_text(groups)
+        for name, text in files.items():
+            path = tmp_path / "sys" / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        (tmp_path / "sys").mkdir(exist_ok=True)
+        monkeypatch.setattr(threads, "_PROC_CGROUP", str(tmp_path / "proc_cgroup"))
+        monkeypatch.setattr(threads, "_CGROUP_ROOT", str(tmp_path / "sys"))
+
+    return make
+
+
+@pytest.mark.parametrize(
+    ("groups", "files", "quota"),
+    [
+        # cgroup v2 inside a container: its own group is the root of the mount.
+        ("0::/\n", {"cpu.max": "150000 100000\n"}, 1.5),
+        ("0::/\n", {"cpu.max": "max 100000\n"}, None),
+        ("0::/\n", {}, None),  # the host's root group has no cpu.max
+        # Nested groups: the smallest limit on the way up counts.
+        ("0::/a/b\n", {"a/cpu.max": "200000 100000", "a/b/cpu.max": "max 100000"}, 2.0),
+        ("0::/a/b\n", {"a/cpu.max": "400000 100000", "a/b/cpu.max": "50000 100000"}, 0.5),
+        # A group path the container cannot see: its mount root is its group.
+        ("0::/docker/1f2e\n", {"cpu.max": "100000 100000"}, 1.0),
+        # cgroup v1, the cpu controller (mounted with cpuacct on most systems).
+        (
+            "4:cpu,cpuacct:/\n1:name=systemd:/\n",
+            {"cpu/cpu.cfs_quota_us": "250000", "cpu/cpu.cfs_period_us": "100000"},
+            2.5,
+        ),
+        ("1:cpu:/\n", {"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}, None),
+        (
+            "1:cpuset:/\n",
+            {"cpu/cpu.cfs_quota_us": "100000", "cpu/cpu.cfs_period_us": "100000"},
+            None,
+        ),
+        # Unreadable contents are no limit, not an error.
+        ("0::/\n", {"cpu.max": "lots\n"}, None),
+        ("0::/\n", {"cpu.max": ""}, None),
+    ],
+)
+def test_cpu_quota_reads_the_control_group(cgroups, groups, files, quota):
+    cgroups(groups, files)
+    assert threads._cpu_quota() == (None if quota is None else pytest.approx(quota))
+
+
+#: Text without spaces or control characters: one field of ``cpu.max``.
+_words = st.text(st.characters(exclude_categories=("Z", "C")), min_size=1, max_size=8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    quota=st.one_of(st.just("max"), st.integers(-5, 10**7).map(str), _words),
+    period=st.one_of(st.integers(-5, 10**7).map(str), _words),
+    path=st.lists(st.sampled_from(["a", "b", "..", ".", "c d"]), max_size=4).map("/".join),
+)
+def test_cpu_quota_never_fails_on_odd_files(tmp_path_factory, quota, period, path):
+    root = tmp_path_factory.mktemp("cg")
+    (root / "sys").mkdir()
+    (root / "sys" / "cpu.max").write_text(f"{quota} {period}")
+    (root / "groups").write_text(f"0::/{path}\n")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(threads, "_PROC_CGROUP", str(root / "groups"))
+        mp.setattr(threads, "_CGROUP_ROOT", str(root / "sys"))
+        found = threads._cpu_quota()
+    numbers = quota.isdecimal() and period.isdecimal() and int(quota) > 0 and int(period) > 0
+    assert found == (pytest.approx(int(quota) / int(period)) if numbers else None)
+
+
+def test_cpu_quota_without_control_groups(monkeypatch, tmp_path):
+    monkeypatch.setattr(threads, "_PROC_CGROUP", str(tmp_path / "missing"))
+    assert threads._cpu_quota() is None
+
+
+def test_this_machine_quota_is_none_or_positive():
+    quota = threads._cpu_quota()
+    assert quota is None or quota > 0
+
+
+@pytest.mark.parametrize(
+    ("cpus", "quota", "others", "free"),
+    [
+        (8, 2.0, 0.0, 2),  # docker --cpus 2 on an 8-core host: 2 threads, not 8
+        (8, 2.4, 0.0, 2),
+        (8, 1.5, 0.0, 2),  # to the nearest core, halves up
+        (8, 2.5, 7.0, 1),  # the host is busy: fewer still
+        (8, 0.3, 0.0, 1),  # at least one
+        (2, 16.0, 0.0, 2),  # a quota above the affinity changes nothing
+        (8, 4.0, None, 4),  # /proc/stat unreadable: the quota still holds
+    ],
+)
+def test_free_cpus_honours_the_cpu_quota(machine, monkeypatch, cpus, quota, others, free):
+    machine(cpus, others)
+    monkeypatch.setattr(threads, "_cpu_quota", lambda: quota)
+    assert threads.free_cpus() == free
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    expected = min(cpus, max(1, int(quota + 0.5)))
+    assert threads.resolve_num_threads(current=cpus, work="large") == expected
 
 
 def test_other_processes_cores_leaves_out_this_process(monkeypatch):
@@ -324,3 +433,67 @@ def test_a_fixed_count_gives_the_same_seeded_fit_whatever_the_load(
         clf = CNNClassifier(max_epochs=1, batch_size=8, device="cpu", random_state=0)
         probas.append(clf.fit(X, y).predict_proba(X))
     np.testing.assert_array_equal(probas[0], probas[1])
+
+
+def _cascade_recipe(folder):
+    """12x12 lfw faces and four face-free skimage photos at half size as backgrounds."""
+    import cv2
+
+    from fer_toolkit.cascade import write_bg, write_vec
+
+    faces = (data.lfw_subset()[:100] * 255).round().astype(np.uint8)
+    write_vec(
+        folder / "pos.vec", [cv2.resize(f, (12, 12), interpolation=cv2.INTER_AREA) for f in faces]
+    )
+    paths = []
+    for name in ("coffee", "rocket", "coins", "grass"):
+        image = getattr(data, name)()
+        if image.ndim == 3:
+            image = cv2.cvtColor(image[..., :3], cv2.COLOR_RGB2GRAY)
+        paths.append(folder / f"{name}.png")
+        cv2.imwrite(str(paths[-1]), image[::2, ::2])
+    write_bg(folder / "bg.txt", paths)
+    return folder / "pos.vec", folder / "bg.txt"
+
+
+def test_cascade_trainer_follows_the_load_stage_by_stage(machine, monkeypatch, tmp_path):
+    """Other processes start during stage 1: from its boosting on, numba runs on the free
+    core; the cascade is the one a fixed single thread trains."""
+    from fer_toolkit.cascade import _kernels, train, train_cascade
+
+    if _kernels.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba's pool has a single thread here")
+    monkeypatch.setattr(threads, "_CACHE_SECONDS", 0.0)
+    vec, bg = _cascade_recipe(tmp_path)
+    recipe = dict(vec=vec, bg=bg, num_pos=70, num_neg=80, num_stages=6, width=12, height=12)
+    seen = []
+
+    def spy(name, then=None):
+        original = getattr(train, name)
+
+        def wrapped(*args, **kwargs):
+            seen.append((name, _kernels.get_num_threads()))
+            if then is not None:
+                then()
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(train, name, wrapped)
+
+    machine(2, 0.0)
+    spy("mine_negatives", then=lambda: machine(2, 0.0 if len(seen) < 3 else 2.0))
+    spy("boost_stage")
+    before = _kernels.get_num_threads()
+    adaptive = train_cascade(tmp_path / "adaptive", progress=None, **recipe)
+    assert _kernels.get_num_threads() == before
+    assert len(adaptive.stages) >= 3
+    assert seen[:4] == [
+        ("mine_negatives", 2),
+        ("boost_stage", 2),
+        ("mine_negatives", 2),  # the load starts here
+        ("boost_stage", 1),
+    ]
+    assert {count for _, count in seen[4:]} == {1}
+    monkeypatch.undo()
+    train_cascade(tmp_path / "fixed", progress=None, num_threads=1, **recipe)
+    xml = [(tmp_path / f / "cascade.xml").read_bytes() for f in ("adaptive", "fixed")]
+    assert xml[0] == xml[1]

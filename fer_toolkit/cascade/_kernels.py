@@ -21,7 +21,6 @@ else in a temporary folder).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import tempfile
@@ -30,7 +29,7 @@ import numpy as np
 from numba import config, get_num_threads, njit, prange, set_num_threads
 from numba.misc.appdirs import AppDirs
 
-from ..utils.threads import resolve_num_threads
+from ..utils import threads
 
 
 def _writable(folder: str) -> bool:
@@ -71,21 +70,15 @@ def use_threads(n_threads: int) -> None:
     set_num_threads(max(1, min(int(n_threads), config.NUMBA_NUM_THREADS)))
 
 
-@contextlib.contextmanager
 def limit_threads(n_threads=None):
-    """Run the body's parallel loops on :func:`~fer_toolkit.utils.threads.resolve_num_threads`
-    threads (at most the count numba had), then restore the count; yield the count.
+    """:func:`fer_toolkit.utils.threads.limit_threads` for numba's thread pool (the parallel
+    loops of the cascade trainer and evaluator), so that CPU training needs no PyTorch.
 
-    What :func:`fer_toolkit.utils.threads.limit_threads` does for PyTorch, for numba's
-    thread pool, so that CPU training needs no PyTorch. :func:`get_num_threads` tells
-    the count to code that runs its own threads (sorting, negative mining).
+    :func:`~fer_toolkit.utils.threads.refresh_threads` chooses the count again inside
+    the block; :func:`get_num_threads` tells it to code that runs its own threads
+    (sorting, negative mining).
     """
-    previous = get_num_threads()
-    use_threads(resolve_num_threads(n_threads, current=previous))
-    try:
-        yield get_num_threads()
-    finally:
-        set_num_threads(previous)
+    return threads.limit_threads(n_threads, pool=(get_num_threads, use_threads))
 
 
 @njit(cache=True)

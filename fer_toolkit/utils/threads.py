@@ -11,7 +11,8 @@ core that another process is using:
 * :func:`limit_threads`, around each fitting, prediction and detection call,
   sets PyTorch's thread count to the cores other processes leave free
   (:func:`free_cpus`: the CPU time other processes used on this process's cores
-  over the last half second or more, from ``/proc/stat``), at most the count PyTorch had
+  over the last half second or more, from ``/proc/stat``, and no more cores than
+  a container's CPU quota allows), at most the count PyTorch had
   (``torch.set_num_threads`` or ``OMP_NUM_THREADS``), and restores that count
   afterwards;
 * :func:`refresh_threads`, at every batch of a training or prediction loop,
@@ -58,6 +59,83 @@ def _cpus() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
         return os.cpu_count() or 1
+
+
+#: Where the kernel shows this process's control groups and mounts their files (Linux).
+_PROC_CGROUP = "/proc/self/cgroup"
+_CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def _cgroup_limit(folders, read) -> float | None:
+    """The smallest limit ``read(folder)`` finds in ``folders`` that exist, or None."""
+    limits = []
+    for folder in folders:
+        if os.path.isdir(folder):
+            try:
+                limit = read(folder)
+            except (OSError, ValueError, IndexError):
+                continue
+            if limit is not None:
+                limits.append(limit)
+    return min(limits, default=None)
+
+
+def _bandwidth(quota: int, period: int) -> float | None:
+    return quota / period if quota > 0 and period > 0 else None
+
+
+def _bandwidth_v2(folder: str) -> float | None:
+    with open(os.path.join(folder, "cpu.max")) as f:
+        quota, period = f.read().split()[:2]
+    return None if quota == "max" else _bandwidth(int(quota), int(period))
+
+
+def _bandwidth_v1(folder: str) -> float | None:
+    with open(os.path.join(folder, "cpu.cfs_quota_us")) as f:
+        quota = int(f.read())
+    with open(os.path.join(folder, "cpu.cfs_period_us")) as f:
+        return _bandwidth(quota, int(f.read()))
+
+
+def _up_from(root: str, path: str) -> list[str]:
+    """``root`` joined with ``path`` and each of its parents, deepest first, then ``root``."""
+    parts = [part for part in path.split("/") if part and part not in (".", "..")]
+    return [os.path.join(root, *parts[:n]) for n in range(len(parts), -1, -1)]
+
+
+def _cpu_quota() -> float | None:
+    """Cores' worth of CPU time a control group's bandwidth limit lets this process use,
+    or None when no limit is set or none can be read.
+
+    Containers limit CPU this way (``docker run --cpus 1.5``, Kubernetes CPU
+    limits, systemd's ``CPUQuota``) while every core of the host stays in the
+    process's affinity. The limit is ``cpu.max`` (cgroup v2) or
+    ``cpu.cfs_quota_us / cpu.cfs_period_us`` (cgroup v1, ``cpu`` controller),
+    the smallest over the process's group and its parents: the group as
+    ``/proc/self/cgroup`` names it under ``/sys/fs/cgroup``, and that folder's
+    root itself (inside a container, the container's own group).
+    """
+    try:
+        with open(_PROC_CGROUP) as f:
+            groups = [line.rstrip("\n").split(":", 2) for line in f]
+    except OSError:
+        return None
+    limits = []
+    for hierarchy, controllers, path in (g for g in groups if len(g) == 3):
+        if hierarchy == "0" and not controllers:
+            limits.append(_cgroup_limit(_up_from(_CGROUP_ROOT, path), _bandwidth_v2))
+        elif "cpu" in controllers.split(","):
+            root = os.path.join(_CGROUP_ROOT, "cpu")
+            limits.append(_cgroup_limit(_up_from(root, path), _bandwidth_v1))
+    return min((limit for limit in limits if limit is not None), default=None)
+
+
+def _usable_cpus() -> int:
+    """Cores of the process's affinity, at most its cgroup CPU quota (to the nearest core,
+    halves up: with 1.5 CPUs two threads still trained a CNN faster than one)."""
+    cpus = _cpus()
+    quota = _cpu_quota()
+    return cpus if quota is None else max(1, min(cpus, int(quota + 0.5)))
 
 
 def _cores_busy_seconds() -> float | None:
@@ -114,13 +192,14 @@ def _other_processes_cores() -> float | None:
 def free_cpus() -> int:
     """Cores this process may use that other processes are not using (at least 1).
 
-    The cores come from the process's CPU affinity; the other processes' use of
-    them from the CPU time the kernel counts on each (``/proc/stat``, Linux)
-    less this process's own, averaged since the previous measurement (at most
-    every half second): a core counts as busy when other processes used at
-    least half of it. Where ``/proc/stat`` does not exist, or the first
-    measurement comes less than 0.1 s after ``fer_toolkit.utils.threads``
-    loaded, every core counts as free.
+    The cores come from the process's CPU affinity, at most its control group's
+    CPU quota to the nearest core (a container's ``--cpus``, cgroup v1 or v2, Linux);
+    the other processes' use of them from the CPU time the kernel counts on each
+    (``/proc/stat``, Linux) less this process's own, averaged since the previous
+    measurement (at most every half second): a core counts as busy when other
+    processes used at least half of it. Where ``/proc/stat`` does not exist, or
+    the first measurement comes less than 0.1 s after
+    ``fer_toolkit.utils.threads`` loaded, every usable core counts as free.
 
     Examples
     --------
@@ -133,12 +212,12 @@ def free_cpus() -> int:
     with _cache_lock:
         if _cache is not None and now - _cache[0] < _CACHE_SECONDS:
             return _cache[1]
-        cpus = _cpus()
+        cpus, usable = _cpus(), _usable_cpus()
         others = _other_processes_cores()
         if others is None:
-            free = cpus if _cache is None else _cache[1]
+            free = usable if _cache is None else _cache[1]
         else:
-            free = max(1, min(cpus, cpus - int(others + 0.5)))
+            free = max(1, min(usable, cpus - int(others + 0.5)))
         _cache = (now, free)
     return free
 
@@ -204,17 +283,24 @@ def resolve_num_threads(n_threads=None, current: int | None = None, work: str = 
         import torch
 
         current = torch.get_num_threads()
-    cores = _cpus() if work == "large" and _openmp_waits_passively() else free_cpus()
+    cores = _usable_cpus() if work == "large" and _openmp_waits_passively() else free_cpus()
     return max(1, min(current, cores))
 
 
-#: The innermost :func:`limit_threads` block of each Python thread: (n_threads, work, cap).
+#: The innermost :func:`limit_threads` block of each Python thread:
+#: (n_threads, work, the count before it, the pool's get, the pool's set).
 _blocks = threading.local()
 
 
+def _torch_pool():
+    import torch
+
+    return torch.get_num_threads, torch.set_num_threads
+
+
 @contextlib.contextmanager
-def limit_threads(n_threads=None, work: str = "small"):
-    """Run the body with PyTorch's thread count from :func:`resolve_num_threads`, then restore it.
+def limit_threads(n_threads=None, work: str = "small", pool=None):
+    """Run the body with a thread pool's count from :func:`resolve_num_threads`, then restore it.
 
     Parameters
     ----------
@@ -224,6 +310,10 @@ def limit_threads(n_threads=None, work: str = "small"):
         What the body runs, see :func:`resolve_num_threads`: ``"large"`` for
         convolutional networks on batches of images, ``"small"`` for many
         small kernels (and when in doubt).
+    pool : (callable, callable) or None, default=None
+        The thread pool's ``(get_num_threads, set_num_threads)``; None for
+        PyTorch's. The cascade trainer passes numba's. The count before the
+        block is the most the block uses.
 
     Examples
     --------
@@ -239,31 +329,30 @@ def limit_threads(n_threads=None, work: str = "small"):
     >>> torch.get_num_threads() == before
     True
     """
-    import torch
-
-    previous = torch.get_num_threads()
+    get, set_ = _torch_pool() if pool is None else pool
+    previous = get()
     stack = _blocks.__dict__.setdefault("stack", [])
-    stack.append((n_threads, work, previous))
+    stack.append((n_threads, work, previous, get, set_))
     try:
         yield refresh_threads()
     finally:
         stack.pop()
-        if torch.get_num_threads() != previous:
-            torch.set_num_threads(previous)
+        if get() != previous:
+            set_(previous)
 
 
 def refresh_threads() -> int | None:
     """Choose the thread count of the innermost :func:`limit_threads` block again, for the load now.
 
     For loops inside such a block (the batches of a training or prediction
-    call): the block's rule is applied to the free cores of this moment, so a
-    long call follows other processes as they start and stop. Cheap: the free
-    cores are measured at most every half second.
+    call, the stages of a cascade): the block's rule is applied to the free
+    cores of this moment, so a long call follows other processes as they start
+    and stop. Cheap: the free cores are measured at most every half second.
 
     Returns
     -------
     n_threads : int or None
-        PyTorch's thread count now, or None outside a block (nothing changed).
+        The block's thread count now, or None outside a block (nothing changed).
 
     Examples
     --------
@@ -278,13 +367,11 @@ def refresh_threads() -> int | None:
     stack = getattr(_blocks, "stack", None)
     if not stack:
         return None
-    import torch
-
-    n_threads, work, cap = stack[-1]
+    n_threads, work, cap, get, set_ = stack[-1]
     wanted = resolve_num_threads(n_threads, current=cap, work=work)
-    if wanted != torch.get_num_threads():
-        torch.set_num_threads(wanted)
-    return wanted
+    if wanted != get():
+        set_(wanted)
+    return get()
 
 
 @contextlib.contextmanager
