@@ -154,7 +154,6 @@ def test_an_error_in_the_block_still_restores(monkeypatch):
 )
 def test_training_and_predicting_over_batches_run_in_the_block(monkeypatch, make):
     import fer_toolkit.estimators._device as device_module
-    import fer_toolkit.estimators.cnn as cnn_module
 
     state = {"inside": False}
 
@@ -167,7 +166,6 @@ def test_training_and_predicting_over_batches_run_in_the_block(monkeypatch, make
             state["inside"] = False
 
     monkeypatch.setattr(device_module, "retain_freed_memory", recording)
-    monkeypatch.setattr(cnn_module, "retain_freed_memory", recording)
     seen = []
     hook = torch.nn.modules.module.register_module_forward_hook(
         lambda *args: seen.append(state["inside"])
@@ -176,21 +174,17 @@ def test_training_and_predicting_over_batches_run_in_the_block(monkeypatch, make
     X = rng.integers(0, 256, size=(16, 48, 48), dtype=np.uint8)
     y = np.array(["happy", "sad"] * 8)
     estimator = make().set_params(device="cpu", random_state=0, batch_size=8)
+    infer = getattr(estimator, "predict" if hasattr(estimator, "predict") else "transform")
     try:
         estimator.fit(X, y)
         trained = len(seen)
         estimator.partial_fit(X, y)
         continued = len(seen)
-        if hasattr(estimator, "predict"):
-            estimator.predict(X[:8])  # one batch: left alone
-            one_batch = len(seen)
-            estimator.predict(X)  # two batches of 8
-        else:
-            estimator.transform(X)
-            one_batch = len(seen)
+        infer(X[:8])  # one batch: left alone
+        one_batch = len(seen)
+        infer(X)  # two batches of 8
     finally:
         hook.remove()
-    assert 0 < trained < continued < len(seen)
+    assert 0 < trained < continued < one_batch < len(seen)
     assert all(seen[:continued]) and not any(seen[continued:one_batch])
-    if hasattr(estimator, "predict"):
-        assert one_batch < len(seen) and all(seen[one_batch:])
+    assert all(seen[one_batch:])

@@ -102,6 +102,17 @@ class DeviceMixin:
             finally:
                 self.device = requested
 
+    def _inference_memory(self, n_samples: int):
+        """:func:`~fer_toolkit.utils.memory.retain_freed_memory` for an inference pass over
+        ``n_samples`` when it takes several batches, else a context that does nothing.
+
+        Over several batches the same large buffers come back at every batch: keep
+        them. Not for one batch: a loop of small calls would give the memory back and
+        fault it in again at every call.
+        """
+        batch_size = self.get_params_for("iterator_valid").get("batch_size", self.batch_size)
+        return retain_freed_memory() if n_samples > batch_size else contextlib.nullcontext()
+
     def on_batch_begin(self, net, batch=None, training=False, **kwargs):
         """skorch's hook, then the CPU thread count chosen again for the load now.
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import inspect
 import math
@@ -28,7 +27,6 @@ from skorch.utils import is_dataset
 
 from ..models import get_model
 from ..models.pretrained_models import is_pretrained_name
-from ..utils.memory import retain_freed_memory
 from ..utils.threads import refresh_threads
 from ..utils.validation import InputError
 from ._callbacks import (
@@ -976,12 +974,7 @@ class CNNClassifier(DeviceMixin, NeuralNetClassifier):
         return X
 
     def forward_iter(self, X, training=False, device="cpu"):
-        # Over several batches the same large buffers come back at every batch: keep
-        # them (see retain_freed_memory). Not for one batch: a loop of small calls
-        # would give the memory back and fault it in again at every call.
-        batch_size = self.get_params_for("iterator_valid").get("batch_size", self.batch_size)
-        keep = retain_freed_memory() if _n_samples(X) > batch_size else contextlib.nullcontext()
-        with self._concrete_device(), keep:
+        with self._concrete_device(), self._inference_memory(_n_samples(X)):
             for out in super().forward_iter(X, training=training, device=device):
                 yield out
                 refresh_threads()

@@ -574,10 +574,11 @@ class _PretextEstimator(TransformerMixin, DeviceMixin, NeuralNet):
     def _batches(self, X):
         """Device batches of the fitted-shape images ``X``, the module in evaluation mode."""
         self._set_training(False)
-        for batch in self.get_iterator(self.get_dataset(X), training=False):
-            Xi, _ = unpack_data(batch)
-            yield self._to_device_batch(Xi)
-            refresh_threads()
+        with self._inference_memory(len(X)):
+            for batch in self.get_iterator(self.get_dataset(X), training=False):
+                Xi, _ = unpack_data(batch)
+                yield self._to_device_batch(Xi)
+                refresh_threads()
 
     def _check_fitted_input(self, X, what):
         check_is_fitted(self, "input_shape_")
