@@ -2,10 +2,6 @@
 
 import os
 
-# First: fer_toolkit's OpenMP settings (fer_toolkit.utils.threads) must precede torch's import.
-import fer_toolkit  # noqa: F401
-
-# isort: split
 import torch
 from hypothesis import settings
 
