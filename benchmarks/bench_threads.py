@@ -67,7 +67,11 @@ Work (``--tasks``), timed after a warm-up in that process:
     data that a fit of many epochs pays once), with the page faults and the
     system time of the fit (also run by ``no memory retention``).
 
-The load generator (``--background`` CPU-bound processes, 2 by default)
+Loads (``--loads``): ``quiet``; ``loaded``, with ``--background`` CPU-bound
+processes (2 by default) running; ``quota`` (not run by default; Linux, as
+root), no background processes but every worker started in a control group
+whose CPU quota is ``--cpu-quota`` CPUs (1 by default): a container's
+``--cpus`` on a host with more cores. The load generator
 runs during the "loaded" rounds only; quiet and loaded rounds alternate, and
 so does the order of the settings, ``--repeats`` times. The table gives the
 median seconds per work and setting, its ratio to the best ``1 thread`` time
@@ -83,7 +87,8 @@ Usage::
 
     python benchmarks/bench_threads.py [--size quick|full] [--repeats 2]
         [--tasks mtcnn cnn_fit ...] [--settings defaults "1 thread" ...]
-        [--background 2] [--baseline DIR]
+        [--background 2] [--loads quiet loaded quota] [--cpu-quota 1]
+        [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -96,6 +101,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
 
@@ -289,7 +295,9 @@ DEFAULTS_ONLY = ("grid", *FER_EPOCHS)
 DEFAULTS_LIKE = ("defaults", "passive", "no memory retention", BASELINE)
 
 
-def run_setting(name: str, args, folder: Path) -> dict[str, float]:
+def run_setting(
+    name: str, args, folder: Path, group: CpuQuotaGroup | None = None
+) -> dict[str, float]:
     # Only the setting's own variables: none of the caller's thread settings.
     drop = {"OMP_NUM_THREADS", "OMP_WAIT_POLICY", "KMP_BLOCKTIME", "GOMP_SPINCOUNT"}
     drop |= {"FER_TOOLKIT_NUM_THREADS", "FER_TOOLKIT_RETAIN_MEMORY"}
@@ -304,10 +312,50 @@ def run_setting(name: str, args, folder: Path) -> dict[str, float]:
         return {}
     command = [sys.executable, __file__, "--worker", "--folder", str(folder)]
     command += ["--size", args.size, "--tasks", *tasks]
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    joins = group.join if group is not None else None
+    done = subprocess.run(command, env=env, capture_output=True, text=True, preexec_fn=joins)
     if done.returncode:
         sys.exit(f"worker for {name!r} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+class CpuQuotaGroup:
+    """A control group whose CPU quota is ``cpus`` CPUs (cgroup v2, else v1's ``cpu``
+    controller) for the duration of a ``with`` block; ``join`` moves the calling process
+    into it (a ``preexec_fn``: the worker starts inside it). Needs write access to
+    ``/sys/fs/cgroup`` (root)."""
+
+    PERIOD_US = 100_000
+
+    def __init__(self, cpus: float):
+        self.cpus = cpus
+        self.folder: Path | None = None
+
+    def __enter__(self):
+        name = f"fer_toolkit_bench_{os.getpid()}"
+        v2 = Path("/sys/fs/cgroup/cgroup.controllers")
+        quota = int(self.cpus * self.PERIOD_US)
+        try:
+            if v2.exists() and "cpu" in v2.read_text().split():
+                self.folder = Path("/sys/fs/cgroup") / name
+                self.folder.mkdir()
+                (self.folder / "cpu.max").write_text(f"{quota} {self.PERIOD_US}")
+            else:
+                self.folder = Path("/sys/fs/cgroup/cpu") / name
+                self.folder.mkdir()
+                (self.folder / "cpu.cfs_period_us").write_text(str(self.PERIOD_US))
+                (self.folder / "cpu.cfs_quota_us").write_text(str(quota))
+        except OSError as error:
+            self.__exit__()
+            sys.exit(f"--loads quota needs a writable /sys/fs/cgroup (root): {error}")
+        return self
+
+    def join(self) -> None:
+        (self.folder / "cgroup.procs").write_text(str(os.getpid()))
+
+    def __exit__(self, *exc):
+        if self.folder is not None and self.folder.exists():
+            self.folder.rmdir()
 
 
 class Background:
@@ -417,7 +465,14 @@ def main(argv=None) -> None:
         help="default: all but " + " and ".join(map(repr, OPTIONAL_SETTINGS)),
     )
     parser.add_argument(
-        "--loads", nargs="+", default=["quiet", "loaded"], choices=["quiet", "loaded"]
+        "--loads", nargs="+", default=["quiet", "loaded"], choices=["quiet", "loaded", "quota"]
+    )
+    parser.add_argument(
+        "--cpu-quota",
+        type=float,
+        default=1.0,
+        metavar="CPUS",
+        help="the 'quota' load's CPU quota, in CPUs (default 1)",
     )
     parser.add_argument(
         "--baseline",
@@ -444,7 +499,8 @@ def main(argv=None) -> None:
     results = {load: {name: [] for name in SETTINGS} for load in args.loads}
     loads = {load: [] for load in args.loads}
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as folder:
+    quota = CpuQuotaGroup(args.cpu_quota) if "quota" in args.loads else nullcontext()
+    with tempfile.TemporaryDirectory() as folder, quota as group:
         if "cascade" in args.tasks:
             _load("bench_cascade").write_recipe(Path(folder), None)
         for round_ in range(args.repeats):
@@ -453,7 +509,8 @@ def main(argv=None) -> None:
                 with Background(args.background if load == "loaded" else 0):
                     order = list(SETTINGS) if round_ % 2 == 0 else list(SETTINGS)[::-1]
                     for name in order:
-                        result = run_setting(name, args, Path(folder))
+                        joins = group if load == "quota" else None
+                        result = run_setting(name, args, Path(folder), joins)
                         results[load][name].append(result)
                         cells = ", ".join(f"{k} {v:.2f}" for k, v in result.items())
                         print(f"round {round_ + 1} {load:6s} {name:10s} {cells}", flush=True)

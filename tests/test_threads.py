@@ -164,24 +164,32 @@ def test_this_machine_quota_is_none_or_positive():
 
 
 @pytest.mark.parametrize(
-    ("cpus", "quota", "others", "free"),
+    ("cpus", "quota", "others", "small", "large"),
     [
-        (8, 2.0, 0.0, 2),  # docker --cpus 2 on an 8-core host: 2 threads, not 8
-        (8, 2.4, 0.0, 2),
-        (8, 1.5, 0.0, 2),  # to the nearest core, halves up
-        (8, 2.5, 7.0, 1),  # the host is busy: fewer still
-        (8, 0.3, 0.0, 1),  # at least one
-        (2, 16.0, 0.0, 2),  # a quota above the affinity changes nothing
-        (8, 4.0, None, 4),  # /proc/stat unreadable: the quota still holds
+        (8, 2.0, 0.0, 2, 2),  # docker --cpus 2 on an 8-core host: 2 threads, not 8
+        (8, 2.4, 0.0, 2, 2),
+        (8, 1.5, 0.0, 1, 2),  # small kernels round down, large ones to the nearest core
+        (8, 2.5, 7.0, 1, 1),  # the host is busy: fewer still
+        (8, 0.3, 0.0, 1, 1),  # at least one
+        (2, 16.0, 0.0, 2, 2),  # a quota above the affinity changes nothing
+        (8, 4.0, None, 4, 4),  # /proc/stat unreadable: the quota still holds
     ],
 )
-def test_free_cpus_honours_the_cpu_quota(machine, monkeypatch, cpus, quota, others, free):
+def test_free_cpus_honours_the_cpu_quota(machine, monkeypatch, cpus, quota, others, small, large):
     machine(cpus, others)
     monkeypatch.setattr(threads, "_cpu_quota", lambda: quota)
-    assert threads.free_cpus() == free
+    assert threads.free_cpus() == threads.free_cpus("small") == small
+    assert threads.free_cpus("large") == large
+    assert threads.resolve_num_threads(current=cpus) == small
+    assert threads.resolve_num_threads(current=cpus, work="large") == large
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
     expected = min(cpus, max(1, int(quota + 0.5)))
     assert threads.resolve_num_threads(current=cpus, work="large") == expected
+
+
+def test_free_cpus_refuses_unknown_work():
+    with pytest.raises(ValueError, match="work must be one of"):
+        threads.free_cpus("huge")
 
 
 def test_other_processes_cores_leaves_out_this_process(monkeypatch):

@@ -51,7 +51,8 @@ WORKLOADS = ("small", "large")
 _CACHE_SECONDS = 0.5
 _MIN_WINDOW_SECONDS = 0.1
 _cache_lock = threading.Lock()
-_cache: tuple[float, int] | None = None
+#: (time, cores other processes leave free, CPU quota) of the last measurement.
+_cache: tuple[float, int, float | None] | None = None
 
 
 def _cpus() -> int:
@@ -130,12 +131,23 @@ def _cpu_quota() -> float | None:
     return min((limit for limit in limits if limit is not None), default=None)
 
 
-def _usable_cpus() -> int:
-    """Cores of the process's affinity, at most its cgroup CPU quota (to the nearest core,
-    halves up: with 1.5 CPUs two threads still trained a CNN faster than one)."""
+def _quota_cores(quota: float | None, work: str) -> int | None:
+    """A CPU quota in whole cores for ``work`` (at least 1; None without a quota).
+
+    Measured with 1.5 CPUs on 2 cores: two threads trained a CNN 1.2x faster than
+    one, and ran MTCNN 1.2x slower. Large kernels round to the nearest core (halves
+    up), many small kernels down.
+    """
+    if quota is None:
+        return None
+    return max(1, int(quota + 0.5) if work == "large" else int(quota))
+
+
+def _usable_cpus(work: str) -> int:
+    """Cores of the process's affinity, at most its cgroup CPU quota for ``work``."""
     cpus = _cpus()
-    quota = _cpu_quota()
-    return cpus if quota is None else max(1, min(cpus, int(quota + 0.5)))
+    quota = _quota_cores(_cpu_quota(), work)
+    return cpus if quota is None else min(cpus, quota)
 
 
 def _cores_busy_seconds() -> float | None:
@@ -189,17 +201,24 @@ def _other_processes_cores() -> float | None:
     return max(0.0, others / (now[0] - start[0]))
 
 
-def free_cpus() -> int:
+def free_cpus(work: str = "small") -> int:
     """Cores this process may use that other processes are not using (at least 1).
 
     The cores come from the process's CPU affinity, at most its control group's
-    CPU quota to the nearest core (a container's ``--cpus``, cgroup v1 or v2, Linux);
-    the other processes' use of them from the CPU time the kernel counts on each
+    CPU quota (a container's ``--cpus``, cgroup v1 or v2, Linux); the other
+    processes' use of them from the CPU time the kernel counts on each
     (``/proc/stat``, Linux) less this process's own, averaged since the previous
     measurement (at most every half second): a core counts as busy when other
     processes used at least half of it. Where ``/proc/stat`` does not exist, or
     the first measurement comes less than 0.1 s after
     ``fer_toolkit.utils.threads`` loaded, every usable core counts as free.
+
+    Parameters
+    ----------
+    work : {"small", "large"}, default="small"
+        How a fractional quota counts: for ``"large"`` work (few large kernels)
+        to the nearest core, halves up; for ``"small"`` work (many small
+        kernels, which a second throttled thread slows down) rounded down.
 
     Examples
     --------
@@ -208,18 +227,28 @@ def free_cpus() -> int:
     True
     """
     global _cache
+    _check_work(work)
     now = time.monotonic()
     with _cache_lock:
-        if _cache is not None and now - _cache[0] < _CACHE_SECONDS:
-            return _cache[1]
-        cpus, usable = _cpus(), _usable_cpus()
-        others = _other_processes_cores()
-        if others is None:
-            free = usable if _cache is None else _cache[1]
-        else:
-            free = max(1, min(usable, cpus - int(others + 0.5)))
-        _cache = (now, free)
-    return free
+        if _cache is None or now - _cache[0] >= _CACHE_SECONDS:
+            cpus = _cpus()
+            others = _other_processes_cores()
+            if others is None:
+                free = cpus if _cache is None else _cache[1]
+            else:
+                free = max(1, min(cpus, cpus - int(others + 0.5)))
+            _cache = (now, free, _cpu_quota())
+        _, free, quota = _cache
+    quota_cores = _quota_cores(quota, work)
+    return free if quota_cores is None else min(free, quota_cores)
+
+
+def _check_work(work) -> None:
+    # Imported here: fer_toolkit imports this module first, before numpy is needed.
+    from .validation import InputError
+
+    if work not in WORKLOADS:
+        raise InputError(f"work must be one of {WORKLOADS}; got {work!r}.")
 
 
 def _openmp_waits_passively() -> bool:
@@ -234,15 +263,16 @@ def resolve_num_threads(n_threads=None, current: int | None = None, work: str = 
     n_threads : int or None
         A count chosen by the caller (used as is), or None: then
         ``FER_TOOLKIT_NUM_THREADS`` when it is set to an integer, else
-        ``min(current, free_cpus())``.
+        ``min(current, free_cpus(work))``.
     current : int, optional
         PyTorch's thread count now (default ``torch.get_num_threads()``).
     work : {"small", "large"}, default="small"
         What the call runs: ``"small"``, many small kernels (MTCNN's image
         pyramid, the cascade trainer); ``"large"``, few large kernels (CNN
-        training and inference). Both use the free cores only, except that
-        ``"large"`` keeps ``current`` (at most the cores of the process's
-        affinity) when ``OMP_WAIT_POLICY=PASSIVE`` is set: OpenMP threads
+        training and inference). Both use the free cores only (see
+        :func:`free_cpus` for how each counts a fractional CPU quota), except
+        that ``"large"`` keeps ``current`` (at most the cores of the process's
+        affinity and its CPU quota) when ``OMP_WAIT_POLICY=PASSIVE`` is set: OpenMP threads
         then sleep instead of spinning, and a second thread still gains on
         a core that another process holds.
 
@@ -263,11 +293,9 @@ def resolve_num_threads(n_threads=None, current: int | None = None, work: str = 
     >>> resolve_num_threads(current=1, work="large")
     1
     """
-    # Imported here: fer_toolkit imports this module first, before numpy is needed.
     from .validation import InputError
 
-    if work not in WORKLOADS:
-        raise InputError(f"work must be one of {WORKLOADS}; got {work!r}.")
+    _check_work(work)
     if n_threads is not None:
         if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
             raise InputError(f"n_threads must be an int >= 1 or None; got {n_threads!r}.")
@@ -283,7 +311,8 @@ def resolve_num_threads(n_threads=None, current: int | None = None, work: str = 
         import torch
 
         current = torch.get_num_threads()
-    cores = _usable_cpus() if work == "large" and _openmp_waits_passively() else free_cpus()
+    passive = work == "large" and _openmp_waits_passively()
+    cores = _usable_cpus(work) if passive else free_cpus(work)
     return max(1, min(current, cores))
 
 
