@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -115,6 +116,17 @@ def cgroups(tmp_path, monkeypatch):
             2.5,
         ),
         ("1:cpu:/\n", {"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}, None),
+        # Mounted under the controllers' names only, in a nested group.
+        (
+            "4:cpu,cpuacct:/job\n",
+            {
+                "cpu,cpuacct/cpu.cfs_quota_us": "-1",
+                "cpu,cpuacct/cpu.cfs_period_us": "100000",
+                "cpu,cpuacct/job/cpu.cfs_quota_us": "50000",
+                "cpu,cpuacct/job/cpu.cfs_period_us": "100000",
+            },
+            0.5,
+        ),
         (
             "1:cpuset:/\n",
             {"cpu/cpu.cfs_quota_us": "100000", "cpu/cpu.cfs_period_us": "100000"},
@@ -151,6 +163,46 @@ def test_cpu_quota_never_fails_on_odd_files(tmp_path_factory, quota, period, pat
         found = threads._cpu_quota()
     numbers = quota.isdecimal() and period.isdecimal() and int(quota) > 0 and int(period) > 0
     assert found == (pytest.approx(int(quota) / int(period)) if numbers else None)
+
+
+@pytest.fixture
+def real_cpu_quota_group():
+    """A real control group limited to 1 CPU (cgroup v2, else v1's cpu controller), or a
+    skip where this process may not create one (not root, read-only /sys/fs/cgroup)."""
+    name = f"fer_toolkit_test_{os.getpid()}"
+    v2 = Path("/sys/fs/cgroup/cgroup.controllers")
+    if v2.exists() and "cpu" in v2.read_text().split():
+        folder, files = f"/sys/fs/cgroup/{name}", {"cpu.max": "100000 100000"}
+    else:
+        folder = f"/sys/fs/cgroup/cpu/{name}"
+        files = {"cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": "100000"}
+    try:
+        os.mkdir(folder)
+    except OSError as error:
+        pytest.skip(f"cannot create a control group here: {error}")
+    try:
+        for file, text in files.items():
+            with open(os.path.join(folder, file), "w") as f:
+                f.write(text)
+        yield folder
+    finally:
+        os.rmdir(folder)
+
+
+def test_a_real_cpu_quota_limits_the_threads(real_cpu_quota_group):
+    def join():
+        with open(os.path.join(real_cpu_quota_group, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
+
+    code = (
+        "import time; from fer_toolkit.utils import threads; time.sleep(0.2); "
+        "print(threads._cpu_quota(), threads.free_cpus(), "
+        "threads.resolve_num_threads(current=64, work='large'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], preexec_fn=join, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["1.0", "1", "1"]
 
 
 def test_cpu_quota_without_control_groups(monkeypatch, tmp_path):

@@ -111,7 +111,8 @@ def _cpu_quota() -> float | None:
     Containers limit CPU this way (``docker run --cpus 1.5``, Kubernetes CPU
     limits, systemd's ``CPUQuota``) while every core of the host stays in the
     process's affinity. The limit is ``cpu.max`` (cgroup v2) or
-    ``cpu.cfs_quota_us / cpu.cfs_period_us`` (cgroup v1, ``cpu`` controller),
+    ``cpu.cfs_quota_us / cpu.cfs_period_us`` (cgroup v1, ``cpu`` controller,
+    mounted at ``cpu`` or under its controllers' names, e.g. ``cpu,cpuacct``),
     the smallest over the process's group and its parents: the group as
     ``/proc/self/cgroup`` names it under ``/sys/fs/cgroup``, and that folder's
     root itself (inside a container, the container's own group).
@@ -126,8 +127,10 @@ def _cpu_quota() -> float | None:
         if hierarchy == "0" and not controllers:
             limits.append(_cgroup_limit(_up_from(_CGROUP_ROOT, path), _bandwidth_v2))
         elif "cpu" in controllers.split(","):
-            root = os.path.join(_CGROUP_ROOT, "cpu")
-            limits.append(_cgroup_limit(_up_from(root, path), _bandwidth_v1))
+            # Mounted as "cpu,cpuacct", usually with a "cpu" link to it.
+            for mount in dict.fromkeys(("cpu", controllers)):
+                root = os.path.join(_CGROUP_ROOT, mount)
+                limits.append(_cgroup_limit(_up_from(root, path), _bandwidth_v1))
     return min((limit for limit in limits if limit is not None), default=None)
 
 
