@@ -496,64 +496,71 @@ def test_a_fixed_count_gives_the_same_seeded_fit_whatever_the_load(
 
 
 def _cascade_recipe(folder):
-    """12x12 lfw faces and four face-free skimage photos at half size as backgrounds."""
+    """12x12 lfw faces; backgrounds: 32x32 tiles of four face-free skimage photos at half
+    size (small images, so that a stage mines them in several batches)."""
     import cv2
 
     from fer_toolkit.cascade import write_bg, write_vec
 
     faces = (data.lfw_subset()[:100] * 255).round().astype(np.uint8)
-    write_vec(
-        folder / "pos.vec", [cv2.resize(f, (12, 12), interpolation=cv2.INTER_AREA) for f in faces]
-    )
+    small = [cv2.resize(f, (12, 12), interpolation=cv2.INTER_AREA) for f in faces]
+    write_vec(folder / "pos.vec", small)
     paths = []
     for name in ("coffee", "rocket", "coins", "grass"):
         image = getattr(data, name)()
         if image.ndim == 3:
             image = cv2.cvtColor(image[..., :3], cv2.COLOR_RGB2GRAY)
-        paths.append(folder / f"{name}.png")
-        cv2.imwrite(str(paths[-1]), image[::2, ::2])
+        image = image[::2, ::2]
+        for y in range(0, image.shape[0] - 31, 32):
+            for x in range(0, image.shape[1] - 31, 32):
+                paths.append(folder / f"{name}_{y}_{x}.png")
+                cv2.imwrite(str(paths[-1]), image[y : y + 32, x : x + 32])
     write_bg(folder / "bg.txt", paths)
     return folder / "pos.vec", folder / "bg.txt"
 
 
-def test_cascade_trainer_follows_the_load_stage_by_stage(machine, monkeypatch, tmp_path):
-    """Other processes start during stage 1: from its boosting on, numba runs on the free
-    core; the cascade is the one a fixed single thread trains."""
-    from fer_toolkit.cascade import _kernels, train, train_cascade
+def test_cascade_trainer_follows_the_load_batch_by_batch(machine, monkeypatch, tmp_path):
+    """Other processes start during stage 1's mining: from its next batch on, numba runs
+    on the free core; the cascade is the one a fixed single thread trains."""
+    from fer_toolkit.cascade import _kernels, negatives, train, train_cascade
 
     if _kernels.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("numba's pool has a single thread here")
     monkeypatch.setattr(threads, "_CACHE_SECONDS", 0.0)
+    monkeypatch.setattr(negatives, "_BATCH", 64)  # several mining batches per stage
     vec, bg = _cascade_recipe(tmp_path)
     recipe = dict(vec=vec, bg=bg, num_pos=70, num_neg=80, num_stages=6, width=12, height=12)
     seen = []
+    accepted = negatives._Batch.accepted
 
-    def spy(name, then=None):
-        original = getattr(train, name)
+    def mining_batch(batch, cascade, keep, n_threads):
+        seen.append(("mine", n_threads))
+        if len(cascade.stages) == 1 and ("load", 2) not in seen:
+            seen.append(("load", 2))
+            machine(2, 2.0)  # the load starts during stage 1's first batch
+        return accepted(batch, cascade, keep, n_threads)
 
-        def wrapped(*args, **kwargs):
-            seen.append((name, _kernels.get_num_threads()))
-            if then is not None:
-                then()
-            return original(*args, **kwargs)
+    boost_stage = train.boost_stage
 
-        monkeypatch.setattr(train, name, wrapped)
+    def boosting(*args, **kwargs):
+        seen.append(("boost", _kernels.get_num_threads()))
+        return boost_stage(*args, **kwargs)
 
     machine(2, 0.0)
-    spy("mine_negatives", then=lambda: machine(2, 0.0 if len(seen) < 3 else 2.0))
-    spy("boost_stage")
+    monkeypatch.setattr(negatives._Batch, "accepted", mining_batch)
+    monkeypatch.setattr(train, "boost_stage", boosting)
     before = _kernels.get_num_threads()
     adaptive = train_cascade(tmp_path / "adaptive", progress=None, **recipe)
     assert _kernels.get_num_threads() == before
     assert len(adaptive.stages) >= 3
-    assert seen[:4] == [
-        ("mine_negatives", 2),
-        ("boost_stage", 2),
-        ("mine_negatives", 2),  # the load starts here
-        ("boost_stage", 1),
-    ]
-    assert {count for _, count in seen[4:]} == {1}
+    load = seen.index(("load", 2))
+    # Stage 0 mined and boosted on 2 threads, stage 1's first batch too, then 1 thread.
+    assert seen[load - 2 : load] == [("boost", 2), ("mine", 2)]
+    assert {count for _, count in seen[:load]} == {2}
+    assert {count for _, count in seen[load + 1 :]} == {1}
+    assert seen[load + 1] == ("mine", 1)  # stage 1's second batch: no new stage between
     monkeypatch.undo()
+    monkeypatch.setattr(negatives, "_BATCH", 64)
     train_cascade(tmp_path / "fixed", progress=None, num_threads=1, **recipe)
     xml = [(tmp_path / f / "cascade.xml").read_bytes() for f in ("adaptive", "fixed")]
     assert xml[0] == xml[1]

@@ -44,6 +44,7 @@ import cv2
 import numpy as np
 
 from ..utils.pixels import to_gray, to_uint8
+from ..utils.threads import refresh_threads
 from ..utils.validation import InputError, check_image
 from .description import _read_gray, read_bg
 
@@ -475,15 +476,15 @@ class _Batch:
         return passed[:keep] == len(cascade.stages)
 
 
-def _batches(pieces, size: int):
-    """:class:`_Batch` es of at least ``size`` windows (the last one: what is left) from
-    ``(owner(s), windows or _Visit)`` pieces."""
+def _batches(pieces, size: Callable[[], int]):
+    """:class:`_Batch` es of at least ``size()`` windows (asked again for each batch; the
+    last one: what is left) from ``(owner(s), windows or _Visit)`` pieces."""
     pending: list = []
     total = 0
     for piece in pieces:
         pending.append(piece)
         total += len(piece[1])
-        if total >= size:
+        if total >= size():
             yield _Batch(pending, total)
             pending, total = [], 0
     if pending:
@@ -545,20 +546,23 @@ def mine_negatives(
     >>> mined.samples.shape, mined.tried, mined.acceptance_ratio, mined.stop
     ((5, 12, 12), 5, 1.0, 'filled')
     """
+    return _mine(cascade, walk, count, min_acceptance_ratio, max_windows)
+
+
+def _mine(cascade, walk, count, min_acceptance_ratio, max_windows):
     from ._kernels import get_num_threads  # numba's count, which the trainer sets
 
-    n_threads = get_num_threads()
-    return _mine(cascade, walk, count, min_acceptance_ratio, max_windows, n_threads)
-
-
-def _mine(cascade, walk, count, min_acceptance_ratio, max_windows, n_threads):
     height, width = cascade.height, cascade.width
     found: list[np.ndarray] = []
     n_found = tried = 0
     images: set[int] = set()
     budget = np.inf if max_windows is None else max_windows
     stop = None
-    for batch in _batches(_pieces(walk), _BATCH * n_threads):
+    # The count is chosen again for every batch (refresh_threads, below), so a long pass
+    # follows the load; the result does not depend on the batch size.
+    refresh_threads()
+    for batch in _batches(_pieces(walk), lambda: _BATCH * get_num_threads()):
+        n_threads = get_num_threads()
         keep = int(min(batch.total, budget - tried))
         accepted = batch.accepted(cascade, keep, n_threads)
         # Accepted windows before each one, and windows tried before it.
@@ -584,6 +588,7 @@ def _mine(cascade, walk, count, min_acceptance_ratio, max_windows, n_threads):
             if isinstance(walk, NegativeWalk):
                 walk.push_back(owners[end:], batch.take(np.arange(end, batch.total)))
             break
+        refresh_threads()
     else:
         # OpenCV checks the ratio before asking the walk for another window.
         ratio_met = tried > 0 and (n_found + 1) / tried <= min_acceptance_ratio

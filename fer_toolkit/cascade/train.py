@@ -264,8 +264,9 @@ def train_cascade(
     num_threads : int or None, default=None
         ``-numThreads``: CPU threads for the compiled loops (feature values, split
         search), the sorting and the negative mining during the call (None: the cores
-        other processes leave free, chosen again at every stage's negative mining
-        and boosting, see :func:`fer_toolkit.utils.threads.resolve_num_threads`).
+        other processes leave free, chosen again at every batch of negative mining
+        and before every stage's boosting, see
+        :func:`fer_toolkit.utils.threads.resolve_num_threads`).
         The cascade does not depend on the count.
     accept_ratio_break_value : float, default=-1.0
         ``-acceptanceRatioBreakValue``: stop when the acceptance ratio falls to
@@ -590,7 +591,6 @@ class _Trainer:
         )
 
     def _mine(self, cascade, walk, required):
-        refresh_threads()  # each stage's mining and boosting follow the load of their time
         return mine_negatives(
             cascade,
             walk,
@@ -628,7 +628,7 @@ class _Trainer:
             )
 
     def _train_stage(self, table, pos, neg):
-        refresh_threads()
+        refresh_threads()  # mining chooses again at every batch, boosting once per stage
         p, sp = self.params, self.params.stage_params
         samples = np.concatenate([pos, neg])
         labels = np.r_[np.ones(len(pos), dtype=np.int64), np.zeros(len(neg), dtype=np.int64)]
