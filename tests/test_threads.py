@@ -181,9 +181,12 @@ def real_cpu_quota_group():
     except OSError as error:
         pytest.skip(f"cannot create a control group here: {error}")
     try:
-        for file, text in files.items():
-            with open(os.path.join(folder, file), "w") as f:
-                f.write(text)
+        try:
+            for file, text in files.items():
+                with open(os.path.join(folder, file), "w") as f:
+                    f.write(text)
+        except OSError as error:  # e.g. v2 without the cpu controller delegated
+            pytest.skip(f"cannot limit a control group's CPU here: {error}")
         yield folder
     finally:
         os.rmdir(folder)
