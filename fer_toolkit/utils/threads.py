@@ -35,6 +35,8 @@ import os
 import threading
 import time
 
+from .validation import InputError
+
 __all__ = [
     "free_cpus",
     "limit_threads",
@@ -134,23 +136,16 @@ def _cpu_quota() -> float | None:
     return min((limit for limit in limits if limit is not None), default=None)
 
 
-def _quota_cores(quota: float | None, work: str) -> int | None:
-    """A CPU quota in whole cores for ``work`` (at least 1; None without a quota).
+def _within_quota(cores: int, quota: float | None, work: str) -> int:
+    """``cores``, at most the CPU ``quota`` in whole cores for ``work`` (at least 1).
 
     Measured with 1.5 CPUs on 2 cores: two threads trained a CNN 1.2x faster than
     one, and ran MTCNN 1.2x slower. Large kernels round to the nearest core (halves
     up), many small kernels down.
     """
     if quota is None:
-        return None
-    return max(1, int(quota + 0.5) if work == "large" else int(quota))
-
-
-def _usable_cpus(work: str) -> int:
-    """Cores of the process's affinity, at most its cgroup CPU quota for ``work``."""
-    cpus = _cpus()
-    quota = _quota_cores(_cpu_quota(), work)
-    return cpus if quota is None else min(cpus, quota)
+        return cores
+    return min(cores, max(1, int(quota + 0.5) if work == "large" else int(quota)))
 
 
 def _cores_busy_seconds() -> float | None:
@@ -229,8 +224,14 @@ def free_cpus(work: str = "small") -> int:
     >>> free_cpus() >= 1
     True
     """
-    global _cache
     _check_work(work)
+    free, quota = _measurement()
+    return _within_quota(free, quota, work)
+
+
+def _measurement() -> tuple[int, float | None]:
+    """(cores other processes leave free, CPU quota), measured at most every half second."""
+    global _cache
     now = time.monotonic()
     with _cache_lock:
         if _cache is None or now - _cache[0] >= _CACHE_SECONDS:
@@ -241,15 +242,10 @@ def free_cpus(work: str = "small") -> int:
             else:
                 free = max(1, min(cpus, cpus - int(others + 0.5)))
             _cache = (now, free, _cpu_quota())
-        _, free, quota = _cache
-    quota_cores = _quota_cores(quota, work)
-    return free if quota_cores is None else min(free, quota_cores)
+        return _cache[1], _cache[2]
 
 
 def _check_work(work) -> None:
-    # Imported here: fer_toolkit imports this module first, before numpy is needed.
-    from .validation import InputError
-
     if work not in WORKLOADS:
         raise InputError(f"work must be one of {WORKLOADS}; got {work!r}.")
 
@@ -296,8 +292,6 @@ def resolve_num_threads(n_threads=None, current: int | None = None, work: str = 
     >>> resolve_num_threads(current=1, work="large")
     1
     """
-    from .validation import InputError
-
     _check_work(work)
     if n_threads is not None:
         if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
@@ -314,8 +308,10 @@ def resolve_num_threads(n_threads=None, current: int | None = None, work: str = 
         import torch
 
         current = torch.get_num_threads()
-    passive = work == "large" and _openmp_waits_passively()
-    cores = _usable_cpus(work) if passive else free_cpus(work)
+    if work == "large" and _openmp_waits_passively():
+        cores = _within_quota(_cpus(), _measurement()[1], work)
+    else:
+        cores = free_cpus(work)
     return max(1, min(current, cores))
 
 
@@ -377,7 +373,7 @@ def refresh_threads() -> int | None:
     """Choose the thread count of the innermost :func:`limit_threads` block again, for the load now.
 
     For loops inside such a block (the batches of a training or prediction
-    call, the stages of a cascade): the block's rule is applied to the free
+    call, of a cascade's negative mining): the block's rule is applied to the free
     cores of this moment, so a long call follows other processes as they start
     and stop. Cheap: the free cores are measured at most every half second.
 
