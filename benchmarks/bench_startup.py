@@ -3,7 +3,9 @@
 Run with ``python benchmarks/bench_startup.py [--repeat N]``. Each case runs in a
 fresh interpreter; the median wall time of ``--repeat`` runs is reported, next
 to ``import torch`` alone: the floor of a command line that imports PyTorch
-before it looks at its arguments.
+before it looks at its arguments. The interpreters start with ``-P`` (no current
+folder on ``sys.path``), so ``PYTHONPATH=CHECKOUT`` times another checkout even
+when run from this one.
 """
 
 import argparse
@@ -24,11 +26,13 @@ CASES = (
 
 
 def median_seconds(arguments, repeat: int) -> float:
-    """Median wall time of ``python -c arguments[0] arguments[1:]`` over ``repeat`` runs."""
+    """Median wall time of ``python -P -c arguments[0] arguments[1:]`` over ``repeat`` runs."""
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", *arguments], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-P", "-c", *arguments], check=True, stdout=subprocess.DEVNULL
+        )
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 

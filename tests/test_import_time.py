@@ -74,6 +74,22 @@ def test_help_lists_every_command():
     assert re.findall(r"^  (\S+)", listed, flags=re.MULTILINE) == COMMANDS
 
 
+def test_listed_summaries_are_the_commands():
+    # --help lists the summaries of main's table without importing the commands.
+    ctx = click.Context(main)
+    for name, (_, summary) in main.lazy_commands.items():
+        assert summary == main.get_command(ctx, name).get_short_help_str(limit=10**6), name
+
+
+def test_help_imports_no_command():
+    modules = {f"fer_toolkit.cli.{command.replace('-', '_')}" for command in COMMANDS}
+    probe = CLI.format(args=["--help"]) + (
+        f"import sys\nprint(sorted({{'sklearn', *{sorted(modules)!r}}} & set(sys.modules)))"
+    )
+    output, _ = run_python(probe)
+    assert output.splitlines()[-1] == "[]"
+
+
 def test_alias_is_the_same_command():
     ctx = click.Context(main)
     assert main.get_command(ctx, "extract-faces") is main.get_command(ctx, "crop")

@@ -13,20 +13,22 @@ from ._common import _QUIET, VERBOSE, FerGroup
 class LazyGroup(FerGroup):
     """A :class:`FerGroup` that imports the module of a command only when it is needed.
 
-    ``fer-toolkit --version`` or ``fer-toolkit train ...`` then import none of the
-    other commands. The command modules themselves import PyTorch only in the
-    functions that run it, so that ``--help``, which imports them all for their
-    summaries, stays fast too.
+    ``fer-toolkit --version``, ``fer-toolkit --help`` or ``fer-toolkit train ...``
+    then import none of the other commands: ``--help`` lists the summaries of the
+    table, and a command's own ``--help`` imports its module only. The command
+    modules themselves import PyTorch only in the functions that run it.
 
     Parameters
     ----------
-    lazy_commands : dict of str to str
-        Command name -> ``"module:attribute"`` of the command object.
+    lazy_commands : dict of str to (str, str)
+        Command name -> (``"module:attribute"`` of the command object, its
+        summary: the first sentence of its help, as ``--help`` lists it).
     """
 
-    def __init__(self, *args, lazy_commands: dict[str, str], **kwargs):
+    def __init__(self, *args, lazy_commands: dict[str, tuple[str, str]], **kwargs):
         super().__init__(*args, **kwargs)
         self.lazy_commands = lazy_commands
+        self._listing = False
 
     def list_commands(self, ctx):
         return sorted({*super().list_commands(ctx), *self.lazy_commands})
@@ -34,23 +36,63 @@ class LazyGroup(FerGroup):
     def get_command(self, ctx, cmd_name):
         if cmd_name not in self.lazy_commands:
             return super().get_command(ctx, cmd_name)
-        module, _, attribute = self.lazy_commands[cmd_name].partition(":")
+        target, summary = self.lazy_commands[cmd_name]
+        if self._listing:
+            # Importing the commands for their summaries took 2 s (scikit-learn,
+            # matplotlib); tests/test_import_time.py checks the table against them.
+            return click.Command(cmd_name, help=summary)
+        module, _, attribute = target.partition(":")
         return getattr(importlib.import_module(module), attribute)
+
+    def format_commands(self, ctx, formatter):
+        self._listing = True
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            self._listing = False
 
 
 @click.group(
     cls=LazyGroup,
     lazy_commands={
-        "quickstart": "fer_toolkit.cli.quickstart:quickstart",
-        "cascade": "fer_toolkit.cli.cascade:cascade",
-        "train": "fer_toolkit.cli.train:train",
-        "evaluate": "fer_toolkit.cli.evaluate:evaluate",
-        "predict": "fer_toolkit.cli.predict:predict",
-        "search": "fer_toolkit.cli.search:search",
-        "crop": "fer_toolkit.cli.crop:crop",
-        "pretrain": "fer_toolkit.cli.pretrain:pretrain",
+        "quickstart": (
+            "fer_toolkit.cli.quickstart:quickstart",
+            "Train and evaluate a FER model end to end on the embedded synthetic data.",
+        ),
+        "cascade": (
+            "fer_toolkit.cli.cascade:cascade",
+            "Train and use OpenCV-compatible Haar / LBP cascades (custom object detectors).",
+        ),
+        "train": (
+            "fer_toolkit.cli.train:train",
+            "Train a CNN emotion classifier and write it with its history, report and plots.",
+        ),
+        "evaluate": (
+            "fer_toolkit.cli.evaluate:evaluate",
+            "Measure a trained MODEL (a train or search output folder, or a pretrained "
+            "network such as mini_xception_fer2013) on labelled data.",
+        ),
+        "predict": (
+            "fer_toolkit.cli.predict:predict",
+            "Predict the emotion of every face in INPUTS with a trained MODEL.",
+        ),
+        "search": (
+            "fer_toolkit.cli.search:search",
+            "Search hyper-parameters of the train pipeline with cross-validation.",
+        ),
+        "crop": (
+            "fer_toolkit.cli.crop:crop",
+            "Crop the faces out of photos, videos, folders and FER2013 CSVs into a dataset.",
+        ),
+        "pretrain": (
+            "fer_toolkit.cli.pretrain:pretrain",
+            "Pretrain a backbone on unlabelled faces and write it to --out.",
+        ),
         # The name crop had before it read FER CSVs and aligned faces; same command, same options.
-        "extract-faces": "fer_toolkit.cli.crop:crop",
+        "extract-faces": (
+            "fer_toolkit.cli.crop:crop",
+            "Crop the faces out of photos, videos, folders and FER2013 CSVs into a dataset.",
+        ),
     },
 )
 @click.version_option(__version__, prog_name="fer-toolkit")
