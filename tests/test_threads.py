@@ -27,6 +27,7 @@ def machine(monkeypatch):
         monkeypatch.setattr(threads, "_cpus", lambda: cpus)
         monkeypatch.setattr(threads, "_cpu_quota", lambda: None)
         monkeypatch.setattr(threads, "_other_processes_cores", lambda: others)
+        monkeypatch.setattr(threads, "_group_others", lambda: None)
         monkeypatch.setattr(threads, "_cache", None)
 
     monkeypatch.delenv(threads.ENV_VAR, raising=False)
@@ -166,46 +167,192 @@ def test_cpu_quota_never_fails_on_odd_files(tmp_path_factory, quota, period, pat
 
 
 @pytest.fixture
-def real_cpu_quota_group():
-    """A real control group limited to 1 CPU (cgroup v2, else v1's cpu controller), or a
-    skip where this process may not create one (not root, read-only /sys/fs/cgroup)."""
+def real_cpu_quota_group(request):
+    """The folders of a real control group limited to 1 CPU, or to the CPUs
+    ``request.param`` says (cgroup v2; else v1's cpu controller, and the cpuacct one where
+    it is mounted apart, as container runtimes do), or a skip where this process may not
+    create one (not root, read-only /sys/fs/cgroup)."""
     name = f"fer_toolkit_test_{os.getpid()}"
+    quota = str(int(getattr(request, "param", 1) * 100000))
     v2 = Path("/sys/fs/cgroup/cgroup.controllers")
     if v2.exists() and "cpu" in v2.read_text().split():
-        folder, files = f"/sys/fs/cgroup/{name}", {"cpu.max": "100000 100000"}
+        folders, files = [f"/sys/fs/cgroup/{name}"], {"cpu.max": f"{quota} 100000"}
     else:
-        folder = f"/sys/fs/cgroup/cpu/{name}"
-        files = {"cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": "100000"}
-    try:
-        os.mkdir(folder)
-    except OSError as error:
-        pytest.skip(f"cannot create a control group here: {error}")
+        folders = [f"/sys/fs/cgroup/cpu/{name}"]
+        if not os.path.exists("/sys/fs/cgroup/cpu/cpuacct.usage"):
+            folders.append(f"/sys/fs/cgroup/cpuacct/{name}")
+        files = {"cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": quota}
+    made = []
     try:
         try:
+            for folder in folders:
+                os.mkdir(folder)
+                made.append(folder)
+        except OSError as error:
+            pytest.skip(f"cannot create a control group here: {error}")
+        try:
             for file, text in files.items():
-                with open(os.path.join(folder, file), "w") as f:
+                with open(os.path.join(folders[0], file), "w") as f:
                     f.write(text)
         except OSError as error:  # e.g. v2 without the cpu controller delegated
             pytest.skip(f"cannot limit a control group's CPU here: {error}")
-        yield folder
+        yield folders
     finally:
-        os.rmdir(folder)
+        for folder in made:
+            os.rmdir(folder)
 
 
 def test_a_real_cpu_quota_limits_the_threads(real_cpu_quota_group):
-    def join():
-        with open(os.path.join(real_cpu_quota_group, "cgroup.procs"), "w") as f:
-            f.write(str(os.getpid()))
-
     code = (
         "import time; from fer_toolkit.utils import threads; time.sleep(0.2); "
         "print(threads._cpu_quota(), threads.free_cpus(), "
         "threads.resolve_num_threads(current=64, work='large'))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], preexec_fn=join, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code],
+        preexec_fn=_join(real_cpu_quota_group),
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.split() == ["1.0", "1", "1"]
+
+
+def _join(folders):
+    """A ``preexec_fn`` that moves the new process into the control group's ``folders``."""
+
+    def join():
+        for folder in folders:
+            with open(os.path.join(folder, "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+
+    return join
+
+
+@pytest.mark.parametrize("real_cpu_quota_group", [2], indirect=True)
+@pytest.mark.parametrize(("busy", "expected"), [(False, "2 2"), (True, "1 1")])
+def test_other_processes_of_the_group_take_their_share_of_the_quota(
+    real_cpu_quota_group, busy, expected
+):
+    # /proc/stat left out: on a host with more cores than the quota, the free cores
+    # would not show the busy processes of the same container.
+    code = (
+        "import time; from fer_toolkit.utils import threads; "
+        "threads._cores_busy_seconds = lambda: None; time.sleep(0.6); "
+        "print(threads.free_cpus(), threads.free_cpus('large'))"
+    )
+    join = _join(real_cpu_quota_group)
+    # Two, so that their share stays over half a core when the test's own machine is busy.
+    others = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=join)
+        for _ in range(2 if busy else 0)
+    ]
+    try:
+        time.sleep(0.3)
+        out = subprocess.run(
+            [sys.executable, "-c", code], preexec_fn=join, capture_output=True, text=True
+        )
+    finally:
+        for other in others:
+            other.kill()
+            other.wait()
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == expected
+
+
+@pytest.mark.parametrize(
+    ("groups", "files", "seconds"),
+    [
+        (
+            "0::/\n",
+            {"cpu.max": "200000 100000", "cpu.stat": "usage_usec 2500000\nuser_usec 1"},
+            2.5,
+        ),
+        ("0::/\n", {"cpu.max": "200000 100000", "cpu.stat": "user_usec 1\n"}, None),
+        ("0::/\n", {"cpu.max": "200000 100000"}, None),
+        ("0::/\n", {"cpu.max": "max 100000", "cpu.stat": "usage_usec 2500000"}, None),  # no limit
+        (
+            "4:cpu,cpuacct:/job\n",
+            {
+                "cpu,cpuacct/job/cpu.cfs_quota_us": "50000",
+                "cpu,cpuacct/job/cpu.cfs_period_us": "100000",
+                "cpu,cpuacct/job/cpuacct.usage": "1500000000\n",
+            },
+            1.5,
+        ),
+        # cpuacct mounted apart: the same group in its hierarchy.
+        (
+            "2:cpuacct:/job\n1:cpu:/job\n",
+            {
+                "cpu/job/cpu.cfs_quota_us": "50000",
+                "cpu/job/cpu.cfs_period_us": "100000",
+                "cpuacct/job/cpuacct.usage": "3000000000",
+            },
+            3.0,
+        ),
+        (
+            "4:cpu,cpuacct:/\n",
+            {
+                "cpu/cpu.cfs_quota_us": "50000",
+                "cpu/cpu.cfs_period_us": "100000",
+                "cpu/cpuacct.usage": "many",
+            },
+            None,
+        ),
+    ],
+)
+def test_group_reading_is_the_limited_group_s_cpu_time(cgroups, groups, files, seconds):
+    cgroups(groups, files)
+    reading = threads._group_reading()
+    assert (None if reading is None else reading[2]) == seconds
+
+
+def test_group_others_leaves_out_this_process(monkeypatch):
+    # (wall seconds, group, the group's CPU seconds, this process's CPU seconds)
+    readings = iter(
+        [
+            (10.0, "g", 100.0, 5.0),
+            (10.5, "g", 101.0, 5.5),
+            (10.55, "g", 101.1, 5.5),
+            (11.0, "g", 101.4, 5.6),
+            (11.5, "h", 200.0, 5.6),
+            (12.0, "h", 200.5, 5.6),
+        ]
+    )
+    monkeypatch.setattr(threads, "_last_group_reading", next(readings))
+    monkeypatch.setattr(threads, "_group_reading", lambda: next(readings))
+    # 1.0 s of the group's CPU time in 0.5 s, 0.5 s of it this process's.
+    assert threads._group_others() == pytest.approx(1.0)
+    assert threads._group_others() is None  # 0.05 s: too short, the window runs on
+    # From 10.5 s: 0.4 s of the group's time in 0.5 s, 0.1 s this process's.
+    assert threads._group_others() == pytest.approx(0.6)
+    assert threads._group_others() is None  # another group: a new window starts
+    assert threads._group_others() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("quota", "in_group", "small", "large"),
+    [
+        (2.0, 1.0, 1, 1),  # GridSearchCV(n_jobs=2) in a 2-CPU container: one each
+        (4.0, 1.0, 3, 3),
+        (2.0, 0.4, 2, 2),  # less than half a core: not a core taken
+        (2.5, 0.6, 1, 2),
+        (2.0, 3.0, 1, 1),  # at least one
+        (2.0, None, 2, 2),  # not measured (yet): the whole quota
+    ],
+)
+def test_free_cpus_leaves_the_quota_other_processes_of_the_group_use(
+    machine, monkeypatch, quota, in_group, small, large
+):
+    machine(8, 0.0)
+    monkeypatch.setattr(threads, "_cpu_quota", lambda: quota)
+    monkeypatch.setattr(threads, "_group_others", lambda: in_group)
+    assert threads.free_cpus() == small
+    monkeypatch.setattr(threads, "_cache", None)
+    assert threads.free_cpus("large") == large
+    # OpenMP threads that sleep keep the whole quota for large work.
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    assert threads.resolve_num_threads(current=8, work="large") == min(8, int(quota + 0.5))
 
 
 def test_cpu_quota_without_control_groups(monkeypatch, tmp_path):

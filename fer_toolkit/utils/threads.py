@@ -12,7 +12,7 @@ core that another process is using:
   sets PyTorch's thread count to the cores other processes leave free
   (:func:`free_cpus`: the CPU time other processes used on this process's cores
   over the last half second or more, from ``/proc/stat``, and no more cores than
-  a container's CPU quota allows), at most the count PyTorch had
+  a container's CPU quota leaves after its other processes), at most the count PyTorch had
   (``torch.set_num_threads`` or ``OMP_NUM_THREADS``), and restores that count
   afterwards;
 * :func:`refresh_threads`, at every batch of a training or prediction loop,
@@ -53,8 +53,9 @@ WORKLOADS = ("small", "large")
 _CACHE_SECONDS = 0.5
 _MIN_WINDOW_SECONDS = 0.1
 _cache_lock = threading.Lock()
-#: (time, cores other processes leave free, CPU quota) of the last measurement.
-_cache: tuple[float, int, float | None] | None = None
+#: (time, cores other processes leave free, CPU quota, what other processes of its group
+#: leave of it) of the last measurement.
+_cache: tuple[float, int, float | None, float | None] | None = None
 
 
 def _cpus() -> int:
@@ -69,18 +70,33 @@ _PROC_CGROUP = "/proc/self/cgroup"
 _CGROUP_ROOT = "/sys/fs/cgroup"
 
 
-def _cgroup_limit(folders, read) -> float | None:
-    """The smallest limit ``read(folder)`` finds in ``folders`` that exist, or None."""
+def _cgroup_limits(root: str, path: str, v2: bool) -> list[tuple[float, str]]:
+    """``(limit, file of the group's CPU time)`` for the group ``path`` under ``root`` and
+    each of its parents that sets a CPU limit.
+
+    The CPU time is ``cpu.stat`` (cgroup v2), or v1's ``cpuacct.usage``: in the same
+    folder where ``cpuacct`` is mounted with ``cpu``, else in the same group of the
+    ``cpuacct`` hierarchy.
+    """
+    read = _bandwidth_v2 if v2 else _bandwidth_v1
     limits = []
-    for folder in folders:
+    for folder in _up_from(root, path):
         if os.path.isdir(folder):
             try:
                 limit = read(folder)
             except (OSError, ValueError, IndexError):
                 continue
-            if limit is not None:
-                limits.append(limit)
-    return min(limits, default=None)
+            if limit is None:
+                continue
+            if v2:
+                usage = os.path.join(folder, "cpu.stat")
+            elif os.path.exists(os.path.join(folder, "cpuacct.usage")):
+                usage = os.path.join(folder, "cpuacct.usage")
+            else:
+                group = os.path.relpath(folder, root)
+                usage = os.path.join(_CGROUP_ROOT, "cpuacct", group, "cpuacct.usage")
+            limits.append((limit, os.path.normpath(usage)))
+    return limits
 
 
 def _bandwidth(quota: int, period: int) -> float | None:
@@ -119,6 +135,13 @@ def _cpu_quota() -> float | None:
     ``/proc/self/cgroup`` names it under ``/sys/fs/cgroup``, and that folder's
     root itself (inside a container, the container's own group).
     """
+    group = _quota_group()
+    return None if group is None else group[0]
+
+
+def _quota_group() -> tuple[float, str] | None:
+    """``(limit, file of the group's CPU time)`` of the group whose limit :func:`_cpu_quota`
+    gives (see :func:`_cgroup_limits`)."""
     try:
         with open(_PROC_CGROUP) as f:
             groups = [line.rstrip("\n").split(":", 2) for line in f]
@@ -127,13 +150,61 @@ def _cpu_quota() -> float | None:
     limits = []
     for hierarchy, controllers, path in (g for g in groups if len(g) == 3):
         if hierarchy == "0" and not controllers:
-            limits.append(_cgroup_limit(_up_from(_CGROUP_ROOT, path), _bandwidth_v2))
+            limits += _cgroup_limits(_CGROUP_ROOT, path, v2=True)
         elif "cpu" in controllers.split(","):
             # Mounted as "cpu,cpuacct", usually with a "cpu" link to it.
             for mount in dict.fromkeys(("cpu", controllers)):
-                root = os.path.join(_CGROUP_ROOT, mount)
-                limits.append(_cgroup_limit(_up_from(root, path), _bandwidth_v1))
-    return min((limit for limit in limits if limit is not None), default=None)
+                limits += _cgroup_limits(os.path.join(_CGROUP_ROOT, mount), path, v2=False)
+    return min(limits, default=None, key=lambda found: found[0])
+
+
+def _group_cpu_seconds(usage: str) -> float | None:
+    """CPU seconds every process of a group used so far, from its ``usage`` file, or None.
+
+    ``usage_usec`` of ``cpu.stat`` (cgroup v2), or ``cpuacct.usage`` (nanoseconds, v1).
+    """
+    try:
+        with open(usage) as f:
+            if os.path.basename(usage) == "cpuacct.usage":
+                return int(f.read()) / 1e9
+            for line in f:
+                key, _, value = line.partition(" ")
+                if key == "usage_usec":
+                    return int(value) / 1e6
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _group_reading() -> tuple[float, str, float, float] | None:
+    """(wall clock, file, CPU seconds, this process's CPU seconds) of the group whose
+    limit :func:`_cpu_quota` gives, or None (no limit, or its use cannot be read)."""
+    group = _quota_group()
+    used = None if group is None else _group_cpu_seconds(group[1])
+    return None if used is None else (time.monotonic(), group[1], used, time.process_time())
+
+
+def _group_others() -> float | None:
+    """Cores' worth of CPU time other processes of the CPU-limited control group used
+    since the previous call (or this module's import), or None where it cannot be measured.
+
+    Several processes of one container share its quota (the workers of
+    ``GridSearchCV(n_jobs=2)``, a data loader's): on a host with more cores than
+    the quota, the cores they run on are a few of many, and the free cores of
+    :func:`_other_processes_cores` do not show them. Their use is the group's CPU
+    time less this process's. None as well when the window is shorter than
+    ``_MIN_WINDOW_SECONDS``; the reading then stays for the next call.
+    """
+    global _last_group_reading
+    now, start = _group_reading(), _last_group_reading
+    if now is None or start is None or now[1] != start[1]:
+        _last_group_reading = now
+        return None
+    if now[0] - start[0] < _MIN_WINDOW_SECONDS:
+        return None
+    _last_group_reading = now
+    others = (now[2] - start[2]) - (now[3] - start[3])
+    return max(0.0, others / (now[0] - start[0]))
 
 
 def _within_quota(cores: int, quota: float | None, work: str) -> int:
@@ -174,8 +245,9 @@ def _reading() -> tuple[float, float | None, float]:
     return time.monotonic(), _cores_busy_seconds(), time.process_time()
 
 
-#: The reading the next measurement starts from (the first: when this module loads).
+#: The readings the next measurement starts from (the first: when this module loads).
 _last_reading = _reading()
+_last_group_reading = _group_reading()
 
 
 def _other_processes_cores() -> float | None:
@@ -203,9 +275,11 @@ def free_cpus(work: str = "small") -> int:
     """Cores this process may use that other processes are not using (at least 1).
 
     The cores come from the process's CPU affinity, at most its control group's
-    CPU quota (a container's ``--cpus``, cgroup v1 or v2, Linux); the other
-    processes' use of them from the CPU time the kernel counts on each
-    (``/proc/stat``, Linux) less this process's own, averaged since the previous
+    CPU quota (a container's ``--cpus``, cgroup v1 or v2, Linux) less what the
+    group's other processes use of it (the group's CPU time, ``cpu.stat`` or
+    ``cpuacct.usage``, less this process's own); the other processes' use of
+    the cores from the CPU time the kernel counts on each (``/proc/stat``,
+    Linux) less this process's own. Both are averaged since the previous
     measurement (at most every half second): a core counts as busy when other
     processes used at least half of it. Where ``/proc/stat`` does not exist, or
     the first measurement comes less than 0.1 s after
@@ -225,12 +299,13 @@ def free_cpus(work: str = "small") -> int:
     True
     """
     _check_work(work)
-    free, quota = _measurement()
-    return _within_quota(free, quota, work)
+    free, _, quota_left = _measurement()
+    return _within_quota(free, quota_left, work)
 
 
-def _measurement() -> tuple[int, float | None]:
-    """(cores other processes leave free, CPU quota), measured at most every half second."""
+def _measurement() -> tuple[int, float | None, float | None]:
+    """(cores other processes leave free, CPU quota, what other processes of its group leave
+    of the quota), measured at most every half second."""
     global _cache
     now = time.monotonic()
     with _cache_lock:
@@ -241,8 +316,16 @@ def _measurement() -> tuple[int, float | None]:
                 free = cpus if _cache is None else _cache[1]
             else:
                 free = max(1, min(cpus, cpus - int(others + 0.5)))
-            _cache = (now, free, _cpu_quota())
-        return _cache[1], _cache[2]
+            quota, in_group = _cpu_quota(), _group_others()
+            if quota is None:
+                left = None
+            elif in_group is not None:
+                # As for the cores: a process holds a core when it uses at least half of one.
+                left = quota - int(in_group + 0.5)
+            else:
+                left = quota if _cache is None or _cache[2] != quota else _cache[3]
+            _cache = (now, free, quota, left)
+        return _cache[1], _cache[2], _cache[3]
 
 
 def _check_work(work) -> None:
