@@ -408,6 +408,30 @@ def test_other_processes_cores_leaves_out_this_process(monkeypatch):
     assert threads._other_processes_cores() == pytest.approx(0.8)
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_a_forked_child_measures_from_the_fork():
+    # Its own CPU time starts again from 0: measured from the parent's readings, the
+    # parent's CPU time counted as other processes' (8 cores' worth on 2 cores, measured).
+    start = time.process_time()
+    while time.process_time() - start < 1.0:  # the parent has worked
+        pass
+    threads._other_processes_cores()  # and measured: a window starts with its CPU time
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            time.sleep(0.2)
+            own_at_start = threads._last_reading[2]
+            others = threads._other_processes_cores()
+            os.write(write, f"{own_at_start} {others}".encode())
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    own_at_start, others = map(float, os.read(read, 100).split())
+    assert own_at_start < 0.5
+    assert others <= threads._cpus()
+
+
 def test_cores_busy_seconds_reads_the_kernel():
     assert 1 <= threads.free_cpus() <= os.cpu_count()
     before = threads._cores_busy_seconds()

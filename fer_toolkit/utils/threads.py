@@ -52,10 +52,11 @@ WORKLOADS = ("small", "large")
 #: Seconds a measurement of the free cores is reused, and the shortest window measured.
 _CACHE_SECONDS = 0.5
 _MIN_WINDOW_SECONDS = 0.1
-_cache_lock = threading.Lock()
 #: (time, cores other processes leave free, CPU quota, what other processes of its group
 #: leave of it) of the last measurement.
 _cache: tuple[float, int, float | None, float | None] | None = None
+#: Guards ``_cache`` (made by :func:`_start_measuring`).
+_cache_lock: threading.Lock
 
 
 def _cpus() -> int:
@@ -245,9 +246,19 @@ def _reading() -> tuple[float, float | None, float]:
     return time.monotonic(), _cores_busy_seconds(), time.process_time()
 
 
-#: The readings the next measurement starts from (the first: when this module loads).
-_last_reading = _reading()
-_last_group_reading = _group_reading()
+def _start_measuring() -> None:
+    """Take the readings the next measurement starts from: when this module loads, and
+    again in a forked child, whose own CPU time starts again from 0 (the parent's
+    readings would count the parent's CPU time as other processes')."""
+    global _last_reading, _last_group_reading, _cache_lock
+    _last_reading = _reading()
+    _last_group_reading = _group_reading()
+    _cache_lock = threading.Lock()  # another of the parent's threads may have held it
+
+
+_start_measuring()
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_start_measuring)
 
 
 def _other_processes_cores() -> float | None:
