@@ -546,10 +546,6 @@ def mine_negatives(
     >>> mined.samples.shape, mined.tried, mined.acceptance_ratio, mined.stop
     ((5, 12, 12), 5, 1.0, 'filled')
     """
-    return _mine(cascade, walk, count, min_acceptance_ratio, max_windows)
-
-
-def _mine(cascade, walk, count, min_acceptance_ratio, max_windows):
     from ._kernels import get_num_threads  # numba's count, which the trainer sets
 
     height, width = cascade.height, cascade.width
