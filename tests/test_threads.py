@@ -25,9 +25,9 @@ def machine(monkeypatch):
 
     def set_state(cpus, others):
         monkeypatch.setattr(threads, "_cpus", lambda: cpus)
-        monkeypatch.setattr(threads, "_cpu_quota", lambda: None)
+        monkeypatch.setattr(threads, "_quota_group", lambda: None)
         monkeypatch.setattr(threads, "_other_processes_cores", lambda: others)
-        monkeypatch.setattr(threads, "_group_others", lambda: None)
+        monkeypatch.setattr(threads, "_group_others", lambda group: None)
         monkeypatch.setattr(threads, "_cache", None)
 
     monkeypatch.delenv(threads.ENV_VAR, raising=False)
@@ -98,6 +98,16 @@ def cgroups(tmp_path, monkeypatch):
     return make
 
 
+def _quota():
+    """The CPU quota the control groups set (cores' worth), or None."""
+    group = threads._quota_group()
+    return None if group is None else group[0]
+
+
+#: A limited group as :func:`threads._quota_group` gives it, for patched readings.
+_GROUP = (2.0, "cpu.stat")
+
+
 @pytest.mark.parametrize(
     ("groups", "files", "quota"),
     [
@@ -140,7 +150,7 @@ def cgroups(tmp_path, monkeypatch):
 )
 def test_cpu_quota_reads_the_control_group(cgroups, groups, files, quota):
     cgroups(groups, files)
-    assert threads._cpu_quota() == (None if quota is None else pytest.approx(quota))
+    assert _quota() == (None if quota is None else pytest.approx(quota))
 
 
 #: Text without spaces or control characters: one field of ``cpu.max``.
@@ -161,7 +171,7 @@ def test_cpu_quota_never_fails_on_odd_files(tmp_path_factory, quota, period, pat
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(threads, "_PROC_CGROUP", str(root / "groups"))
         mp.setattr(threads, "_CGROUP_ROOT", str(root / "sys"))
-        found = threads._cpu_quota()
+        found = _quota()
     numbers = quota.isdecimal() and period.isdecimal() and int(quota) > 0 and int(period) > 0
     assert found == (pytest.approx(int(quota) / int(period)) if numbers else None)
 
@@ -205,7 +215,7 @@ def real_cpu_quota_group(request):
 def test_a_real_cpu_quota_limits_the_threads(real_cpu_quota_group):
     code = (
         "import time; from fer_toolkit.utils import threads; time.sleep(0.2); "
-        "print(threads._cpu_quota(), threads.free_cpus(), "
+        "print(threads._quota_group()[0], threads.free_cpus(), "
         "threads.resolve_num_threads(current=64, work='large'))"
     )
     out = subprocess.run(
@@ -303,7 +313,7 @@ def test_other_processes_of_the_group_take_their_share_of_the_quota(
 )
 def test_group_reading_is_the_limited_group_s_cpu_time(cgroups, groups, files, seconds):
     cgroups(groups, files)
-    reading = threads._group_reading()
+    reading = threads._group_reading(threads._quota_group())
     assert (None if reading is None else reading[2]) == seconds
 
 
@@ -320,14 +330,14 @@ def test_group_others_leaves_out_this_process(monkeypatch):
         ]
     )
     monkeypatch.setattr(threads, "_last_group_reading", next(readings))
-    monkeypatch.setattr(threads, "_group_reading", lambda: next(readings))
+    monkeypatch.setattr(threads, "_group_reading", lambda group: next(readings))
     # 1.0 s of the group's CPU time in 0.5 s, 0.5 s of it this process's.
-    assert threads._group_others() == pytest.approx(1.0)
-    assert threads._group_others() is None  # 0.05 s: too short, the window runs on
+    assert threads._group_others(_GROUP) == pytest.approx(1.0)
+    assert threads._group_others(_GROUP) is None  # 0.05 s: too short, the window runs on
     # From 10.5 s: 0.4 s of the group's time in 0.5 s, 0.1 s this process's.
-    assert threads._group_others() == pytest.approx(0.6)
-    assert threads._group_others() is None  # another group: a new window starts
-    assert threads._group_others() == pytest.approx(1.0)
+    assert threads._group_others(_GROUP) == pytest.approx(0.6)
+    assert threads._group_others(_GROUP) is None  # another group: a new window starts
+    assert threads._group_others(_GROUP) == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize(
@@ -345,8 +355,8 @@ def test_free_cpus_leaves_the_quota_other_processes_of_the_group_use(
     machine, monkeypatch, quota, in_group, small, large
 ):
     machine(8, 0.0)
-    monkeypatch.setattr(threads, "_cpu_quota", lambda: quota)
-    monkeypatch.setattr(threads, "_group_others", lambda: in_group)
+    monkeypatch.setattr(threads, "_quota_group", lambda: (quota, "cpu.stat"))
+    monkeypatch.setattr(threads, "_group_others", lambda group: in_group)
     assert threads.free_cpus() == small
     monkeypatch.setattr(threads, "_cache", None)
     assert threads.free_cpus("large") == large
@@ -357,11 +367,11 @@ def test_free_cpus_leaves_the_quota_other_processes_of_the_group_use(
 
 def test_cpu_quota_without_control_groups(monkeypatch, tmp_path):
     monkeypatch.setattr(threads, "_PROC_CGROUP", str(tmp_path / "missing"))
-    assert threads._cpu_quota() is None
+    assert _quota() is None
 
 
 def test_this_machine_quota_is_none_or_positive():
-    quota = threads._cpu_quota()
+    quota = _quota()
     assert quota is None or quota > 0
 
 
@@ -379,7 +389,7 @@ def test_this_machine_quota_is_none_or_positive():
 )
 def test_free_cpus_honours_the_cpu_quota(machine, monkeypatch, cpus, quota, others, small, large):
     machine(cpus, others)
-    monkeypatch.setattr(threads, "_cpu_quota", lambda: quota)
+    monkeypatch.setattr(threads, "_quota_group", lambda: (quota, "cpu.stat"))
     assert threads.free_cpus() == threads.free_cpus("small") == small
     assert threads.free_cpus("large") == large
     assert threads.resolve_num_threads(current=cpus) == small

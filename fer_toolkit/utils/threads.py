@@ -123,26 +123,20 @@ def _up_from(root: str, path: str) -> list[str]:
     return [os.path.join(root, *parts[:n]) for n in range(len(parts), -1, -1)]
 
 
-def _cpu_quota() -> float | None:
-    """Cores' worth of CPU time a control group's bandwidth limit lets this process use,
-    or None when no limit is set or none can be read.
-
-    Containers limit CPU this way (``docker run --cpus 1.5``, Kubernetes CPU
-    limits, systemd's ``CPUQuota``) while every core of the host stays in the
-    process's affinity. The limit is ``cpu.max`` (cgroup v2) or
-    ``cpu.cfs_quota_us / cpu.cfs_period_us`` (cgroup v1, ``cpu`` controller,
-    mounted at ``cpu`` or under its controllers' names, e.g. ``cpu,cpuacct``),
-    the smallest over the process's group and its parents: the group as
-    ``/proc/self/cgroup`` names it under ``/sys/fs/cgroup``, and that folder's
-    root itself (inside a container, the container's own group).
-    """
-    group = _quota_group()
-    return None if group is None else group[0]
-
-
 def _quota_group() -> tuple[float, str] | None:
-    """``(limit, file of the group's CPU time)`` of the group whose limit :func:`_cpu_quota`
-    gives (see :func:`_cgroup_limits`)."""
+    """``(limit, file of the group's CPU time)`` of the control group whose CPU bandwidth
+    limit binds this process, or None when no limit is set or none can be read.
+
+    The limit is in cores' worth of CPU time. Containers limit CPU this way
+    (``docker run --cpus 1.5``, Kubernetes CPU limits, systemd's ``CPUQuota``)
+    while every core of the host stays in the process's affinity. The limit is
+    ``cpu.max`` (cgroup v2) or ``cpu.cfs_quota_us / cpu.cfs_period_us`` (cgroup
+    v1, ``cpu`` controller, mounted at ``cpu`` or under its controllers' names,
+    e.g. ``cpu,cpuacct``), the smallest over the process's group and its parents:
+    the group as ``/proc/self/cgroup`` names it under ``/sys/fs/cgroup``, and that
+    folder's root itself (inside a container, the container's own group). The
+    file of the CPU time: see :func:`_cgroup_limits`.
+    """
     try:
         with open(_PROC_CGROUP) as f:
             groups = [line.rstrip("\n").split(":", 2) for line in f]
@@ -177,17 +171,17 @@ def _group_cpu_seconds(usage: str) -> float | None:
     return None
 
 
-def _group_reading() -> tuple[float, str, float, float] | None:
-    """(wall clock, file, CPU seconds, this process's CPU seconds) of the group whose
-    limit :func:`_cpu_quota` gives, or None (no limit, or its use cannot be read)."""
-    group = _quota_group()
+def _group_reading(group) -> tuple[float, str, float, float] | None:
+    """(wall clock, file, CPU seconds, this process's CPU seconds) of ``group`` (from
+    :func:`_quota_group`), or None (no limit, or its use cannot be read)."""
     used = None if group is None else _group_cpu_seconds(group[1])
     return None if used is None else (time.monotonic(), group[1], used, time.process_time())
 
 
-def _group_others() -> float | None:
-    """Cores' worth of CPU time other processes of the CPU-limited control group used
-    since the previous call (or this module's import), or None where it cannot be measured.
+def _group_others(group) -> float | None:
+    """Cores' worth of CPU time other processes of the CPU-limited control group ``group``
+    (from :func:`_quota_group`) used since the previous call (or this module's import),
+    or None where it cannot be measured.
 
     Several processes of one container share its quota (the workers of
     ``GridSearchCV(n_jobs=2)``, a data loader's): on a host with more cores than
@@ -197,7 +191,7 @@ def _group_others() -> float | None:
     ``_MIN_WINDOW_SECONDS``; the reading then stays for the next call.
     """
     global _last_group_reading
-    now, start = _group_reading(), _last_group_reading
+    now, start = _group_reading(group), _last_group_reading
     if now is None or start is None or now[1] != start[1]:
         _last_group_reading = now
         return None
@@ -252,7 +246,7 @@ def _start_measuring() -> None:
     readings would count the parent's CPU time as other processes')."""
     global _last_reading, _last_group_reading, _cache_lock
     _last_reading = _reading()
-    _last_group_reading = _group_reading()
+    _last_group_reading = _group_reading(_quota_group())
     _cache_lock = threading.Lock()  # another of the parent's threads may have held it
 
 
@@ -327,7 +321,9 @@ def _measurement() -> tuple[int, float | None, float | None]:
                 free = cpus if _cache is None else _cache[1]
             else:
                 free = max(1, min(cpus, cpus - int(others + 0.5)))
-            quota, in_group = _cpu_quota(), _group_others()
+            group = _quota_group()
+            quota = None if group is None else group[0]
+            in_group = _group_others(group)
             if quota is None:
                 left = None
             elif in_group is not None:
