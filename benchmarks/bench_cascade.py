@@ -27,7 +27,7 @@
    GNU ``time`` reports it (see :func:`measured`). Printed per recipe: the load average,
    mean wall time and ratio (ours also without the imports: the time inside
    ``train_cascade``; and without its fixed start-up: a process that imports the trainer
-   and sets numba up but trains nothing, :data:`STARTUP_OURS`, timed once per round),
+   and loads its compiled loops but trains nothing, :data:`STARTUP_OURS`, timed once per round),
    peak RSS, stages, weak trees per stage, the acceptance ratio of every stage
    (``NEG count`` lines), the stop message, precalculation time per stage, held-out
    hit rate (lfw faces 80-99 and mirror images) and false alarms (24x24 tiles of other
@@ -68,7 +68,6 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import cv2
-import numba
 import numpy as np
 import scipy.sparse
 import torch
@@ -91,6 +90,7 @@ from fer_toolkit.cascade import (
     write_info,
     write_vec,
 )
+from fer_toolkit.cascade._native import get_num_threads
 from fer_toolkit.cascade.negatives import Backgrounds, mine_negatives, walk_windows
 
 
@@ -152,7 +152,7 @@ def bench_features(samples: np.ndarray, device: str) -> None:
     """Training feature values of every Haar feature of a mode, three ways.
 
     * ours: ``HaarFeatures.evaluate`` -- a sparse (features x integral pixels) map of
-      corner weights applied to the integral images: a compiled loop (numba) on its
+      corner weights applied to the integral images: a compiled loop (C) on its
       threads on the CPU, ``torch.mm`` with a CSR tensor on CUDA;
     * scipy.sparse: the same matrix and product with ``scipy.sparse.csr_matrix``, blocks
       of features on as many threads (a fair alternative);
@@ -161,7 +161,7 @@ def bench_features(samples: np.ndarray, device: str) -> None:
 
     Timings: best of 3 (NumPy gathers: one run); the integral images are built outside.
     """
-    n_threads = numba.get_num_threads()
+    n_threads = get_num_threads()
     print(
         f"\n# Feature evaluation: {len(samples)} samples of 24x24, device {device}, "
         f"{n_threads} threads, {load()}"
@@ -431,13 +431,9 @@ print(f"training seconds: {time.perf_counter() - start:.3f}", flush=True)
 
 
 #: A child process that pays ours' fixed start-up and trains nothing: the imports of
-#: :data:`TRAIN_OURS`, then what numba does once per process before it runs (or loads
-#: from its cache) any compiled loop (``import numba`` and the set-up of its CPU target,
-#: which imports scipy.linalg to look for BLAS).
+#: :data:`TRAIN_OURS`, then loading the compiled loops (a shared library, through ctypes).
 STARTUP_OURS = """
-from fer_toolkit.cascade import train_cascade
-from numba.core.registry import cpu_target
-cpu_target.target_context.refresh()
+from fer_toolkit.cascade import train_cascade, _kernels, _scan_kernels
 """
 
 
@@ -632,7 +628,7 @@ def bench_scan(xml: Path) -> None:
     walk = walk_windows(Backgrounds(images), cascade.width, cascade.height)
     windows = np.concatenate([w for _, w in itertools.islice(walk, len(images))])
     start = time.perf_counter()
-    cascade.accepts(windows, training=True, n_threads=numba.get_num_threads())
+    cascade.accepts(windows, training=True, n_threads=get_num_threads())
     eval_rate = len(windows) / (time.perf_counter() - start)
     print(
         f"| windows per second, evaluation alone (the same {len(windows):,} windows) | "

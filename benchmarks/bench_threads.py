@@ -50,7 +50,7 @@ Work (``--tasks``), timed after a warm-up in that process:
     ``train_cascade`` on LFW faces of 24x24 and ``bench_cascade.py``'s
     backgrounds (a few seconds: 140 faces, 300 negatives, 2 stages; 3 stages
     with ``--size full``), after a one-stage warm-up training in that process
-    (which loads numba's compiled kernels from its cache);
+    (which loads the compiled loops and warms the caches);
 ``grid`` (``defaults`` only)
     ``GridSearchCV(n_jobs=1)`` then ``GridSearchCV(n_jobs=2)`` (2 x 2 fits,
     ``refit=False``: the refit is one serial fit either way) over
@@ -247,7 +247,7 @@ def run_tasks(tasks: list[str], size: str, folder: Path) -> dict[str, float]:
                     Path(scratch), vec, bg, **recipe, device="cpu", random_state=0, progress=None
                 )
 
-        train(40, 60, 1)  # warm-up: numba's cached kernels load on first use
+        train(40, 60, 1)  # warm-up: the compiled loops load on first use
         out["cascade"] = _timed(lambda: train(num_pos, num_neg, num_stages))
     if "grid" in tasks:
         from joblib import Parallel, delayed

@@ -319,22 +319,6 @@ def test_uneven_caches_give_sorted_blocks_and_sample_order_rows(val_mb, idx_mb):
     np.testing.assert_array_equal(features.rows(np.arange(300)[::-1]), X.T[::-1])
 
 
-def test_numba_gets_a_cache_folder_when_neither_of_its_own_is_writable(monkeypatch, tmp_path):
-    # Read-only install and no writable home: numba would refuse to compile with cache=True.
-    from fer_toolkit.cascade import _kernels
-
-    monkeypatch.setattr(_kernels.config, "CACHE_DIR", "")
-    monkeypatch.setattr(_kernels.tempfile, "gettempdir", lambda: str(tmp_path))
-    monkeypatch.setattr(_kernels, "_writable", lambda folder: folder.startswith(str(tmp_path)))
-    _kernels._cache_fallback()
-    chosen = _kernels.config.CACHE_DIR
-    assert chosen == str(tmp_path / "fer_toolkit-numba-cache")
-    monkeypatch.setattr(_kernels.config, "CACHE_DIR", "")
-    monkeypatch.setattr(_kernels, "_writable", lambda folder: "numba" in folder)
-    _kernels._cache_fallback()  # numba's per-user folder is writable: left to numba
-    assert _kernels.config.CACHE_DIR == ""
-
-
 @settings(max_examples=60, deadline=None)
 @given(
     st.integers(1, 8),
@@ -382,3 +366,86 @@ def test_category_order_is_numpy_stable_argsort(keys):
 
     key = np.array(keys, dtype=np.float64)
     np.testing.assert_array_equal(stable_order(key), np.argsort(key, kind="stable"))
+
+
+def _categorical_split_by_the_full_scan(values, node_of, j, weights, column, kind):
+    """OpenCV's find_split_cat_reg / find_split_cat_class loop over all 256 categories in
+    their sorted order, in Python: the reference of the compiled search, which visits
+    only the categories present."""
+    from fer_toolkit.cascade._kernels import category_order
+
+    s0, s1, order, total0, total1 = category_order(values, node_of, j, weights, column, kind)
+    eps = float(np.finfo(np.float32).eps)
+    best, best_at, left_w = -np.inf, -1, 0.0
+    if kind == 0:
+        right_w, lsum, rsum = total0, 0.0, total1
+        for i in range(255):
+            c = order[i]
+            ni = s0[c]
+            if ni > eps:
+                lsum += s1[c]
+                left_w += ni
+                rsum -= s1[c]
+                right_w -= ni
+                if left_w > eps and right_w > eps:
+                    val = (lsum * lsum * right_w + rsum * rsum * left_w) / (left_w * right_w)
+                    if best < val:
+                        best, best_at = val, i
+        return best, best_at
+    lcw0, lcw1, rcw0, rcw1 = 0.0, 0.0, total0, total1
+    right_w = rcw0 + rcw1
+    for i in range(255):
+        c = order[i]
+        w0, w1 = s0[c], s1[c]
+        if w0 + w1 < eps:
+            continue
+        lcw0, rcw0, lcw1, rcw1 = lcw0 + w0, rcw0 - w0, lcw1 + w1, rcw1 - w1
+        if kind == 1:
+            left_w += w0 + w1
+            right_w -= w0 + w1
+            if not (left_w > eps and right_w > eps):
+                continue
+            val = ((lcw0 * lcw0 + lcw1 * lcw1) * right_w + (rcw0 * rcw0 + rcw1 * rcw1) * left_w) / (
+                left_w * right_w
+            )
+        else:
+            val = max(lcw0 + rcw1, lcw1 + rcw0)
+        if best < val:
+            best, best_at = val, i
+    return best, best_at
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(1, 6),
+    st.integers(1, 120),
+    st.integers(1, 256),
+    st.integers(1, 2),
+    st.sampled_from([0, 1, 2]),
+    st.integers(0, 2**32 - 1),
+)
+def test_categorical_split_search_equals_opencv_full_scan(
+    n_feat, n_samples, n_codes, n_nodes, kind, seed
+):
+    """Visiting only the categories present gives OpenCV's quality and position in the
+    full 256-category order: codes crowded at either end of 0-255 (the unseen ones then
+    sit before, after and between), one-class categories (keys exactly -1 and 1, or 0 for
+    the classes' weights), samples in no node, weights of all sizes."""
+    from fer_toolkit.cascade._kernels import categorical_splits
+
+    rng = np.random.default_rng(seed)
+    low = rng.integers(0, 257 - n_codes)
+    values = rng.integers(low, low + n_codes, size=(n_feat, n_samples)).astype(np.float32)
+    node_of = rng.integers(-1, n_nodes, size=n_samples).astype(np.int32)
+    weights = rng.choice([1e-9, 1e-3, 0.01, 0.5], size=n_samples) * rng.random(n_samples)
+    labels = (rng.random(n_samples) < rng.random()).astype(np.int64)
+    column = np.where(labels == 1, 1.0, -1.0) if kind == 0 else labels
+    q = np.empty((n_feat, n_nodes))
+    at = np.empty((n_feat, n_nodes), dtype=np.int64)
+    categorical_splits(values, node_of, n_nodes, weights, column, kind, q, at)
+    for f in range(n_feat):
+        for j in range(n_nodes):
+            best, best_at = _categorical_split_by_the_full_scan(
+                values[f], node_of, j, weights, column, kind
+            )
+            assert (q[f, j], at[f, j]) == (best, best_at)

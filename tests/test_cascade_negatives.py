@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fer_toolkit.cascade import negatives
-from fer_toolkit.cascade._kernels import get_num_threads
+from fer_toolkit.cascade._native import get_num_threads
 from fer_toolkit.cascade.negatives import Backgrounds, NegativeWalk, mine_negatives, walk_windows
 
 _F32 = np.float32

@@ -704,12 +704,12 @@ def _cascade_recipe(folder):
 
 
 def test_cascade_trainer_follows_the_load_batch_by_batch(machine, monkeypatch, tmp_path):
-    """Other processes start during stage 1's mining: from its next batch on, numba runs
-    on the free core; the cascade is the one a fixed single thread trains."""
-    from fer_toolkit.cascade import _kernels, negatives, train, train_cascade
+    """Other processes start during stage 1's mining: from its next batch on, the compiled
+    loops run on the free core; the cascade is the one a fixed single thread trains."""
+    from fer_toolkit.cascade import _native, negatives, train, train_cascade
 
-    if _kernels.config.NUMBA_NUM_THREADS < 2:
-        pytest.skip("numba's pool has a single thread here")
+    if _native.MAX_THREADS < 2:
+        pytest.skip("this process may use a single CPU")
     monkeypatch.setattr(threads, "_CACHE_SECONDS", 0.0)
     monkeypatch.setattr(negatives, "_BATCH", 64)  # several mining batches per stage
     vec, bg = _cascade_recipe(tmp_path)
@@ -727,15 +727,15 @@ def test_cascade_trainer_follows_the_load_batch_by_batch(machine, monkeypatch, t
     boost_stage = train.boost_stage
 
     def boosting(*args, **kwargs):
-        seen.append(("boost", _kernels.get_num_threads()))
+        seen.append(("boost", _native.get_num_threads()))
         return boost_stage(*args, **kwargs)
 
     machine(2, 0.0)
     monkeypatch.setattr(negatives._Batch, "accepted", mining_batch)
     monkeypatch.setattr(train, "boost_stage", boosting)
-    before = _kernels.get_num_threads()
+    before = _native.get_num_threads()
     adaptive = train_cascade(tmp_path / "adaptive", progress=None, **recipe)
-    assert _kernels.get_num_threads() == before
+    assert _native.get_num_threads() == before
     assert len(adaptive.stages) >= 3
     load = seen.index(("load", 2))
     # Stage 0 mined and boosted on 2 threads, stage 1's first batch too, then 1 thread.

@@ -1,4 +1,4 @@
-"""Compiled window evaluation of a boosted cascade (numba).
+"""Compiled window evaluation of a boosted cascade (C, ``csrc/window_eval.c``).
 
 :class:`~fer_toolkit.cascade.Cascade` flattens itself into arrays (``model``: per stage
 its trees and threshold, per tree its root, per node its feature, threshold or LBP
@@ -16,251 +16,130 @@ of OpenCV described in :mod:`fer_toolkit.cascade.model`:
 * A stage adds its leaf values in double, in tree order, and rejects the window when
   the sum is below the stage's ``float32(threshold) - 1e-5``.
 
-Two sources of windows: a stack of windows of the cascade's size (each window's
-integral tables are built in a per-thread buffer: :func:`run_windows`), or a grid of
-windows of one image's integral tables (:func:`run_grid`). Children are coded ``c >= 0``
-for node ``c``, ``c < 0`` for leaf ``-c - 1`` (global indices over the whole cascade).
+Three sources of windows: a stack of windows of the cascade's size (each window's
+integral tables are built in a scratch buffer of its range: :func:`run_windows`), a grid of
+windows of one image's integral tables (:func:`run_grid`), or grids of windows of image
+bands (:func:`run_bands`). Children are coded ``c >= 0`` for node ``c``, ``c < 0`` for
+leaf ``-c - 1`` (global indices over the whole cascade).
+
+The loops are C functions called through :mod:`ctypes` (:mod:`._native`), each over a
+range of its parallel index; :func:`~._native.parallel_for` runs the ranges on the
+calling thread's thread count (:func:`~._native.get_num_threads`). This module only
+prepares their arguments: corner offsets, contiguous arrays and scratch buffers.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-from numba import njit, prange
 
-from ._kernels import use_threads  # noqa: F401  (importing _kernels sets numba's cache folder)
+from . import _native
+from ._native import lib, parallel_for, ptr
 
-#: Code bit of each cell of an LBP 3x3 block, row by row (the centre has none).
-_CELL_BITS = (128, 64, 32, 1, 0, 16, 2, 4, 8)
+RUN, STAGE_SUMS, FEATURE_VALUES = 0, 1, 2
+
+# The C functions' arguments (csrc/window_eval.c; "p" pointer, "i" int64): the window
+# source, each model array (Cascade._flat) with the stage count and LBP flag ("ppipppppppi"),
+# the features' offsets, weights and tilted flags, then the outputs and the range.
+_native.declare("fer_run_windows", "piiiii ppipppppppi ppp iipipppii")
+_native.declare("fer_run_grid", "pppiiii ppipppppppi ppp ippii")
+_native.declare("fer_run_bands", "pppiii ppipppppppi ppipp ppppii")
 
 
-@njit(cache=True, nogil=True)
-def haar_offsets(rects, tilted, stride):
-    """Corner offsets ``(F, 3, 4)`` of Haar rectangles in tables of row length ``stride``.
+def _haar_corners(rects, tilted) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns ``(F, 3, 4)`` of the corners of Haar rectangles.
 
-    Upright ``(x, y, w, h)``: corners ``(x, y), (x + w, y), (x, y + h), (x + w, y + h)``;
-    tilted: ``(x, y), (x - h, y + h), (x + w, y + w), (x + w - h, y + w + h)``
-    (OpenCV's ``CV_SUM_OFFSETS`` / ``CV_TILTED_OFFSETS``).
+    Upright ``(x, y, w, h)``: ``(x, y), (x + w, y), (x, y + h), (x + w, y + h)``; tilted:
+    ``(x, y), (x - h, y + h), (x + w, y + w), (x + w - h, y + w + h)`` (OpenCV's
+    ``CV_SUM_OFFSETS`` / ``CV_TILTED_OFFSETS``).
     """
-    out = np.empty((rects.shape[0], 3, 4), dtype=np.int64)
-    for f in range(rects.shape[0]):
-        for r in range(3):
-            x, y, w, h = rects[f, r, 0], rects[f, r, 1], rects[f, r, 2], rects[f, r, 3]
-            if tilted[f]:
-                out[f, r, 0] = y * stride + x
-                out[f, r, 1] = (y + h) * stride + x - h
-                out[f, r, 2] = (y + w) * stride + x + w
-                out[f, r, 3] = (y + w + h) * stride + x + w - h
-            else:
-                out[f, r, 0] = y * stride + x
-                out[f, r, 1] = y * stride + x + w
-                out[f, r, 2] = (y + h) * stride + x
-                out[f, r, 3] = (y + h) * stride + x + w
-    return out
+    rects = np.asarray(rects, dtype=np.int64)
+    x, y, w, h = (rects[..., k] for k in range(4))
+    upright = np.stack([y, y, y + h, y + h], axis=-1), np.stack([x, x + w, x, x + w], axis=-1)
+    slanted = (
+        np.stack([y, y + h, y + w, y + w + h], axis=-1),
+        np.stack([x, x - h, x + w, x + w - h], axis=-1),
+    )
+    turn = np.asarray(tilted, dtype=bool)[:, None, None]
+    return np.where(turn, slanted[0], upright[0]), np.where(turn, slanted[1], upright[1])
 
 
-@njit(cache=True, nogil=True)
-def lbp_offsets(rects, stride):
+def _lbp_corners(rects) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns ``(F, 4, 4)`` of the grid of cell corners of LBP blocks
+    (``rects`` ``(F, 1, 4)``): corner ``(i, j)`` at ``(x + j * w, y + i * h)``."""
+    rects = np.asarray(rects, dtype=np.int64)
+    x, y, w, h = (rects[:, 0, k, None, None] for k in range(4))
+    steps = np.arange(4)
+    rows = np.broadcast_to(y + steps[:, None] * h, (len(rects), 4, 4))
+    cols = np.broadcast_to(x + steps[None, :] * w, (len(rects), 4, 4))
+    return rows, cols
+
+
+def haar_offsets(rects, tilted, stride) -> np.ndarray:
+    """Corner offsets ``(F, 3, 4)`` of Haar rectangles in tables of row length ``stride``
+    (corners as :func:`_haar_corners`)."""
+    rows, cols = _haar_corners(rects, tilted)
+    return np.ascontiguousarray(rows * stride + cols)
+
+
+def lbp_offsets(rects, stride) -> np.ndarray:
     """Offsets ``(F, 4, 4)`` of the grid of cell corners of LBP blocks (``rects`` ``(F, 1, 4)``)."""
-    out = np.empty((rects.shape[0], 4, 4), dtype=np.int64)
-    for f in range(rects.shape[0]):
-        x, y, w, h = rects[f, 0, 0], rects[f, 0, 1], rects[f, 0, 2], rects[f, 0, 3]
-        for i in range(4):
-            for j in range(4):
-                out[f, i, j] = (y + i * h) * stride + x + j * w
-    return out
+    rows, cols = _lbp_corners(rects)
+    return np.ascontiguousarray(rows * stride + cols)
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _rect(t, base, offsets, f, r):
-    """Sum of rectangle ``r`` of feature ``f`` at ``base`` in table ``t`` (exact)."""
-    return (
-        t[base + offsets[f, r, 0]]
-        - t[base + offsets[f, r, 1]]
-        - t[base + offsets[f, r, 2]]
-        + t[base + offsets[f, r, 3]]
-    )
+def _corners(feats, lbp) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of ``feats``' corners: the offsets are ``rows * stride + cols``."""
+    return _lbp_corners(feats[0]) if lbp else _haar_corners(feats[0], feats[2])
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _haar_raw(table, tilted_table, base, f, offsets, weights, tilted):
-    """Weighted rectangle sum of feature ``f`` at ``base`` (float32, OpenCV's order)."""
-    value = np.float32(0)
-    for r in range(3):
-        w = weights[f, r]
-        if r == 2 and w == 0:
-            break  # a two-rectangle feature: its third term is 0
-        if tilted[f]:
-            s = _rect(tilted_table, base, offsets, f, r)
-        else:
-            s = _rect(table, base, offsets, f, r)
-        term = np.float32(s) * w
-        value = term if r == 0 else value + term
-    return value
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _cell(table, base, offsets, f, r, c):
-    """Sum of cell ``(r, c)`` of LBP feature ``f`` (corner offsets ``(F, 4, 4)``)."""
-    return (
-        table[base + offsets[f, r, c]]
-        - table[base + offsets[f, r, c + 1]]
-        - table[base + offsets[f, r + 1, c]]
-        + table[base + offsets[f, r + 1, c + 1]]
-    )
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _lbp_code(table, base, f, offsets):
-    """LBP code (0-255) of feature ``f`` at ``base``."""
-    centre = _cell(table, base, offsets, f, 1, 1)
-    code = 0
-    for r in range(3):
-        for c in range(3):
-            bit = _CELL_BITS[r * 3 + c]
-            if bit != 0 and _cell(table, base, offsets, f, r, c) >= centre:
-                code |= bit
-    return code
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _stage_sum(s, table, tilted_table, base, scale, training, model, feats, offsets):
-    """Sum of stage ``s``'s leaf values at the window at ``base`` (float64).
-
-    ``scale``: the detector's factor, or the trainer's norm when ``training``.
-    """
-    total = 0.0
-    for t in range(model[0][s], model[0][s + 1]):
-        node = model[2][t]
-        while True:
-            f = model[3][node]
-            if model[9]:
-                code = _lbp_code(table, base, f, offsets)
-                left = (model[5][node, code >> 5] >> (code & 31)) & 1 == 1
-            else:
-                value = _haar_raw(table, tilted_table, base, f, offsets, feats[1], feats[2])
-                if training:
-                    value = np.float32(0) if scale == 0 else value / scale
-                    left = value <= model[4][node]
-                else:
-                    left = value * scale < model[4][node]
-            child = model[6][node] if left else model[7][node]
-            if child < 0:
-                total += model[8][-child - 1]
-                break
-            node = child
-    return total
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _scale(vsum, vsqsum, area, training):
-    """(window valid, factor or norm) from the inner rectangle's sum and squared sum.
-
-    Detector (``HaarEvaluator::setWindow``): ``nf = area * sqsum - sum ** 2``; factor
-    ``float32(1 / sqrt(nf))`` (1 when ``nf <= 0``); valid when ``nf > 0`` and
-    ``area * factor < 0.1``. Trainer: norm ``float32(sqrt(nf))``, always valid.
-    """
-    nf = area * float(vsqsum) - float(vsum) * float(vsum)
-    if training:
-        return True, np.float32(math.sqrt(nf))
-    if nf > 0:
-        factor = np.float32(1.0 / math.sqrt(nf))
-        return area * float(factor) < 0.1, factor
-    return False, np.float32(1.0)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _run(table, tilted_table, base, valid, scale, training, model, feats, offsets):
-    """(stages passed, last stage sum) of one window, with early rejection."""
-    n_stages = len(model[1])
-    if not valid:
-        return -1, np.nan
-    score = np.nan
-    for s in range(n_stages):
-        score = _stage_sum(s, table, tilted_table, base, scale, training, model, feats, offsets)
-        if score < model[1][s]:
-            return s, score
-    return n_stages, score
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _window_tables(window, table, padded, tilted_table, need_sq, need_tilted):
-    """Integral tables of one ``(h, w)`` uint8 window into flat per-thread buffers;
-    returns the inner rectangle's ``(sum, squared sum)`` (the latter 0 unless
-    ``need_sq``).
-
-    ``table`` holds ``(h + 1) * (w + 1)`` entries, its first row and column zero. The
-    tilted table is computed over ``h + 1`` zero columns on both sides, where OpenCV's
-    recurrence ``T[Y, X] = T[Y-1, X-1] + T[Y-1, X+1] - T[Y-2, X] + I[Y-1, X-1] +
-    I[Y-2, X-1]`` needs no clipping: ``padded`` (``h * wide``, ``wide = w + 2 * (h + 1)``)
-    holds the window in columns ``h + 1 ...`` and zeros around it, ``tilted_table``
-    (``(h + 1) * wide``, first row zero) the table, column ``X`` at ``X + h``. Row ``Y``
-    is computed only where later rows or the result read it (within ``h - Y`` columns
-    of the window), so entries farther out hold stale values.
-    """
-    h, w = window.shape
-    stride = w + 1
-    for y in range(h):
-        row = 0
-        above = y * stride + 1
-        here = above + stride
-        for x in range(w):
-            row += np.int64(window[y, x])
-            table[here + x] = table[above + x] + row
-    a, b = stride + 1, stride + w - 1
-    c, d = (h - 1) * stride + 1, (h - 1) * stride + w - 1
-    vsum = table[a] - table[b] - table[c] + table[d]
-    vsqsum = 0
-    if need_sq:
-        for y in range(1, h - 1):
-            for x in range(1, w - 1):
-                p = np.int64(window[y, x])
-                vsqsum += p * p
-    if need_tilted:
-        pad = h + 1
-        wide = w + 2 * pad
-        for y in range(h):
-            for x in range(w):
-                padded[y * wide + pad + x] = window[y, x]
-        for j in range(1, wide - 1):
-            tilted_table[wide + j] = padded[j]
-        for y in range(2, h + 1):
-            row = y * wide
-            reach = h - y + 1
-            for j in range(pad - reach, pad + w + reach):
-                v = tilted_table[row - wide + j - 1] + tilted_table[row - wide + j + 1]
-                v += padded[row - wide + j] + padded[row - 2 * wide + j]
-                tilted_table[row + j] = v - tilted_table[row - 2 * wide + j]
-    return vsum, vsqsum
-
-
-@njit(cache=True, nogil=True)
-def _offsets(feats, stride, lbp):
+def _offsets(feats, stride, lbp) -> np.ndarray:
+    """Corner offsets of ``feats`` in tables of row length ``stride``."""
     if lbp:
         return lbp_offsets(feats[0], stride)
     return haar_offsets(feats[0], feats[2], stride)
 
 
-@njit(cache=True, nogil=True)
-def _tilted_shift(offsets, stride, wide, pad, tilted):
+def _tilted_shift(offsets, stride, wide, pad, tilted) -> np.ndarray:
     """Offsets of tilted rectangles moved from row length ``stride`` to the padded
-    tilted buffer of :func:`_window_tables` (row length ``wide``, table column ``X``
-    at ``X + pad - 1``)."""
-    out = offsets.copy()
-    for f in range(offsets.shape[0]):
-        if tilted[f]:
-            for r in range(offsets.shape[1]):
-                for k in range(4):
-                    y, x = divmod(offsets[f, r, k], stride)
-                    out[f, r, k] = y * wide + x + pad - 1
-    return out
+    tilted buffer of ``window_tables`` in ``csrc/window_eval.c`` (row length ``wide``,
+    table column ``X`` at ``X + pad - 1``)."""
+    y, x = np.divmod(offsets, stride)
+    turn = np.asarray(tilted, dtype=bool)[:, None, None]
+    return np.ascontiguousarray(np.where(turn, y * wide + x + pad - 1, offsets))
 
 
-RUN, STAGE_SUMS, FEATURE_VALUES = 0, 1, 2
+def _model_args(model) -> tuple:
+    """The C functions' model arguments (with the arrays that keep them alive)."""
+    arrays = (
+        np.ascontiguousarray(model[0], dtype=np.int64),
+        np.ascontiguousarray(model[1], dtype=np.float64),
+        np.ascontiguousarray(model[2], dtype=np.int64),
+        np.ascontiguousarray(model[3], dtype=np.int64),
+        np.ascontiguousarray(model[4], dtype=np.float32),
+        np.ascontiguousarray(model[5], dtype=np.int64),
+        np.ascontiguousarray(model[6], dtype=np.int64),
+        np.ascontiguousarray(model[7], dtype=np.int64),
+        np.ascontiguousarray(model[8], dtype=np.float64),
+    )
+    stage_bounds, stage_thr, *rest = (ptr(a) for a in arrays)
+    args = (stage_bounds, stage_thr, len(arrays[1]), *rest, int(bool(model[-1])))
+    return args, arrays
 
 
-@njit(parallel=True, cache=True, nogil=True)
+def _feature_arrays(feats) -> tuple[np.ndarray, np.ndarray]:
+    """``feats``' weights (float32) and tilted flags (one byte each), contiguous."""
+    weights = np.ascontiguousarray(feats[1], dtype=np.float32)
+    tilted = np.ascontiguousarray(feats[2], dtype=np.bool_)
+    return weights, tilted
+
+
+def _output(array: np.ndarray, dtype, name: str) -> np.ndarray:
+    """``array`` itself, which the loops write: it must have ``dtype`` and be contiguous."""
+    if not (isinstance(array, np.ndarray) and array.dtype == dtype and array.flags.c_contiguous):
+        raise ValueError(f"{name} must be a C-contiguous {np.dtype(dtype)} array")
+    return array
+
+
 def run_windows(windows, training, need_tilted, model, feats, what, n_blocks, out):
     """Evaluate a stack of ``(n, h, w)`` uint8 windows into ``out`` (float64).
 
@@ -272,45 +151,51 @@ def run_windows(windows, training, need_tilted, model, feats, what, n_blocks, ou
     the detector's value of every feature of ``feats``. Windows are split into
     ``n_blocks`` blocks run in parallel.
     """
+    windows = np.ascontiguousarray(windows, dtype=np.uint8)
+    out = _output(out, np.float64, "out")
     n, h, w = windows.shape
-    lbp = model[-1]
+    if n == 0 or n_blocks < 1:
+        return
+    lbp = bool(model[-1])
     stride = w + 1
     pad = h + 1
     wide = w + 2 * pad
     offsets = _offsets(feats, stride, lbp)
     if need_tilted:
         offsets = _tilted_shift(offsets, stride, wide, pad, feats[2])
-    area = (w - 2) * (h - 2)
-    for b in prange(n_blocks):
+    model_args, _arrays = _model_args(model)
+    weights, tilted = _feature_arrays(feats)
+    tilted_size = (h * wide, (h + 1) * wide) if need_tilted else (1, 1)
+
+    def run(begin, end):
         table = np.zeros((h + 1) * stride, dtype=np.int64)
-        padded = np.zeros(h * wide if need_tilted else 1, dtype=np.int64)
-        tilted_table = np.zeros((h + 1) * wide if need_tilted else 1, dtype=np.int64)
-        for i in range(b * n // n_blocks, (b + 1) * n // n_blocks):
-            vsum, vsqsum = _window_tables(
-                windows[i], table, padded, tilted_table, not lbp, need_tilted
-            )
-            valid, scale = True, np.float32(1.0)
-            if not lbp:
-                valid, scale = _scale(vsum, vsqsum, area, training)
-            if what == RUN:
-                out[i, 0], out[i, 1] = _run(
-                    table, tilted_table, 0, valid, scale, training, model, feats, offsets
-                )
-            elif what == STAGE_SUMS:
-                for s in range(out.shape[1]):
-                    out[i, s] = _stage_sum(
-                        s, table, tilted_table, 0, scale, training, model, feats, offsets
-                    )
-            else:
-                for f in range(out.shape[1]):
-                    if lbp:
-                        out[i, f] = _lbp_code(table, 0, f, offsets)
-                    else:
-                        value = _haar_raw(table, tilted_table, 0, f, offsets, feats[1], feats[2])
-                        out[i, f] = value * scale
+        padded = np.zeros(tilted_size[0], dtype=np.int64)
+        tilted_table = np.zeros(tilted_size[1], dtype=np.int64)
+        lib.fer_run_windows(
+            ptr(windows),
+            n,
+            h,
+            w,
+            int(bool(training)),
+            int(bool(need_tilted)),
+            *model_args,
+            ptr(offsets),
+            ptr(weights),
+            ptr(tilted),
+            int(what),
+            int(n_blocks),
+            ptr(out),
+            out.shape[1],
+            ptr(table),
+            ptr(padded),
+            ptr(tilted_table),
+            begin,
+            end,
+        )
+
+    parallel_for(int(n_blocks), run)
 
 
-@njit(parallel=True, cache=True, nogil=True)
 def run_grid(tables, stride, size, step, model, feats, passed, score):
     """Evaluate the windows of one image on a ``step``-pixel grid, as the detector.
 
@@ -320,56 +205,37 @@ def run_grid(tables, stride, size, step, model, feats, passed, score):
     ``(width, height)``. Writes ``passed`` and ``score`` ``(ny, nx)`` for the window at
     ``(j * step, i * step)``; rows run in parallel.
     """
+    table, sqsum, tilted_table = (np.ascontiguousarray(t, dtype=np.float64) for t in tables)
+    passed = _output(passed, np.int64, "passed")
+    score = _output(score, np.float64, "score")
     ny, nx = passed.shape
     w, h = size
-    lbp = model[-1]
-    offsets = _offsets(feats, stride, lbp)
-    table, sqsum, tilted_table = tables[0], tables[1], tables[2]
-    area = (w - 2) * (h - 2)
-    inner = (stride + 1, stride + w - 1, (h - 1) * stride + 1, (h - 1) * stride + w - 1)
-    for i in prange(ny):
-        for j in range(nx):
-            base = i * step * stride + j * step
-            valid, scale = True, np.float32(1.0)
-            if not lbp:
-                a, b, c, d = base + inner[0], base + inner[1], base + inner[2], base + inner[3]
-                vsum = table[a] - table[b] - table[c] + table[d]
-                vsqsum = sqsum[a] - sqsum[b] - sqsum[c] + sqsum[d]
-                valid, scale = _scale(vsum, vsqsum, area, False)
-            passed[i, j], score[i, j] = _run(
-                table, tilted_table, base, valid, scale, False, model, feats, offsets
-            )
+    offsets = _offsets(feats, stride, bool(model[-1]))
+    model_args, _arrays = _model_args(model)
+    weights, tilted = _feature_arrays(feats)
+    parallel_for(
+        ny,
+        lambda begin, end: lib.fer_run_grid(
+            ptr(table),
+            ptr(sqsum),
+            ptr(tilted_table),
+            int(stride),
+            int(w),
+            int(h),
+            int(step),
+            *model_args,
+            ptr(offsets),
+            ptr(weights),
+            ptr(tilted),
+            nx,
+            ptr(passed),
+            ptr(score),
+            begin,
+            end,
+        ),
+    )
 
 
-@njit(cache=True, nogil=True)
-def _band_tables(pixels, start, cols, rows, table, sqsum, need_sq):
-    """Integral tables of the ``rows x cols`` uint8 image at ``pixels[start:]`` into flat
-    buffers of row length ``cols + 1`` (first row and column zero); the squared-sum
-    table only when ``need_sq``."""
-    stride = cols + 1
-    for x in range(stride):
-        table[x] = 0
-        if need_sq:
-            sqsum[x] = 0
-    for y in range(rows):
-        here = (y + 1) * stride
-        above = y * stride
-        table[here] = 0
-        src = start + y * cols
-        row = 0
-        for x in range(cols):
-            row += np.int64(pixels[src + x])
-            table[here + x + 1] = table[above + x + 1] + row
-        if need_sq:
-            sqsum[here] = 0
-            row = 0
-            for x in range(cols):
-                p = np.int64(pixels[src + x])
-                row += p * p
-                sqsum[here + x + 1] = sqsum[above + x + 1] + row
-
-
-@njit(parallel=True, cache=True, nogil=True)
 def run_bands(pixels, jobs, parts, size, training, model, feats, passed):
     """Evaluate grids of windows of images held in one flat uint8 buffer.
 
@@ -383,34 +249,42 @@ def run_bands(pixels, jobs, parts, size, training, model, feats, passed):
     ``parts``: bounds of the runs of jobs the parallel threads take; ``size``: the
     window's ``(width, height)``.
     """
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    jobs = np.ascontiguousarray(jobs, dtype=np.int64)
+    parts = np.ascontiguousarray(parts, dtype=np.int64)
+    passed = _output(passed, np.int64, "passed")
     w, h = size
-    lbp = model[-1]
-    area = (w - 2) * (h - 2)
-    for p in prange(len(parts) - 1):
-        largest = 1
-        for j in range(parts[p], parts[p + 1]):
-            largest = max(largest, (jobs[j, 2] + 1) * (jobs[j, 1] + 1))
+    lbp = bool(model[-1])
+    rows, cols = (np.ascontiguousarray(c, dtype=np.int64) for c in _corners(feats, lbp))
+    model_args, _arrays = _model_args(model)
+    weights, tilted = _feature_arrays(feats)
+
+    def run(begin, end):
+        # Scratch for the range's largest band (parts are runs of consecutive jobs).
+        bands = jobs[parts[begin] : parts[end]]
+        largest = max(1, int(((bands[:, 2] + 1) * (bands[:, 1] + 1)).max(initial=0)))
         table = np.empty(largest, dtype=np.int64)
         sqsum = np.empty(1 if lbp else largest, dtype=np.int64)
-        # The bands of one image follow each other and share its row length.
-        stride = jobs[parts[p], 1] + 1
-        offsets = _offsets(feats, stride, lbp)
-        for j in range(parts[p], parts[p + 1]):
-            start, cols, rows, x0, dx, nx, dy, ny, at = jobs[j]
-            _band_tables(pixels, start, cols, rows, table, sqsum, not lbp)
-            if cols + 1 != stride:
-                stride = cols + 1
-                offsets = _offsets(feats, stride, lbp)
-            a, b = stride + 1, stride + w - 1
-            c, d = (h - 1) * stride + 1, (h - 1) * stride + w - 1
-            for iy in range(ny):
-                for ix in range(nx):
-                    base = iy * dy * stride + x0 + ix * dx
-                    valid, scale = True, np.float32(1.0)
-                    if not lbp:
-                        vsum = table[base + a] - table[base + b] - table[base + c] + table[base + d]
-                        vsq = sqsum[base + a] - sqsum[base + b] - sqsum[base + c] + sqsum[base + d]
-                        valid, scale = _scale(vsum, vsq, area, training)
-                    passed[at + iy * nx + ix] = _run(
-                        table, table, base, valid, scale, training, model, feats, offsets
-                    )[0]
+        offsets = np.empty(max(1, rows.size), dtype=np.int64)
+        lib.fer_run_bands(
+            ptr(pixels),
+            ptr(jobs),
+            ptr(parts),
+            int(w),
+            int(h),
+            int(bool(training)),
+            *model_args,
+            ptr(rows),
+            ptr(cols),
+            rows.size,
+            ptr(weights),
+            ptr(tilted),
+            ptr(passed),
+            ptr(table),
+            ptr(sqsum),
+            ptr(offsets),
+            begin,
+            end,
+        )
+
+    parallel_for(len(parts) - 1, run)

@@ -32,8 +32,8 @@ the old ``CvBoost`` / ``CvDTree`` of OpenCV's ml module:
   negatives' false-alarm rate at that threshold is at most
   ``max_false_alarm_rate``, or after ``max_weak_count`` trees.
 
-The best-split search is OpenCV's loops, compiled (``numba``, see
-``_kernels.py``): per feature, walk the node's samples in sorted order
+The best-split search is OpenCV's loops, compiled (C built at install, see
+``_kernels.py`` and ``csrc/split_search.c``): per feature, walk the node's samples in sorted order
 accumulating the left/right sums in float64 exactly as ``find_split_ord_reg``
 and its siblings do, and keep the first best threshold; features run in
 parallel on PyTorch's thread count, and the first best feature (qualities
@@ -397,7 +397,7 @@ _KINDS = {"reg": 0, "gini": 1, "misclass": 2}
 
 
 def _kernels():
-    """The compiled split-search loops, imported on first use (numba loads slowly)."""
+    """The compiled split-search loops (imported on first use: they load a shared library)."""
     from . import _kernels
 
     return _kernels

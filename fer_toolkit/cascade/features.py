@@ -506,7 +506,7 @@ class HaarFeatures(_FeatureTable):
         block by block, every stage (the cascade trainer), pays for it once. The
         caller has checked that the features fit the ``width x height`` window.
         """
-        from . import _kernels  # numba: imported on first use
+        from . import _kernels  # the compiled loops: imported on first use
 
         crow, cols, coefs = self._linear_map(width + 1, (width + 1) * (height + 1))
         dtype = np.float32 if self._exact_in_float32(width, height, crow, coefs) else np.float64
@@ -652,7 +652,7 @@ class LBPFeatures(_FeatureTable):
         """``values(batch, idx)``: :meth:`evaluate`'s codes of features ``idx`` (all when
         None) on a CPU batch, feature-major ``(k, n)``; the caller has checked that the
         features fit the ``width x height`` window."""
-        from . import _kernels  # numba: imported on first use
+        from . import _kernels  # the compiled loops: imported on first use
 
         bits = self.CELL_BITS.astype(np.int64)
         # Samples last: each corner of the integral images is one contiguous run.

@@ -6,7 +6,7 @@ a :class:`Cascade` is a window size, a feature type, its training parameters, a 
 
 Evaluation follows ``modules/objdetect/src/cascadedetect.cpp`` to the bit, so that a
 window the cascade accepts here is one ``cv2.CascadeClassifier`` accepts. It runs in
-compiled loops (numba, parallel over windows or image rows; ``n_threads`` as in
+compiled C loops (parallel over windows or image rows; ``n_threads`` as in
 :func:`~fer_toolkit.utils.threads.resolve_num_threads`), window by window and stage by
 stage with early rejection:
 
@@ -68,11 +68,11 @@ def _is_int(value) -> bool:
 
 @contextlib.contextmanager
 def _compiled(n_threads):
-    """The compiled evaluator (numba, imported on first use) on its thread count within
-    the block, numba's count restored after it: yields ``(module, threads)``."""
-    from . import _kernels, _scan_kernels
+    """The compiled evaluator (C through ctypes, loaded on first use) on its thread count
+    within the block, the count restored after it: yields ``(module, threads)``."""
+    from . import _native, _scan_kernels
 
-    with _kernels.limit_threads(n_threads) as threads:
+    with _native.limit_threads(n_threads) as threads:
         yield _scan_kernels, threads
 
 

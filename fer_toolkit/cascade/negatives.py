@@ -546,7 +546,7 @@ def mine_negatives(
     >>> mined.samples.shape, mined.tried, mined.acceptance_ratio, mined.stop
     ((5, 12, 12), 5, 1.0, 'filled')
     """
-    from ._kernels import get_num_threads  # numba's count, which the trainer sets
+    from ._native import get_num_threads  # the compiled loops' count, which the trainer sets
 
     height, width = cascade.height, cascade.width
     found: list[np.ndarray] = []

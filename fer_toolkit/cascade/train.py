@@ -273,7 +273,7 @@ def train_cascade(
         this value (negative: never).
     device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
         Where the stages' feature values are computed: ``"cpu"`` with compiled
-        loops (numba; PyTorch is not imported), ``"cuda"`` with PyTorch on the GPU.
+        loops (C; PyTorch is not imported), ``"cuda"`` with PyTorch on the GPU.
         Boosting and the split search run on the CPU either way, and the cascade
         is the same. ``"auto"`` is ``"cuda"`` when PyTorch sees a GPU; it imports
         PyTorch to ask only when PyTorch is imported already or a GPU driver is
@@ -365,9 +365,9 @@ def train_cascade(
         max_neg_windows=max_neg_windows,
         emit=progress or (lambda line: None),
     )
-    from . import _kernels  # numba: imported on first use
+    from . import _native  # the compiled loops' threads: imported on first use
 
-    with _kernels.limit_threads(num_threads):
+    with _native.limit_threads(num_threads):
         return trainer.run(vec, bg)
 
 

@@ -430,8 +430,9 @@ def limit_threads(n_threads=None, work: str = "small", pool=None):
         small kernels (and when in doubt).
     pool : (callable, callable) or None, default=None
         The thread pool's ``(get_num_threads, set_num_threads)``; None for
-        PyTorch's. The cascade trainer passes numba's. The count before the
-        block is the most the block uses.
+        PyTorch's. The cascade trainer passes its compiled loops'
+        (``fer_toolkit.cascade._native``). The count before the block is the most the
+        block uses.
 
     Examples
     --------

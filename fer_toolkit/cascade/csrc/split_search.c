@@ -1,0 +1,495 @@
+/* The cascade trainer's split search and feature values: OpenCV's loops in C.
+ *
+ * Each split function is one of OpenCV's loops from old_ml_boost.cpp
+ * (CvBoostTree::find_split_ord_reg / find_split_ord_class / find_split_cat_reg /
+ * find_split_cat_class and calc_node_value), with the same float64 accumulations in
+ * the same order, for features [begin, end) of a block: the Python side
+ * (fer_toolkit/cascade/_kernels.py) runs disjoint ranges on several threads. Features
+ * are independent, and the choice among them is made by the caller, so results do not
+ * depend on the number of threads.
+ *
+ * Nodes are given by node_of: the index of the node each training sample belongs to,
+ * -1 for samples in no node being split. A node's samples are visited in increasing
+ * sample index, as OpenCV keeps them. Kinds: 0 regression (GAB, LB; the responses are
+ * `resp`), 1 Gini (RAB), 2 misclassification (DAB; the labels 0/1 are `lab`).
+ *
+ * Built with -ffp-contract=off: no multiply-add is fused, so every sum rounds as
+ * OpenCV's does. */
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { REG = 0, GINI = 1, MISCLASS = 2, N_CATEGORIES = 256 };
+
+/* Python's max(a, b): a unless b is larger. */
+static inline double py_max(double a, double b) { return b > a ? b : a; }
+
+/* Per node: weight of class 0 and of class 1, summed in sample order. out (n_nodes, 2). */
+void fer_class_sums(const int32_t *node_of, int64_t n, int64_t n_nodes, const double *weights,
+                    const int64_t *labels, double *out) {
+    memset(out, 0, sizeof(double) * 2 * n_nodes);
+    for (int64_t i = 0; i < n; i++) {
+        int32_t j = node_of[i];
+        if (j >= 0) out[2 * j + labels[i]] += weights[i];
+    }
+}
+
+/* Per node: sum of w, of t * w and of t * t * w, in sample order. out (n_nodes, 3). */
+void fer_reg_sums(const int32_t *node_of, int64_t n, int64_t n_nodes, const double *weights,
+                  const double *responses, double *out) {
+    memset(out, 0, sizeof(double) * 3 * n_nodes);
+    for (int64_t i = 0; i < n; i++) {
+        int32_t j = node_of[i];
+        if (j >= 0) {
+            double w = weights[i], t = responses[i];
+            out[3 * j] += w;
+            out[3 * j + 1] += t * w;
+            out[3 * j + 2] += t * t * w;
+        }
+    }
+}
+
+/* The ordered (Haar) split search of feature rows [begin, end), for one index type of
+ * `order` (uint16 when there are fewer than 65536 samples, else int32). */
+#define ORDERED_SPLITS(NAME, INDEX)                                                          \
+    void NAME(const float *values, const INDEX *order, int64_t n, const int32_t *node_of,     \
+              int64_t n_nodes, const double *init, const double *weights, const double *resp, \
+              const int64_t *lab, int64_t kind, float eps, double *best_q, int64_t *best_k,   \
+              int64_t begin, int64_t end) {                                                   \
+        for (int64_t f = begin; f < end; f++) {                                               \
+            const float *v_f = values + f * n;                                                \
+            const INDEX *o_f = order + f * n;                                                 \
+            for (int64_t j = 0; j < n_nodes; j++) {                                           \
+                double best = -INFINITY;                                                      \
+                int64_t best_at = -1, prev_k = 0;                                             \
+                int have = 0;                                                                 \
+                float prev_v = v_f[0];                                                        \
+                if (kind == REG) {                                                            \
+                    double left_w = 0.0, right_w = init[2 * j];                               \
+                    double lsum = 0.0, rsum = init[2 * j + 1];                                \
+                    for (int64_t k = 0; k < n; k++) {                                         \
+                        int64_t idx = o_f[k];                                                 \
+                        if (node_of[idx] != j) continue;                                      \
+                        float v = v_f[k];                                                     \
+                        if (have && prev_v + eps < v) {                                       \
+                            double val = (lsum * lsum * right_w + rsum * rsum * left_w) /     \
+                                         (left_w * right_w);                                  \
+                            if (best < val) {                                                 \
+                                best = val;                                                   \
+                                best_at = prev_k;                                             \
+                            }                                                                 \
+                        }                                                                     \
+                        double w = weights[idx], t = resp[idx] * w;                           \
+                        left_w += w;                                                          \
+                        right_w -= w;                                                         \
+                        lsum += t;                                                            \
+                        rsum -= t;                                                            \
+                        prev_v = v;                                                           \
+                        prev_k = k;                                                           \
+                        have = 1;                                                             \
+                    }                                                                         \
+                } else {                                                                      \
+                    double lcw0 = 0.0, lcw1 = 0.0, rcw0 = init[2 * j], rcw1 = init[2 * j + 1]; \
+                    double left_w = 0.0, right_w = rcw0 + rcw1;                               \
+                    double lsum2 = 0.0, rsum2 = rcw0 * rcw0 + rcw1 * rcw1;                    \
+                    for (int64_t k = 0; k < n; k++) {                                         \
+                        int64_t idx = o_f[k];                                                 \
+                        if (node_of[idx] != j) continue;                                      \
+                        float v = v_f[k];                                                     \
+                        if (have && prev_v + eps < v) {                                       \
+                            double val = kind == GINI ? (lsum2 * right_w + rsum2 * left_w) /  \
+                                                            (left_w * right_w)                \
+                                                      : py_max(lcw0 + rcw1, lcw1 + rcw0);     \
+                            if (best < val) {                                                 \
+                                best = val;                                                   \
+                                best_at = prev_k;                                             \
+                            }                                                                 \
+                        }                                                                     \
+                        double w = weights[idx];                                              \
+                        int positive = lab[idx] == 1;                                         \
+                        if (kind == GINI) {                                                   \
+                            double w2 = w * w;                                                \
+                            left_w += w;                                                      \
+                            right_w -= w;                                                     \
+                            if (positive) {                                                   \
+                                lsum2 += 2 * lcw1 * w + w2;                                   \
+                                rsum2 -= 2 * rcw1 * w - w2;                                   \
+                            } else {                                                          \
+                                lsum2 += 2 * lcw0 * w + w2;                                   \
+                                rsum2 -= 2 * rcw0 * w - w2;                                   \
+                            }                                                                 \
+                        }                                                                     \
+                        if (positive) {                                                       \
+                            lcw1 += w;                                                        \
+                            rcw1 -= w;                                                        \
+                        } else {                                                              \
+                            lcw0 += w;                                                        \
+                            rcw0 -= w;                                                        \
+                        }                                                                     \
+                        prev_v = v;                                                           \
+                        prev_k = k;                                                           \
+                        have = 1;                                                             \
+                    }                                                                         \
+                }                                                                             \
+                best_q[f * n_nodes + j] = best;                                               \
+                best_k[f * n_nodes + j] = best_at;                                            \
+            }                                                                                 \
+        }                                                                                     \
+    }
+
+ORDERED_SPLITS(fer_ordered_splits_u16, uint16_t)
+ORDERED_SPLITS(fer_ordered_splits_i32, int32_t)
+
+/* Stable insertion sort of order[lo..hi) by key (the entries start in index order). */
+static inline void insertion_sort(const double *key, int64_t *order, int64_t lo, int64_t hi) {
+    for (int64_t i = lo + 1; i < hi; i++) {
+        int64_t c = order[i], j = i;
+        double k = key[c];
+        while (j > lo && key[order[j - 1]] > k) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = c;
+    }
+}
+
+/* A stable ascending argsort of key[0..n) into order, fast for keys that are mostly 0,
+ * the minimum or the maximum (categories of one class, mean response exactly -1 or 1,
+ * and empty ones are most of an LBP feature's). Each key falls into one of five groups,
+ * in key order: the minimum, other negatives, zeros, other positives, the maximum; the
+ * keys are placed group by group in index order without branching, then only the other
+ * negatives and positives are sorted, by insertion. Returns -1 when out of memory. */
+int fer_stable_order(const double *key, int64_t n, int64_t *order) {
+    if (n == 0) return 0;
+    unsigned char small[N_CATEGORIES], *group = n <= N_CATEGORIES ? small : malloc(n);
+    if (!group) return -1;
+    double low = key[0], high = key[0];
+    for (int64_t c = 0; c < n; c++) {
+        low = key[c] < low ? key[c] : low;
+        high = key[c] > high ? key[c] : high;
+    }
+    /* Counted in registers: a count in memory would wait on its own last store. */
+    int64_t n_low = 0, n_neg = 0, n_zero = 0, n_pos = 0;
+    for (int64_t c = 0; c < n; c++) {
+        double k = key[c];
+        int is_low = k == low, is_high = !is_low & (k == high);
+        int other = !is_low & !is_high, neg = other & (k < 0), zero = other & (k == 0);
+        int pos = other & !neg & !zero;
+        group[c] = (unsigned char)(4 * is_high + neg + 2 * zero + 3 * pos);
+        n_low += is_low;
+        n_neg += neg;
+        n_zero += zero;
+        n_pos += pos;
+    }
+    int64_t start[5] = {0, n_low, n_low + n_neg, n_low + n_neg + n_zero, 0};
+    start[4] = start[3] + n_pos;
+    int64_t fill[5] = {start[0], start[1], start[2], start[3], start[4]};
+    for (int64_t c = 0; c < n; c++) order[fill[group[c]]++] = c;
+    insertion_sort(key, order, start[1], start[2]);
+    insertion_sort(key, order, start[3], start[4]);
+    if (group != small) free(group);
+    return 0;
+}
+
+/* One feature's category sums for node j and the order OpenCV sorts them in.
+ *
+ * values: the feature's codes (float32, n samples). Regression: s0 the categories'
+ * weights, s1 their mean * weight (OpenCV's "unnormalised" sums), ordered by mean
+ * response; totals: weight and raw weighted response. Classification: s0/s1 the
+ * class-0/class-1 weights, ordered by class-1 weight; totals: the class totals. Ties
+ * keep category order. s0, s1: 256 doubles; order: 256 int64; totals: 2 doubles. */
+void fer_category_order(const float *values, int64_t n, const int32_t *node_of, int64_t j,
+                        const double *weights, const double *resp, const int64_t *lab,
+                        int64_t kind, double *s0, double *s1, int64_t *order, double *totals) {
+    memset(s0, 0, sizeof(double) * N_CATEGORIES);
+    memset(s1, 0, sizeof(double) * N_CATEGORIES);
+    for (int64_t i = 0; i < n; i++) {
+        if (node_of[i] != j) continue;
+        int c = (int)values[i];
+        double w = weights[i];
+        if (kind == REG) {
+            s1[c] = s1[c] + resp[i] * w;
+            s0[c] = s0[c] + w;
+        } else if (lab[i] == 1) {
+            s1[c] += w;
+        } else {
+            s0[c] += w;
+        }
+    }
+    double total0 = 0.0, total1 = 0.0;
+    for (int c = 0; c < N_CATEGORIES; c++) {
+        total0 += s0[c];
+        total1 += s1[c];
+        if (kind == REG) s1[c] = fabs(s0[c]) > DBL_EPSILON ? s1[c] / s0[c] : 0.0;
+    }
+    fer_stable_order(s1, N_CATEGORIES, order);
+    if (kind == REG)
+        for (int c = 0; c < N_CATEGORIES; c++) s1[c] *= s0[c];
+    totals[0] = total0;
+    totals[1] = total1;
+}
+
+/* Best left subset of every (feature, node) of feature rows [begin, end) of a block of
+ * LBP codes (values (F, n) float32): the best quality (-inf when none) into best_q and
+ * the position in the category order of the last category sent left into best_k
+ * (fer_category_order gives that order). Returns -1 when out of memory.
+ *
+ * The same sums and scan as fer_category_order followed by OpenCV's loop over the 256
+ * categories, visiting only the categories some sample of the node has: the others
+ * weigh 0, so OpenCV's loop skips them and adding their zero sums changes no total.
+ * They hold key 0, so in the stable order they sit after the negative keys and before
+ * the positive ones, among the zero keys by category; counting them gives each visited
+ * category's position in the full order. */
+int fer_categorical_splits(const float *values, int64_t n, const int32_t *node_of,
+                           int64_t n_nodes, const double *weights, const double *resp,
+                           const int64_t *lab, int64_t kind, double *best_q, int64_t *best_k,
+                           int64_t begin, int64_t end) {
+    const double eps = FLT_EPSILON;
+    /* The samples of each node in increasing index, with their weight and weighted
+     * response (regression) or class. */
+    int64_t *first = calloc(n_nodes + 1, sizeof(int64_t));
+    int64_t *members = malloc(sizeof(int64_t) * (n + 1));
+    double *w_of = malloc(sizeof(double) * (n + 1)), *t_of = malloc(sizeof(double) * (n + 1));
+    if (!first || !members || !w_of || !t_of) {
+        free(first), free(members), free(w_of), free(t_of);
+        return -1;
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (node_of[i] >= 0) first[node_of[i] + 1]++;
+    for (int64_t j = 0; j < n_nodes; j++) first[j + 1] += first[j];
+    for (int64_t i = 0, *fill = first; i < n; i++) {
+        int32_t j = node_of[i];
+        if (j < 0) continue;
+        int64_t at = fill[j]++;
+        members[at] = i;
+        w_of[at] = weights[i];
+        t_of[at] = kind == REG ? resp[i] * weights[i] : (double)(lab[i] == 1);
+    }
+    for (int64_t j = n_nodes; j > 0; j--) first[j] = first[j - 1];
+    first[0] = 0;
+
+    double s0[N_CATEGORIES] = {0}, s1[N_CATEGORIES] = {0}, key[N_CATEGORIES];
+    int64_t cats[N_CATEGORIES], order[N_CATEGORIES];
+    for (int64_t f = begin; f < end; f++) {
+        const float *codes = values + f * n;
+        for (int64_t j = 0; j < n_nodes; j++) {
+            uint64_t seen[4] = {0, 0, 0, 0};
+            for (int64_t m = first[j]; m < first[j + 1]; m++) {
+                int c = (int)codes[members[m]];
+                double w = w_of[m];
+                if (kind == REG) {
+                    s1[c] = s1[c] + t_of[m];
+                    s0[c] = s0[c] + w;
+                } else if (t_of[m] != 0) {
+                    s1[c] += w;
+                } else {
+                    s0[c] += w;
+                }
+                seen[c >> 6] |= 1ull << (c & 63);
+            }
+            int64_t k = 0;
+            double total0 = 0.0, total1 = 0.0;
+            for (int word = 0; word < 4; word++) {
+                for (uint64_t bits = seen[word]; bits; bits &= bits - 1) {
+                    int c = word * 64 + __builtin_ctzll(bits);
+                    total0 += s0[c];
+                    total1 += s1[c];
+                    if (kind == REG)
+                        key[k] = fabs(s0[c]) > DBL_EPSILON ? s1[c] / s0[c] : 0.0;
+                    else
+                        key[k] = s1[c];
+                    cats[k++] = c;
+                }
+            }
+            fer_stable_order(key, k, order);
+            int64_t unseen = N_CATEGORIES - k;
+            double best = -INFINITY, left_w = 0.0;
+            int64_t best_at = -1;
+            double lsum = 0.0, rsum = total1, right_w = total0;
+            double lcw0 = 0.0, lcw1 = 0.0, rcw0 = total0, rcw1 = total1;
+            if (kind != REG) right_w = rcw0 + rcw1;
+            for (int64_t r = 0; r < k; r++) {
+                int64_t at = order[r], c = cats[at];
+                double kv = key[at];
+                /* Position in the full order: the unseen categories (key 0) before c. */
+                int64_t pos = r + (kv > 0 ? unseen : kv < 0 ? 0 : c - at);
+                if (pos >= N_CATEGORIES - 1) break;
+                double val;
+                if (kind == REG) {
+                    double ni = s0[c];
+                    if (!(ni > eps)) continue;
+                    double s = kv * ni;
+                    lsum += s;
+                    left_w += ni;
+                    rsum -= s;
+                    right_w -= ni;
+                    if (!(left_w > eps && right_w > eps)) continue;
+                    val = (lsum * lsum * right_w + rsum * rsum * left_w) / (left_w * right_w);
+                } else {
+                    double w0 = s0[c], w1 = s1[c], weight = w0 + w1;
+                    if (weight < eps) continue;
+                    lcw0 += w0;
+                    rcw0 -= w0;
+                    lcw1 += w1;
+                    rcw1 -= w1;
+                    if (kind == GINI) {
+                        double lsum2 = lcw0 * lcw0 + lcw1 * lcw1;
+                        double rsum2 = rcw0 * rcw0 + rcw1 * rcw1;
+                        left_w += weight;
+                        right_w -= weight;
+                        if (!(left_w > eps && right_w > eps)) continue;
+                        val = (lsum2 * right_w + rsum2 * left_w) / (left_w * right_w);
+                    } else {
+                        val = py_max(lcw0 + rcw1, lcw1 + rcw0);
+                    }
+                }
+                if (best < val) {
+                    best = val;
+                    best_at = pos;
+                }
+            }
+            for (int64_t r = 0; r < k; r++) s0[cats[r]] = s1[cats[r]] = 0.0;
+            best_q[f * n_nodes + j] = best;
+            best_k[f * n_nodes + j] = best_at;
+        }
+    }
+    free(first), free(members), free(w_of), free(t_of);
+    return 0;
+}
+
+/* Rows [begin, end) of a stable argsort of float32 rows (no NaN): an LSD radix sort on
+ * the order-preserving unsigned image of each float (-0.0 taken as 0.0), 8 bits per
+ * pass, skipping passes where every key has the same digit. Writes each row's sample
+ * order into out and the values in that order into sorted_out (which may be values). */
+#define ARGSORT_ROWS(NAME, INDEX)                                                            \
+    int NAME(const float *values, int64_t n, INDEX *out, float *sorted_out, int64_t begin,   \
+             int64_t end) {                                                                  \
+        uint32_t *keys = malloc(sizeof(uint32_t) * 2 * (n + 1));                             \
+        int32_t *idx = malloc(sizeof(int32_t) * 2 * (n + 1));                                \
+        if (!keys || !idx) {                                                                 \
+            free(keys);                                                                      \
+            free(idx);                                                                       \
+            return -1;                                                                       \
+        }                                                                                    \
+        uint32_t *spare_keys = keys + n + 1;                                                 \
+        int32_t *spare_idx = idx + n + 1;                                                    \
+        int64_t counts[4][256];                                                              \
+        for (int64_t f = begin; f < end; f++) {                                              \
+            const uint32_t *bits = (const uint32_t *)(values + f * n);                       \
+            memset(counts, 0, sizeof(counts));                                               \
+            for (int64_t i = 0; i < n; i++) {                                                \
+                uint32_t u = bits[i];                                                        \
+                if (u == 0x80000000u) u = 0;                                                 \
+                uint32_t k = (u >> 31) ? ~u : (u | 0x80000000u);                             \
+                keys[i] = k;                                                                 \
+                idx[i] = (int32_t)i;                                                         \
+                for (int p = 0; p < 4; p++) counts[p][(k >> (8 * p)) & 255]++;               \
+            }                                                                                \
+            uint32_t *src_k = keys, *dst_k = spare_keys;                                     \
+            int32_t *src_i = idx, *dst_i = spare_idx;                                        \
+            for (int p = 0; p < 4; p++) {                                                    \
+                int shift = 8 * p;                                                           \
+                if (n == 0 || counts[p][(src_k[0] >> shift) & 255] == n) continue;           \
+                int64_t total = 0;                                                           \
+                for (int d = 0; d < 256; d++) {                                              \
+                    int64_t c = counts[p][d];                                                \
+                    counts[p][d] = total;                                                    \
+                    total += c;                                                              \
+                }                                                                            \
+                for (int64_t i = 0; i < n; i++) {                                            \
+                    uint32_t k = src_k[i];                                                   \
+                    int64_t at = counts[p][(k >> shift) & 255]++;                            \
+                    dst_k[at] = k;                                                           \
+                    dst_i[at] = src_i[i];                                                    \
+                }                                                                            \
+                uint32_t *tk = src_k;                                                        \
+                src_k = dst_k;                                                               \
+                dst_k = tk;                                                                  \
+                int32_t *ti = src_i;                                                         \
+                src_i = dst_i;                                                               \
+                dst_i = ti;                                                                  \
+            }                                                                                \
+            /* dst_k is free now: gather the values there first (sorted_out may be values). */ \
+            for (int64_t i = 0; i < n; i++) dst_k[i] = bits[src_i[i]];                       \
+            uint32_t *sorted_bits = (uint32_t *)(sorted_out + f * n);                        \
+            for (int64_t i = 0; i < n; i++) {                                                \
+                out[f * n + i] = (INDEX)src_i[i];                                            \
+                sorted_bits[i] = dst_k[i];                                                   \
+            }                                                                                \
+        }                                                                                    \
+        free(keys);                                                                          \
+        free(idx);                                                                           \
+        return 0;                                                                            \
+    }
+
+ARGSORT_ROWS(fer_argsort_rows_u16, uint16_t)
+ARGSORT_ROWS(fer_argsort_rows_i32, int32_t)
+
+/* LBP codes of features rects[begin:end] ((k, 4) int32 x, y, w, h) on integral images
+ * sums ((h + 1, w + 1, n) int32, samples last); bits[r * 3 + c] is the code bit of cell
+ * (r, c), set when the cell's sum is at least the centre's. Writes out (k, n) float32. */
+void fer_lbp_codes(const int32_t *sums, int64_t rows, int64_t cols, int64_t n,
+                   const int32_t *rects, const int64_t *bits, float *out, int64_t begin,
+                   int64_t end) {
+    (void)rows;
+    int32_t bit[9];
+    for (int i = 0; i < 9; i++) bit[i] = (int32_t)bits[i];
+    for (int64_t f = begin; f < end; f++) {
+        int64_t x = rects[4 * f], y = rects[4 * f + 1], w = rects[4 * f + 2], h = rects[4 * f + 3];
+        /* The 4 x 4 grid of cell corners: each a contiguous run over the samples. */
+        const int32_t *p[4][4];
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++) p[i][j] = sums + ((y + i * h) * cols + x + j * w) * n;
+        float *dest = out + f * n;
+        for (int64_t s = 0; s < n; s++) {
+            int32_t cell[9];
+            for (int r = 0; r < 3; r++)
+                for (int c = 0; c < 3; c++)
+                    cell[r * 3 + c] = p[r][c][s] - p[r][c + 1][s] - p[r + 1][c][s] +
+                                      p[r + 1][c + 1][s];
+            int32_t code = 0;
+            for (int i = 0; i < 9; i++) code |= cell[i] >= cell[4] ? bit[i] : 0;
+            dest[s] = (float)code;
+        }
+    }
+}
+
+/* Haar feature values of the samples whose integral tables are planes ((m, n), samples
+ * last, float32 or float64 as coefs). Feature f is the linear map coefs[crow[f] ..
+ * crow[f + 1]) over the rows cols[crow[f] .. crow[f + 1]), rounded once to float32 and,
+ * with normalize, divided in float32 by norm (value 0 where the norm is 0). Writes
+ * feature feats[r] into row r of out ((k, n) float32), for rows r in [begin, end), in
+ * blocks of samples so that a block of every table row stays in cache. */
+#define HAAR_VALUES(NAME, REAL)                                                              \
+    void NAME(const REAL *planes, int64_t n, const int64_t *crow, const int64_t *cols,        \
+             const REAL *coefs, const int64_t *feats, const float *norm, int64_t normalize,  \
+             float *out, int64_t begin, int64_t end) {                                       \
+        enum { BLOCK = 256 };                                                                \
+        REAL acc[BLOCK];                                                                     \
+        for (int64_t s0 = 0; s0 < n; s0 += BLOCK) {                                          \
+            int64_t m = n - s0 < BLOCK ? n - s0 : BLOCK;                                     \
+            for (int64_t r = begin; r < end; r++) {                                          \
+                int64_t f = feats[r];                                                        \
+                for (int64_t s = 0; s < m; s++) acc[s] = 0;                                  \
+                for (int64_t j = crow[f]; j < crow[f + 1]; j++) {                            \
+                    REAL c = coefs[j];                                                       \
+                    const REAL *row = planes + cols[j] * n + s0;                             \
+                    for (int64_t s = 0; s < m; s++) acc[s] += c * row[s];                    \
+                }                                                                            \
+                float *dest = out + r * n + s0;                                              \
+                if (normalize) {                                                             \
+                    for (int64_t s = 0; s < m; s++) {                                        \
+                        float d = norm[s0 + s];                                              \
+                        dest[s] = d != 0 ? (float)acc[s] / d : 0.0f;                         \
+                    }                                                                        \
+                } else {                                                                     \
+                    for (int64_t s = 0; s < m; s++) dest[s] = (float)acc[s];                 \
+                }                                                                            \
+            }                                                                                \
+        }                                                                                    \
+    }
+
+HAAR_VALUES(fer_haar_values_f32, float)
+HAAR_VALUES(fer_haar_values_f64, double)
