@@ -1,5 +1,6 @@
 """The background walk's windows, their order and owners, against a plain re-implementation."""
 
+import dataclasses
 from functools import partial
 from itertools import islice
 from unittest import mock
@@ -164,3 +165,36 @@ def test_resized_images_kept_between_passes_are_those_of_the_same_image_and_size
         owners, windows = stream(budget)
         np.testing.assert_array_equal(owners, fresh_owners)
         np.testing.assert_array_equal(windows, fresh)
+
+
+def test_windows_handed_back_uncut_are_judged_and_taken_as_the_walk_cuts_them():
+    """Stages sharing a walk stop in the middle of visits and hand the rest back uncut
+    (read from the images' tables by the next stage): every stage takes the windows,
+    and counts the tries, that one stream of cut-out windows judged by the same cascade
+    gives."""
+    from skimage import data
+
+    from fer_toolkit.cascade import read_cascade
+    from fer_toolkit.detection import resolve_cascade
+
+    cascade = read_cascade(resolve_cascade("fer_toolkit_frontalface"))
+    # Its first 2 stages accept a few percent of background windows.
+    cascade = dataclasses.replace(cascade, stages=cascade.stages[:2])
+    assert cascade._reads_bands
+    images = [cv2.resize(data.camera(), (160, 160)), data.coins(), data.moon()[::3, ::3]]
+    width, height = cascade.width, cascade.height
+    walk = NegativeWalk(Backgrounds(images), width, height)
+    counts = [1, 40, 3, 120, 7]
+    mined = [mine_negatives(cascade, walk, count) for count in counts]
+    assert [m.stop for m in mined] == ["filled"] * len(counts)
+    stream = np.concatenate(
+        [w for _, w in islice(walk_windows(Backgrounds(images), width, height), 40)]
+    )
+    accepted = np.flatnonzero(cascade.accepts(stream, training=True))
+    assert len(accepted) > sum(counts)
+    tried = 0
+    for count, m in zip(counts, mined, strict=True):
+        mine = accepted[(accepted >= tried)][:count]
+        np.testing.assert_array_equal(m.samples, stream[mine])
+        assert m.tried == mine[-1] + 1 - tried
+        tried += m.tried

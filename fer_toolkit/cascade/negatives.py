@@ -266,6 +266,40 @@ class _Visit:
             out[at : at + grid.shape[0] * grid.shape[1]].reshape(grid.shape)[...] = grid
         return out
 
+    def tail(self, start: int) -> _VisitTail:
+        """The visit's windows from position ``start`` on, still uncut."""
+        return _VisitTail(self, start)
+
+
+class _VisitTail:
+    """The windows of a :class:`_Visit` from position ``start`` on: what a stage drew
+    but did not look at, handed back to the walk without being cut out."""
+
+    __slots__ = ("start", "visit")
+
+    def __init__(self, visit: _Visit, start: int):
+        self.visit = visit
+        self.start = int(start)
+
+    def __len__(self) -> int:
+        return len(self.visit) - self.start
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (len(self), *self.visit.shape[1:])
+
+    def take(self, positions: np.ndarray) -> np.ndarray:
+        """Windows at sorted ``positions`` of the tail, ``(k, height, width)``."""
+        return self.visit.take(np.asarray(positions) + self.start)
+
+    def windows(self) -> np.ndarray:
+        """All windows of the tail, ``(k, height, width)``."""
+        return self.take(np.arange(len(self)))
+
+    def tail(self, start: int) -> _VisitTail:
+        """The tail's windows from position ``start`` on."""
+        return _VisitTail(self.visit, self.start + start)
+
 
 def _visits(backgrounds: Backgrounds, width: int, height: int, start: int, round_: int):
     """:func:`walk_windows`'s visits, planned: ``(image index, _Visit)``."""
@@ -347,17 +381,18 @@ class NegativeWalk:
 
     def __init__(self, backgrounds, width: int, height: int, *, start=0, round_=0):
         self._visits = _visits(backgrounds, width, height, start, round_)
-        self._returned: list[tuple[np.ndarray, np.ndarray]] = []
+        # Pieces handed back, the next one last: (owners, windows), or (image index,
+        # _Visit or _VisitTail) not cut out yet.
+        self._returned: list[tuple] = []
 
     def __iter__(self):
         return self
 
     def __next__(self) -> tuple[np.ndarray, np.ndarray]:
         """The next windows in walk order: ``(owners, windows)``, each window's image index."""
-        if self._returned:
-            return self._returned.pop()
-        index, visit = next(self._visits)
-        return np.full(len(visit), index), visit.windows()
+        who, source = self._returned.pop() if self._returned else next(self._visits)
+        windows = source if isinstance(source, np.ndarray) else source.windows()
+        return (np.full(len(windows), who) if np.ndim(who) == 0 else who), windows
 
     def _planned(self):
         """The walk's pieces as :func:`_batches` takes them: ``(owners, windows)`` put
@@ -375,6 +410,10 @@ class NegativeWalk:
         """Put windows back at the front of the walk (the last pushed comes first)."""
         if len(windows):
             self._returned.append((owners, windows))
+
+    def _push_back_pieces(self, pieces: list) -> None:
+        """Put :class:`_Batch` pieces back at the front of the walk, in their order."""
+        self._returned.extend(piece for piece in reversed(pieces) if len(piece[1]))
 
 
 @dataclass
@@ -437,10 +476,26 @@ class _Batch:
             first, last = np.searchsorted(positions, (lo, hi))
             if first < last:
                 local = positions[first:last] - lo
-                parts.append(source.take(local) if isinstance(source, _Visit) else source[local])
+                cut = isinstance(source, np.ndarray)
+                parts.append(source[local] if cut else source.take(local))
         if parts:
             return np.concatenate(parts)
         return np.zeros((0, *self.pieces[0][1].shape[1:]), np.uint8)
+
+    def rest(self, end: int) -> list:
+        """The pieces of the windows from position ``end`` on; visits stay uncut."""
+        pieces = []
+        for (who, source), lo, hi in zip(self.pieces, self.starts, self.starts[1:], strict=False):
+            cut = int(max(0, end - lo))
+            if hi <= end:
+                continue
+            if cut == 0:
+                pieces.append((who, source))
+            elif isinstance(source, np.ndarray):
+                pieces.append((who if np.ndim(who) == 0 else who[cut:], source[cut:]))
+            else:
+                pieces.append((who, source.tail(cut)))
+        return pieces
 
     def accepted(self, cascade, keep: int, n_threads: int) -> np.ndarray:
         """Whether ``cascade`` accepts each of the first ``keep`` windows, as the trainer
@@ -454,26 +509,35 @@ class _Batch:
         pixels: list = []
         jobs: list = []
         start = 0
-        stacks = []
+        stacks, tails = [], []
         for (_, source), at in zip(self.pieces, self.starts, strict=False):
             if isinstance(source, _Visit):
                 start = source.bands(pixels, jobs, int(at), start)
+            elif isinstance(source, _VisitTail):
+                tails.append((at, source))
             else:
                 stacks.append((at, source))
         passed = np.full(self.total, -1, np.int64)
         if jobs:
-            passed = cascade._passed_in_bands(
-                np.concatenate(pixels),
-                np.array(jobs, np.int64),
-                self.total,
-                training=True,
-                n_threads=n_threads,
-            )
+            passed = _passed_in_bands(cascade, pixels, jobs, self.total, n_threads)
+        for at, tail in tails:
+            # The whole visit, read from its images' tables, then the tail's part.
+            pixels, jobs = [], []
+            tail.visit.bands(pixels, jobs, 0, 0)
+            whole = _passed_in_bands(cascade, pixels, jobs, len(tail.visit), n_threads)
+            passed[at : at + len(tail)] = whole[tail.start :]
         for at, windows in stacks:
             passed[at : at + len(windows)] = cascade.evaluate(
                 windows, training=True, n_threads=n_threads
             )[0]
         return passed[:keep] == len(cascade.stages)
+
+
+def _passed_in_bands(cascade, pixels: list, jobs: list, total: int, n_threads: int) -> np.ndarray:
+    """Stages passed by each of ``total`` windows given as :meth:`_Visit.bands` pieces."""
+    return cascade._passed_in_bands(
+        np.concatenate(pixels), np.array(jobs, np.int64), total, training=True, n_threads=n_threads
+    )
 
 
 def _batches(pieces, size: Callable[[], int]):
@@ -582,7 +646,7 @@ def mine_negatives(
             stop = "budget"
         if stop is not None:
             if isinstance(walk, NegativeWalk):
-                walk.push_back(owners[end:], batch.take(np.arange(end, batch.total)))
+                walk._push_back_pieces(batch.rest(end))
             break
         refresh_threads()
     else:
