@@ -198,3 +198,36 @@ def test_windows_handed_back_uncut_are_judged_and_taken_as_the_walk_cuts_them():
         np.testing.assert_array_equal(m.samples, stream[mine])
         assert m.tried == mine[-1] + 1 - tried
         tried += m.tried
+
+
+def test_backgrounds_keep_the_first_images_that_fit(tmp_path, monkeypatch):
+    """A walk cycles through the list: the first images read stay decoded (at most
+    cache_size, at most _CACHE_BYTES), the others are read again on every pass."""
+    paths = []
+    for i in range(5):
+        paths.append(tmp_path / f"bg{i}.png")
+        cv2.imwrite(str(paths[-1]), np.full((20, 30), 40 * i, np.uint8))
+    reads = []
+    load = Backgrounds._load
+
+    def counted(self, i):
+        reads.append(i)
+        return load(self, i)
+
+    monkeypatch.setattr(Backgrounds, "_load", counted)
+    for backgrounds, kept in [
+        (Backgrounds(paths), 5),
+        (Backgrounds(paths, cache_size=2), 2),
+    ]:
+        reads.clear()
+        for _ in range(3):
+            for i in range(5):
+                assert backgrounds.image(i)[0, 0] == 40 * i
+        assert reads == list(range(5)) + 2 * list(range(kept, 5))
+    monkeypatch.setattr(negatives, "_CACHE_BYTES", 3 * 20 * 30)
+    reads.clear()
+    backgrounds = Backgrounds(paths)
+    for _ in range(2):
+        for i in range(5):
+            backgrounds.image(i)
+    assert reads == list(range(5)) + [3, 4]

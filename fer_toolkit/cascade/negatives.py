@@ -38,7 +38,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache, partial
+from functools import partial
 
 import cv2
 import numpy as np
@@ -61,6 +61,8 @@ _BAND_ROWS = 8
 # Bytes of resized images the walk keeps: successive passes often resize an image to the
 # same sizes again (the offset that sets the first scale changes along one axis only).
 _RESIZED_BYTES = 32 << 20
+# Bytes of decoded background images Backgrounds keeps at most.
+_CACHE_BYTES = 64 << 20
 
 
 class Backgrounds:
@@ -72,9 +74,12 @@ class Backgrounds:
         A background list file (OpenCV's ``-bg``, read with
         :func:`~fer_toolkit.cascade.read_bg`), or the image paths,
         or images (grayscale or RGB arrays).
-    cache_size : int, default=64
-        Images kept in memory between visits (the walk comes back to each one
-        once per pass over the list).
+    cache_size : int or None, default=None
+        Most images kept in memory between visits (the walk comes back to each
+        one once per pass over the list); None: as many as fit in 64 MB. The
+        first images read that fit stay: on a walk that cycles through a longer
+        list, a cache that dropped the least recently used image would always
+        have dropped the next one.
 
     Examples
     --------
@@ -85,7 +90,7 @@ class Backgrounds:
     (1, (30, 40))
     """
 
-    def __init__(self, bg, *, cache_size: int = 64):
+    def __init__(self, bg, *, cache_size: int | None = None):
         if isinstance(bg, (str, bytes, os.PathLike)):
             self.source = os.fspath(bg)
             items: Sequence = read_bg(bg)
@@ -95,8 +100,22 @@ class Backgrounds:
             if not items:
                 raise InputError("bg is empty: negative mining needs background images.")
         self._items = items
-        self.image = lru_cache(maxsize=cache_size)(self._load)
+        self.cache_size = cache_size
+        self._cache: dict[int, np.ndarray | None] = {}
+        self._cached_bytes = 0
         self.unreadable: set[int] = set()  # indices of the images that failed to decode
+
+    def image(self, i: int) -> np.ndarray | None:
+        """Image ``i`` in grayscale (uint8), or None when it cannot be read."""
+        if i in self._cache:
+            return self._cache[i]
+        img = self._load(i)
+        size = 0 if img is None else img.nbytes
+        room = self.cache_size is None or len(self._cache) < self.cache_size
+        if room and self._cached_bytes + size <= _CACHE_BYTES:
+            self._cache[i] = img
+            self._cached_bytes += size
+        return img
 
     def __len__(self) -> int:
         return len(self._items)
