@@ -231,6 +231,86 @@ void fer_category_order(const float *values, int64_t n, const int32_t *node_of, 
     totals[1] = total1;
 }
 
+/* Features whose category sums are accumulated in one pass over the samples: each
+ * category's sum is a chain of dependent additions through memory, and interleaving the
+ * chains of several features keeps the CPU busy while one waits. */
+enum { GROUP = 4 };
+
+/* One feature's scan, from its category sums s0, s1 and the categories present (seen):
+ * OpenCV's loop over the categories in their sorted order (see fer_categorical_splits),
+ * visiting only those present. Writes the best quality and its position in the full
+ * 256-category order; clears s0 and s1 for the next feature. */
+static void scan_categories(double *s0, double *s1, const uint64_t *seen, int64_t kind,
+                            double *best_q, int64_t *best_k) {
+    const double eps = FLT_EPSILON;
+    double key[N_CATEGORIES];
+    int64_t cats[N_CATEGORIES], order[N_CATEGORIES];
+    int64_t k = 0;
+    double total0 = 0.0, total1 = 0.0;
+    for (int word = 0; word < 4; word++) {
+        for (uint64_t bits = seen[word]; bits; bits &= bits - 1) {
+            int c = word * 64 + __builtin_ctzll(bits);
+            total0 += s0[c];
+            total1 += s1[c];
+            if (kind == REG)
+                key[k] = fabs(s0[c]) > DBL_EPSILON ? s1[c] / s0[c] : 0.0;
+            else
+                key[k] = s1[c];
+            cats[k++] = c;
+        }
+    }
+    fer_stable_order(key, k, order);
+    int64_t unseen = N_CATEGORIES - k;
+    double best = -INFINITY, left_w = 0.0;
+    int64_t best_at = -1;
+    double lsum = 0.0, rsum = total1, right_w = total0;
+    double lcw0 = 0.0, lcw1 = 0.0, rcw0 = total0, rcw1 = total1;
+    if (kind != REG) right_w = rcw0 + rcw1;
+    for (int64_t r = 0; r < k; r++) {
+        int64_t at = order[r], c = cats[at];
+        double kv = key[at];
+        /* Position in the full order: the unseen categories (key 0) before c. */
+        int64_t pos = r + (kv > 0 ? unseen : kv < 0 ? 0 : c - at);
+        if (pos >= N_CATEGORIES - 1) break;
+        double val;
+        if (kind == REG) {
+            double ni = s0[c];
+            if (!(ni > eps)) continue;
+            double sum = kv * ni;
+            lsum += sum;
+            left_w += ni;
+            rsum -= sum;
+            right_w -= ni;
+            if (!(left_w > eps && right_w > eps)) continue;
+            val = (lsum * lsum * right_w + rsum * rsum * left_w) / (left_w * right_w);
+        } else {
+            double w0 = s0[c], w1 = s1[c], weight = w0 + w1;
+            if (weight < eps) continue;
+            lcw0 += w0;
+            rcw0 -= w0;
+            lcw1 += w1;
+            rcw1 -= w1;
+            if (kind == GINI) {
+                double lsum2 = lcw0 * lcw0 + lcw1 * lcw1;
+                double rsum2 = rcw0 * rcw0 + rcw1 * rcw1;
+                left_w += weight;
+                right_w -= weight;
+                if (!(left_w > eps && right_w > eps)) continue;
+                val = (lsum2 * right_w + rsum2 * left_w) / (left_w * right_w);
+            } else {
+                val = py_max(lcw0 + rcw1, lcw1 + rcw0);
+            }
+        }
+        if (best < val) {
+            best = val;
+            best_at = pos;
+        }
+    }
+    for (int64_t r = 0; r < k; r++) s0[cats[r]] = s1[cats[r]] = 0.0;
+    *best_q = best;
+    *best_k = best_at;
+}
+
 /* Best left subset of every (feature, node) of feature rows [begin, end) of a block of
  * LBP codes (values (F, n) float32): the best quality (-inf when none) into best_q and
  * the position in the category order of the last category sent left into best_k
@@ -241,19 +321,20 @@ void fer_category_order(const float *values, int64_t n, const int32_t *node_of, 
  * weigh 0, so OpenCV's loop skips them and adding their zero sums changes no total.
  * They hold key 0, so in the stable order they sit after the negative keys and before
  * the positive ones, among the zero keys by category; counting them gives each visited
- * category's position in the full order. */
+ * category's position in the full order. Classification adds each sample's weight to
+ * its class's sum and +0.0 to the other's, which leaves every sum as it was. */
 int fer_categorical_splits(const float *values, int64_t n, const int32_t *node_of,
                            int64_t n_nodes, const double *weights, const double *resp,
                            const int64_t *lab, int64_t kind, double *best_q, int64_t *best_k,
                            int64_t begin, int64_t end) {
-    const double eps = FLT_EPSILON;
-    /* The samples of each node in increasing index, with their weight and weighted
-     * response (regression) or class. */
+    /* The samples of each node in increasing index, with what they add to the sums. */
     int64_t *first = calloc(n_nodes + 1, sizeof(int64_t));
     int64_t *members = malloc(sizeof(int64_t) * (n + 1));
-    double *w_of = malloc(sizeof(double) * (n + 1)), *t_of = malloc(sizeof(double) * (n + 1));
-    if (!first || !members || !w_of || !t_of) {
-        free(first), free(members), free(w_of), free(t_of);
+    double *add0 = malloc(sizeof(double) * (n + 1)), *add1 = malloc(sizeof(double) * (n + 1));
+    double(*s0)[N_CATEGORIES] = calloc(GROUP, sizeof(*s0));
+    double(*s1)[N_CATEGORIES] = calloc(GROUP, sizeof(*s1));
+    if (!first || !members || !add0 || !add1 || !s0 || !s1) {
+        free(first), free(members), free(add0), free(add1), free(s0), free(s1);
         return -1;
     }
     for (int64_t i = 0; i < n; i++)
@@ -264,98 +345,45 @@ int fer_categorical_splits(const float *values, int64_t n, const int32_t *node_o
         if (j < 0) continue;
         int64_t at = fill[j]++;
         members[at] = i;
-        w_of[at] = weights[i];
-        t_of[at] = kind == REG ? resp[i] * weights[i] : (double)(lab[i] == 1);
+        double w = weights[i];
+        if (kind == REG) {
+            add0[at] = w;
+            add1[at] = resp[i] * w;
+        } else {
+            add0[at] = lab[i] == 1 ? 0.0 : w;
+            add1[at] = lab[i] == 1 ? w : 0.0;
+        }
     }
     for (int64_t j = n_nodes; j > 0; j--) first[j] = first[j - 1];
     first[0] = 0;
 
-    double s0[N_CATEGORIES] = {0}, s1[N_CATEGORIES] = {0}, key[N_CATEGORIES];
-    int64_t cats[N_CATEGORIES], order[N_CATEGORIES];
-    for (int64_t f = begin; f < end; f++) {
-        const float *codes = values + f * n;
+    for (int64_t f = begin; f < end; f += GROUP) {
+        int64_t in_group = end - f < GROUP ? end - f : GROUP;
+        /* A short last group repeats its last feature: accumulated, never scanned. */
+        const float *codes[GROUP];
+        for (int g = 0; g < GROUP; g++) codes[g] = values + (f + (g < in_group ? g : 0)) * n;
         for (int64_t j = 0; j < n_nodes; j++) {
-            uint64_t seen[4] = {0, 0, 0, 0};
+            uint64_t seen[GROUP][4] = {{0}};
             for (int64_t m = first[j]; m < first[j + 1]; m++) {
-                int c = (int)codes[members[m]];
-                double w = w_of[m];
-                if (kind == REG) {
-                    s1[c] = s1[c] + t_of[m];
-                    s0[c] = s0[c] + w;
-                } else if (t_of[m] != 0) {
-                    s1[c] += w;
-                } else {
-                    s0[c] += w;
-                }
-                seen[c >> 6] |= 1ull << (c & 63);
-            }
-            int64_t k = 0;
-            double total0 = 0.0, total1 = 0.0;
-            for (int word = 0; word < 4; word++) {
-                for (uint64_t bits = seen[word]; bits; bits &= bits - 1) {
-                    int c = word * 64 + __builtin_ctzll(bits);
-                    total0 += s0[c];
-                    total1 += s1[c];
-                    if (kind == REG)
-                        key[k] = fabs(s0[c]) > DBL_EPSILON ? s1[c] / s0[c] : 0.0;
-                    else
-                        key[k] = s1[c];
-                    cats[k++] = c;
+                int64_t i = members[m];
+                double a0 = add0[m], a1 = add1[m];
+                for (int g = 0; g < GROUP; g++) {
+                    int c = (int)codes[g][i];
+                    s0[g][c] = s0[g][c] + a0;
+                    s1[g][c] = s1[g][c] + a1;
+                    seen[g][c >> 6] |= 1ull << (c & 63);
                 }
             }
-            fer_stable_order(key, k, order);
-            int64_t unseen = N_CATEGORIES - k;
-            double best = -INFINITY, left_w = 0.0;
-            int64_t best_at = -1;
-            double lsum = 0.0, rsum = total1, right_w = total0;
-            double lcw0 = 0.0, lcw1 = 0.0, rcw0 = total0, rcw1 = total1;
-            if (kind != REG) right_w = rcw0 + rcw1;
-            for (int64_t r = 0; r < k; r++) {
-                int64_t at = order[r], c = cats[at];
-                double kv = key[at];
-                /* Position in the full order: the unseen categories (key 0) before c. */
-                int64_t pos = r + (kv > 0 ? unseen : kv < 0 ? 0 : c - at);
-                if (pos >= N_CATEGORIES - 1) break;
-                double val;
-                if (kind == REG) {
-                    double ni = s0[c];
-                    if (!(ni > eps)) continue;
-                    double s = kv * ni;
-                    lsum += s;
-                    left_w += ni;
-                    rsum -= s;
-                    right_w -= ni;
-                    if (!(left_w > eps && right_w > eps)) continue;
-                    val = (lsum * lsum * right_w + rsum * rsum * left_w) / (left_w * right_w);
-                } else {
-                    double w0 = s0[c], w1 = s1[c], weight = w0 + w1;
-                    if (weight < eps) continue;
-                    lcw0 += w0;
-                    rcw0 -= w0;
-                    lcw1 += w1;
-                    rcw1 -= w1;
-                    if (kind == GINI) {
-                        double lsum2 = lcw0 * lcw0 + lcw1 * lcw1;
-                        double rsum2 = rcw0 * rcw0 + rcw1 * rcw1;
-                        left_w += weight;
-                        right_w -= weight;
-                        if (!(left_w > eps && right_w > eps)) continue;
-                        val = (lsum2 * right_w + rsum2 * left_w) / (left_w * right_w);
-                    } else {
-                        val = py_max(lcw0 + rcw1, lcw1 + rcw0);
-                    }
-                }
-                if (best < val) {
-                    best = val;
-                    best_at = pos;
-                }
+            for (int g = 0; g < GROUP; g++) {
+                if (g < in_group)
+                    scan_categories(s0[g], s1[g], seen[g], kind, &best_q[(f + g) * n_nodes + j],
+                                    &best_k[(f + g) * n_nodes + j]);
+                else
+                    memset(s0[g], 0, sizeof(s0[g])), memset(s1[g], 0, sizeof(s1[g]));
             }
-            for (int64_t r = 0; r < k; r++) s0[cats[r]] = s1[cats[r]] = 0.0;
-            best_q[f * n_nodes + j] = best;
-            best_k[f * n_nodes + j] = best_at;
         }
     }
-    free(first), free(members), free(w_of), free(t_of);
+    free(first), free(members), free(add0), free(add1), free(s0), free(s1);
     return 0;
 }
 
