@@ -21,11 +21,13 @@
    split search on one thread (``cv::parallel_reduce`` of ``core/private.hpp`` is a
    plain call); ours uses the free cores, or ``--threads N``.
 
-   Each training runs as its own process (ours: ``python bench_cascade.py
-   --train-ours``, imports included), the two trainers alternating (``--repeats`` runs
-   each) so that load drifts hit both alike; peak resident memory is the process's, as
-   GNU ``time`` reports it (see :func:`measured`). Printed per recipe: the load average,
-   mean wall time and ratio (ours also without the imports: the time inside
+   Each training runs as its own process (ours: a Python process running
+   :data:`TRAIN_OURS`, imports included, the package byte-compiled beforehand as an
+   installed one is), the two trainers alternating (``--repeats`` runs each) so that
+   load drifts hit both alike; peak resident memory is the process's, as GNU ``time``
+   reports it (see :func:`measured`). Printed per recipe: the load average, mean wall
+   time and ratio, each run's wall time and the median of the paired runs' ratios
+   (ours also without the imports: the time inside
    ``train_cascade``; and without its fixed start-up: a process that imports the trainer
    and loads its compiled loops but trains nothing, :data:`STARTUP_OURS`, timed once per round),
    peak RSS, stages, weak trees per stage, the acceptance ratio of every stage
@@ -55,6 +57,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import compileall
 import itertools
 import json
 import os
@@ -74,6 +77,7 @@ import torch
 from skimage import data
 from train_own_cascade import DISTORTION, SKIMAGE_BACKGROUNDS, background_images
 
+import fer_toolkit
 from fer_toolkit.cascade import (
     OpenCVToolNotFoundError,
     Positive,
@@ -458,6 +462,7 @@ def compare_recipe(folder, vec, bg, name, device, opencv_bin, repeats, threads=N
         log = parse_log(done[0][3])
         stages = ElementTree.parse(xml).getroot().find("cascade/stages")
         rows[who] = dict(
+            runs=[d[0] for d in done],
             seconds=float(np.mean([d[0] for d in done])),
             inside=float(np.mean([d[1] for d in done])),
             rss=max(d[2] for d in done),
@@ -478,8 +483,14 @@ def compare_recipe(folder, vec, bg, name, device, opencv_bin, repeats, threads=N
     print("| --- | --- | --- |")
     o, n = rows["OpenCV"], rows["ours"]
     print(
-        f"| wall time, whole process (s) | {o['seconds']:.1f} | {n['seconds']:.1f} "
+        f"| wall time, whole process (s) | {o['seconds']:.2f} | {n['seconds']:.2f} "
         f"({n['seconds'] / o['seconds']:.2f}x) |"
+    )
+    runs = lambda values: " / ".join(f"{v:.2f}" for v in values)  # noqa: E731
+    paired = np.median(np.divide(n["runs"], o["runs"]))
+    print(
+        f"| wall time of each run, in order (s) | {runs(o['runs'])} | {runs(n['runs'])} "
+        f"(median of the runs' ratios {paired:.2f}x) |"
     )
     print(f"| ours without imports (s) | | {n['inside']:.1f} ({n['inside'] / o['seconds']:.2f}x) |")
     startup = float(np.mean(startups))
@@ -677,6 +688,11 @@ def main() -> None:
         help="time the detector-side scans with this cascade (default: the shipped one)",
     )
     args = parser.parse_args()
+    # A package installed from a wheel is byte-compiled (pip's default); a checkout
+    # installed with -e compiles on first import, and every time where
+    # PYTHONDONTWRITEBYTECODE is set (as in our sandbox): compile it once here, so that
+    # ours' start-up is an installed package's.
+    compileall.compile_dir(Path(fer_toolkit.__file__).parent, quiet=1)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, OpenCV {cv2.__version__}")
     print(f"ours' num_threads: {args.threads or 'default (the free cores)'}")
     print(load())
