@@ -557,9 +557,11 @@ class Cascade:
 
         That is the numbering ``opencv_traincascade`` writes in ``cascade.xml``.
         """
-        used = np.unique(
-            np.concatenate([t.feature for s in self.stages for t in s.weak] or [np.zeros(0)])
-        ).astype(np.int64)
+        is_used = np.zeros(len(self.features), dtype=bool)
+        for stage in self.stages:
+            for tree in stage.weak:
+                is_used[tree.feature] = True
+        used = np.flatnonzero(is_used)
         mapping = np.full(len(self.features), -1, dtype=np.int64)
         mapping[used] = np.arange(len(used))
         stages = tuple(
@@ -639,7 +641,8 @@ class Cascade:
         with _compiled(n_threads) as (kernels, threads):
             cost = np.cumsum(jobs[:, 1] * jobs[:, 2] + 8 * jobs[:, 5] * jobs[:, 7])
             parts = np.searchsorted(cost, np.linspace(0, cost[-1], 4 * threads + 1)[1:-1])
-            parts = np.unique(np.concatenate([[0], parts, [len(jobs)]]))
+            parts = np.concatenate([[0], parts, [len(jobs)]])
+            parts = parts[np.concatenate([[True], np.diff(parts) > 0])]  # sorted: no repeats
             size = (self.width, self.height)
             kernels.run_bands(pixels, jobs, parts, size, training, model, feats, passed)
         return passed

@@ -656,7 +656,7 @@ def mine_negatives(
         n_found += len(found[-1])
         tried += end
         owners = batch.owners()
-        images.update(np.unique(owners[:end]).tolist())
+        images.update(owners[:end].tolist())
         if stop_full <= stop_ratio and stop_full <= keep:
             stop = "filled"
         elif stop_ratio < keep:
