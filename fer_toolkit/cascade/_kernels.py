@@ -62,21 +62,21 @@ def _output(array: np.ndarray, dtype) -> np.ndarray:
 
 def class_sums(node_of, n_nodes, weights, labels) -> np.ndarray:
     """Per node: weight of class 0 and of class 1, summed in sample order."""
-    node_of = _node_index(node_of)
-    weights = np.ascontiguousarray(weights, dtype=np.float64)
     labels = np.ascontiguousarray(labels, dtype=np.int64)
-    out = np.empty((n_nodes, 2))
-    lib.fer_class_sums(ptr(node_of), len(node_of), n_nodes, ptr(weights), ptr(labels), ptr(out))
-    return out
+    return _node_sums(lib.fer_class_sums, 2, node_of, n_nodes, weights, labels)
 
 
 def reg_sums(node_of, n_nodes, weights, responses) -> np.ndarray:
     """Per node: sum of w, of t * w and of t * t * w, in sample order (``calc_node_value``)."""
+    responses = np.ascontiguousarray(responses, dtype=np.float64)
+    return _node_sums(lib.fer_reg_sums, 3, node_of, n_nodes, weights, responses)
+
+
+def _node_sums(function, width: int, node_of, n_nodes, weights, column) -> np.ndarray:
     node_of = _node_index(node_of)
     weights = np.ascontiguousarray(weights, dtype=np.float64)
-    responses = np.ascontiguousarray(responses, dtype=np.float64)
-    out = np.empty((n_nodes, 3))
-    lib.fer_reg_sums(ptr(node_of), len(node_of), n_nodes, ptr(weights), ptr(responses), ptr(out))
+    out = np.empty((n_nodes, width))
+    function(ptr(node_of), len(node_of), n_nodes, ptr(weights), ptr(column), ptr(out))
     return out
 
 
