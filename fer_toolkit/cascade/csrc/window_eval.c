@@ -277,20 +277,16 @@ void fer_run_grid(const double *table, const double *sqsum, const double *tilted
     const Model m = MODEL_INIT;
     const Features ft = {offsets, weights, tilted};
     int64_t area = (w - 2) * (h - 2);
-    int64_t a = stride + 1, b = stride + w - 1;
-    int64_t c = (h - 1) * stride + 1, d = (h - 1) * stride + w - 1;
+    const int64_t inner[4] = {stride + 1, stride + w - 1, (h - 1) * stride + 1,
+                              (h - 1) * stride + w - 1};
     for (int64_t i = begin; i < end; i++) {
         for (int64_t j = 0; j < nx; j++) {
             int64_t base = i * step * stride + j * step;
             int valid = 1;
             float scale = 1.0f;
-            if (!m.lbp) {
-                double vsum = table[base + a] - table[base + b] - table[base + c] +
-                              table[base + d];
-                double vsqsum = sqsum[base + a] - sqsum[base + b] - sqsum[base + c] +
-                                sqsum[base + d];
-                valid = window_scale(vsum, vsqsum, area, 0, &scale);
-            }
+            if (!m.lbp)
+                valid = window_scale(rect_f64(table, base, inner), rect_f64(sqsum, base, inner),
+                                     area, 0, &scale);
             passed[i * nx + j] = run_f64(table, tilted_table, base, valid, scale, 0, &m, &ft,
                                          &score[i * nx + j]);
         }
@@ -361,21 +357,17 @@ void fer_run_bands(const uint8_t *pixels, const int64_t *jobs, const int64_t *pa
                 stride = cols + 1;
                 offsets_for(corner_rows, corner_cols, n_corners, stride, offsets);
             }
-            int64_t a = stride + 1, b = stride + w - 1;
-            int64_t c = (h - 1) * stride + 1, d = (h - 1) * stride + w - 1;
+            const int64_t inner[4] = {stride + 1, stride + w - 1, (h - 1) * stride + 1,
+                                      (h - 1) * stride + w - 1};
             for (int64_t iy = 0; iy < ny; iy++) {
                 for (int64_t ix = 0; ix < nx; ix++) {
                     int64_t base = iy * dy * stride + x0 + ix * dx;
                     int valid = 1;
                     float scale = 1.0f;
-                    if (!m.lbp) {
-                        int64_t vsum = table[base + a] - table[base + b] - table[base + c] +
-                                       table[base + d];
-                        int64_t vsq = sqsum[base + a] - sqsum[base + b] - sqsum[base + c] +
-                                      sqsum[base + d];
-                        valid = window_scale((double)vsum, (double)vsq, area, (int)training,
-                                             &scale);
-                    }
+                    if (!m.lbp)
+                        valid = window_scale((double)rect_i64(table, base, inner),
+                                             (double)rect_i64(sqsum, base, inner), area,
+                                             (int)training, &scale);
                     double score;
                     passed[at + iy * nx + ix] = run_i64(table, table, base, valid, scale,
                                                         (int)training, &m, &ft, &score);
