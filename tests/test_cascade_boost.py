@@ -422,15 +422,18 @@ def _categorical_split_by_the_full_scan(values, node_of, j, weights, column, kin
     st.integers(1, 256),
     st.integers(1, 2),
     st.sampled_from([0, 1, 2]),
+    st.booleans(),
     st.integers(0, 2**32 - 1),
 )
 def test_categorical_split_search_equals_opencv_full_scan(
-    n_feat, n_samples, n_codes, n_nodes, kind, seed
+    n_feat, n_samples, n_codes, n_nodes, kind, gentle, seed
 ):
     """Visiting only the categories present gives OpenCV's quality and position in the
     full 256-category order: codes crowded at either end of 0-255 (the unseen ones then
     sit before, after and between), one-class categories (keys exactly -1 and 1, or 0 for
-    the classes' weights), samples in no node, weights of all sizes."""
+    the classes' weights), samples in no node, weights of all sizes; regression on
+    GentleAdaBoost's +-1 responses and on LogitBoost-like ones beyond them (keys of
+    -1 and 1 among keys below -1 and above 1)."""
     from fer_toolkit.cascade._kernels import categorical_splits
 
     rng = np.random.default_rng(seed)
@@ -439,7 +442,9 @@ def test_categorical_split_search_equals_opencv_full_scan(
     node_of = rng.integers(-1, n_nodes, size=n_samples).astype(np.int32)
     weights = rng.choice([1e-9, 1e-3, 0.01, 0.5], size=n_samples) * rng.random(n_samples)
     labels = (rng.random(n_samples) < rng.random()).astype(np.int64)
-    column = np.where(labels == 1, 1.0, -1.0) if kind == 0 else labels
+    wide = rng.choice([-4.0, -2.0, -1.0, -0.5, 0.5, 1.0, 3.0], n_samples)
+    responses = np.where(labels == 1, 1.0, -1.0) if gentle else wide
+    column = responses if kind == 0 else labels
     q = np.empty((n_feat, n_nodes))
     at = np.empty((n_feat, n_nodes), dtype=np.int64)
     categorical_splits(values, node_of, n_nodes, weights, column, kind, q, at)
