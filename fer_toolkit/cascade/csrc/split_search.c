@@ -23,6 +23,17 @@
 
 enum { REG = 0, GINI = 1, MISCLASS = 2, N_CATEGORIES = 256 };
 
+/* Index of the lowest set bit of a non-zero word. */
+#if defined(__GNUC__) || defined(__clang__)
+#define lowest_bit(word) __builtin_ctzll(word)
+#else
+static inline int lowest_bit(uint64_t word) {
+    int at = 0;
+    for (; !(word & 1); word >>= 1) at++;
+    return at;
+}
+#endif
+
 /* Python's max(a, b): a unless b is larger. */
 static inline double py_max(double a, double b) { return b > a ? b : a; }
 
@@ -249,7 +260,7 @@ static void scan_categories(double *s0, double *s1, const uint64_t *seen, int64_
     double total0 = 0.0, total1 = 0.0;
     for (int word = 0; word < 4; word++) {
         for (uint64_t bits = seen[word]; bits; bits &= bits - 1) {
-            int c = word * 64 + __builtin_ctzll(bits);
+            int c = word * 64 + lowest_bit(bits);
             total0 += s0[c];
             total1 += s1[c];
             if (kind == REG)
