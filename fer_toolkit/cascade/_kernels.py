@@ -23,7 +23,7 @@ import ctypes
 
 import numpy as np
 
-from ._native import declare, lib, parallel_for, ptr
+from ._native import declare, lib, output, parallel_for, ptr
 
 REG, GINI, MISCLASS = 0, 1, 2
 N_CATEGORIES = 256
@@ -52,12 +52,6 @@ def _columns(column, kind):
     if kind == REG:
         return np.ascontiguousarray(column, dtype=np.float64), None
     return None, np.ascontiguousarray(column, dtype=np.int64)
-
-
-def _output(array: np.ndarray, dtype) -> np.ndarray:
-    if array.dtype != dtype or not array.flags.c_contiguous:
-        raise ValueError(f"output must be C-contiguous {np.dtype(dtype)}, got {array.dtype}")
-    return array
 
 
 def class_sums(node_of, n_nodes, weights, labels) -> np.ndarray:
@@ -97,8 +91,8 @@ def ordered_splits(values, order, node_of, init, weights, column, kind, eps, bes
     init = np.ascontiguousarray(init, dtype=np.float64)
     weights = np.ascontiguousarray(weights, dtype=np.float64)
     resp, lab = _columns(column, kind)
-    _output(best_q, np.float64)
-    _output(best_k, np.int64)
+    output(best_q, np.float64, "best_q")
+    output(best_k, np.int64, "best_k")
     n_feat, n = values.shape
     split = getattr(lib, f"fer_ordered_splits_{_ORDER_SUFFIX[order.dtype]}")
     args = (
@@ -153,8 +147,8 @@ def categorical_splits(values, node_of, n_nodes, weights, column, kind, best_q, 
     node_of = _node_index(node_of)
     weights = np.ascontiguousarray(weights, dtype=np.float64)
     resp, lab = _columns(column, kind)
-    _output(best_q, np.float64)
-    _output(best_k, np.int64)
+    output(best_q, np.float64, "best_q")
+    output(best_k, np.int64, "best_k")
     n_feat, n = values.shape
     args = (
         ptr(values), n, ptr(node_of), n_nodes, ptr(weights), ptr(resp), ptr(lab), kind,
@@ -177,9 +171,9 @@ def argsort_rows(values, out, sorted_out) -> None:
     8 bits per pass, skipping passes where every key has the same digit: about
     5x faster than NumPy's argsort on a few hundred values per row.
     """
-    _output(values, np.float32)
-    _output(sorted_out, np.float32)
-    _output(out, out.dtype)
+    output(values, np.float32, "values")
+    output(sorted_out, np.float32, "sorted_out")
+    output(out, out.dtype, "out")
     n_rows, n = values.shape
     sort = getattr(lib, f"fer_argsort_rows_{_ORDER_SUFFIX[out.dtype]}")
 
@@ -201,7 +195,7 @@ def lbp_codes(sums, rects, bits, out) -> None:
     sums = np.ascontiguousarray(sums, dtype=np.int32)
     rects = np.ascontiguousarray(rects, dtype=np.int32)
     bits = np.ascontiguousarray(bits, dtype=np.int64)
-    _output(out, np.float32)
+    output(out, np.float32, "out")
     rows, cols, n = sums.shape
     args = (ptr(sums), rows, cols, n, ptr(rects), ptr(bits), ptr(out))
     parallel_for(len(rects), lambda begin, end: lib.fer_lbp_codes(*args, begin, end))
@@ -226,7 +220,7 @@ def haar_values(planes, crow, cols, coefs, feats, norm, normalize, out) -> None:
     cols = np.ascontiguousarray(cols, dtype=np.int64)
     feats = np.ascontiguousarray(feats, dtype=np.int64)
     norm = np.ascontiguousarray(norm, dtype=np.float32)
-    _output(out, np.float32)
+    output(out, np.float32, "out")
     values = getattr(lib, f"fer_haar_values_{suffix}")
     args = (
         ptr(planes), planes.shape[1], ptr(crow), ptr(cols), ptr(coefs), ptr(feats), ptr(norm),

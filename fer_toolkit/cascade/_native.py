@@ -50,6 +50,13 @@ def ptr(array: np.ndarray) -> int:
     return array.ctypes.data
 
 
+def output(array: np.ndarray, dtype, name: str) -> np.ndarray:
+    """``array`` itself, which a loop writes: it must be a C-contiguous ``dtype`` array."""
+    if not (isinstance(array, np.ndarray) and array.dtype == dtype and array.flags.c_contiguous):
+        raise ValueError(f"{name} must be a C-contiguous {np.dtype(dtype)} array")
+    return array
+
+
 def _usable_cpus() -> int:
     try:
         return len(os.sched_getaffinity(0))

@@ -2,7 +2,8 @@
 
 :class:`~fer_toolkit.cascade.Cascade` flattens itself into arrays (``model``: per stage
 its trees and threshold, per tree its root, per node its feature, threshold or LBP
-subset and children, per leaf its value; ``feats``: the used features' rectangles) and
+subset and children, per leaf its value; ``feats``: the used features' corners, weights
+and tilted flags, ``model._KernelFeatures``) and
 these loops evaluate windows stage by stage with early rejection, with the arithmetic
 of OpenCV described in :mod:`fer_toolkit.cascade.model`:
 
@@ -33,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _native
-from ._native import lib, parallel_for, ptr
+from ._native import lib, output, parallel_for, ptr
 
 RUN, STAGE_SUMS, FEATURE_VALUES = 0, 1, 2
 
@@ -45,58 +46,9 @@ _native.declare("fer_run_grid", "pppiiii ppipppppppi ppp ippii")
 _native.declare("fer_run_bands", "pppiii ppipppppppi ppipp ppppii")
 
 
-def _haar_corners(rects, tilted) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and columns ``(F, 3, 4)`` of the corners of Haar rectangles.
-
-    Upright ``(x, y, w, h)``: ``(x, y), (x + w, y), (x, y + h), (x + w, y + h)``; tilted:
-    ``(x, y), (x - h, y + h), (x + w, y + w), (x + w - h, y + w + h)`` (OpenCV's
-    ``CV_SUM_OFFSETS`` / ``CV_TILTED_OFFSETS``).
-    """
-    rects = np.asarray(rects, dtype=np.int64)
-    x, y, w, h = (rects[..., k] for k in range(4))
-    upright = np.stack([y, y, y + h, y + h], axis=-1), np.stack([x, x + w, x, x + w], axis=-1)
-    slanted = (
-        np.stack([y, y + h, y + w, y + w + h], axis=-1),
-        np.stack([x, x - h, x + w, x + w - h], axis=-1),
-    )
-    turn = np.asarray(tilted, dtype=bool)[:, None, None]
-    return np.where(turn, slanted[0], upright[0]), np.where(turn, slanted[1], upright[1])
-
-
-def _lbp_corners(rects) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and columns ``(F, 4, 4)`` of the grid of cell corners of LBP blocks
-    (``rects`` ``(F, 1, 4)``): corner ``(i, j)`` at ``(x + j * w, y + i * h)``."""
-    rects = np.asarray(rects, dtype=np.int64)
-    x, y, w, h = (rects[:, 0, k, None, None] for k in range(4))
-    steps = np.arange(4)
-    rows = np.broadcast_to(y + steps[:, None] * h, (len(rects), 4, 4))
-    cols = np.broadcast_to(x + steps[None, :] * w, (len(rects), 4, 4))
-    return rows, cols
-
-
-def haar_offsets(rects, tilted, stride) -> np.ndarray:
-    """Corner offsets ``(F, 3, 4)`` of Haar rectangles in tables of row length ``stride``
-    (corners as :func:`_haar_corners`)."""
-    rows, cols = _haar_corners(rects, tilted)
-    return np.ascontiguousarray(rows * stride + cols)
-
-
-def lbp_offsets(rects, stride) -> np.ndarray:
-    """Offsets ``(F, 4, 4)`` of the grid of cell corners of LBP blocks (``rects`` ``(F, 1, 4)``)."""
-    rows, cols = _lbp_corners(rects)
-    return np.ascontiguousarray(rows * stride + cols)
-
-
-def _corners(feats, lbp) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and columns of ``feats``' corners: the offsets are ``rows * stride + cols``."""
-    return _lbp_corners(feats[0]) if lbp else _haar_corners(feats[0], feats[2])
-
-
-def _offsets(feats, stride, lbp) -> np.ndarray:
+def _offsets(feats, stride) -> np.ndarray:
     """Corner offsets of ``feats`` in tables of row length ``stride``."""
-    if lbp:
-        return lbp_offsets(feats[0], stride)
-    return haar_offsets(feats[0], feats[2], stride)
+    return np.ascontiguousarray(feats.rows * stride + feats.cols)
 
 
 def _tilted_shift(offsets, stride, wide, pad, tilted) -> np.ndarray:
@@ -128,16 +80,9 @@ def _model_args(model) -> tuple:
 
 def _feature_arrays(feats) -> tuple[np.ndarray, np.ndarray]:
     """``feats``' weights (float32) and tilted flags (one byte each), contiguous."""
-    weights = np.ascontiguousarray(feats[1], dtype=np.float32)
-    tilted = np.ascontiguousarray(feats[2], dtype=np.bool_)
+    weights = np.ascontiguousarray(feats.weights, dtype=np.float32)
+    tilted = np.ascontiguousarray(feats.tilted, dtype=np.bool_)
     return weights, tilted
-
-
-def _output(array: np.ndarray, dtype, name: str) -> np.ndarray:
-    """``array`` itself, which the loops write: it must have ``dtype`` and be contiguous."""
-    if not (isinstance(array, np.ndarray) and array.dtype == dtype and array.flags.c_contiguous):
-        raise ValueError(f"{name} must be a C-contiguous {np.dtype(dtype)} array")
-    return array
 
 
 def run_windows(windows, training, need_tilted, model, feats, what, n_blocks, out):
@@ -152,17 +97,16 @@ def run_windows(windows, training, need_tilted, model, feats, what, n_blocks, ou
     ``n_blocks`` blocks run in parallel.
     """
     windows = np.ascontiguousarray(windows, dtype=np.uint8)
-    out = _output(out, np.float64, "out")
+    out = output(out, np.float64, "out")
     n, h, w = windows.shape
     if n == 0 or n_blocks < 1:
         return
-    lbp = bool(model[-1])
     stride = w + 1
     pad = h + 1
     wide = w + 2 * pad
-    offsets = _offsets(feats, stride, lbp)
+    offsets = _offsets(feats, stride)
     if need_tilted:
-        offsets = _tilted_shift(offsets, stride, wide, pad, feats[2])
+        offsets = _tilted_shift(offsets, stride, wide, pad, feats.tilted)
     model_args, _arrays = _model_args(model)
     weights, tilted = _feature_arrays(feats)
     tilted_size = (h * wide, (h + 1) * wide) if need_tilted else (1, 1)
@@ -206,11 +150,11 @@ def run_grid(tables, stride, size, step, model, feats, passed, score):
     ``(j * step, i * step)``; rows run in parallel.
     """
     table, sqsum, tilted_table = (np.ascontiguousarray(t, dtype=np.float64) for t in tables)
-    passed = _output(passed, np.int64, "passed")
-    score = _output(score, np.float64, "score")
+    passed = output(passed, np.int64, "passed")
+    score = output(score, np.float64, "score")
     ny, nx = passed.shape
     w, h = size
-    offsets = _offsets(feats, stride, bool(model[-1]))
+    offsets = _offsets(feats, stride)
     model_args, _arrays = _model_args(model)
     weights, tilted = _feature_arrays(feats)
     parallel_for(
@@ -252,10 +196,10 @@ def run_bands(pixels, jobs, parts, size, training, model, feats, passed):
     pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
     jobs = np.ascontiguousarray(jobs, dtype=np.int64)
     parts = np.ascontiguousarray(parts, dtype=np.int64)
-    passed = _output(passed, np.int64, "passed")
+    passed = output(passed, np.int64, "passed")
     w, h = size
     lbp = bool(model[-1])
-    rows, cols = (np.ascontiguousarray(c, dtype=np.int64) for c in _corners(feats, lbp))
+    rows, cols = (np.ascontiguousarray(c, dtype=np.int64) for c in (feats.rows, feats.cols))
     model_args, _arrays = _model_args(model)
     weights, tilted = _feature_arrays(feats)
 

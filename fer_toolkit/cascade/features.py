@@ -416,11 +416,13 @@ class HaarFeatures(_FeatureTable):
         rects = self.rects[i][self.weights[i] != 0].tolist()
         return f"rects {rects}, tilted={bool(self.tilted[i])}"
 
-    def _offsets(self, stride: int, tilted_offset: int) -> np.ndarray:
-        """Flat offsets ``(k, 3, 4)`` of each rectangle's corners ``p0, p1, p2, p3``.
+    def _corners(self) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and columns ``(k, 3, 4)`` (int64) of each rectangle's corners
+        ``p0, p1, p2, p3``; a rectangle sum is ``T[p0] - T[p1] - T[p2] + T[p3]``.
 
-        A rectangle sum is ``T[p0] - T[p1] - T[p2] + T[p3]`` (OpenCV's ``CV_SUM_OFFSETS`` /
-        ``CV_TILTED_OFFSETS``).
+        Upright ``(x, y, w, h)``: ``(x, y), (x + w, y), (x, y + h), (x + w, y + h)``;
+        tilted: ``(x, y), (x - h, y + h), (x + w, y + w), (x + w - h, y + w + h)``
+        (OpenCV's ``CV_SUM_OFFSETS`` / ``CV_TILTED_OFFSETS``).
         """
         x, y, w, h = np.moveaxis(self.rects.astype(np.int64), -1, 0)
         t = self.tilted[:, None, None]
@@ -430,7 +432,13 @@ class HaarFeatures(_FeatureTable):
         py = np.where(
             t, np.stack([y, y + h, y + w, y + w + h], -1), np.stack([y, y, y + h, y + h], -1)
         )
-        return px + stride * py + np.where(t, tilted_offset, 0)
+        return py, px
+
+    def _offsets(self, stride: int, tilted_offset: int) -> np.ndarray:
+        """Flat offsets ``(k, 3, 4)`` of each rectangle's corners (:meth:`_corners`), the
+        tilted ones shifted by ``tilted_offset``."""
+        rows, cols = self._corners()
+        return cols + stride * rows + np.where(self.tilted[:, None, None], tilted_offset, 0)
 
     def _coefs(self) -> np.ndarray:
         return (self._corner_coefs.reshape(1, 3, 4) * self.weights[:, :, None]).reshape(-1, 1, 12)
@@ -581,13 +589,20 @@ class LBPFeatures(_FeatureTable):
     def _describe(self, i: int) -> str:
         return f"cell {self.rects[i].tolist()}"
 
-    def _offsets(self, stride: int, tilted_offset: int) -> np.ndarray:
-        """Flat offsets ``(k, 16)`` of the 4x4 grid of cell corners, row by row."""
+    def _corners(self) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and columns ``(k, 4, 4)`` (int64) of the 4x4 grid of cell corners: corner
+        ``(i, j)`` at ``(x + j * w, y + i * h)``."""
         x, y, w, h = self.rects.T.astype(np.int64)
         steps = np.arange(4)
         px = x[:, None, None] + w[:, None, None] * steps[None, None, :]
         py = y[:, None, None] + h[:, None, None] * steps[None, :, None]
-        return (px + stride * py).reshape(len(self), 16)
+        rows, cols = np.broadcast_arrays(py, px)
+        return rows, cols
+
+    def _offsets(self, stride: int, tilted_offset: int) -> np.ndarray:
+        """Flat offsets ``(k, 16)`` of the 4x4 grid of cell corners, row by row."""
+        rows, cols = self._corners()
+        return (cols + stride * rows).reshape(len(self), 16)
 
     @staticmethod
     def _cell_coefs() -> np.ndarray:

@@ -39,6 +39,7 @@ import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -76,15 +77,24 @@ def _compiled(n_threads):
         yield _scan_kernels, threads
 
 
-def _kernel_features(table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A feature table as :mod:`._scan_kernels` takes it: ``(rects, weights, tilted)``,
-    rects ``(k, 3, 4)`` (Haar) or ``(k, 1, 4)`` (LBP) int64, weights ``(k, 3)`` float32
-    (zeros for LBP), tilted ``(k,)`` bool (all False for LBP)."""
+class _KernelFeatures(NamedTuple):
+    """A feature table as :mod:`._scan_kernels` takes it: the rows and columns of the
+    corners (the table's ``_corners``: ``(k, 3, 4)`` Haar, ``(k, 4, 4)`` LBP), weights
+    ``(k, 3)`` float32 (zeros for LBP), tilted ``(k,)`` bool (all False for LBP)."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    weights: np.ndarray
+    tilted: np.ndarray
+
+
+def _kernel_features(table) -> _KernelFeatures:
+    """``table`` as :mod:`._scan_kernels` takes it."""
+    rows, cols = table._corners()
     if isinstance(table, HaarFeatures):
-        return table.rects.astype(np.int64), table.weights, table.tilted
+        return _KernelFeatures(rows, cols, table.weights, table.tilted)
     k = len(table)
-    rects = table.rects.astype(np.int64).reshape(k, 1, 4)
-    return rects, np.zeros((k, 3), dtype=np.float32), np.zeros(k, dtype=bool)
+    return _KernelFeatures(rows, cols, np.zeros((k, 3), np.float32), np.zeros(k, dtype=bool))
 
 
 @dataclass(frozen=True)
@@ -618,10 +628,10 @@ class Cascade:
             code, width = {
                 "run": (kernels.RUN, 2),
                 "stage_sums": (kernels.STAGE_SUMS, len(self.stages)),
-                "feature_values": (kernels.FEATURE_VALUES, len(feats[0])),
+                "feature_values": (kernels.FEATURE_VALUES, len(feats.rows)),
             }[what]
             out = np.empty((len(windows), width))
-            tilted = bool(feats[2].any())
+            tilted = bool(feats.tilted.any())
             n_blocks = min(len(windows), 4 * threads)
             kernels.run_windows(windows, training, tilted, model, feats, code, n_blocks, out)
         return out
@@ -630,7 +640,7 @@ class Cascade:
     def _reads_bands(self) -> bool:
         """Whether :meth:`_passed_in_bands` applies: no tilted features (their sums
         would need each band's tilted table)."""
-        return not self._flat[1][2].any()
+        return not self._flat[1].tilted.any()
 
     def _passed_in_bands(self, pixels, jobs, total: int, *, training: bool, n_threads):
         """:meth:`evaluate`'s ``passed`` for grids of windows of image bands
@@ -792,7 +802,7 @@ class Cascade:
             # Codes compare cell sums: no squared sums, no variance normalisation.
             tables = (cv2.integral(gray, sdepth=cv2.CV_64F), unused, unused)
         else:
-            tables = opencv_tables(gray, bool(feats[2].any()))
+            tables = opencv_tables(gray, bool(feats.tilted.any()))
             tables = (*tables[:2], unused if tables[2] is None else tables[2])
         with _compiled(n_threads) as (kernels, _):
             kernels.run_grid(
