@@ -57,15 +57,8 @@ def output(array: np.ndarray, dtype, name: str) -> np.ndarray:
     return array
 
 
-def _usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 #: Most threads a loop may run on: the CPUs this process may use when first loaded.
-MAX_THREADS = _usable_cpus()
+MAX_THREADS = threads._cpus()
 _local = threading.local()
 
 
