@@ -33,10 +33,11 @@ the old ``CvBoost`` / ``CvDTree`` of OpenCV's ml module:
   ``max_false_alarm_rate``, or after ``max_weak_count`` trees.
 
 The best-split search is OpenCV's loops, compiled (C built at install, see
-``_kernels.py`` and ``csrc/split_search.c``): per feature, walk the node's samples in sorted order
-accumulating the left/right sums in float64 exactly as ``find_split_ord_reg``
-and its siblings do, and keep the first best threshold; features run in
-parallel on PyTorch's thread count, and the first best feature (qualities
+``_kernels.py`` and ``csrc/split_search.c``): per feature, walk the node's
+samples in sorted order accumulating the left/right sums in float64 exactly as
+``find_split_ord_reg`` and its siblings do, and keep the first best threshold;
+features run in parallel on the trainer's threads (``num_threads``), and the
+first best feature (qualities
 compared as float32, as OpenCV stores them) wins. Each feature's samples are
 sorted once per stage (OpenCV's ``precalcIdxBufSize`` buffer, 16-bit indices);
 feature values are cached up to ``precalc_val_buf_size`` megabytes and computed
