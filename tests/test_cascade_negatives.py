@@ -1,18 +1,21 @@
 """The background walk's windows, their order and owners, against a plain re-implementation."""
 
 import dataclasses
+import re
 from functools import partial
 from itertools import islice
 from unittest import mock
 
 import cv2
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fer_toolkit.cascade import negatives
 from fer_toolkit.cascade._native import get_num_threads
 from fer_toolkit.cascade.negatives import Backgrounds, NegativeWalk, mine_negatives, walk_windows
+from fer_toolkit.utils.validation import InputError
 
 _F32 = np.float32
 
@@ -198,6 +201,13 @@ def test_windows_handed_back_uncut_are_judged_and_taken_as_the_walk_cuts_them():
         np.testing.assert_array_equal(m.samples, stream[mine])
         assert m.tried == mine[-1] + 1 - tried
         tried += m.tried
+
+
+@pytest.mark.parametrize("cache_size", [-1, 2.5, True, "64"])
+def test_backgrounds_reject_a_cache_size_that_is_not_a_count(cache_size):
+    message = f"cache_size must be None or an integer >= 0; got {cache_size!r}"
+    with pytest.raises(InputError, match=re.escape(message)):
+        Backgrounds([np.zeros((30, 40), np.uint8)], cache_size=cache_size)
 
 
 def test_backgrounds_keep_the_first_images_that_fit(tmp_path, monkeypatch):

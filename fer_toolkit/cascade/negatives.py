@@ -39,6 +39,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
+from numbers import Integral
 
 import cv2
 import numpy as np
@@ -91,6 +92,10 @@ class Backgrounds:
     """
 
     def __init__(self, bg, *, cache_size: int | None = None):
+        if cache_size is not None and (
+            isinstance(cache_size, bool) or not isinstance(cache_size, Integral) or cache_size < 0
+        ):
+            raise InputError(f"cache_size must be None or an integer >= 0; got {cache_size!r}.")
         if isinstance(bg, (str, bytes, os.PathLike)):
             self.source = os.fspath(bg)
             items: Sequence = read_bg(bg)
