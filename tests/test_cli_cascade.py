@@ -48,6 +48,7 @@ TRAIN_DEFAULTS = {
     "mode": "BASIC",
     "device": "auto",
     "random_state": None,
+    "max_neg_windows": 20_000_000,
 }
 
 
@@ -213,7 +214,8 @@ def test_every_train_flag_in_both_spellings(seed_files, fake_train, style):
             *("--num-neg", "3500", "--num-stages", "10", "--width", "20", "--height", "20"),
         ]
     )
-    result = invoke("train", *head, *style, "--device", "cpu", "--seed", "3")
+    native = ("--device", "cpu", "--seed", "3", "--max-neg-windows", "1000")
+    result = invoke("train", *head, *style, *native)
     assert result.exit_code == 0, result.output
     (call,) = fake_train
     del call["progress"]
@@ -240,6 +242,7 @@ def test_every_train_flag_in_both_spellings(seed_files, fake_train, style):
         "mode": "ALL",
         "device": "cpu",
         "random_state": 3,
+        "max_neg_windows": 1000,
     }
 
 
@@ -326,6 +329,11 @@ def test_missing_inputs_and_native_limits_are_reported(seed_files, fake_train):
     assert result.exit_code == 2 and "-featureType HOG needs --backend opencv" in result.output
     result = invoke("train", *SEED_TRAIN, "--backend", "opencv", "--device", "cuda")
     assert result.exit_code == 2 and "--device applies to the native backend only" in result.output
+    result = invoke("train", *SEED_TRAIN, "--backend", "opencv", "--max-neg-windows", "10")
+    assert result.exit_code == 2
+    assert "--max-neg-windows applies to the native backend only" in result.output
+    result = invoke("train", *SEED_TRAIN, "--max-neg-windows", "0")
+    assert result.exit_code == 2 and "0 is not in the range x>=1" in result.output
     assert fake_train == []
 
 

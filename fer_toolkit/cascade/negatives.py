@@ -49,6 +49,9 @@ from ..utils.threads import refresh_threads
 from ..utils.validation import InputError, check_image
 from .description import _read_gray, read_bg
 
+#: Default most windows tried per stage when mining negatives (``max_neg_windows``).
+MAX_NEG_WINDOWS = 20_000_000
+
 __all__ = ["Backgrounds", "MinedNegatives", "NegativeWalk", "mine_negatives", "walk_windows"]
 
 _SCALE_FACTOR = np.float32(1.4142135623730950488016887242097)

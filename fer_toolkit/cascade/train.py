@@ -56,14 +56,11 @@ from .features import HAAR_MODES, make_features
 from .flags import TRAINCASCADE
 from .integral import integral_batch
 from .model import Cascade, CascadeParams, StageParams
-from .negatives import Backgrounds, NegativeWalk, mine_negatives
+from .negatives import MAX_NEG_WINDOWS, Backgrounds, NegativeWalk, mine_negatives
 from .vec import read_vec
 from .xml import read_params, read_stage, write_cascade, write_params, write_stage
 
 __all__ = ["StageReport", "TrainingResult", "train_cascade"]
-
-#: Default most windows tried per stage when mining negatives.
-MAX_NEG_WINDOWS = 20_000_000
 
 
 @dataclass
@@ -614,17 +611,18 @@ class _Trainer:
                 f"{ratio:g} <= acceptanceRatioBreakValue {self.accept_ratio_break_value:g})"
             )
         if len(mined.samples) < self.num_neg:
-            cause = (
-                f"the per-stage limit of {self.max_neg_windows} windows was reached"
-                if mined.stop == "budget"
-                else "no background image is readable and at least as large as the window"
-            )
+            if mined.stop == "budget":
+                cause = f"the per-stage limit of {self.max_neg_windows} windows was reached"
+                remedy = "raise max_neg_windows (--max-neg-windows), add background images"
+            else:
+                cause = "no background image is readable and at least as large as the window"
+                remedy = "add background images"
             raise _Stop(
                 f"Negatives exhausted: {mined.tried} windows tried in {mined.images} of the "
                 f"{len(backgrounds)} background images, only {len(mined.samples)} accepted by "
                 "the cascade "
-                f"(num_neg={self.num_neg}); {cause}. Training stops here; add background "
-                "images (without the object) or lower num_neg to train further."
+                f"(num_neg={self.num_neg}); {cause}. Training stops here; {remedy} "
+                "(without the object) or lower num_neg to train further."
             )
 
     def _train_stage(self, table, pos, neg):

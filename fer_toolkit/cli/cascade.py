@@ -20,6 +20,7 @@ import click
 from ..cascade.createsamples import create_samples, show_vec
 from ..cascade.flags import CREATESAMPLES, TRAINCASCADE
 from ..cascade.model import MIN_NEIGHBORS
+from ..cascade.negatives import MAX_NEG_WINDOWS
 from ..cascade.opencv_backend import OpenCVToolError, run_createsamples, run_traincascade
 from ..utils.fileio import atomic_write, folder_lock, remove_stale_temporaries
 from ._common import FerCommand, FerGroup, echo, is_quiet, show_progress
@@ -234,7 +235,15 @@ def createsamples(backend, opencv_bin_dir, show, **params):
     help="Native backend: start the walk over the backgrounds at a point drawn from this "
     "seed (default: where opencv_traincascade starts, for the same cascade as OpenCV's).",
 )
-def train(backend, opencv_bin_dir, device, seed, **params):
+@click.option(
+    "--max-neg-windows",
+    type=click.IntRange(min=1),
+    default=MAX_NEG_WINDOWS,
+    show_default=True,
+    help="Native backend: most background windows tried per stage while collecting "
+    "-numNeg negatives (opencv_traincascade has practically no such limit).",
+)
+def train(backend, opencv_bin_dir, device, seed, max_neg_windows, **params):
     """Train a boosted cascade; write params.xml, stageN.xml and cascade.xml in -data.
 
     An interrupted run resumes from the stage files in -data. The cascade
@@ -250,9 +259,10 @@ def train(backend, opencv_bin_dir, device, seed, **params):
     """
     ctx = click.get_current_context()
     if backend == "opencv":
-        for option in ("device", "seed"):
+        for option in ("device", "seed", "max_neg_windows"):
             if ctx.get_parameter_source(option) is not click.core.ParameterSource.DEFAULT:
-                raise click.UsageError(f"--{option} applies to the native backend only.")
+                flag = "--" + option.replace("_", "-")
+                raise click.UsageError(f"{flag} applies to the native backend only.")
     # One run at a time per -data folder: two would interleave their stage files.
     with folder_lock(params["data"], "another fer-toolkit cascade train run"):
         remove_stale_temporaries(params["data"])  # left by a run killed mid-write
@@ -264,18 +274,20 @@ def train(backend, opencv_bin_dir, device, seed, **params):
                 on_progress=_progress_to_terminal(),
             )
         else:
-            cascade_path = _train_native(params, opencv_bin_dir, device, seed)
+            native = dict(device=device, random_state=seed, max_neg_windows=max_neg_windows)
+            cascade_path = _train_native(params, opencv_bin_dir, native)
     echo(f"Cascade written to {cascade_path}")
 
 
 def train_cascade(**params):
-    """:func:`fer_toolkit.cascade.train_cascade`, imported on first use: it needs PyTorch."""
+    """:func:`fer_toolkit.cascade.train_cascade`, imported on first use (``detect`` and
+    ``--help`` do not need the trainer)."""
     from ..cascade.train import train_cascade
 
     return train_cascade(**params)
 
 
-def _train_native(params: dict, opencv_bin_dir, device: str, seed: int | None) -> Path:
+def _train_native(params: dict, opencv_bin_dir, native: dict) -> Path:
     if opencv_bin_dir is not None:
         raise click.UsageError("--opencv-bin-dir needs --backend opencv.")
     unsupported = {
@@ -289,7 +301,7 @@ def _train_native(params: dict, opencv_bin_dir, device: str, seed: int | None) -
                 "the current cascade format with Haar or LBP features)."
             )
     params.pop("stage_type")  # BOOST is the only stage type
-    result = train_cascade(**params, device=device, random_state=seed, progress=_lines())
+    result = train_cascade(**params, **native, progress=_lines())
     echo(f"{len(result.stages)} stages trained, {result.loaded_stages} resumed")
     return result.path
 

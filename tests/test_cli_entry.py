@@ -1,0 +1,82 @@
+"""The console script's entry (``fer_toolkit.__main__``): OpenBLAS's pool for cascade commands."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from fer_toolkit.__main__ import blas_threads_default
+
+#: A child that applies the entry's default to its arguments, imports what the cascade
+#: trainer imports, and prints its thread count and each OpenBLAS's pool size.
+PROBE = """
+import os, sys
+from fer_toolkit.__main__ import blas_threads_default
+blas_threads_default(sys.argv[1:])
+import cv2, numpy, threadpoolctl
+pools = [p["num_threads"] for p in threadpoolctl.threadpool_info()
+         if p["internal_api"] == "openblas"]
+print(len(os.listdir("/proc/self/task")), *pools)
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["cascade", "train", "-data", "d"],
+        ["-v", "cascade", "detect"],
+        ["-q", "--verbose", "cascade"],
+    ],
+)
+def test_cascade_commands_start_openblas_on_one_thread(args):
+    env = {}
+    assert blas_threads_default(args, env)
+    assert env == {"OPENBLAS_NUM_THREADS": "1"}
+
+
+@pytest.mark.parametrize(
+    "args", [[], ["--help"], ["--version"], ["train", "cascade"], ["crop", "x"], ["-v", "search"]]
+)
+def test_other_commands_leave_the_environment_alone(args):
+    env = {"HOME": "/home/user"}
+    assert not blas_threads_default(args, env)
+    assert env == {"HOME": "/home/user"}
+
+
+def test_a_users_own_setting_is_kept():
+    env = {"OPENBLAS_NUM_THREADS": "4"}
+    assert not blas_threads_default(["cascade", "train"], env)
+    assert env == {"OPENBLAS_NUM_THREADS": "4"}
+
+
+def _probe(*args):
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    completed = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, check=True, env=env
+    )
+    threads, *pools = map(int, completed.stdout.split())
+    return threads, pools
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="OpenBLAS starts no pool on one core")
+def test_numpy_and_opencv_start_no_idle_blas_workers_under_cascade():
+    threads, pools = _probe("cascade", "train")
+    assert pools and set(pools) == {1}
+    assert threads == 1
+    # Any other command: each OpenBLAS starts its own workers (the cost avoided above).
+    threads, pools = _probe("train")
+    assert min(pools) > 1
+    assert threads > 1
+
+
+def test_python_m_fer_toolkit_runs_the_command_line():
+    completed = subprocess.run(
+        [sys.executable, "-m", "fer_toolkit", "-v", "cascade", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "createsamples" in completed.stdout
+    assert completed.stdout.startswith("Usage: python -m fer_toolkit cascade")
