@@ -208,9 +208,9 @@ def test_on_the_fly_features_give_the_same_stage_as_cached_ones():
     table = np.ascontiguousarray(X.T)
     computed = []
 
-    def compute(idx):
+    def compute(idx, out):
         computed.append(len(idx))
-        return table[idx]
+        out[...] = table[idx]
 
     lazy = FeatureValues(
         compute, X.shape[1], X.shape[0], precalc_val_buf_size=0, precalc_idx_buf_size=0

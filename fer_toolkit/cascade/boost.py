@@ -103,9 +103,10 @@ class FeatureValues:
     Parameters
     ----------
     compute : callable
-        ``compute(indices)`` takes a 1-D int64 array of feature indices and
-        returns their values on every sample, a float32 array of shape
-        ``(len(indices), n_samples)``.
+        ``compute(indices, out)`` takes a 1-D int64 array of feature indices and
+        writes their values on every sample into ``out``, a C-contiguous float32
+        array of shape ``(len(indices), n_samples)`` (the cache itself where the
+        rows are cached: no copy).
     n_features, n_samples : int
         Size of the (features x samples) value matrix.
     categorical : bool, default=False
@@ -167,11 +168,15 @@ class FeatureValues:
         n_cached = max(self.n_cached_values, self.n_cached_orders)
         for start in range(0, n_cached, self.chunk_size):
             stop = min(start + self.chunk_size, n_cached)
-            block = self._compute_range(start, stop)
+            # Rows that are all cached are computed (and sorted) in the cache itself.
+            cached = stop <= self.n_cached_values
+            shape = (stop - start, n_samples)
+            block = self._values[start:stop] if cached else np.empty(shape, dtype=np.float32)
+            self._compute_range(start, stop, block)
             if start < self.n_cached_orders:
                 ordered = block[: self.n_cached_orders - start]
                 _argsort_rows(ordered, self._orders[start:stop], ordered)  # sorted in place
-            if start < self.n_cached_values:
+            if not cached and start < self.n_cached_values:
                 self._values[start:stop] = block[: self.n_cached_values - start]
 
     @classmethod
@@ -201,25 +206,21 @@ class FeatureValues:
                 )
         table = np.ascontiguousarray(X.T, dtype=np.float32)
         return cls(
-            lambda idx: table[idx],
+            lambda idx, out: np.take(table, idx, axis=0, out=out),
             table.shape[0],
             table.shape[1],
             categorical=categorical,
             **kwargs,
         )
 
-    def _compute(self, idx: np.ndarray) -> np.ndarray:
-        block = np.asarray(self.compute(idx))
-        if block.shape != (len(idx), self.n_samples):
-            first, last = (int(idx[0]), int(idx[-1])) if len(idx) else (0, 0)
-            raise InputError(
-                f"feature computation returned shape {tuple(block.shape)} for features "
-                f"{first}..{last}; expected {(len(idx), self.n_samples)}."
-            )
-        return np.ascontiguousarray(block, dtype=np.float32)
+    def _compute(self, idx: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        if out is None:
+            out = np.empty((len(idx), self.n_samples), dtype=np.float32)
+        self.compute(idx, out)
+        return out
 
-    def _compute_range(self, start: int, stop: int) -> np.ndarray:
-        return self._compute(np.arange(start, stop))
+    def _compute_range(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
+        return self._compute(np.arange(start, stop), out)
 
     def rows(self, features) -> np.ndarray:
         """Values of the given features on every sample, ``(len(features), n_samples)``."""

@@ -507,8 +507,9 @@ class HaarFeatures(_FeatureTable):
         return table._values_of(*batch.window, normalize=normalize)(batch, None).T
 
     def _values_of(self, width: int, height: int, *, normalize: bool = True):
-        """``values(batch, idx)``: :meth:`evaluate`'s values of features ``idx`` (all when
-        None) on a CPU batch, feature-major ``(k, n)``.
+        """``values(batch, idx, out=None)``: :meth:`evaluate`'s values of features ``idx``
+        (all when None) on a CPU batch, feature-major ``(k, n)`` float32, written into
+        ``out`` when given (C-contiguous).
 
         The linear map is built once for the whole table, so a caller evaluating it
         block by block, every stage (the cascade trainer), pays for it once. The
@@ -524,10 +525,11 @@ class HaarFeatures(_FeatureTable):
             lambda batch: np.concatenate(self._tables(batch), 1).T.astype(dtype, order="C")
         )
 
-        def values(batch: IntegralBatch, idx) -> np.ndarray:
+        def values(batch: IntegralBatch, idx, out=None) -> np.ndarray:
             feats = np.arange(len(self)) if idx is None else np.asarray(idx, dtype=np.int64)
             planes = samples_last(batch)
-            out = np.empty((len(feats), len(batch)), dtype=np.float32)
+            if out is None:
+                out = np.empty((len(feats), len(batch)), dtype=np.float32)
             _kernels.haar_values(planes, crow, cols, coefs, feats, batch.norm, normalize, out)
             return out
 
@@ -664,9 +666,10 @@ class LBPFeatures(_FeatureTable):
         return torch.from_numpy(out).to(batch.sum.device).T
 
     def _values_of(self, width: int, height: int):
-        """``values(batch, idx)``: :meth:`evaluate`'s codes of features ``idx`` (all when
-        None) on a CPU batch, feature-major ``(k, n)``; the caller has checked that the
-        features fit the ``width x height`` window."""
+        """``values(batch, idx, out=None)``: :meth:`evaluate`'s codes of features ``idx``
+        (all when None) on a CPU batch, feature-major ``(k, n)`` float32, written into
+        ``out`` when given (C-contiguous); the caller has checked that the features fit
+        the ``width x height`` window."""
         from . import _kernels  # the compiled loops: imported on first use
 
         bits = self.CELL_BITS.astype(np.int64)
@@ -675,10 +678,11 @@ class LBPFeatures(_FeatureTable):
             lambda batch: np.ascontiguousarray(batch.sum.transpose(1, 2, 0), dtype=np.int32)
         )
 
-        def values(batch: IntegralBatch, idx) -> np.ndarray:
+        def values(batch: IntegralBatch, idx, out=None) -> np.ndarray:
             rects = self.rects if idx is None else self.rects[np.asarray(idx, dtype=np.int64)]
             sums = samples_last(batch)
-            out = np.empty((len(rects), len(batch)), dtype=np.float32)
+            if out is None:
+                out = np.empty((len(rects), len(batch)), dtype=np.float32)
             # Integer cell sums compared with the centre's, as OpenCV (exact).
             _kernels.lbp_codes(sums, rects, bits, out)
             return out

@@ -633,11 +633,11 @@ class _Trainer:
         precalc_start = time.perf_counter()
         batch = integral_batch(samples, tilted=p.mode == "ALL", device=self.device)
 
-        def compute(idx: np.ndarray) -> np.ndarray:
+        def compute(idx: np.ndarray, out: np.ndarray) -> None:
             if isinstance(batch.sum, np.ndarray):
-                return self._values_of(table)(batch, idx)
-            # A batch on a CUDA device gives tensors there; boosting runs on the CPU.
-            return table.evaluate(batch, idx).T.cpu().numpy()
+                self._values_of(table)(batch, idx, out)
+            else:  # a batch on a CUDA device gives tensors there; boosting runs on the CPU
+                out[...] = table.evaluate(batch, idx).T.cpu().numpy()
 
         features = FeatureValues(
             compute,
