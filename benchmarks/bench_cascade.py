@@ -21,15 +21,16 @@
    split search on one thread (``cv::parallel_reduce`` of ``core/private.hpp`` is a
    plain call); ours uses the free cores, or ``--threads N``.
 
-   Each training runs as its own process (ours: a Python process running
-   :data:`TRAIN_OURS`, imports included, the package byte-compiled beforehand as an
-   installed one is), the two trainers alternating (``--repeats`` runs each) so that
-   load drifts hit both alike; peak resident memory is the process's, as GNU ``time``
-   reports it (see :func:`measured`). Printed per recipe: the load average, mean wall
-   time and ratio, each run's wall time and the median of the paired runs' ratios
-   (ours also without the imports: the time inside
-   ``train_cascade``; and without its fixed start-up: a process that imports the trainer
-   and loads its compiled loops but trains nothing, :data:`STARTUP_OURS`, timed once per round),
+   Each training runs as its own process, the two trainers alternating (``--repeats``
+   runs each) so that load drifts hit both alike. Ours runs as the command a user types
+   beside ``opencv_traincascade``, ``fer-toolkit cascade train`` with the same flags
+   (``--ours python``: a Python process running :data:`TRAIN_OURS` instead), imports
+   included, the package byte-compiled beforehand as an installed one is. Peak resident
+   memory is the process's, as GNU ``time`` reports it (see :func:`measured`). Printed
+   per recipe: the load average, mean wall time and ratio, each run's wall time and the
+   median of the paired runs' ratios (ours also without its fixed start-up: a process
+   that sets and imports what the command does but trains nothing, :data:`STARTUP_OURS`,
+   timed once per round; with ``--ours python`` also the time inside ``train_cascade``),
    peak RSS, stages, weak trees per stage, the acceptance ratio of every stage
    (``NEG count`` lines), the stop message, precalculation time per stage, held-out
    hit rate (lfw faces 80-99 and mirror images) and false alarms (24x24 tiles of other
@@ -51,7 +52,7 @@
 Usage::
 
     python benchmarks/bench_cascade.py --opencv-bin DIR [--repeats 2] [--recipes HAAR LBP]
-        [--memory] [--skip-features]
+        [--memory] [--skip-features] [--ours {cli,python}]
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 from xml.etree import ElementTree
 
 import cv2
@@ -402,26 +404,51 @@ def measured(command: list[str]) -> tuple[float, float, list[str]]:
     return seconds, usage.ru_maxrss / 1024.0, lines
 
 
-def train(
-    who: str, out: Path, vec: Path, bg: Path, params: dict, device: str, opencv_bin, threads=None
-):
-    """Train in a child process; return (wall s, training s, peak RSS MB, log lines).
+class Ours(NamedTuple):
+    """How ours runs: ``device``; ``threads``, its ``num_threads`` (None: its default, the
+    free cores); ``entry``, ``"cli"`` for the ``fer-toolkit cascade train`` command (what
+    a user runs beside ``opencv_traincascade``) or ``"python"`` for a Python process
+    calling ``train_cascade`` (:data:`TRAIN_OURS`; it also reports the time inside the
+    call, but OpenBLAS starts as the command line does not let it, see
+    ``fer_toolkit/__main__.py``)."""
 
-    ``threads``: ours' ``num_threads`` (None: its default, the free cores)."""
+    device: str
+    threads: int | None = None
+    entry: str = "cli"
+
+
+def train(who: str, out: Path, vec: Path, bg: Path, params: dict, ours: Ours, opencv_bin):
+    """Train in a child process; return (wall s, training s or NaN, peak RSS MB, log lines)."""
     out.mkdir(parents=True, exist_ok=True)
     if who == "OpenCV":
         tool = find_opencv_tool("opencv_traincascade", opencv_bin)
         seconds, rss, lines = measured([tool, *traincascade_args(out, vec, bg, **params)])
         return seconds, seconds, rss, lines
-    job = dict(data=str(out), vec=str(vec), bg=str(bg), params=params, device=device)
-    job = json.dumps(dict(job, num_threads=threads))
+    if ours.entry == "cli":
+        # OpenCV's tool has no per-stage limit on the windows it looks at: lift ours.
+        native = ["--device", ours.device, "--max-neg-windows", str(10**12)]
+        if ours.threads is not None:
+            native += ["-numThreads", str(ours.threads)]
+        command = [*fer_toolkit_command(), "cascade", "train"]
+        command += [*traincascade_args(out, vec, bg, **params), *native]
+        seconds, rss, lines = measured(command)
+        return seconds, float("nan"), rss, lines
+    job = dict(data=str(out), vec=str(vec), bg=str(bg), params=params, device=ours.device)
+    job = json.dumps(dict(job, num_threads=ours.threads))
     seconds, rss, lines = measured([sys.executable, "-c", TRAIN_OURS, job])
     inside = float(lines[-1].split(":")[-1])
     return seconds, inside, rss, lines[:-1]
 
 
-#: The child process of :func:`train` for ours: only what ``fer-toolkit cascade train``
-#: needs is imported; it prints the log, then the time spent inside ``train_cascade``.
+def fer_toolkit_command() -> list[str]:
+    """The installed ``fer-toolkit`` console script, else ``python -m fer_toolkit``."""
+    script = Path(sys.executable).parent / "fer-toolkit"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "fer_toolkit"]
+
+
+#: The child process of :func:`train` for ours called from Python: only what
+#: ``fer-toolkit cascade train`` needs is imported; it prints the log, then the time
+#: spent inside ``train_cascade``.
 TRAIN_OURS = """
 import json, sys, time
 from fer_toolkit.cascade import train_cascade
@@ -434,14 +461,20 @@ print(f"training seconds: {time.perf_counter() - start:.3f}", flush=True)
 """
 
 
-#: A child process that pays ours' fixed start-up and trains nothing: the imports of
-#: :data:`TRAIN_OURS`, then loading the compiled loops (a shared library, through ctypes).
+#: A child process that pays ours' fixed start-up and trains nothing: what the command
+#: line sets and imports before it trains, then the trainer and its compiled loops (a
+#: shared library, through ctypes). ``sys.argv[1]``: ``cli`` or ``python`` (``Ours.entry``).
 STARTUP_OURS = """
+import sys
+if sys.argv[1] == "cli":
+    from fer_toolkit.__main__ import blas_threads_default
+    blas_threads_default(["cascade"])
+    import fer_toolkit.cli.cascade
 from fer_toolkit.cascade import train_cascade, _kernels, _scan_kernels
 """
 
 
-def compare_recipe(folder, vec, bg, name, device, opencv_bin, repeats, threads=None) -> dict:
+def compare_recipe(folder, vec, bg, name, ours: Ours, opencv_bin, repeats) -> dict:
     """Train a recipe with both trainers, alternating, and print the side-by-side rows."""
     params = dict(RECIPES[name], width=24, height=24)
     runs = {"OpenCV": [], "ours": []}
@@ -451,10 +484,10 @@ def compare_recipe(folder, vec, bg, name, device, opencv_bin, repeats, threads=N
         order = ("OpenCV", "ours") if r % 2 == 0 else ("ours", "OpenCV")
         for who in order:
             out = folder / f"{name}_{who}_{r}"
-            trained = train(who, out, vec, bg, params, device, opencv_bin, threads)
+            trained = train(who, out, vec, bg, params, ours, opencv_bin)
             runs[who].append((*trained, out))
             loads.append(load())
-        startups.append(measured([sys.executable, "-c", STARTUP_OURS])[0])
+        startups.append(measured([sys.executable, "-c", STARTUP_OURS, ours.entry])[0])
     faces, tiles = held_out_windows()
     rows = {}
     for who, done in runs.items():
@@ -476,7 +509,7 @@ def compare_recipe(folder, vec, bg, name, device, opencv_bin, repeats, threads=N
             identical=len({(d[-1] / "cascade.xml").read_bytes() for d in done}) == 1,
             every=weak_trees(xml),
         )
-    print(f"\n# {name} recipe: {params}, {repeats} alternated run(s) each")
+    print(f"\n# {name} recipe: {params}, {repeats} alternated run(s) each; ours: {ours}")
     print(f"load during the runs: {' -> '.join(loads)}")
     print(f"held-out: {len(faces)} faces, {len(tiles)} background windows")
     print("| | OpenCV | ours |")
@@ -492,7 +525,9 @@ def compare_recipe(folder, vec, bg, name, device, opencv_bin, repeats, threads=N
         f"| wall time of each run, in order (s) | {runs(o['runs'])} | {runs(n['runs'])} "
         f"(median of the runs' ratios {paired:.2f}x) |"
     )
-    print(f"| ours without imports (s) | | {n['inside']:.1f} ({n['inside'] / o['seconds']:.2f}x) |")
+    if ours.entry == "python":
+        inside = n["inside"]
+        print(f"| ours without imports (s) | | {inside:.1f} ({inside / o['seconds']:.2f}x) |")
     startup = float(np.mean(startups))
     print(f"| ours' fixed start-up, no training (s) | | {startup:.2f} |")
     print(
@@ -527,7 +562,7 @@ def compare_recipe(folder, vec, bg, name, device, opencv_bin, repeats, threads=N
     return rows
 
 
-def bench_memory(folder: Path, vec: Path, bg: Path, device: str, opencv_bin) -> None:
+def bench_memory(folder: Path, vec: Path, bg: Path, ours: Ours, opencv_bin) -> None:
     """Peak RSS of both trainers: default buffers, small buffers, 10x the backgrounds."""
     many = folder / "bg_x10.txt"
     copies = []
@@ -559,7 +594,7 @@ def bench_memory(folder: Path, vec: Path, bg: Path, device: str, opencv_bin) -> 
         result = {}
         for who in ("OpenCV", "ours"):
             out = folder / f"memory_{i}_{who}"
-            seconds, _, rss, _ = train(who, out, vec, background, params, device, opencv_bin)
+            seconds, _, rss, _ = train(who, out, vec, background, params, ours, opencv_bin)
             result[who] = (seconds, rss, weak_trees(out / "cascade.xml"))
         same = result["OpenCV"][2] == result["ours"][2]
         print(
@@ -647,9 +682,7 @@ def bench_scan(xml: Path) -> None:
     )
 
 
-def bench_training(
-    folder: Path, device: str, opencv_bin, repeats: int, recipes, memory, threads=None
-) -> None:
+def bench_training(folder: Path, ours: Ours, opencv_bin, repeats: int, recipes, memory) -> None:
     try:
         find_opencv_tool("opencv_traincascade", opencv_bin)
     except OpenCVToolNotFoundError as exc:
@@ -660,9 +693,9 @@ def bench_training(
         big_vec, big_bg = write_big_recipe(folder / "big", vec)
     for name in recipes:
         inputs = (big_vec, big_bg) if name.endswith("-BIG") else (vec, bg)
-        compare_recipe(folder, *inputs, name, device, opencv_bin, repeats, threads)
+        compare_recipe(folder, *inputs, name, ours, opencv_bin, repeats)
     if memory:
-        bench_memory(folder, vec, bg, device, opencv_bin)
+        bench_memory(folder, vec, bg, ours, opencv_bin)
 
 
 def main() -> None:
@@ -680,6 +713,13 @@ def main() -> None:
         help="ours' num_threads (default: the free cores; OpenCV's tool is single-threaded "
         "but for its precalculation)",
     )
+    parser.add_argument(
+        "--ours",
+        choices=["cli", "python"],
+        default="cli",
+        help="run ours as the fer-toolkit cascade train command (default), or as a Python "
+        "process calling train_cascade",
+    )
     parser.add_argument("--skip-features", action="store_true")
     parser.add_argument(
         "--scan",
@@ -694,18 +734,11 @@ def main() -> None:
     # ours' start-up is an installed package's.
     compileall.compile_dir(Path(fer_toolkit.__file__).parent, quiet=1)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, OpenCV {cv2.__version__}")
-    print(f"ours' num_threads: {args.threads or 'default (the free cores)'}")
+    print(f"ours' num_threads: {args.threads or 'default (the free cores)'}; run as: {args.ours}")
     print(load())
     with tempfile.TemporaryDirectory() as tmp:
-        bench_training(
-            Path(tmp),
-            args.device,
-            args.opencv_bin,
-            args.repeats,
-            args.recipes,
-            args.memory,
-            args.threads,
-        )
+        ours = Ours(args.device, args.threads, args.ours)
+        bench_training(Path(tmp), ours, args.opencv_bin, args.repeats, args.recipes, args.memory)
     if args.scan:
         bench_scan(Path(args.scan))
     if not args.skip_features:
