@@ -34,6 +34,15 @@ static inline int lowest_bit(uint64_t word) {
 }
 #endif
 
+/* Loops that vectorise over the samples are also built for AVX2, chosen when the
+ * library loads (GCC on x86-64 Linux). Their lanes are independent samples and no
+ * multiply-add is fused, so each value is the same on either path. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define SAMPLE_LANES __attribute__((target_clones("avx2", "default")))
+#else
+#define SAMPLE_LANES
+#endif
+
 /* Python's max(a, b): a unless b is larger. */
 static inline double py_max(double a, double b) { return b > a ? b : a; }
 
@@ -469,7 +478,7 @@ ARGSORT_ROWS(fer_argsort_rows_i32, int32_t)
 /* LBP codes of features rects[begin:end] ((k, 4) int32 x, y, w, h) on integral images
  * sums ((h + 1, w + 1, n) int32, samples last); bits[r * 3 + c] is the code bit of cell
  * (r, c), set when the cell's sum is at least the centre's. Writes out (k, n) float32. */
-void fer_lbp_codes(const int32_t *sums, int64_t rows, int64_t cols, int64_t n,
+SAMPLE_LANES void fer_lbp_codes(const int32_t *sums, int64_t rows, int64_t cols, int64_t n,
                    const int32_t *rects, const int64_t *bits, float *out, int64_t begin,
                    int64_t end) {
     (void)rows;
@@ -502,7 +511,7 @@ void fer_lbp_codes(const int32_t *sums, int64_t rows, int64_t cols, int64_t n,
  * feature feats[r] into row r of out ((k, n) float32), for rows r in [begin, end), in
  * blocks of samples so that a block of every table row stays in cache. */
 #define HAAR_VALUES(NAME, REAL)                                                              \
-    void NAME(const REAL *planes, int64_t n, const int64_t *crow, const int64_t *cols,        \
+    SAMPLE_LANES void NAME(const REAL *planes, int64_t n, const int64_t *crow, const int64_t *cols,        \
              const REAL *coefs, const int64_t *feats, const float *norm, int64_t normalize,  \
              float *out, int64_t begin, int64_t end) {                                       \
         enum { BLOCK = 256 };                                                                \
