@@ -256,30 +256,99 @@ void fer_category_order(const float *values, int64_t n, const int32_t *node_of, 
  * chains of several features keeps the CPU busy while one waits. */
 enum { GROUP = 4 };
 
+/* Stable insertion sort of the pairs (key[i], at[i]) for i in [0, n) by key (they
+ * start in index order). Two arrays, not an array of pairs: a pair written as two
+ * halves and read back whole would wait for the store to complete. */
+static inline void sort_pairs(double *key, int64_t *at, int64_t n) {
+    for (int64_t i = 1; i < n; i++) {
+        double k = key[i];
+        int64_t a = at[i], j = i;
+        while (j > 0 && key[j - 1] > k) {
+            key[j] = key[j - 1];
+            at[j] = at[j - 1];
+            j--;
+        }
+        key[j] = k;
+        at[j] = a;
+    }
+}
+
 /* One feature's scan, from its category sums s0, s1 and the categories present (seen):
  * OpenCV's loop over the categories in their sorted order (see fer_categorical_splits),
  * visiting only those present. Writes the best quality and its position in the full
- * 256-category order; clears s0 and s1 for the next feature. */
+ * 256-category order; clears s0 and s1 for the next feature.
+ *
+ * The order is the stable argsort of the keys (fer_stable_order's), built sorting few
+ * of them: the keys -1, 0 and 1 (categories of one class, or none, in GAB: most of
+ * them) are listed apart, in category order, the order of their ties; only the other
+ * negative and the other positive keys are sorted, each apart, then merged with the
+ * lists at -1, 0 and 1. A NaN key (no order) takes fer_stable_order's path. */
 static void scan_categories(double *s0, double *s1, const uint64_t *seen, int64_t kind,
                             double *best_q, int64_t *best_k) {
     const double eps = FLT_EPSILON;
     double key[N_CATEGORIES];
     int64_t cats[N_CATEGORIES], order[N_CATEGORIES];
-    int64_t k = 0;
+    /* Indices into key and cats: of the keys -1, 0, 1 and of the others. */
+    int64_t minus[N_CATEGORIES], zero[N_CATEGORIES], plus[N_CATEGORIES];
+    int64_t other[N_CATEGORIES];
+    int64_t k = 0, n_minus = 0, n_zero = 0, n_one = 0;
     double total0 = 0.0, total1 = 0.0;
     for (int word = 0; word < 4; word++) {
         for (uint64_t bits = seen[word]; bits; bits &= bits - 1) {
             int c = word * 64 + lowest_bit(bits);
             total0 += s0[c];
             total1 += s1[c];
+            double kv;
             if (kind == REG)
-                key[k] = fabs(s0[c]) > DBL_EPSILON ? s1[c] / s0[c] : 0.0;
+                kv = fabs(s0[c]) > DBL_EPSILON ? s1[c] / s0[c] : 0.0;
             else
-                key[k] = s1[c];
+                kv = s1[c];
+            /* The key's group from its bits (integer compares take fewer instructions
+             * than double ones), the index appended to every list but counted in
+             * one: a key's group is as unpredictable as the key. The counts of 1 and
+             * of the others follow from the others, which saves registers. */
+            uint64_t u;
+            memcpy(&u, &kv, sizeof u);
+            uint64_t magnitude = u << 1; /* without the sign */
+            int64_t is_zero = magnitude == 0;
+            int64_t is_one = magnitude == (uint64_t)0x3ff0000000000000 << 1;
+            minus[n_minus] = zero[n_zero] = k;
+            plus[n_one - n_minus] = other[k - n_zero - n_one] = k;
+            n_minus += is_one & (int64_t)(u >> 63);
+            n_zero += is_zero;
+            n_one += is_one;
+            key[k] = kv;
             cats[k++] = c;
         }
     }
-    fer_stable_order(key, k, order);
+    int64_t n_plus = n_one - n_minus, n_other = k - n_zero - n_one;
+    /* The other keys, negative and positive apart: two short sorts move fewer. */
+    double neg_key[N_CATEGORIES], pos_key[N_CATEGORIES];
+    int64_t neg_at[N_CATEGORIES], pos_at[N_CATEGORIES], n_neg = 0, n_pos = 0;
+    int nan = 0;
+    for (int64_t i = 0; i < n_other; i++) {
+        int64_t at = other[i];
+        double kv = key[at];
+        neg_key[n_neg] = pos_key[n_pos] = kv;
+        neg_at[n_neg] = pos_at[n_pos] = at;
+        n_neg += kv < 0.0;
+        n_pos += kv > 0.0;
+        nan |= kv != kv;
+    }
+    if (!nan) {
+        sort_pairs(neg_key, neg_at, n_neg);
+        sort_pairs(pos_key, pos_at, n_pos);
+        int64_t r = 0, i = 0;
+        for (; i < n_neg && neg_key[i] < -1.0; i++) order[r++] = neg_at[i];
+        memcpy(order + r, minus, sizeof(int64_t) * n_minus), r += n_minus;
+        for (; i < n_neg; i++) order[r++] = neg_at[i];
+        memcpy(order + r, zero, sizeof(int64_t) * n_zero), r += n_zero;
+        for (i = 0; i < n_pos && pos_key[i] < 1.0; i++) order[r++] = pos_at[i];
+        memcpy(order + r, plus, sizeof(int64_t) * n_plus), r += n_plus;
+        for (; i < n_pos; i++) order[r++] = pos_at[i];
+    } else {
+        fer_stable_order(key, k, order);
+    }
     int64_t unseen = N_CATEGORIES - k;
     double best = -INFINITY, left_w = 0.0;
     int64_t best_at = -1;
