@@ -370,8 +370,18 @@ def load() -> str:
     return f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
 
 
-def measured(command: list[str]) -> tuple[float, float, list[str]]:
-    """Run a command; return its wall time (s), peak resident memory (MB) and output lines.
+class Measured(NamedTuple):
+    """A child process's wall time and CPU time (user + system, its own children
+    included; s), peak resident memory (MB) and output lines."""
+
+    seconds: float
+    cpu: float
+    rss: float
+    lines: list[str]
+
+
+def measured(command: list[str]) -> Measured:
+    """Run a command; return its :class:`Measured` figures.
 
     The peak comes from GNU ``time`` (``/usr/bin/time``, Debian package ``time``), which
     is started small: a child forked from this script keeps the script's own resident
@@ -398,10 +408,12 @@ def measured(command: list[str]) -> tuple[float, float, list[str]]:
         if process.returncode != 0:
             tail = "\n".join(lines[-15:])
             raise RuntimeError(f"{command[0]} exited with {process.returncode}:\n{tail}")
+        # GNU time's own CPU time is part of it: about a millisecond.
+        cpu = usage.ru_utime + usage.ru_stime
         if timer:
-            return seconds, int(rss_file.read().split()[-1]) / 1024.0, lines
+            return Measured(seconds, cpu, int(rss_file.read().split()[-1]) / 1024.0, lines)
     print(f"  (no GNU time: peak RSS of {command[0]} is an upper bound)")
-    return seconds, usage.ru_maxrss / 1024.0, lines
+    return Measured(seconds, cpu, usage.ru_maxrss / 1024.0, lines)
 
 
 class Ours(NamedTuple):
@@ -417,13 +429,16 @@ class Ours(NamedTuple):
     entry: str = "cli"
 
 
-def train(who: str, out: Path, vec: Path, bg: Path, params: dict, ours: Ours, opencv_bin):
-    """Train in a child process; return (wall s, training s or NaN, peak RSS MB, log lines)."""
+def train(
+    who: str, out: Path, vec: Path, bg: Path, params: dict, ours: Ours, opencv_bin
+) -> tuple[Measured, float]:
+    """Train in a child process; return its :class:`Measured` figures (the log as its
+    lines) and the seconds spent training (NaN for ours run as a command)."""
     out.mkdir(parents=True, exist_ok=True)
     if who == "OpenCV":
         tool = find_opencv_tool("opencv_traincascade", opencv_bin)
-        seconds, rss, lines = measured([tool, *traincascade_args(out, vec, bg, **params)])
-        return seconds, seconds, rss, lines
+        run = measured([tool, *traincascade_args(out, vec, bg, **params)])
+        return run, run.seconds
     if ours.entry == "cli":
         # OpenCV's tool has no per-stage limit on the windows it looks at: lift ours.
         native = ["--device", ours.device, "--max-neg-windows", str(10**12)]
@@ -431,13 +446,12 @@ def train(who: str, out: Path, vec: Path, bg: Path, params: dict, ours: Ours, op
             native += ["-numThreads", str(ours.threads)]
         command = [*fer_toolkit_command(), "cascade", "train"]
         command += [*traincascade_args(out, vec, bg, **params), *native]
-        seconds, rss, lines = measured(command)
-        return seconds, float("nan"), rss, lines
+        return measured(command), float("nan")
     job = dict(data=str(out), vec=str(vec), bg=str(bg), params=params, device=ours.device)
     job = json.dumps(dict(job, num_threads=ours.threads))
-    seconds, rss, lines = measured([sys.executable, "-c", TRAIN_OURS, job])
-    inside = float(lines[-1].split(":")[-1])
-    return seconds, inside, rss, lines[:-1]
+    run = measured([sys.executable, "-c", TRAIN_OURS, job])
+    inside = float(run.lines[-1].split(":")[-1])
+    return run._replace(lines=run.lines[:-1]), inside
 
 
 def fer_toolkit_command() -> list[str]:
@@ -484,21 +498,21 @@ def compare_recipe(folder, vec, bg, name, ours: Ours, opencv_bin, repeats) -> di
         order = ("OpenCV", "ours") if r % 2 == 0 else ("ours", "OpenCV")
         for who in order:
             out = folder / f"{name}_{who}_{r}"
-            trained = train(who, out, vec, bg, params, ours, opencv_bin)
-            runs[who].append((*trained, out))
+            runs[who].append((*train(who, out, vec, bg, params, ours, opencv_bin), out))
             loads.append(load())
-        startups.append(measured([sys.executable, "-c", STARTUP_OURS, ours.entry])[0])
+        startups.append(measured([sys.executable, "-c", STARTUP_OURS, ours.entry]).seconds)
     faces, tiles = held_out_windows()
     rows = {}
     for who, done in runs.items():
         xml = done[0][-1] / "cascade.xml"
-        log = parse_log(done[0][3])
+        log = parse_log(done[0][0].lines)
         stages = ElementTree.parse(xml).getroot().find("cascade/stages")
         rows[who] = dict(
-            runs=[d[0] for d in done],
-            seconds=float(np.mean([d[0] for d in done])),
+            runs=[d[0].seconds for d in done],
+            seconds=float(np.mean([d[0].seconds for d in done])),
+            cpu=float(np.mean([d[0].cpu for d in done])),
             inside=float(np.mean([d[1] for d in done])),
-            rss=max(d[2] for d in done),
+            rss=max(d[0].rss for d in done),
             stages=len(stages),
             weak=[len(stage.find("weakClassifiers")) for stage in stages],
             ratios=log["ratios"],
@@ -524,6 +538,11 @@ def compare_recipe(folder, vec, bg, name, ours: Ours, opencv_bin, repeats) -> di
     print(
         f"| wall time of each run, in order (s) | {runs(o['runs'])} | {runs(n['runs'])} "
         f"(median of the runs' ratios {paired:.2f}x) |"
+    )
+    # Under load each process gets a share of the cores: the ratio follows CPU time.
+    print(
+        f"| CPU time, user + system (s) | {o['cpu']:.2f} | {n['cpu']:.2f} "
+        f"({n['cpu'] / o['cpu']:.2f}x) |"
     )
     if ours.entry == "python":
         inside = n["inside"]
@@ -594,8 +613,8 @@ def bench_memory(folder: Path, vec: Path, bg: Path, ours: Ours, opencv_bin) -> N
         result = {}
         for who in ("OpenCV", "ours"):
             out = folder / f"memory_{i}_{who}"
-            seconds, _, rss, _ = train(who, out, vec, background, params, ours, opencv_bin)
-            result[who] = (seconds, rss, weak_trees(out / "cascade.xml"))
+            run, _ = train(who, out, vec, background, params, ours, opencv_bin)
+            result[who] = (run.seconds, run.rss, weak_trees(out / "cascade.xml"))
         same = result["OpenCV"][2] == result["ours"][2]
         print(
             f"| {label} | {result['OpenCV'][1]:.0f} | {result['ours'][1]:.0f} | "
