@@ -80,6 +80,25 @@ def test_the_thread_count_is_per_calling_thread():
     _native.set_num_threads(before)
 
 
+@pytest.mark.parametrize("loops_before", [1, None])
+def test_opencvs_pool_takes_the_loops_count_in_the_block_and_gets_its_own_back(loops_before):
+    import cv2
+
+    opencv_before, native_before = cv2.getNumThreads(), _native.get_num_threads()
+    if loops_before is not None:  # the loops already run on the block's count
+        _native.set_num_threads(loops_before)
+    cv2.setNumThreads(3)
+    try:
+        with _native.limit_threads(1, opencv=True):
+            assert (_native.get_num_threads(), cv2.getNumThreads()) == (1, 1)
+        assert cv2.getNumThreads() == 3
+        with _native.limit_threads(1):  # without opencv=True, OpenCV's pool is left alone
+            assert (_native.get_num_threads(), cv2.getNumThreads()) == (1, 3)
+    finally:
+        cv2.setNumThreads(opencv_before)
+        _native.set_num_threads(native_before)
+
+
 def test_the_loops_refuse_arrays_that_are_not_contiguous():
     from fer_toolkit.cascade._kernels import argsort_rows
 

@@ -310,6 +310,30 @@ def test_accept_ratio_break_value_stops_training(tmp_path):
     assert result.acceptance_ratio <= 0.9
 
 
+def test_num_threads_also_bounds_opencvs_pool_during_training(tmp_path):
+    vec, bg = _tiny_recipe(tmp_path)
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(3)
+    counts = []
+    try:
+        train_cascade(
+            tmp_path / "d",
+            vec,
+            bg,
+            60,
+            60,
+            num_stages=2,
+            width=12,
+            height=12,
+            num_threads=1,
+            progress=lambda line: counts.append(cv2.getNumThreads()),
+        )
+        assert counts and set(counts) == {1}
+        assert cv2.getNumThreads() == 3
+    finally:
+        cv2.setNumThreads(before)
+
+
 @pytest.mark.parametrize(
     ("feature_type", "mode", "boost_type", "max_depth"),
     [("LBP", "BASIC", "DAB", 1), ("HAAR", "CORE", "RAB", 2), ("HAAR", "ALL", "LB", 1)],

@@ -14,6 +14,7 @@ it, and :func:`parallel_for` uses it.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import threading
@@ -72,14 +73,40 @@ def set_num_threads(n_threads: int) -> None:
     _local.n_threads = max(1, min(int(n_threads), MAX_THREADS))
 
 
-def limit_threads(n_threads=None):
+def limit_threads(n_threads=None, *, opencv: bool = False):
     """:func:`fer_toolkit.utils.threads.limit_threads` for these loops' threads.
 
     :func:`~fer_toolkit.utils.threads.refresh_threads` chooses the count again inside
     the block; :func:`get_num_threads` tells it to code that runs its own threads
-    (negative mining).
+    (negative mining). With ``opencv``, OpenCV's own thread pool (``cv2.setNumThreads``,
+    process-wide) takes the same count inside the block and gets its own back at the
+    end: the cascade trainer's resizes run on it, and its idle worker waits actively,
+    so on a loaded machine, with the loops on one thread, a second OpenCV thread took
+    the trainer's share of a core.
     """
+    if opencv:
+        return _with_opencv_pool(n_threads)
     return threads.limit_threads(n_threads, pool=(get_num_threads, set_num_threads))
+
+
+@contextlib.contextmanager
+def _with_opencv_pool(n_threads):
+    import cv2
+
+    before = cv2.getNumThreads()
+
+    def set_both(count: int) -> None:
+        set_num_threads(count)
+        if cv2.getNumThreads() != get_num_threads():
+            cv2.setNumThreads(get_num_threads())
+
+    set_both(get_num_threads())
+    try:
+        with threads.limit_threads(n_threads, pool=(get_num_threads, set_both)) as used:
+            yield used
+    finally:
+        if cv2.getNumThreads() != before:
+            cv2.setNumThreads(before)
 
 
 _pool: ThreadPoolExecutor | None = None

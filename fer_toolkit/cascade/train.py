@@ -263,8 +263,10 @@ def train_cascade(
         search), the sorting and the negative mining during the call (None: the cores
         other processes leave free, chosen again at every batch of negative mining
         and before every stage's boosting, see
-        :func:`fer_toolkit.utils.threads.resolve_num_threads`).
-        The cascade does not depend on the count.
+        :func:`fer_toolkit.utils.threads.resolve_num_threads`). OpenCV's own thread
+        pool (``cv2.setNumThreads``, process-wide) follows the same count during the
+        call and gets its count back after it. The cascade does not depend on the
+        count.
     accept_ratio_break_value : float, default=-1.0
         ``-acceptanceRatioBreakValue``: stop when the acceptance ratio falls to
         this value (negative: never).
@@ -364,7 +366,7 @@ def train_cascade(
     )
     from . import _native  # the compiled loops' threads: imported on first use
 
-    with _native.limit_threads(num_threads):
+    with _native.limit_threads(num_threads, opencv=True):
         return trainer.run(vec, bg)
 
 
