@@ -93,20 +93,17 @@ def limit_threads(n_threads=None, *, opencv: bool = False):
 def _with_opencv_pool(n_threads):
     import cv2
 
-    before = cv2.getNumThreads()
-
     def set_both(count: int) -> None:
         set_num_threads(count)
         if cv2.getNumThreads() != get_num_threads():
             cv2.setNumThreads(get_num_threads())
 
-    set_both(get_num_threads())
-    try:
-        with threads.limit_threads(n_threads, pool=(get_num_threads, set_both)) as used:
-            yield used
-    finally:
-        if cv2.getNumThreads() != before:
-            cv2.setNumThreads(before)
+    pool = (get_num_threads, set_both)
+    with (
+        threads._opencv_threads(get_num_threads()),
+        threads.limit_threads(n_threads, pool=pool) as used,
+    ):
+        yield used
 
 
 _pool: ThreadPoolExecutor | None = None

@@ -495,12 +495,13 @@ def refresh_threads() -> int | None:
 
 @contextlib.contextmanager
 def _opencv_threads(n_threads: int):
-    """Run the block with OpenCV's own thread pool at ``n_threads``, then restore its count.
+    """Run the block with OpenCV's own thread pool at ``n_threads``, then restore the count
+    it found (also when the block changed it again).
 
-    The count is left alone when it is already ``n_threads`` (setting it restarts the
-    pool). With 1: when fer_toolkit runs images on several threads, OpenCV's internal
-    parallelism would oversubscribe the cores (the same reason scikit-learn limits BLAS
-    threads inside its parallel loops).
+    The count is set only when it differs (setting it restarts the pool). With 1: when
+    fer_toolkit runs images on several threads, OpenCV's internal parallelism would
+    oversubscribe the cores (the same reason scikit-learn limits BLAS threads inside
+    its parallel loops).
     """
     import cv2  # not at module level: ``import fer_toolkit`` imports this module
 
@@ -510,7 +511,7 @@ def _opencv_threads(n_threads: int):
     try:
         yield
     finally:
-        if n_threads != previous:
+        if cv2.getNumThreads() != previous:
             cv2.setNumThreads(previous)
 
 
