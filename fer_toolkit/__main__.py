@@ -6,6 +6,8 @@ OpenBLAS's environment before NumPy loads it.
 
 from __future__ import annotations
 
+import gc
+import importlib
 import os
 import sys
 
@@ -50,19 +52,48 @@ def blas_threads_default(args: list[str], environ=os.environ) -> bool:
     >>> blas_threads_default(["cascade", "train"], {"OPENBLAS_NUM_THREADS": "2"})
     False
     """
-    command = next((arg for arg in args if arg not in _GROUP_FLAGS), None)
-    if command not in _NO_BLAS_COMMANDS or "OPENBLAS_NUM_THREADS" in environ:
+    if _command(args) not in _NO_BLAS_COMMANDS or "OPENBLAS_NUM_THREADS" in environ:
         return False
     environ["OPENBLAS_NUM_THREADS"] = "1"
     return True
 
 
+def _command(args: list[str]) -> str | None:
+    """The command of a command line without the program name (None when there is none)."""
+    return next((arg for arg in args if arg not in _GROUP_FLAGS), None)
+
+
+def _import_command(args: list[str]):
+    """Import the command line and the module of the command that ``args`` run with the
+    garbage collector paused, then freeze what the imports made; return the ``main`` group.
+
+    The imports (NumPy, OpenCV, click and the command's modules) create some 100,000
+    objects that live as long as the process. Python's collector, left on, walks them
+    again and again while they are created, and then at every full collection of the
+    command's own work; paused and frozen (:func:`gc.freeze`), ``fer-toolkit cascade
+    train`` on a small LBP recipe used about 5% less CPU time. Only the console script
+    does this, in a process that runs one command and exits: frozen objects are never
+    collected. An unknown command is left for click to report.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        from fer_toolkit.cli.main import main
+
+        target = main.lazy_commands.get(_command(args))
+        if target is not None:
+            importlib.import_module(target[0].partition(":")[0])
+    finally:
+        if was_enabled:
+            gc.freeze()
+            gc.enable()
+    return main
+
+
 def run():
     """Run the ``fer-toolkit`` command line on ``sys.argv``."""
     blas_threads_default(sys.argv[1:])
-    from fer_toolkit.cli import main
-
-    return main()
+    return _import_command(sys.argv[1:])()
 
 
 if __name__ == "__main__":

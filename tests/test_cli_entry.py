@@ -82,3 +82,37 @@ def test_python_m_fer_toolkit_runs_the_command_line():
     )
     assert "createsamples" in completed.stdout
     assert completed.stdout.startswith("Usage: python -m fer_toolkit cascade")
+
+
+#: A child that imports a command line the console script's way and prints: whether the
+#: collector ran during the imports, whether it is on after them, how many objects were
+#: frozen, and whether the command's module was imported.
+GC_PROBE = """
+import gc, sys
+from fer_toolkit.__main__ import _import_command
+before = [g["collections"] for g in gc.get_stats()]
+main = _import_command(sys.argv[1:])
+ran = [g["collections"] for g in gc.get_stats()] != before
+print(ran, gc.isenabled(), gc.get_freeze_count(), "fer_toolkit.cli.cascade" in sys.modules)
+"""
+
+
+def _gc_probe(*args):
+    completed = subprocess.run(
+        [sys.executable, "-c", GC_PROBE, *args], capture_output=True, text=True, check=True
+    )
+    ran, enabled, frozen, imported = completed.stdout.split()
+    return ran == "True", enabled == "True", int(frozen), imported == "True"
+
+
+def test_the_command_module_is_imported_with_the_collector_paused_then_frozen():
+    ran, enabled, frozen, imported = _gc_probe("-q", "cascade", "train", "-data", "d")
+    assert not ran and enabled and imported
+    assert frozen > 10_000  # NumPy, OpenCV and click alone make more
+
+
+@pytest.mark.parametrize("args", [["--version"], ["no-such-command"], []])
+def test_without_a_known_command_only_the_group_is_imported(args):
+    ran, enabled, frozen, imported = _gc_probe(*args)
+    assert not ran and enabled and not imported
+    assert frozen > 1_000
