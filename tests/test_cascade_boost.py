@@ -319,6 +319,35 @@ def test_uneven_caches_give_sorted_blocks_and_sample_order_rows(val_mb, idx_mb):
     np.testing.assert_array_equal(features.rows(np.arange(300)[::-1]), X.T[::-1])
 
 
+def test_a_previous_instances_storage_holds_the_next_caches():
+    rng = np.random.default_rng(2)
+    X1, X2 = rng.normal(size=(2, 400, 120)).astype(np.float32)
+    sizes = dict(precalc_val_buf_size=0.1, precalc_idx_buf_size=0.05)  # 65 and 65 rows
+    first = FeatureValues.from_array(X1, **sizes)
+    second = FeatureValues.from_array(X2, storage=first.storage, **sizes)
+    assert all(a is b for a, b in zip(second.storage, first.storage, strict=True))
+    assert np.shares_memory(second._values, first.storage[0])
+    assert np.shares_memory(second._orders, first.storage[1])
+    fresh = FeatureValues.from_array(X2, **sizes)
+    for (_, values, order), (_, want_values, want_order) in zip(
+        second.chunks(), fresh.chunks(), strict=True
+    ):
+        np.testing.assert_array_equal(values, want_values)
+        np.testing.assert_array_equal(order, want_order)
+    np.testing.assert_array_equal(second.rows(np.arange(120)), X2.T)
+    # Too small, or of another index width: new arrays, the old ones untouched.
+    before = [a.copy() for a in first.storage]
+    larger = FeatureValues.from_array(
+        X2, storage=first.storage, precalc_val_buf_size=1, precalc_idx_buf_size=0.05
+    )
+    assert larger.storage[0] is not first.storage[0] and larger.storage[1] is first.storage[1]
+    np.testing.assert_array_equal(first.storage[0], before[0])
+    wide = FeatureValues.from_array(
+        rng.normal(size=(70000, 2)).astype(np.float32), storage=first.storage, **sizes
+    )
+    assert wide.storage[1].dtype == np.int32 and wide.storage[1] is not first.storage[1]
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.integers(1, 8),

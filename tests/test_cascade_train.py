@@ -1,5 +1,6 @@
 """The native cascade trainer on real images: OpenCV's files and semantics, resume, clean stops."""
 
+import itertools
 from unittest import mock
 
 import cv2
@@ -332,6 +333,25 @@ def test_num_threads_also_bounds_opencvs_pool_during_training(tmp_path):
         assert cv2.getNumThreads() == 3
     finally:
         cv2.setNumThreads(before)
+
+
+def test_each_stage_precalculates_into_the_previous_stages_memory(tmp_path):
+    from fer_toolkit.cascade import train as train_module
+
+    vec, bg = _tiny_recipe(tmp_path)
+    stores = []
+
+    class Recording(train_module.FeatureValues):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            stores.append((kwargs["storage"], self.storage))
+
+    with mock.patch.object(train_module, "FeatureValues", Recording):
+        result = train_cascade(tmp_path / "d", vec, bg, 60, 60, num_stages=3, width=12, height=12)
+    assert len(stores) == len(result.stages) >= 2
+    assert stores[0][0] is None
+    for (_, previous), (handed, used) in itertools.pairwise(stores):
+        assert handed is previous and all(a is b for a, b in zip(used, previous, strict=True))
 
 
 @pytest.mark.parametrize(

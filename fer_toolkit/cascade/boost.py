@@ -80,6 +80,13 @@ def _sequential_sum(values: np.ndarray) -> float:
     return float(np.cumsum(values)[-1])
 
 
+def _at_least(flat: np.ndarray | None, size: int, dtype) -> np.ndarray:
+    """``flat`` when it is a 1-D ``dtype`` array of at least ``size`` elements, else a new one."""
+    if flat is None or flat.dtype != dtype or flat.ndim != 1 or flat.size < size:
+        return np.empty(size, dtype=dtype)
+    return flat
+
+
 def _log_ratio(p: float) -> float:
     p = min(max(p, 1e-5), 1.0 - 1e-5)
     return math.log(p / (1.0 - p))
@@ -115,6 +122,16 @@ class FeatureValues:
     precalc_val_buf_size, precalc_idx_buf_size : float, default=1024
         Cache sizes in megabytes, as OpenCV's ``-precalcValBufSize`` and
         ``-precalcIdxBufSize``.
+    storage : (ndarray, ndarray) or None, default=None
+        The :attr:`storage` of a previous instance that is no longer used: its
+        memory holds this one's caches where it is large enough (a stage's
+        caches, tens to hundreds of MB, are then not allocated and faulted in
+        anew at every stage); arrays too small are replaced.
+
+    Attributes
+    ----------
+    storage : (ndarray, ndarray)
+        The flat float32 and index arrays the value and order caches are views of.
 
     Examples
     --------
@@ -136,6 +153,7 @@ class FeatureValues:
         categorical: bool = False,
         precalc_val_buf_size: float = TRAINCASCADE.defaults.precalc_val_buf_size,
         precalc_idx_buf_size: float = TRAINCASCADE.defaults.precalc_idx_buf_size,
+        storage: tuple[np.ndarray, np.ndarray] | None = None,
     ):
         if n_features < 1 or n_samples < 2:
             raise InputError(
@@ -163,8 +181,12 @@ class FeatureValues:
         # Rows with both caches keep their values in sorted order (what the split search
         # reads); the others keep them in sample order.
         self._n_sorted = min(self.n_cached_values, self.n_cached_orders)
-        self._values = np.empty((self.n_cached_values, n_samples), dtype=np.float32)
-        self._orders = np.empty((self.n_cached_orders, n_samples), dtype=self.index_dtype)
+        old_values, old_orders = (None, None) if storage is None else storage
+        value_store = _at_least(old_values, self.n_cached_values * n_samples, np.float32)
+        order_store = _at_least(old_orders, self.n_cached_orders * n_samples, self.index_dtype)
+        self.storage = (value_store, order_store)
+        self._values = value_store[: self.n_cached_values * n_samples].reshape(-1, n_samples)
+        self._orders = order_store[: self.n_cached_orders * n_samples].reshape(-1, n_samples)
         n_cached = max(self.n_cached_values, self.n_cached_orders)
         for start in range(0, n_cached, self.chunk_size):
             stop = min(start + self.chunk_size, n_cached)

@@ -408,6 +408,8 @@ class _Trainer:
     max_neg_windows: int
     emit: Callable[[str], object]
     _values_fn: Callable | None = field(default=None, init=False, repr=False)
+    # The precalculation caches' memory, handed from stage to stage.
+    _precalc_storage: tuple | None = field(default=None, init=False, repr=False)
 
     def _values_of(self, table):
         """The table's CPU feature values, its linear map built on the first stage only."""
@@ -648,7 +650,9 @@ class _Trainer:
             categorical=p.feature_type == "LBP",
             precalc_val_buf_size=self.precalc[0],
             precalc_idx_buf_size=self.precalc[1],
+            storage=self._precalc_storage,
         )
+        self._precalc_storage = features.storage
         self.emit(f"Precalculation time: {time.perf_counter() - precalc_start:.3f}")
         boosted = boost_stage(
             features,
