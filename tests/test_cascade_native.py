@@ -99,6 +99,25 @@ def test_opencvs_pool_takes_the_loops_count_in_the_block_and_gets_its_own_back(l
         _native.set_num_threads(native_before)
 
 
+def test_the_loops_keep_every_core_while_other_processes_use_them(monkeypatch):
+    # Their threads sleep between parts: a busy core costs nothing until they work.
+    from fer_toolkit.utils import threads
+
+    monkeypatch.delenv(threads.ENV_VAR, raising=False)
+    monkeypatch.setattr(threads, "_quota_group", lambda: None)
+    monkeypatch.setattr(threads, "_other_processes_cores", lambda: float(_native.MAX_THREADS))
+    monkeypatch.setattr(threads, "_cache", None)
+    assert threads.free_cpus() == 1
+    before = _native.get_num_threads()
+    _native.set_num_threads(_native.MAX_THREADS)
+    try:
+        for opencv in (False, True):
+            with _native.limit_threads(opencv=opencv) as used:
+                assert used == _native.get_num_threads() == _native.MAX_THREADS
+    finally:
+        _native.set_num_threads(before)
+
+
 def test_the_loops_refuse_arrays_that_are_not_contiguous():
     from fer_toolkit.cascade._kernels import argsort_rows
 

@@ -399,6 +399,32 @@ def test_free_cpus_honours_the_cpu_quota(machine, monkeypatch, cpus, quota, othe
     assert threads.resolve_num_threads(current=cpus, work="large") == expected
 
 
+@pytest.mark.parametrize(
+    ("cpus", "quota", "others", "expected"),
+    [
+        (2, None, 2.0, 2),  # both cores busy elsewhere: sleeping threads keep them
+        (8, None, 7.0, 8),
+        (8, 2.5, 7.0, 2),  # the quota still holds (small work rounds it down)
+        (8, None, None, 8),
+    ],
+)
+def test_passive_pools_keep_the_cores_other_processes_use(
+    machine, monkeypatch, cpus, quota, others, expected
+):
+    machine(cpus, others)
+    if quota is not None:
+        monkeypatch.setattr(threads, "_quota_group", lambda: (quota, "cpu.stat"))
+    assert threads.resolve_num_threads(current=cpus, passive=True) == expected
+    assert threads.resolve_num_threads(current=1, passive=True) == 1  # at most current
+    counts = []
+    pool = (lambda: counts[-1] if counts else cpus, counts.append)
+    with threads.limit_threads(pool=pool, passive=True) as used:
+        assert used == expected
+        assert threads.refresh_threads() == expected
+    with threads.limit_threads(pool=pool) as used:  # spinning pools leave busy cores
+        assert used == max(1, cpus - int((others or 0) + 0.5)) if quota is None else 1
+
+
 def test_free_cpus_refuses_unknown_work():
     with pytest.raises(ValueError, match="work must be one of"):
         threads.free_cpus("huge")
@@ -704,8 +730,10 @@ def _cascade_recipe(folder):
 
 
 def test_cascade_trainer_follows_the_load_batch_by_batch(machine, monkeypatch, tmp_path):
-    """Other processes start during stage 1's mining: from its next batch on, the compiled
-    loops run on the free core; the cascade is the one a fixed single thread trains."""
+    """The process's CPU quota drops to one core during stage 1's mining (other processes
+    busy too): from its next batch on, the compiled loops run on one thread; the cascade
+    is the one a fixed single thread trains. (Other processes' load alone changes
+    nothing: the loops' threads sleep between parts, see test_cascade_native.py.)"""
     from fer_toolkit.cascade import _native, negatives, train, train_cascade
 
     if _native.MAX_THREADS < 2:
@@ -721,7 +749,8 @@ def test_cascade_trainer_follows_the_load_batch_by_batch(machine, monkeypatch, t
         seen.append(("mine", n_threads))
         if len(cascade.stages) == 1 and ("load", 2) not in seen:
             seen.append(("load", 2))
-            machine(2, 2.0)  # the load starts during stage 1's first batch
+            machine(2, 2.0)  # during stage 1's first batch: busy cores, and a quota of 1
+            monkeypatch.setattr(threads, "_quota_group", lambda: (1.0, "cpu.max"))
         return accepted(batch, cascade, keep, n_threads)
 
     boost_stage = train.boost_stage

@@ -83,10 +83,16 @@ def limit_threads(n_threads=None, *, opencv: bool = False):
     end: the cascade trainer's resizes run on it, and its idle worker waits actively,
     so on a loaded machine, with the loops on one thread, a second OpenCV thread took
     the trainer's share of a core.
+
+    The loops' threads sleep between parts (``passive`` in
+    :func:`~fer_toolkit.utils.threads.resolve_num_threads`): the count is every core of
+    the process's affinity and CPU quota, also while other processes use them. With
+    two busy processes on 2 cores, the LBP recipe of ``benchmarks/bench_cascade.py``
+    trained 3-8% faster on two threads than on the one free core.
     """
     if opencv:
         return _with_opencv_pool(n_threads)
-    return threads.limit_threads(n_threads, pool=(get_num_threads, set_num_threads))
+    return threads.limit_threads(n_threads, pool=(get_num_threads, set_num_threads), passive=True)
 
 
 @contextlib.contextmanager
@@ -101,7 +107,7 @@ def _with_opencv_pool(n_threads):
     pool = (get_num_threads, set_both)
     with (
         threads._opencv_threads(get_num_threads()),
-        threads.limit_threads(n_threads, pool=pool) as used,
+        threads.limit_threads(n_threads, pool=pool, passive=True) as used,
     ):
         yield used
 

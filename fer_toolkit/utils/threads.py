@@ -24,6 +24,10 @@ spinning), ``work="large"`` calls (CNN training and inference: few large
 kernels) keep every core even when other processes hold them: a second
 sleeping thread still gains there.
 
+Thread pools whose idle threads sleep rather than spin (the cascade trainer's compiled loops,
+``passive=True``) keep every core of the affinity and quota: a sleeping thread
+takes nothing from a busy core.
+
 ``FER_TOOLKIT_NUM_THREADS=N`` fixes the count to ``N`` for every call (no
 adaptation); ``FER_TOOLKIT_NUM_THREADS=auto`` (or unset) is the default.
 """
@@ -344,7 +348,9 @@ def _openmp_waits_passively() -> bool:
     return os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE"
 
 
-def resolve_num_threads(n_threads=None, current: int | None = None, work: str = "small") -> int:
+def resolve_num_threads(
+    n_threads=None, current: int | None = None, work: str = "small", passive: bool = False
+) -> int:
     """The thread count a call uses.
 
     Parameters
@@ -364,6 +370,12 @@ def resolve_num_threads(n_threads=None, current: int | None = None, work: str = 
         affinity and its CPU quota) when ``OMP_WAIT_POLICY=PASSIVE`` is set: OpenMP threads
         then sleep instead of spinning, and a second thread still gains on
         a core that another process holds.
+    passive : bool, default=False
+        Whether the pool's idle threads sleep (block on a lock) rather than spin,
+        as the cascade trainer's do: ``current`` is then kept, at most the cores
+        of the process's affinity and its CPU quota, whatever other processes
+        use (a sleeping thread takes nothing from a busy core; a working one
+        takes its share of it).
 
     Raises
     ------
@@ -381,6 +393,8 @@ def resolve_num_threads(n_threads=None, current: int | None = None, work: str = 
     True
     >>> resolve_num_threads(current=1, work="large")
     1
+    >>> 1 <= resolve_num_threads(current=2, passive=True) <= 2
+    True
     """
     _check_work(work)
     if n_threads is not None:
@@ -398,7 +412,7 @@ def resolve_num_threads(n_threads=None, current: int | None = None, work: str = 
         import torch
 
         current = torch.get_num_threads()
-    if work == "large" and _openmp_waits_passively():
+    if passive or (work == "large" and _openmp_waits_passively()):
         cores = _within_quota(_cpus(), _measurement()[1], work)
     else:
         cores = free_cpus(work)
@@ -406,7 +420,7 @@ def resolve_num_threads(n_threads=None, current: int | None = None, work: str = 
 
 
 #: The innermost :func:`limit_threads` block of each Python thread:
-#: (n_threads, work, the count before it, the pool's get, the pool's set).
+#: (n_threads, work, passive, the count before it, the pool's get, the pool's set).
 _blocks = threading.local()
 
 
@@ -417,7 +431,7 @@ def _torch_pool():
 
 
 @contextlib.contextmanager
-def limit_threads(n_threads=None, work: str = "small", pool=None):
+def limit_threads(n_threads=None, work: str = "small", pool=None, passive: bool = False):
     """Run the body with a thread pool's count from :func:`resolve_num_threads`, then restore it.
 
     Parameters
@@ -433,6 +447,9 @@ def limit_threads(n_threads=None, work: str = "small", pool=None):
         PyTorch's. The cascade trainer passes its compiled loops'
         (``fer_toolkit.cascade._native``). The count before the block is the most the
         block uses.
+    passive : bool, default=False
+        Whether the pool's idle threads sleep rather than spin, see
+        :func:`resolve_num_threads`.
 
     Examples
     --------
@@ -451,7 +468,7 @@ def limit_threads(n_threads=None, work: str = "small", pool=None):
     get, set_ = _torch_pool() if pool is None else pool
     previous = get()
     stack = _blocks.__dict__.setdefault("stack", [])
-    stack.append((n_threads, work, previous, get, set_))
+    stack.append((n_threads, work, passive, previous, get, set_))
     try:
         yield refresh_threads()
     finally:
@@ -486,8 +503,8 @@ def refresh_threads() -> int | None:
     stack = getattr(_blocks, "stack", None)
     if not stack:
         return None
-    n_threads, work, cap, get, set_ = stack[-1]
-    wanted = resolve_num_threads(n_threads, current=cap, work=work)
+    n_threads, work, passive, cap, get, set_ = stack[-1]
+    wanted = resolve_num_threads(n_threads, current=cap, work=work, passive=passive)
     if wanted != get():
         set_(wanted)
     return get()
