@@ -101,6 +101,8 @@ def test_opencvs_pool_takes_the_loops_count_in_the_block_and_gets_its_own_back(l
 
 def test_the_loops_keep_every_core_while_other_processes_use_them(monkeypatch):
     # Their threads sleep between parts: a busy core costs nothing until they work.
+    import cv2
+
     from fer_toolkit.utils import threads
 
     monkeypatch.delenv(threads.ENV_VAR, raising=False)
@@ -108,14 +110,19 @@ def test_the_loops_keep_every_core_while_other_processes_use_them(monkeypatch):
     monkeypatch.setattr(threads, "_other_processes_cores", lambda: float(_native.MAX_THREADS))
     monkeypatch.setattr(threads, "_cache", None)
     assert threads.free_cpus() == 1
-    before = _native.get_num_threads()
+    before, opencv_before = _native.get_num_threads(), cv2.getNumThreads()
     _native.set_num_threads(_native.MAX_THREADS)
     try:
+        cv2.setNumThreads(3)
         for opencv in (False, True):
             with _native.limit_threads(opencv=opencv) as used:
                 assert used == _native.get_num_threads() == _native.MAX_THREADS
+                # OpenCV's idle workers wait actively: its pool runs on one thread.
+                assert cv2.getNumThreads() == (1 if opencv else 3)
+            assert cv2.getNumThreads() == 3
     finally:
         _native.set_num_threads(before)
+        cv2.setNumThreads(opencv_before)
 
 
 def test_the_loops_refuse_arrays_that_are_not_contiguous():
