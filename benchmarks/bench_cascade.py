@@ -19,7 +19,8 @@
 
    ``opencv_traincascade`` runs its precalculation on OpenCV's thread pool and its
    split search on one thread (``cv::parallel_reduce`` of ``core/private.hpp`` is a
-   plain call); ours uses the free cores, or ``--threads N``.
+   plain call); ours uses every core of its affinity and quota (its threads sleep between
+   parts), or ``--threads N``.
 
    Each training runs as its own process, the two trainers alternating (``--repeats``
    runs each) so that load drifts hit both alike. Ours runs as the command a user types
@@ -417,8 +418,8 @@ def measured(command: list[str]) -> Measured:
 
 
 class Ours(NamedTuple):
-    """How ours runs: ``device``; ``threads``, its ``num_threads`` (None: its default, the
-    free cores); ``entry``, ``"cli"`` for the ``fer-toolkit cascade train`` command (what
+    """How ours runs: ``device``; ``threads``, its ``num_threads`` (None: its default, every
+    core); ``entry``, ``"cli"`` for the ``fer-toolkit cascade train`` command (what
     a user runs beside ``opencv_traincascade``) or ``"python"`` for a Python process
     calling ``train_cascade`` (:data:`TRAIN_OURS`; it also reports the time inside the
     call, but OpenBLAS starts as the command line does not let it, see
@@ -729,7 +730,7 @@ def main() -> None:
         "--threads",
         type=int,
         default=None,
-        help="ours' num_threads (default: the free cores; OpenCV's tool is single-threaded "
+        help="ours' num_threads (default: every core; OpenCV's tool is single-threaded "
         "but for its precalculation)",
     )
     parser.add_argument(
@@ -753,7 +754,7 @@ def main() -> None:
     # ours' start-up is an installed package's.
     compileall.compile_dir(Path(fer_toolkit.__file__).parent, quiet=1)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, OpenCV {cv2.__version__}")
-    print(f"ours' num_threads: {args.threads or 'default (the free cores)'}; run as: {args.ours}")
+    print(f"ours' num_threads: {args.threads or 'default (every core)'}; run as: {args.ours}")
     print(load())
     with tempfile.TemporaryDirectory() as tmp:
         ours = Ours(args.device, args.threads, args.ours)

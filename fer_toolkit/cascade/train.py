@@ -260,13 +260,14 @@ def train_cascade(
         recomputed); they bound the trainer's memory beyond its fixed part.
     num_threads : int or None, default=None
         ``-numThreads``: CPU threads for the compiled loops (feature values, split
-        search), the sorting and the negative mining during the call (None: the cores
-        other processes leave free, chosen again at every batch of negative mining
-        and before every stage's boosting, see
+        search), the sorting and the negative mining during the call (None: every
+        core of the process's affinity and CPU quota, also while other processes use
+        them, since these threads sleep between parts; chosen again at every batch of
+        negative mining and before every stage's boosting, see
         :func:`fer_toolkit.utils.threads.resolve_num_threads`). OpenCV's own thread
-        pool (``cv2.setNumThreads``, process-wide) follows the same count during the
-        call and gets its count back after it. The cascade does not depend on the
-        count.
+        pool (``cv2.setNumThreads``, process-wide) runs on ``num_threads`` during the
+        call (on one thread when it is None: its idle workers wait actively) and gets
+        its count back after it. The cascade does not depend on the counts.
     accept_ratio_break_value : float, default=-1.0
         ``-acceptanceRatioBreakValue``: stop when the acceptance ratio falls to
         this value (negative: never).
