@@ -422,7 +422,7 @@ def test_passive_pools_keep_the_cores_other_processes_use(
         assert used == expected
         assert threads.refresh_threads() == expected
     with threads.limit_threads(pool=pool) as used:  # spinning pools leave busy cores
-        assert used == max(1, cpus - int((others or 0) + 0.5)) if quota is None else 1
+        assert used == (max(1, cpus - int((others or 0) + 0.5)) if quota is None else 1)
 
 
 def test_free_cpus_refuses_unknown_work():
