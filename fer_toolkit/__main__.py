@@ -67,11 +67,11 @@ def _import_command(args: list[str]):
     """Import the command line and the module of the command that ``args`` run with the
     garbage collector paused, then freeze what the imports made; return the ``main`` group.
 
-    The imports (NumPy, OpenCV, click and the command's modules) create some 100,000
+    The imports (NumPy, OpenCV, click and the command's modules) create some 50,000
     objects that live as long as the process. Python's collector, left on, walks them
     again and again while they are created, and then at every full collection of the
     command's own work; paused and frozen (:func:`gc.freeze`), ``fer-toolkit cascade
-    train`` on a small LBP recipe used about 5% less CPU time. Only the console script
+    train`` on a small LBP recipe used about 6% less CPU time. Only the console script
     does this, in a process that runs one command and exits: frozen objects are never
     collected. An unknown command is left for click to report.
     """
