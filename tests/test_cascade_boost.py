@@ -348,6 +348,26 @@ def test_a_previous_instances_storage_holds_the_next_caches():
     assert wide.storage[1].dtype == np.int32 and wide.storage[1] is not first.storage[1]
 
 
+def test_categorical_codes_are_cached_as_bytes():
+    # The same rows as OpenCV caches (4 bytes per value in its count), in a quarter of
+    # the memory; the codes come back unchanged.
+    X = np.random.default_rng(3).integers(0, 256, size=(1000, 600)).astype(np.float32)
+    features = FeatureValues.from_array(X, categorical=True, precalc_val_buf_size=1)
+    assert features.dtype == np.uint8 and features.storage[0].dtype == np.uint8
+    assert features.n_cached_values == 262 and features._values.nbytes == 262 * 1000
+    features.chunk_size = 100
+    for start, values, order in features.chunks():
+        assert order is None and values.dtype == np.uint8
+        np.testing.assert_array_equal(values, X.T[start : start + len(values)])
+    rows = features.rows([599, 0, 261, 262])
+    assert rows.dtype == np.float32
+    np.testing.assert_array_equal(rows, X.T[[599, 0, 261, 262]])
+    # A float32 (Haar) cache is not reused for codes, nor the other way round.
+    haar = FeatureValues.from_array(X[:, :10])
+    codes = FeatureValues.from_array(X[:, :10], categorical=True, storage=haar.storage)
+    assert codes.storage[0] is not haar.storage[0] and codes.storage[0].dtype == np.uint8
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.integers(1, 8),
@@ -442,6 +462,33 @@ def _categorical_split_by_the_full_scan(values, node_of, j, weights, column, kin
         if best < val:
             best, best_at = val, i
     return best, best_at
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(1, 400), st.integers(1, 40), st.sampled_from([0, 1, 2]), st.integers(0, 2**32 - 1)
+)
+def test_categorical_split_search_keeps_tied_keys_in_category_order(n_samples, n_codes, kind, seed):
+    """Weights from a few values make many categories share a mixed key (1/3, -0.5, ...)
+    and some weigh exactly 0: ties must keep category order, as OpenCV's full scan over
+    a stable order visits them, and empty categories count as absent ones."""
+    from fer_toolkit.cascade._kernels import categorical_splits
+
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, n_codes, size=(3, n_samples)).astype(np.uint8)
+    values[1] = 255 - values[1]  # codes crowded at the top end too
+    node_of = np.zeros(n_samples, dtype=np.int32)
+    weights = rng.choice([0.0, 0.25, 0.5], size=n_samples)
+    labels = rng.integers(0, 2, size=n_samples).astype(np.int64)
+    column = np.where(labels == 1, 1.0, -1.0) if kind == 0 else labels
+    q = np.empty((3, 1))
+    at = np.empty((3, 1), dtype=np.int64)
+    categorical_splits(values, node_of, 1, weights, column, kind, q, at)
+    for f in range(3):
+        best, best_at = _categorical_split_by_the_full_scan(
+            values[f], node_of, 0, weights, column, kind
+        )
+        assert (q[f, 0], at[f, 0]) == (best, best_at)
 
 
 @settings(max_examples=150, deadline=None)

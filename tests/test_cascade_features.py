@@ -390,6 +390,22 @@ def test_lbp_codes_match_cell_sums_from_pixels(windows):
     assert (codes[-1] == 255).all()  # flat window: every cell >= the centre
 
 
+def test_lbp_codes_as_bytes_equal_the_float_codes(windows):
+    """The trainer's cache takes the codes as bytes; they are the float32 codes."""
+    from fer_toolkit.cascade import _kernels
+
+    table = lbp_features(18, 16)
+    batch = integral_batch(windows)
+    values = table._values_of(18, 16)
+    as_bytes = np.empty((len(table), len(windows)), dtype=np.uint8)
+    values(batch, None, as_bytes)
+    np.testing.assert_array_equal(as_bytes, table.evaluate(batch).T)
+    sums = np.ascontiguousarray(batch.sum.transpose(1, 2, 0), dtype=np.int32)
+    for wrong in (np.empty((len(table), len(windows)), dtype=np.int32), as_bytes.T):
+        with pytest.raises(ValueError, match="out must be a C-contiguous"):
+            _kernels.lbp_codes(sums, table.rects, table.CELL_BITS, wrong)
+
+
 def test_evaluate_errors_name_the_problem(windows):
     batch = integral_batch(windows)
     table = haar_features(18, 16, "ALL")

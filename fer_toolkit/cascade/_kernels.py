@@ -37,14 +37,21 @@ declare("fer_category_order", "pipi pppi pppp")
 declare("fer_categorical_splits", "pipi pppi pp ii", ctypes.c_int)
 for _name in ("fer_argsort_rows_u16", "fer_argsort_rows_i32"):
     declare(_name, "pipp ii", ctypes.c_int)
-declare("fer_lbp_codes", "piii ppp ii")
+for _name in ("fer_lbp_codes_u8", "fer_lbp_codes_f32"):
+    declare(_name, "piii ppp ii")
 for _name in ("fer_haar_values_f32", "fer_haar_values_f64"):
     declare(_name, "pipp ppp ip ii")
 _ORDER_SUFFIX = {np.dtype(np.uint16): "u16", np.dtype(np.int32): "i32"}
+_CODE_SUFFIX = {np.dtype(np.uint8): "u8", np.dtype(np.float32): "f32"}
 
 
 def _node_index(node_of) -> np.ndarray:
     return np.ascontiguousarray(node_of, dtype=np.int32)
+
+
+def _codes(values) -> np.ndarray:
+    """LBP codes as contiguous bytes (the compiled loops read them so)."""
+    return np.ascontiguousarray(values, dtype=np.uint8)
 
 
 def _columns(column, kind):
@@ -116,6 +123,9 @@ def stable_order(key) -> np.ndarray:
 def category_order(values, node_of, j, weights, column, kind):
     """One feature's category sums for node ``j`` and the order OpenCV sorts them in.
 
+    ``values`` holds the feature's codes on every sample (any integer or float
+    dtype holding integers in ``[0, 256)``).
+
     Returns ``(s0, s1, order, total0, total1)``. Regression: the categories'
     weights and ``mean * weight`` (OpenCV's "unnormalised" sums), ordered by
     mean response, and the totals of weight and raw weighted response.
@@ -123,14 +133,14 @@ def category_order(values, node_of, j, weights, column, kind):
     and the class totals. Ties keep category order (a stable sort; OpenCV's
     ``std::sort`` is not).
     """
-    values = np.ascontiguousarray(values, dtype=np.float32)
+    codes = _codes(values)
     node_of = _node_index(node_of)
     weights = np.ascontiguousarray(weights, dtype=np.float64)
     resp, lab = _columns(column, kind)
     s0, s1, totals = np.empty(N_CATEGORIES), np.empty(N_CATEGORIES), np.empty(2)
     order = np.empty(N_CATEGORIES, dtype=np.int64)
     lib.fer_category_order(
-        ptr(values), len(values), ptr(node_of), j, ptr(weights), ptr(resp), ptr(lab), kind,
+        ptr(codes), len(codes), ptr(node_of), j, ptr(weights), ptr(resp), ptr(lab), kind,
         ptr(s0), ptr(s1), ptr(order), ptr(totals),
     )  # fmt: skip
     return s0, s1, order, float(totals[0]), float(totals[1])
@@ -139,19 +149,22 @@ def category_order(values, node_of, j, weights, column, kind):
 def categorical_splits(values, node_of, n_nodes, weights, column, kind, best_q, best_k):
     """Best left subset of every (feature, node) of a block of LBP features.
 
+    ``values`` (F, N) holds the codes, read as bytes (uint8, as the trainer keeps
+    them; other dtypes are converted).
+
     Writes the best quality (``-inf`` when none) into ``best_q`` and the
     position in the category order of the last category sent left into
     ``best_k`` (:func:`category_order` gives the order).
     """
-    values = np.ascontiguousarray(values, dtype=np.float32)
+    codes = _codes(values)
     node_of = _node_index(node_of)
     weights = np.ascontiguousarray(weights, dtype=np.float64)
     resp, lab = _columns(column, kind)
     output(best_q, np.float64, "best_q")
     output(best_k, np.int64, "best_k")
-    n_feat, n = values.shape
+    n_feat, n = codes.shape
     args = (
-        ptr(values), n, ptr(node_of), n_nodes, ptr(weights), ptr(resp), ptr(lab), kind,
+        ptr(codes), n, ptr(node_of), n_nodes, ptr(weights), ptr(resp), ptr(lab), kind,
         ptr(best_q), ptr(best_k),
     )  # fmt: skip
 
@@ -190,15 +203,18 @@ def lbp_codes(sums, rects, bits, out) -> None:
     ``sums`` is ``(h + 1, w + 1, n)`` int32 (samples last, so that each corner
     is one contiguous run over the samples); ``bits[r * 3 + c]`` is the code
     bit of cell (r, c), set when the cell's sum is at least the centre's.
-    Writes ``out`` ``(k, n)``, float32.
+    Writes ``out`` ``(k, n)``: uint8 (the trainer's cache) or float32.
     """
     sums = np.ascontiguousarray(sums, dtype=np.int32)
     rects = np.ascontiguousarray(rects, dtype=np.int32)
     bits = np.ascontiguousarray(bits, dtype=np.int64)
-    output(out, np.float32, "out")
+    if not isinstance(out, np.ndarray) or out.dtype not in _CODE_SUFFIX:
+        raise ValueError("out must be a C-contiguous uint8 or float32 array")
+    output(out, out.dtype, "out")
     rows, cols, n = sums.shape
+    codes = getattr(lib, f"fer_lbp_codes_{_CODE_SUFFIX[out.dtype]}")
     args = (ptr(sums), rows, cols, n, ptr(rects), ptr(bits), ptr(out))
-    parallel_for(len(rects), lambda begin, end: lib.fer_lbp_codes(*args, begin, end))
+    parallel_for(len(rects), lambda begin, end: codes(*args, begin, end))
 
 
 def haar_values(planes, crow, cols, coefs, feats, norm, normalize, out) -> None:

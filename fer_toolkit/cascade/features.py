@@ -667,9 +667,9 @@ class LBPFeatures(_FeatureTable):
 
     def _values_of(self, width: int, height: int):
         """``values(batch, idx, out=None)``: :meth:`evaluate`'s codes of features ``idx``
-        (all when None) on a CPU batch, feature-major ``(k, n)`` float32, written into
-        ``out`` when given (C-contiguous); the caller has checked that the features fit
-        the ``width x height`` window."""
+        (all when None) on a CPU batch, feature-major ``(k, n)`` float32, or written into
+        ``out`` when given (C-contiguous, uint8 or float32); the caller has checked that
+        the features fit the ``width x height`` window."""
         from . import _kernels  # the compiled loops: imported on first use
 
         bits = self.CELL_BITS.astype(np.int64)

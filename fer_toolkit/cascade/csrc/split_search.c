@@ -34,9 +34,9 @@ static inline int lowest_bit(uint64_t word) {
 }
 #endif
 
-/* Loops that vectorise over the samples are also built for AVX2, chosen when the
- * library loads (GCC on x86-64 Linux). Their lanes are independent samples and no
- * multiply-add is fused, so each value is the same on either path. */
+/* Loops that vectorise over the samples (or over the keys they rank) are also built for
+ * AVX2, chosen when the library loads (GCC on x86-64 Linux). Their lanes are independent
+ * and no multiply-add is fused, so each value is the same on either path. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define SAMPLE_LANES __attribute__((target_clones("avx2", "default")))
 #else
@@ -215,19 +215,19 @@ int fer_stable_order(const double *key, int64_t n, int64_t *order) {
 
 /* One feature's category sums for node j and the order OpenCV sorts them in.
  *
- * values: the feature's codes (float32, n samples). Regression: s0 the categories'
+ * codes: the feature's codes (n samples). Regression: s0 the categories'
  * weights, s1 their mean * weight (OpenCV's "unnormalised" sums), ordered by mean
  * response; totals: weight and raw weighted response. Classification: s0/s1 the
  * class-0/class-1 weights, ordered by class-1 weight; totals: the class totals. Ties
  * keep category order. s0, s1: 256 doubles; order: 256 int64; totals: 2 doubles. */
-void fer_category_order(const float *values, int64_t n, const int32_t *node_of, int64_t j,
+void fer_category_order(const uint8_t *codes, int64_t n, const int32_t *node_of, int64_t j,
                         const double *weights, const double *resp, const int64_t *lab,
                         int64_t kind, double *s0, double *s1, int64_t *order, double *totals) {
     memset(s0, 0, sizeof(double) * N_CATEGORIES);
     memset(s1, 0, sizeof(double) * N_CATEGORIES);
     for (int64_t i = 0; i < n; i++) {
         if (node_of[i] != j) continue;
-        int c = (int)values[i];
+        int c = codes[i];
         double w = weights[i];
         if (kind == REG) {
             s1[c] = s1[c] + resp[i] * w;
@@ -256,20 +256,18 @@ void fer_category_order(const float *values, int64_t n, const int32_t *node_of, 
  * chains of several features keeps the CPU busy while one waits. */
 enum { GROUP = 4 };
 
-/* Stable insertion sort of the pairs (key[i], at[i]) for i in [0, n) by key (they
- * start in index order). Two arrays, not an array of pairs: a pair written as two
- * halves and read back whole would wait for the store to complete. */
-static inline void sort_pairs(double *key, int64_t *at, int64_t n) {
-    for (int64_t i = 1; i < n; i++) {
+/* at[0..n) in the stable order of key[0..n) into sorted_at: each goes to its rank, the
+ * count of keys below its own and of equal keys before it. The count has no branch and
+ * vectorises, where an insertion sort mispredicts once per key. key must hold +inf from
+ * n up to the next multiple of 4. */
+SAMPLE_LANES static void rank_sort(const double *key, const int64_t *at, int64_t n,
+                                   int64_t *sorted_at) {
+    int64_t padded = (n + 3) & ~(int64_t)3;
+    for (int64_t i = 0; i < n; i++) {
         double k = key[i];
-        int64_t a = at[i], j = i;
-        while (j > 0 && key[j - 1] > k) {
-            key[j] = key[j - 1];
-            at[j] = at[j - 1];
-            j--;
-        }
-        key[j] = k;
-        at[j] = a;
+        int64_t rank = 0;
+        for (int64_t j = 0; j < padded; j++) rank += (key[j] < k) | ((key[j] == k) & (j < i));
+        sorted_at[rank] = at[i];
     }
 }
 
@@ -322,9 +320,10 @@ static void scan_categories(double *s0, double *s1, const uint64_t *seen, int64_
         }
     }
     int64_t n_plus = n_one - n_minus, n_other = k - n_zero - n_one;
-    /* The other keys, negative and positive apart: two short sorts move fewer. */
-    double neg_key[N_CATEGORIES], pos_key[N_CATEGORIES];
+    /* The other keys, negative and positive apart: two short sorts do less. */
+    double neg_key[N_CATEGORIES + 4], pos_key[N_CATEGORIES + 4];
     int64_t neg_at[N_CATEGORIES], pos_at[N_CATEGORIES], n_neg = 0, n_pos = 0;
+    int64_t n_below = 0, n_under_one = 0; /* keys below -1; positive keys below 1 */
     int nan = 0;
     for (int64_t i = 0; i < n_other; i++) {
         int64_t at = other[i];
@@ -333,19 +332,25 @@ static void scan_categories(double *s0, double *s1, const uint64_t *seen, int64_
         neg_at[n_neg] = pos_at[n_pos] = at;
         n_neg += kv < 0.0;
         n_pos += kv > 0.0;
+        n_below += kv < -1.0;
+        n_under_one += (kv > 0.0) & (kv < 1.0);
         nan |= kv != kv;
     }
     if (!nan) {
-        sort_pairs(neg_key, neg_at, n_neg);
-        sort_pairs(pos_key, pos_at, n_pos);
-        int64_t r = 0, i = 0;
-        for (; i < n_neg && neg_key[i] < -1.0; i++) order[r++] = neg_at[i];
-        memcpy(order + r, minus, sizeof(int64_t) * n_minus), r += n_minus;
-        for (; i < n_neg; i++) order[r++] = neg_at[i];
-        memcpy(order + r, zero, sizeof(int64_t) * n_zero), r += n_zero;
-        for (i = 0; i < n_pos && pos_key[i] < 1.0; i++) order[r++] = pos_at[i];
-        memcpy(order + r, plus, sizeof(int64_t) * n_plus), r += n_plus;
-        for (; i < n_pos; i++) order[r++] = pos_at[i];
+        int64_t neg_order[N_CATEGORIES], pos_order[N_CATEGORIES];
+        for (int p = 0; p < 4; p++) neg_key[n_neg + p] = pos_key[n_pos + p] = INFINITY;
+        rank_sort(neg_key, neg_at, n_neg, neg_order);
+        rank_sort(pos_key, pos_at, n_pos, pos_order);
+        int64_t r = 0;
+#define APPEND(list, count) (memcpy(order + r, (list), sizeof(int64_t) * (count)), r += (count))
+        APPEND(neg_order, n_below);
+        APPEND(minus, n_minus);
+        APPEND(neg_order + n_below, n_neg - n_below);
+        APPEND(zero, n_zero);
+        APPEND(pos_order, n_under_one);
+        APPEND(plus, n_plus);
+        APPEND(pos_order + n_under_one, n_pos - n_under_one);
+#undef APPEND
     } else {
         fer_stable_order(key, k, order);
     }
@@ -401,7 +406,7 @@ static void scan_categories(double *s0, double *s1, const uint64_t *seen, int64_
 }
 
 /* Best left subset of every (feature, node) of feature rows [begin, end) of a block of
- * LBP codes (values (F, n) float32): the best quality (-inf when none) into best_q and
+ * LBP codes (codes (F, n) bytes): the best quality (-inf when none) into best_q and
  * the position in the category order of the last category sent left into best_k
  * (fer_category_order gives that order). Returns -1 when out of memory.
  *
@@ -412,7 +417,7 @@ static void scan_categories(double *s0, double *s1, const uint64_t *seen, int64_
  * the positive ones, among the zero keys by category; counting them gives each visited
  * category's position in the full order. Classification adds each sample's weight to
  * its class's sum and +0.0 to the other's, which leaves every sum as it was. */
-int fer_categorical_splits(const float *values, int64_t n, const int32_t *node_of,
+int fer_categorical_splits(const uint8_t *codes, int64_t n, const int32_t *node_of,
                            int64_t n_nodes, const double *weights, const double *resp,
                            const int64_t *lab, int64_t kind, double *best_q, int64_t *best_k,
                            int64_t begin, int64_t end) {
@@ -449,15 +454,15 @@ int fer_categorical_splits(const float *values, int64_t n, const int32_t *node_o
     for (int64_t f = begin; f < end; f += GROUP) {
         int64_t in_group = end - f < GROUP ? end - f : GROUP;
         /* A short last group repeats its last feature: accumulated, never scanned. */
-        const float *codes[GROUP];
-        for (int g = 0; g < GROUP; g++) codes[g] = values + (f + (g < in_group ? g : 0)) * n;
+        const uint8_t *row[GROUP];
+        for (int g = 0; g < GROUP; g++) row[g] = codes + (f + (g < in_group ? g : 0)) * n;
         for (int64_t j = 0; j < n_nodes; j++) {
             uint64_t seen[GROUP][4] = {{0}};
             for (int64_t m = first[j]; m < first[j + 1]; m++) {
                 int64_t i = members[m];
                 double a0 = add0[m], a1 = add1[m];
                 for (int g = 0; g < GROUP; g++) {
-                    int c = (int)codes[g][i];
+                    int c = row[g][i];
                     s0[g][c] = s0[g][c] + a0;
                     s1[g][c] = s1[g][c] + a1;
                     seen[g][c >> 6] |= 1ull << (c & 63);
@@ -546,32 +551,44 @@ ARGSORT_ROWS(fer_argsort_rows_i32, int32_t)
 
 /* LBP codes of features rects[begin:end] ((k, 4) int32 x, y, w, h) on integral images
  * sums ((h + 1, w + 1, n) int32, samples last); bits[r * 3 + c] is the code bit of cell
- * (r, c), set when the cell's sum is at least the centre's. Writes out (k, n) float32. */
-SAMPLE_LANES void fer_lbp_codes(const int32_t *sums, int64_t rows, int64_t cols, int64_t n,
-                   const int32_t *rects, const int64_t *bits, float *out, int64_t begin,
-                   int64_t end) {
-    (void)rows;
-    int32_t bit[9];
-    for (int i = 0; i < 9; i++) bit[i] = (int32_t)bits[i];
-    for (int64_t f = begin; f < end; f++) {
-        int64_t x = rects[4 * f], y = rects[4 * f + 1], w = rects[4 * f + 2], h = rects[4 * f + 3];
-        /* The 4 x 4 grid of cell corners: each a contiguous run over the samples. */
-        const int32_t *p[4][4];
-        for (int i = 0; i < 4; i++)
-            for (int j = 0; j < 4; j++) p[i][j] = sums + ((y + i * h) * cols + x + j * w) * n;
-        float *dest = out + f * n;
-        for (int64_t s = 0; s < n; s++) {
-            int32_t cell[9];
-            for (int r = 0; r < 3; r++)
-                for (int c = 0; c < 3; c++)
-                    cell[r * 3 + c] = p[r][c][s] - p[r][c + 1][s] - p[r + 1][c][s] +
-                                      p[r + 1][c + 1][s];
-            int32_t code = 0;
-            for (int i = 0; i < 9; i++) code |= cell[i] >= cell[4] ? bit[i] : 0;
-            dest[s] = (float)code;
-        }
+ * (r, c), set when the cell's sum is at least the centre's. Writes out (k, n): bytes for
+ * the trainer's cache, float32 for feature values. */
+#define LBP_CODES(NAME, OUT)                                                                 \
+    SAMPLE_LANES void NAME(const int32_t *sums, int64_t rows, int64_t cols, int64_t n,       \
+                           const int32_t *rects, const int64_t *bits, OUT *out,               \
+                           int64_t begin, int64_t end) {                                      \
+        (void)rows;                                                                          \
+        enum { BLOCK = 64 };                                                                 \
+        int32_t bit[9], code[BLOCK];                                                         \
+        for (int i = 0; i < 9; i++) bit[i] = (int32_t)bits[i];                               \
+        for (int64_t f = begin; f < end; f++) {                                              \
+            int64_t x = rects[4 * f], y = rects[4 * f + 1];                                  \
+            int64_t w = rects[4 * f + 2], h = rects[4 * f + 3];                              \
+            /* The 4 x 4 grid of cell corners: each a contiguous run over the samples. */    \
+            const int32_t *p[4][4];                                                          \
+            for (int i = 0; i < 4; i++)                                                      \
+                for (int j = 0; j < 4; j++) p[i][j] = sums + ((y + i * h) * cols + x + j * w) * n; \
+            /* Codes as int32 first, then narrowed: the two loops vectorise apart. */        \
+            for (int64_t s0 = 0; s0 < n; s0 += BLOCK) {                                      \
+                int64_t m = n - s0 < BLOCK ? n - s0 : BLOCK;                                 \
+                for (int64_t s = 0; s < m; s++) {                                            \
+                    int32_t cell[9];                                                         \
+                    for (int r = 0; r < 3; r++)                                              \
+                        for (int c = 0; c < 3; c++)                                          \
+                            cell[r * 3 + c] = p[r][c][s0 + s] - p[r][c + 1][s0 + s] -        \
+                                              p[r + 1][c][s0 + s] + p[r + 1][c + 1][s0 + s]; \
+                    int32_t bits_set = 0;                                                    \
+                    for (int i = 0; i < 9; i++) bits_set |= cell[i] >= cell[4] ? bit[i] : 0; \
+                    code[s] = bits_set;                                                      \
+                }                                                                            \
+                OUT *dest = out + f * n + s0;                                                \
+                for (int64_t s = 0; s < m; s++) dest[s] = (OUT)code[s];                      \
+            }                                                                                \
+        }                                                                                    \
     }
-}
+
+LBP_CODES(fer_lbp_codes_u8, uint8_t)
+LBP_CODES(fer_lbp_codes_f32, float)
 
 /* Haar feature values of the samples whose integral tables are planes ((m, n), samples
  * last, float32 or float64 as coefs). Feature f is the linear map coefs[crow[f] ..
