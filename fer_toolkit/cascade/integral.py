@@ -217,19 +217,19 @@ def integral_batch(samples, *, tilted: bool = False, device=None) -> IntegralBat
             f"samples of {width}x{height} pixels are too large for training windows "
             "(their integral tables would overflow int32)."
         )
-    pixels = samples.astype(np.int32)
-    table = np.zeros((2, n, height + 1, width + 1), dtype=np.int32)
-    np.cumsum(pixels, 1, dtype=np.int32).cumsum(2, dtype=np.int32, out=table[0, :, 1:, 1:])
-    np.cumsum(pixels * pixels, 1, dtype=np.int32).cumsum(2, dtype=np.int32, out=table[1, :, 1:, 1:])
-    # Inner rectangle (1, 1, w-2, h-2) of both tables, exactly in int64.
-    inner = table[:, :, [1, 1, height - 1, height - 1], [1, width - 1, 1, width - 1]]
-    inner = inner.astype(np.int64)
-    corners = inner[..., 0] - inner[..., 1] - inner[..., 2] + inner[..., 3]
+    table = np.zeros((n, height + 1, width + 1), dtype=np.int32)
+    body = table[:, 1:, 1:]
+    np.cumsum(samples, axis=1, dtype=np.int32, out=body)
+    np.cumsum(body, axis=2, out=body)  # in place: each sum reads its own cell first
+    # Sum and squared sum of the inner rectangle (1, 1, w-2, h-2), exactly in int64 (the
+    # squared-sum table would serve only these four corners).
+    inner = samples[:, 1:-1, 1:-1].reshape(n, -1).astype(np.int64)
+    total, squares = inner.sum(axis=1), np.einsum("ij,ij->i", inner, inner)
     area = (height - 2) * (width - 2)
-    norm = np.sqrt((area * corners[1] - corners[0] * corners[0]).astype(np.float64))
+    norm = np.sqrt((area * squares - total * total).astype(np.float64))
     tables = {
-        "sum": np.ascontiguousarray(table[0]),
-        "tilted": _tilted_rows(pixels) if tilted else None,
+        "sum": table,
+        "tilted": _tilted_rows(samples.astype(np.int32)) if tilted else None,
         "norm": norm.astype(np.float32),
     }
     if not _on_cpu(device):
