@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import secrets
 import shutil
 import stat
 from pathlib import Path
@@ -73,7 +72,7 @@ def atomic_path(path: str | os.PathLike):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp{path.suffix}")
+        tmp = str(path.parent / f".{path.name}.{os.urandom(4).hex()}.tmp{path.suffix}")
         try:
             # Not tempfile.mkstemp: its 0o600 mode would end up on the final file.
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -384,7 +383,7 @@ def replaced_folder(folder: str | os.PathLike, what: str = "another process"):
         raise NotADirectoryError(f"output folder {str(folder)!r} exists and is a file.")
     with file_lock(folder, what):
         _recover(folder)
-        token = secrets.token_hex(4)
+        token = os.urandom(4).hex()
         staging = folder.parent / f".{folder.name}.{token}.{_STAGING}"
         staging.mkdir()
         try:
