@@ -137,6 +137,38 @@ def test_mining_batches_keep_the_walks_windows_owners_and_order(seed, counts, ba
     np.testing.assert_array_equal(got_windows, windows[at : at + len(got_windows)])
 
 
+class _Dark(_Accepting):
+    """Accepts windows whose first pixel is below 16 (one in 16 of random pixels)."""
+
+    def accepts(self, windows, training, n_threads):
+        return windows[:, 0, 0] < 16
+
+
+def test_mining_batches_start_near_twice_the_count_and_double(monkeypatch):
+    # A stage that wants few windows scans few: what it scans past its last negative
+    # goes back to the walk, to be scanned again by the next stage.
+    sizes = []
+    scan = negatives._Batch.accepted
+
+    def recording(self, cascade, keep, n_threads):
+        sizes.append(self.total)
+        return scan(self, cascade, keep, n_threads)
+
+    monkeypatch.setattr(negatives._Batch, "accepted", recording)
+    images = _images(3, 5)
+    longest = max(len(w) for _, w in islice(walk_windows(Backgrounds(images), 14, 12), 5))
+    walk = NegativeWalk(Backgrounds(images), 14, 12)
+    assert mine_negatives(_Accepting(), walk, 50).stop == "filled"
+    assert len(sizes) == 1 and 100 <= sizes[0] < 100 + longest  # not 8192 per thread
+    sizes.clear()
+    assert mine_negatives(_Dark(), walk, 400).stop == "filled"
+    assert len(sizes) >= 3
+    most = negatives._BATCH * get_num_threads()
+    for k, size in enumerate(sizes[:-1]):  # the last batch may be what the walk had left
+        target = min(800 << k, most)
+        assert target <= size < target + longest
+
+
 def test_plain_visits_are_mined_in_order_and_the_rest_is_dropped():
     visits = list(islice(walk_windows(Backgrounds(_images(1, 3)), 14, 12), 6))
     owners = np.concatenate([np.full(len(w), i) for i, w in visits])

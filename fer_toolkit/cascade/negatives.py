@@ -56,7 +56,8 @@ __all__ = ["Backgrounds", "MinedNegatives", "NegativeWalk", "mine_negatives", "w
 
 _SCALE_FACTOR = np.float32(1.4142135623730950488016887242097)
 _STEP_FACTOR = np.float32(0.5)
-# Windows evaluated per call of the cascade, per thread, while mining.
+# Windows evaluated per call of the cascade, per thread, while mining (at most: a stage's
+# first batch holds about twice the windows it wants, each next one twice the last).
 _BATCH = 8192
 # Window rows per band of an image whose integral tables the cascade reads while mining:
 # bands overlap by a window's height less a step, and a batch needs enough of them for
@@ -568,18 +569,30 @@ def _passed_in_bands(cascade, pixels: list, jobs: list, total: int, n_threads: i
 
 
 def _batches(pieces, size: Callable[[], int]):
-    """:class:`_Batch` es of at least ``size()`` windows (asked again for each batch; the
+    """:class:`_Batch` es of at least ``size()`` windows (asked once for each batch; the
     last one: what is left) from ``(owner(s), windows or _Visit)`` pieces."""
     pending: list = []
     total = 0
+    target = None
     for piece in pieces:
+        if target is None:
+            target = size()
         pending.append(piece)
         total += len(piece[1])
-        if total >= size():
+        if total >= target:
             yield _Batch(pending, total)
-            pending, total = [], 0
+            pending, total, target = [], 0, None
     if pending:
         yield _Batch(pending, total)
+
+
+def _doubling(first: int, most: Callable[[], int]) -> Iterator[int]:
+    """``first``, then twice the last size each time, never above ``most()``."""
+    size = first
+    while True:
+        size = min(size, most())
+        yield size
+        size *= 2
 
 
 def _pieces(walk):
@@ -646,9 +659,13 @@ def mine_negatives(
     budget = np.inf if max_windows is None else max_windows
     stop = None
     # The count is chosen again for every batch (refresh_threads, below), so a long pass
-    # follows the load; the result does not depend on the batch size.
+    # follows the load; the result does not depend on the batch size. Batches double from
+    # twice the windows wanted: what a stage scans past its last negative goes back to
+    # the walk and is scanned again by the next stage, so early stages, which need few
+    # windows, scan few.
     refresh_threads()
-    for batch in _batches(_pieces(walk), lambda: _BATCH * get_num_threads()):
+    sizes = _doubling(max(2 * count, 1), lambda: _BATCH * get_num_threads())
+    for batch in _batches(_pieces(walk), sizes.__next__):
         n_threads = get_num_threads()
         keep = int(min(batch.total, budget - tried))
         accepted = batch.accepted(cascade, keep, n_threads)
