@@ -17,8 +17,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -106,15 +106,38 @@ def _with_opencv_pool(n_threads):
         yield used
 
 
-_pool: ThreadPoolExecutor | None = None
+class _Helpers:
+    """The threads that help the calling thread through :func:`parallel_for`'s parts:
+    each runs the callables put in a queue, one after the other.
+
+    Daemon threads: a process exits without joining them (they wait in the queue, all
+    their parts done, whenever the caller is past :func:`parallel_for`), and no
+    executor machinery (:mod:`concurrent.futures`, which imports :mod:`logging`) is
+    imported at start-up.
+    """
+
+    def __init__(self, n_threads: int):
+        self.tasks: queue.SimpleQueue = queue.SimpleQueue()
+        for i in range(n_threads):
+            threading.Thread(target=self._serve, name=f"fer_toolkit_{i}", daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            self.tasks.get()()  # _Parts.work: it keeps its own errors for the caller
+
+    def submit(self, task) -> None:
+        self.tasks.put(task)
+
+
+_pool: _Helpers | None = None
 _pool_lock = threading.Lock()
 
 
-def _executor() -> ThreadPoolExecutor:
+def _executor() -> _Helpers:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=MAX_THREADS, thread_name_prefix="fer_toolkit")
+            _pool = _Helpers(MAX_THREADS - 1)
         return _pool
 
 
