@@ -116,3 +116,17 @@ def test_without_a_known_command_only_the_group_is_imported(args):
     ran, enabled, frozen, imported = _gc_probe(*args)
     assert not ran and enabled and not imported
     assert frozen > 1_000
+
+
+def test_cascade_training_starts_without_the_tools_and_executor_modules():
+    # What `fer-toolkit cascade train` imports before training: running the OpenCV tools
+    # (subprocess, signal), removing folders (shutil, which imports bz2 and lzma) and a
+    # thread-pool executor (concurrent.futures, logging) are not among it.
+    code = (
+        "import sys; import fer_toolkit.cli.main, fer_toolkit.cli.cascade;"
+        "from fer_toolkit.cascade import train, _kernels, _scan_kernels, negatives;"
+        "print(*[m for m in ('subprocess', 'signal', 'shutil', 'bz2', 'lzma',"
+        " 'concurrent.futures', 'logging') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == []

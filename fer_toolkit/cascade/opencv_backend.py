@@ -14,9 +14,6 @@ import collections
 import functools
 import os
 import re
-import shutil
-import signal
-import subprocess
 from collections.abc import Callable, Iterator
 from numbers import Integral, Real
 from pathlib import Path
@@ -193,6 +190,8 @@ def find_opencv_tool(name: str, opencv_bin_dir: str | os.PathLike | None = None)
     ...     "--backend native" in str(exc)
     True
     """
+    import shutil  # here: it imports bz2 and lzma, which no command needs at start-up
+
     if name not in _NATIVE_HINT:
         raise InputError(f"name must be one of {sorted(_NATIVE_HINT)}; got {name!r}.")
     if opencv_bin_dir is None:
@@ -420,6 +419,8 @@ def _split_lines(stream) -> Iterator[tuple[str, bool]]:
 
 
 def _describe_exit(returncode: int) -> str:
+    import signal  # here, as subprocess: only running the tools needs them
+
     if returncode < 0:
         try:
             return f"was killed by {signal.Signals(-returncode).name}"
@@ -490,6 +491,8 @@ def run_opencv_tool(
     ...     print(str(exc).split("instead: ")[-1])
     fer-toolkit cascade train --backend native ... (Python: fer_toolkit.cascade.train_cascade).
     """
+    import subprocess  # here, not at the command line's start-up
+
     command = [find_opencv_tool(name, opencv_bin_dir), *args]
     on_line = _print_line if on_line is None else on_line
     tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)

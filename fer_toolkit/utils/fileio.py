@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import stat
 from pathlib import Path
 
@@ -320,13 +319,20 @@ def _install(ready: Path, folder: Path) -> None:
         os.replace(folder, old)
     os.replace(ready, folder)
     for old in _siblings(folder, _OLD):
-        shutil.rmtree(old, ignore_errors=True)
+        _remove_tree(old)
+
+
+def _remove_tree(path: Path) -> None:
+    """Remove a folder and what it holds, ignoring errors."""
+    import shutil  # here: it imports bz2 and lzma, which no command needs at start-up
+
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _recover(folder: Path) -> None:
     """Finish or undo what a run killed inside :func:`replaced_folder` left beside ``folder``."""
     for staging in _siblings(folder, _STAGING):
-        shutil.rmtree(staging, ignore_errors=True)
+        _remove_tree(staging)
     ready = _siblings(folder, _READY)
     if ready:
         if not folder.exists():  # killed between the two renames: the previous is in .old
@@ -336,7 +342,7 @@ def _recover(folder: Path) -> None:
                         os.replace(entry, ready[-1] / entry.name)
         _install(ready[-1], folder)
     for old in _siblings(folder, _OLD):
-        shutil.rmtree(old, ignore_errors=True)
+        _remove_tree(old)
 
 
 @contextlib.contextmanager
@@ -389,7 +395,7 @@ def replaced_folder(folder: str | os.PathLike, what: str = "another process"):
         try:
             yield staging
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            _remove_tree(staging)
             raise
         ready = staging.with_name(f".{folder.name}.{token}.{_READY}")
         os.replace(staging, ready)
