@@ -133,7 +133,7 @@ _pool: _Helpers | None = None
 _pool_lock = threading.Lock()
 
 
-def _executor() -> _Helpers:
+def _helpers() -> _Helpers:
     global _pool
     with _pool_lock:
         if _pool is None:
@@ -199,7 +199,7 @@ def parallel_for(n: int, run, n_threads: int | None = None, parts_per_thread: in
             run(0, n)
         return
     parts = _Parts(n, min(n, n_threads * parts_per_thread), run)
-    pool = _executor()
+    pool = _helpers()
     for _ in range(min(n_threads, MAX_THREADS) - 1):
         pool.submit(parts.work)
     parts.work()

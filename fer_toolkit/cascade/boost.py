@@ -270,8 +270,8 @@ class FeatureValues:
         Each block is ``(first, values, order)``. For ordered features, ``order``
         holds each row's sample indices sorted by value and ``values`` the values
         in that order, float32 ``(k, n_samples)``; for categorical features,
-        ``values`` are the uint8 codes in sample order and ``order`` is None. The cached features
-        come as one block, the others ``chunk_size`` at a time.
+        ``values`` are the uint8 codes in sample order and ``order`` is None. The
+        cached features come as one block, the others ``chunk_size`` at a time.
         """
         n_values, n_orders = self.n_cached_values, self.n_cached_orders
         cached = n_values if self.categorical else self._n_sorted
